@@ -1,0 +1,334 @@
+"""The `deskbase` command: check definitions, migrate, load demo data, query and show
+records, rebuild indexes, and run the product."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from .objects.errors import DeskbaseError, DefinitionErrors, QueryError
+from .objects.fields import label_text
+from .objects.model import Definitions, TypeDef
+
+DEFAULT_DEFINITIONS = os.environ.get("DESKBASE_DEFINITIONS", "definitions")
+
+
+def _common_options() -> argparse.ArgumentParser:
+    # SUPPRESS keeps a value given before the command from being reset by the sub-parser
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--definitions", default=argparse.SUPPRESS, metavar="DIR",
+                        help=f"the definitions folder (default: {DEFAULT_DEFINITIONS})")
+    common.add_argument("--overlay", action="append", default=argparse.SUPPRESS, metavar="DIR",
+                        help="a customer folder layered over the definitions (repeatable, in order)")
+    common.add_argument("--db", default=argparse.SUPPRESS, metavar="URI",
+                        help="the database: memory://, file:///path/Data.fs?blobstorage_dir=…, postgres://… "
+                             "(default: $DESKBASE_DB, else var/Data.fs)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(prog="deskbase", parents=[common],
+                                     description="Deskbase: a configurable object database and the applications defined on it.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands.add_parser("check", parents=[common], help="validate the definitions; exit 1 on any problem")
+    migrate = commands.add_parser("migrate", parents=[common], help="bring the database up to the definitions")
+    migrate.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    demo = commands.add_parser("demo", parents=[common], help="load the demo data of the definitions folder")
+    demo.add_argument("--force", action="store_true", help="load even if records exist already")
+    query = commands.add_parser("query", parents=[common], help="list records of a type through the indexes")
+    query.add_argument("type")
+    query.add_argument("--filter", default=None, help="a filter as JSON or YAML, e.g. '{priority: high}'")
+    query.add_argument("--sort", default=None, help="fields, `-` for descending: -priority,created_at")
+    query.add_argument("--limit", type=int, default=20)
+    query.add_argument("--offset", type=int, default=0)
+    query.add_argument("--columns", default=None, help="fields to show, comma-separated")
+    show = commands.add_parser("show", parents=[common], help="print one record with its history")
+    show.add_argument("number", help="a record number such as T-000123")
+    reindex = commands.add_parser("reindex", parents=[common], help="rebuild indexes from the records")
+    reindex.add_argument("types", nargs="*", help="types to rebuild (default: all)")
+    commands.add_parser("info", parents=[common], help="what the database holds")
+    commands.add_parser("run", parents=[common], help="prepare the database (migrate, demo data on first use) and run the product")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `deskbase` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for position, word in enumerate(argv[:-1]):   # `--sort -priority` would read as an unknown option
+        if word == "--sort" and argv[position + 1].startswith("-"):
+            argv[position:position + 2] = [f"--sort={argv[position + 1]}"]
+            break
+    args = build_parser().parse_args(argv)
+    args.definitions = getattr(args, "definitions", DEFAULT_DEFINITIONS)
+    args.overlay = getattr(args, "overlay", [])
+    args.db = getattr(args, "db", None)
+    try:
+        return COMMANDS[args.command](args)
+    except DefinitionErrors as errors:
+        print(errors, file=sys.stderr)
+        return 1
+    except DeskbaseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:   # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted; the transaction in progress was not committed", file=sys.stderr)
+        return 130
+
+
+def _definitions(args) -> Definitions:
+    from .objects.definitions import load_definitions
+    if not Path(args.definitions).is_dir():
+        raise DeskbaseError(f"the definitions folder `{args.definitions}` does not exist")
+    return load_definitions(args.definitions, args.overlay)
+
+
+def _store(args, *, migrate: bool = True):
+    from .objects.store import Store
+    return Store.open(args.db, _definitions(args), migrate=migrate)
+
+
+def cmd_check(args) -> int:
+    definitions = _definitions(args)
+    files = ", ".join(definitions.sources)
+    print(f"definitions are valid: {len(definitions.types)} types, {len(definitions.views)} views, "
+          f"{len(definitions.roles)} roles ({files})")
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    with _store(args, migrate=False) as store:
+        if args.dry_run:
+            plan = store.migration_plan()
+            print("would do:" if plan.steps else "", *plan.describe(), sep="\n  " if plan.steps else "")
+            return 0
+        plan = store.migrate(progress=lambda text: print(f"  {text}"))
+        print("the database matches the definitions" + ("" if plan.steps else " (nothing to do)"))
+        return 0
+
+
+def cmd_demo(args) -> int:
+    from .objects.demo import load_demo
+    with _store(args) as store:
+        started = time.perf_counter()
+        counts = load_demo(store, Path(args.definitions) / "demo", force=args.force,
+                           progress=lambda type_name, count: print(f"\r  {type_name}: {count}", end="", flush=True))
+        print()
+        total = sum(counts.values())
+        print(f"loaded {total} demo records in {time.perf_counter() - started:.1f} s: "
+              + ", ".join(f"{n} {t}" for t, n in counts.items()))
+        return 0
+
+
+def _default_columns(typedef: TypeDef) -> list[str]:
+    columns = ["id"]
+    if typedef.title_field:
+        columns.append(typedef.title_field)
+    for name, field in typedef.own_fields.items():
+        if len(columns) >= 7:
+            break
+        if name not in columns and field.kind.name not in ("text", "attachments", "computed") and typedef.index_for(name):
+            columns.append(name)
+    return columns
+
+
+def _cell(session, typedef: TypeDef, record, name: str) -> str:
+    if name == "id":
+        return record.number
+    field = typedef.fields.get(name)
+    value = record.get(name)
+    if field is None:
+        return "" if value is None else str(value)
+    if field.kind.name == "ref" and value is not None:
+        return _ref_text(session, field.kind.to, value)
+    if field.kind.name == "refs" and value:
+        return ", ".join(_ref_text(session, field.kind.to, v) for v in value)
+    return field.kind.text(value)
+
+
+def _ref_text(session, type_name: str, record_id: int) -> str:
+    typedef = session.definitions.type(type_name)
+    target = session.container(type_name).records.get(record_id)
+    if target is None:
+        return typedef.number(record_id)
+    return str(target.get(typedef.title_field)) if typedef.title_field else target.number
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    width = shutil.get_terminal_size((160, 20)).columns
+    limit = max(12, (width - 2 * len(headers)) // max(1, len(headers)))
+    cut = [[c if len(c) <= limit else c[: limit - 1] + "…" for c in row] for row in rows]
+    sizes = [max([len(h)] + [len(r[i]) for r in cut]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(sizes[i]) for i, h in enumerate(headers)).rstrip(),
+             "  ".join("-" * s for s in sizes)]
+    lines += ["  ".join(c.ljust(sizes[i]) for i, c in enumerate(row)).rstrip() for row in cut]
+    return "\n".join(lines)
+
+
+def _parse_filter(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at column {mark.column + 1}" if mark else ""
+        raise QueryError(f"the filter is not valid JSON or YAML{where}: {getattr(error, 'problem', error)}") from None
+    if not isinstance(value, dict):
+        raise QueryError("a filter is a map such as '{status: open}'")
+    return value
+
+
+def cmd_query(args) -> int:
+    with _store(args) as store:
+        def work(session):
+            typedef = session.definitions.type(args.type)
+            columns = args.columns.split(",") if args.columns else _default_columns(typedef)
+            for column in columns:
+                if column not in typedef.fields:
+                    from .objects.errors import hint_for
+                    hint = hint_for(column, typedef.fields)
+                    raise QueryError(f"`{column}` is not a field of {typedef.name}", "--columns", hint)
+            started = time.perf_counter()
+            page = session.query(args.type, _parse_filter(args.filter), args.sort,
+                                 offset=args.offset, limit=args.limit)
+            elapsed = (time.perf_counter() - started) * 1000
+            rows = [[_cell(session, typedef, r, c) for c in columns] for r in page.records]
+            print(_table(rows, [typedef.fields[c].title() for c in columns]))
+            shown = f"{args.offset + 1}–{args.offset + len(rows)}" if rows else "none"
+            print(f"\n{shown} of {page.total} {typedef.name} records ({elapsed:.1f} ms)")
+        store.read(work)
+        return 0
+
+
+def _indented(text: str, width: int = 25) -> str:
+    return text.replace("\n", "\n" + " " * width)
+
+
+def _history_value(session, typedef: TypeDef, name: str, value: Any) -> str:
+    """A value as the history stored it (JSON form), shown as people read it."""
+    field = typedef.fields.get(name)
+    if value is None or value == []:
+        return "(empty)"
+    if field is not None and field.kind.name == "computed":
+        field = replace(field, kind=field.kind.result)
+    if field is not None and field.kind.name == "ref":
+        return _ref_text(session, field.kind.to, value)
+    if field is not None and field.kind.name == "refs":
+        return ", ".join(_ref_text(session, field.kind.to, v) for v in value)
+    if field is not None and field.kind.name in ("enum", "duration"):
+        return field.kind.text(value)
+    if field is not None and field.kind.name == "datetime":
+        return field.kind.text(datetime.fromisoformat(value))
+    if isinstance(value, list):
+        return ", ".join(str(v.get("filename", v)) if isinstance(v, dict) else str(v) for v in value)
+    return str(value)
+
+
+def cmd_show(args) -> int:
+    with _store(args) as store:
+        zone = ZoneInfo(store.definitions.zone)
+
+        def work(session):
+            record = session.find(args.number)
+            typedef = session.definitions.type(record.type_name)
+            print(f"{record.number}  {typedef.title()}  (version {record.version})")
+            own = [n for n, f in typedef.fields.items() if not f.system]
+            system = [n for n, f in typedef.fields.items() if f.system and n not in ("id", "version")]
+            for name in own + system:
+                text = _cell(session, typedef, record, name)
+                if text:
+                    print(f"  {typedef.fields[name].title():<22} {_indented(text)}")
+            print("\nhistory:")
+            for entry in record.history.entries:
+                who = entry["by"] + (f" for {entry['acting_for']}" if entry.get("acting_for") else "")
+                print(f"  {entry['at'].astimezone(zone):%Y-%m-%d %H:%M}  {who}  {entry['action']}")
+                for name, (old, new) in entry["changes"].items():
+                    label = typedef.fields[name].title() if name in typedef.fields else name
+                    shown = _history_value(session, typedef, name, new)
+                    if entry["action"] != "created":
+                        shown = f"{_history_value(session, typedef, name, old)} → {shown}"
+                    print(f"      {label}: {_indented(shown, 8 + len(label))}")
+        store.read(work)
+        return 0
+
+
+def cmd_reindex(args) -> int:
+    with _store(args) as store:
+        started = time.perf_counter()
+        counts = store.reindex(args.types or None, progress=lambda t, n: print(f"  {t}: {n} records"))
+        print(f"rebuilt the indexes of {len(counts)} types in {time.perf_counter() - started:.1f} s")
+        return 0
+
+
+def _summary(store) -> list[str]:
+    def work(session):
+        return [f"  {name:<16} {session.count(name):>8}" for name in store.definitions.types]
+    return store.read(work)
+
+
+def cmd_info(args) -> int:
+    with _store(args) as store:
+        print(f"database: {store.uri}")
+        print("\n".join(_summary(store)))
+        return 0
+
+
+def cmd_run(args) -> int:
+    from .objects.demo import load_demo
+    with _store(args) as store:
+        demo_folder = Path(args.definitions) / "demo"
+        empty = store.read(lambda s: all(s.count(n) == 0 for n in store.definitions.types))
+        if empty and demo_folder.is_dir():
+            print("first start: loading the demo data…")
+            counts = load_demo(store, demo_folder)
+            print("  " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+        print(f"Deskbase is ready. Database: {store.uri}")
+        print("\n".join(_summary(store)))
+        print("\nThe web interface comes with a later release; until then, explore with the command line:")
+        for line in store.read(_examples):
+            print(f"  .venv/bin/deskbase {line}")
+        print("  .venv/bin/deskbase --help")
+        return 0
+
+
+def _examples(session) -> list[str]:
+    """Command lines that show the first views of the definitions, and one record."""
+    lines = []
+    views = sorted(session.definitions.views.values(), key=lambda v: -session.count(v.type))
+    for view in views[:3]:
+        line = f"query {view.type}"
+        if view.filter:
+            line += " --filter '" + json.dumps(view.filter, ensure_ascii=False, default=str) + "'"
+        if view.sort:
+            line += f" --sort {','.join(view.sort)}"
+        lines.append(line + f"    # {label_text(view.label, session.definitions.languages[0], view.name)}")
+    for name in sorted(session.definitions.types, key=lambda t: -session.count(t)):
+        page = session.query(name, limit=1, sort="-id")
+        if page.records:
+            lines.append(f"show {page.records[0].number}")
+            break
+    return lines
+
+
+COMMANDS = {
+    "check": cmd_check, "migrate": cmd_migrate, "demo": cmd_demo, "query": cmd_query, "show": cmd_show,
+    "reindex": cmd_reindex, "info": cmd_info, "run": cmd_run,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Compiled definitions: the frozen objects the engine works with once YAML has been
+loaded, merged, validated and cross-checked (see `definitions.py`)."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .fields import DateTimeKind, IntegerKind, Kind, UserKind, label_text
+
+FROZEN_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+# Fields every type has; kept by the engine, never set through a form.
+SYSTEM_FIELDS = ("id", "created_at", "created_by", "modified_at", "modified_by", "version")
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """One field of a type."""
+
+    name: str
+    kind: Kind
+    label: Any = None
+    required: bool = False
+    default: Any = None
+    help: Any = None
+    renamed_from: str | None = None
+    system: bool = False
+
+    def title(self, language: str = "en") -> str:
+        return label_text(self.label, language, self.name.replace("_", " "))
+
+
+@dataclass(frozen=True)
+class IndexDef:
+    """An index of a type. `field` and `range` indexes keep one sortable key per record,
+    `keyword` indexes several (multi-valued fields), `text` indexes folded words of fields."""
+
+    name: str
+    kind: str            # field | range | keyword | text
+    fields: tuple[str, ...]
+
+
+def system_fields(zone: str) -> dict[str, FieldDef]:
+    """The fields the engine keeps on every record."""
+    return {
+        "id": FieldDef("id", IntegerKind(), {"en": "Number", "fr": "Numéro"}, system=True),
+        "created_at": FieldDef("created_at", DateTimeKind(zone=zone), {"en": "Created", "fr": "Créé le"}, system=True),
+        "created_by": FieldDef("created_by", UserKind(), {"en": "Created by", "fr": "Créé par"}, system=True),
+        "modified_at": FieldDef("modified_at", DateTimeKind(zone=zone), {"en": "Modified", "fr": "Modifié le"}, system=True),
+        "modified_by": FieldDef("modified_by", UserKind(), {"en": "Modified by", "fr": "Modifié par"}, system=True),
+        "version": FieldDef("version", IntegerKind(), {"en": "Version", "fr": "Version"}, system=True),
+    }
+
+
+SYSTEM_INDEXES = (
+    IndexDef("created_at", "range", ("created_at",)),
+    IndexDef("modified_at", "range", ("modified_at",)),
+    IndexDef("created_by", "field", ("created_by",)),
+)
+
+
+@dataclass(frozen=True)
+class TypeDef:
+    """An object type: its fields (own and system), indexes and numbering."""
+
+    name: str
+    label: Any
+    number_format: str
+    fields: Mapping[str, FieldDef]
+    indexes: Mapping[str, IndexDef]
+    title_field: str | None = None
+    plural: Any = None
+    _by_field: Mapping[str, IndexDef] = field(default_factory=lambda: FROZEN_EMPTY, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_field = {}
+        for index in self.indexes.values():
+            if index.kind != "text":
+                by_field.setdefault(index.fields[0], index)
+        object.__setattr__(self, "_by_field", MappingProxyType(by_field))
+
+    def title(self, language: str = "en") -> str:
+        return label_text(self.label, language, self.name.replace("_", " "))
+
+    @property
+    def own_fields(self) -> dict[str, FieldDef]:
+        return {name: f for name, f in self.fields.items() if not f.system}
+
+    def index_for(self, field_name: str) -> IndexDef | None:
+        """The field, range or keyword index over a field, if there is one."""
+        return self._by_field.get(field_name)
+
+    @property
+    def text_index(self) -> IndexDef | None:
+        return self.indexes.get("text")
+
+    def number(self, record_id: int) -> str:
+        """The number people see, such as `T-000123`."""
+        return self.number_format.format(seq=record_id)
+
+    def parse_number(self, text: str) -> int | None:
+        """The record id inside a number of this type, or None if it is not one."""
+        match = self._number_pattern().fullmatch(text.strip())
+        return int(match.group(1)) if match else None
+
+    def _number_pattern(self) -> re.Pattern:
+        head, _, rest = self.number_format.partition("{seq")
+        tail = rest.partition("}")[2]
+        return re.compile(re.escape(head) + r"(\d+)" + re.escape(tail), re.I)
+
+
+@dataclass(frozen=True)
+class ViewDef:
+    """A list view: which records of a type, which columns, in which order, for which roles."""
+
+    name: str
+    type: str
+    label: Any
+    columns: tuple[str, ...]
+    filter: Any = None
+    sort: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """Everything compiled from a definitions folder and its overlays."""
+
+    types: Mapping[str, TypeDef]
+    views: Mapping[str, ViewDef] = field(default_factory=lambda: FROZEN_EMPTY)
+    roles: Mapping[str, Any] = field(default_factory=lambda: FROZEN_EMPTY)
+    settings: Mapping[str, Any] = field(default_factory=lambda: FROZEN_EMPTY)
+    document: Mapping[str, Any] = field(default_factory=lambda: FROZEN_EMPTY)   # the merged plain document, snapshotted for migrations
+    sources: tuple[str, ...] = ()
+
+    def type(self, name: str) -> TypeDef:
+        from .errors import NotFound, hint_for
+        try:
+            return self.types[name]
+        except KeyError:
+            hint = hint_for(name, self.types)
+            raise NotFound(f"there is no type `{name}`" + (f"; {hint}" if hint else "")) from None
+
+    @property
+    def zone(self) -> str:
+        return self.settings.get("timezone", "UTC")
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self.settings.get("languages", ("en",)))

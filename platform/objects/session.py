@@ -1,0 +1,389 @@
+"""The one write path (DESIGN §2) and the reads that go with it, inside one transaction.
+
+create / update / delete: check → coerce and validate → compute → store → index →
+history → effects. Nothing writes records any other way, so no change skips a check,
+an index or the history. A refused change raises before anything is touched.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from .errors import FieldError, NotFound, StaleEdit, ValidationError, hint_for
+from .expressions import ExpressionError, evaluate
+from .fields import AttachmentsKind, ComputedKind, DecimalKind, DurationKind, RefKind, Upload
+from .model import TypeDef
+from .query import parse_sort, search
+from .records import Attachment, Record, TypeContainer
+
+if TYPE_CHECKING:
+    from .store import Store
+
+UTC = timezone.utc
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one write did, as the hooks of upper layers see it."""
+
+    action: str                  # create | update | delete
+    typedef: TypeDef
+    record: Record
+    old: Mapping[str, Any]       # values before (empty for create)
+    new: Mapping[str, Any]       # values after (empty for delete)
+    fields: tuple[str, ...]      # the fields whose value changed
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a query: the records shown and how many match in all."""
+
+    total: int
+    records: list[Record]
+    offset: int
+    limit: int
+
+
+class Session:
+    """Reads and writes of one user inside one transaction."""
+
+    def __init__(self, store: "Store", connection, *, user: str, acting_for: str | None = None,
+                 me: Mapping[str, Any] | None = None, now: datetime | None = None):
+        self.store = store
+        self.definitions = store.definitions
+        self.connection = connection
+        self.user = user
+        self.acting_for = acting_for
+        self.me = dict(me or {"id": user})
+        self.me.setdefault("id", user)
+        self.me.setdefault("acting_for", acting_for)
+        self.now = now or datetime.now(UTC)
+        self.today = self.now.astimezone(ZoneInfo(self.definitions.zone)).date()   # the day where people are
+        self.root = connection.root()["deskbase"]
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def container(self, type_name: str) -> TypeContainer:
+        try:
+            return self.root.containers[type_name]
+        except KeyError:
+            self.definitions.type(type_name)   # a clear message for an unknown type
+            raise NotFound(f"the type `{type_name}` has no storage yet; run `deskbase migrate`") from None
+
+    def get(self, type_name: str, record_id: int) -> Record:
+        """The record of a type with this id, or NotFound."""
+        record = self.container(type_name).records.get(record_id)
+        if record is None:
+            typedef = self.definitions.type(type_name)
+            raise NotFound(f"there is no {typedef.title()} {typedef.number(record_id)}")
+        return record
+
+    def find(self, number: str) -> Record:
+        """The record with this number (`T-000123`), whatever its type."""
+        for typedef in self.definitions.types.values():
+            record_id = typedef.parse_number(number)
+            if record_id is not None and typedef.name in self.root.containers:
+                record = self.root.containers[typedef.name].records.get(record_id)
+                if record is not None:
+                    return record
+        raise NotFound(f"there is no record numbered `{number}`")
+
+    def resolve(self, target: Any, type_name: str | None = None) -> Record:
+        """A record from a Record, a number, or an id of `type_name`."""
+        if isinstance(target, Record):
+            return target
+        if isinstance(target, int) and type_name:
+            return self.get(type_name, target)
+        if isinstance(target, str):
+            if type_name and target.isdigit():
+                return self.get(type_name, int(target))
+            return self.find(target)
+        raise NotFound(f"`{target}` does not name a record")
+
+    def context(self, record_values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What filters and expressions may refer to: $me, $record, $now, $today."""
+        return {"me": self.me, "record": record_values or {}, "now": self.now,
+                "today": self.today, "lookup": self.lookup}
+
+    def query(self, type_name: str, filter: Any = None, sort: Any = None, *, offset: int = 0,
+              limit: int | None = 50, context: Mapping[str, Any] | None = None) -> Page:
+        """Records of a type matching a filter, sorted and paged, through the indexes."""
+        typedef = self.definitions.type(type_name)
+        compiled = self.store.compiled_filter(filter, type_name) if filter else None
+        order = parse_sort(sort or (), typedef)
+        container = self.container(type_name)
+        total, ids = search(container.indexes, typedef, compiled, order, offset=offset,
+                            limit=limit, context=context or self.context())
+        return Page(total, [container.records[i] for i in ids], offset, limit or total)
+
+    def count(self, type_name: str, filter: Any = None, context: Mapping[str, Any] | None = None) -> int:
+        """How many records of a type match a filter."""
+        if not filter:
+            return len(self.container(type_name).indexes.all_ids)
+        return self.query(type_name, filter, limit=0, context=context).total
+
+    def lookup(self, type_name: str, text: str) -> int:
+        """The id of a record of `type_name` from its number, or from its exact title."""
+        typedef = self.definitions.type(type_name)
+        records = self.container(type_name).records
+        record_id = typedef.parse_number(text)
+        if record_id is not None and record_id in records:
+            return record_id
+        if typedef.title_field and typedef.index_for(typedef.title_field):
+            page = self.query(type_name, {typedef.title_field: text}, limit=2)
+            if page.total == 1:
+                return page.records[0].id
+            if page.total > 1:
+                raise FieldError(f"several {typedef.title()} records are named `{text}`; give the number")
+        raise FieldError(f"there is no {typedef.title()} `{text}`")
+
+    # -- the write path ------------------------------------------------------------------
+
+    def create(self, type_name: str, values: Mapping[str, Any]) -> Record:
+        """Create a record of a type from form or JSON values; ValidationError lists every problem."""
+        typedef = self.definitions.type(type_name)
+        container = self.container(type_name)
+        self._check("create", typedef, None, values)
+        new, errors = self._coerce(typedef, values, creating=True)
+        self._apply_defaults(typedef, new, values)
+        self._validate(typedef, new, errors, changed=None)
+        record_id = container.sequence.next()
+        new.update(id=record_id, version=1, created_at=self.now, created_by=self.user,
+                   modified_at=self.now, modified_by=self.user)
+        self._store_attachments(typedef, {}, new)
+        self._compute(typedef, new)
+        record = Record(type_name, typedef.number(record_id), new)
+        container.records[record_id] = record
+        container.indexes.add(typedef, record_id, new)
+        changed = tuple(name for name, value in new.items()
+                        if name in typedef.fields and not typedef.fields[name].system and value not in (None, ()))
+        self._history(typedef, record, "created", {}, new, changed)
+        self._after(Change("create", typedef, record, {}, new, changed))
+        return record
+
+    def update(self, target: Any, changes: Mapping[str, Any], *, version: int | None = None,
+               type_name: str | None = None) -> Record:
+        """Change some fields of a record. With `version`, an edit made from an older version
+        is refused (StaleEdit) instead of overwriting someone else's change."""
+        record = self.resolve(target, type_name)
+        typedef = self.definitions.type(record.type_name)
+        if version is not None and int(version) != record.version:
+            last = record.history.entries[-1] if record.history.entries else {}
+            at = last.get("at")
+            raise StaleEdit(record.number, int(version), record.version, last.get("by"),
+                            at.strftime("%Y-%m-%d %H:%M UTC") if isinstance(at, datetime) else None)
+        self._check("update", typedef, record, changes)
+        coerced, errors = self._coerce(typedef, changes, creating=False)
+        old = record.values
+        new = dict(old)
+        new.update(coerced)
+        for name, kind in ((n, f.kind) for n, f in typedef.fields.items() if n in coerced):
+            if isinstance(kind, AttachmentsKind):   # uploads add to what is there; nothing is dropped
+                new[name] = tuple(old.get(name) or ()) + tuple(
+                    item for item in coerced[name] if item not in (old.get(name) or ()))
+        changed = tuple(name for name in coerced if new.get(name) != old.get(name))
+        self._validate(typedef, new, errors, changed=set(changed))
+        if not changed:
+            return record
+        self._store_attachments(typedef, old, new)
+        self._compute(typedef, new)
+        new.update(version=record.version + 1, modified_at=self.now, modified_by=self.user)
+        record.replace_values(new)
+        self.container(record.type_name).indexes.update(typedef, record.id, old, new)
+        self._history(typedef, record, "updated", old, new, changed)
+        self._after(Change("update", typedef, record, old, new, changed))
+        return record
+
+    def delete(self, target: Any, *, version: int | None = None, type_name: str | None = None) -> None:
+        """Remove a record from lists and queries; it is kept, with its history, in the type's trash."""
+        record = self.resolve(target, type_name)
+        typedef = self.definitions.type(record.type_name)
+        if version is not None and int(version) != record.version:
+            raise StaleEdit(record.number, int(version), record.version, None, None)
+        self._check("delete", typedef, record, {})
+        container = self.container(record.type_name)
+        old = record.values
+        container.indexes.remove(typedef, record.id, old)
+        del container.records[record.id]
+        container.trash[record.id] = record
+        self._history(typedef, record, "deleted", old, {}, ())
+        self._after(Change("delete", typedef, record, old, {}, ()))
+
+    # -- steps of the write path ---------------------------------------------------------
+
+    def _check(self, action: str, typedef: TypeDef, record: Record | None, values: Mapping[str, Any]) -> None:
+        for check in self.store.hooks.checks:
+            check(self, action, typedef, record, values)
+
+    def _after(self, change: Change) -> None:
+        self._refresh_aggregates(change)
+        for effect in self.store.hooks.effects:
+            effect(self, change)
+
+    def _coerce(self, typedef: TypeDef, values: Mapping[str, Any], *, creating: bool):
+        coerced: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for name, raw in values.items():
+            field = typedef.fields.get(name)
+            if field is None:
+                hint = hint_for(name, typedef.own_fields)
+                errors[name] = f"is not a field of {typedef.title()}" + (f"; {hint}" if hint else "")
+            elif field.system or not field.kind.writable:
+                errors[name] = "is kept by the engine and cannot be set"
+            else:
+                try:
+                    coerced[name] = field.kind.coerce(raw, self.lookup)
+                except FieldError as error:
+                    errors[name] = str(error)
+        return coerced, errors
+
+    def _apply_defaults(self, typedef: TypeDef, new: dict[str, Any], given: Mapping[str, Any]) -> None:
+        for name, field in typedef.fields.items():
+            if field.system or name in new or name in given:
+                continue
+            default = field.default
+            if default is None:
+                new[name] = field.kind.empty()
+                continue
+            if default == "$now":
+                default = self.now
+            elif default == "$today":
+                default = self.today
+            elif default == "$me":
+                default = self.user
+            new[name] = field.kind.coerce(default, self.lookup)
+
+    def _validate(self, typedef: TypeDef, new: dict[str, Any], errors: dict[str, str],
+                  changed: set[str] | None) -> None:
+        for name, field in typedef.fields.items():
+            if field.system or name in errors:
+                continue
+            value = new.get(name)
+            if field.required and value in (None, (), ""):
+                errors[name] = "is required"
+            elif isinstance(field.kind, RefKind) and value not in (None, ()) and (changed is None or name in changed
+                                                                                  or _depends(field.kind.where, changed)):
+                problem = self._check_reference(typedef, name, field.kind, value, new)
+                if problem:
+                    errors[name] = problem
+        if errors:
+            raise ValidationError(typedef.name, errors, typedef.title())
+
+    def _check_reference(self, typedef: TypeDef, name: str, kind: RefKind, value: Any, new: Mapping[str, Any]) -> str | None:
+        target_type = self.definitions.type(kind.to)
+        records = self.container(kind.to).records
+        ids = value if isinstance(value, tuple) else (value,)
+        where = self.store.compiled_filter(kind.where, kind.to, typedef.name) if kind.where else None
+        context = self.context(new) if where else None
+        for record_id in ids:
+            target = records.get(record_id)
+            if target is None:
+                return f"there is no {target_type.title()} {target_type.number(record_id)}"
+            if where is not None and not where.matches(target.values, target_type, context):
+                shown = target.get(target_type.title_field) if target_type.title_field else None
+                return (f"{target.number}{f' ({shown})' if shown else ''} cannot be chosen here: "
+                        f"it does not fit the other fields of this {typedef.title()}")
+        return None
+
+    def _store_attachments(self, typedef: TypeDef, old: Mapping[str, Any], new: dict[str, Any]) -> None:
+        for name, field in typedef.fields.items():
+            if isinstance(field.kind, AttachmentsKind) and new.get(name):
+                new[name] = tuple(
+                    Attachment(uuid.uuid4().hex, item.filename, item.content_type, item.content, self.now, self.user)
+                    if isinstance(item, Upload) else item
+                    for item in new[name])
+
+    def _compute(self, typedef: TypeDef, new: dict[str, Any], only: set[str] | None = None) -> None:
+        for name, field in typedef.fields.items():
+            kind = field.kind
+            if not isinstance(kind, ComputedKind) or (only is not None and name not in only):
+                continue
+            try:
+                if kind.expression:
+                    raw = evaluate(kind.expression, {"record": new, "now": self.now, "today": self.today})
+                else:
+                    raw = self._aggregate(kind.aggregate, new.get("id"))
+                new[name] = _computed_value(kind.result, raw)
+            except (ExpressionError, FieldError) as error:
+                raise ValidationError(typedef.name, {name: str(error)}, typedef.title()) from None
+
+    def _aggregate(self, spec: Mapping[str, Any], record_id: int | None) -> Any:
+        function = spec.get("function", "sum")
+        if record_id is None:
+            return 0 if function in ("sum", "count") else None
+        source = self.definitions.type(spec["of"])
+        filter_spec: dict[str, Any] = {spec["via"]: record_id}
+        if spec.get("where"):
+            filter_spec = {"all": [filter_spec, spec["where"]]}
+        page = self.query(source.name, filter_spec, limit=None)
+        if function == "count":
+            return page.total
+        values = [r.get(spec["field"]) for r in page.records if r.get(spec["field"]) is not None]
+        if function == "sum":
+            return sum(values) if values else 0
+        if not values:
+            return None
+        return min(values) if function == "min" else max(values)
+
+    def _refresh_aggregates(self, change: Change) -> None:
+        """Recompute the aggregates of records that `change` is counted in."""
+        for owner in self.definitions.types.values():
+            for name, field in owner.fields.items():
+                kind = field.kind
+                if not isinstance(kind, ComputedKind) or not kind.aggregate or kind.aggregate.get("of") != change.typedef.name:
+                    continue
+                via = kind.aggregate["via"]
+                targets = {change.old.get(via), change.new.get(via)} - {None}
+                for target_id in targets:
+                    target = self.container(owner.name).records.get(target_id)
+                    if target is None:
+                        continue
+                    values = dict(target.values)
+                    self._compute(owner, values, only={name})
+                    if values[name] != target.values.get(name):
+                        # a derived value: no new version, so nobody's open edit becomes stale
+                        old = target.values
+                        target.replace_values(values)
+                        self.container(owner.name).indexes.update(owner, target.id, old, values)
+
+    def _history(self, typedef: TypeDef, record: Record, action: str, old: Mapping[str, Any],
+                 new: Mapping[str, Any], changed: tuple[str, ...]) -> None:
+        fields = typedef.fields
+        record.history.append({
+            "at": self.now, "by": self.user, "acting_for": self.acting_for, "action": action,
+            "version": new.get("version", old.get("version")),
+            "changes": {name: (_json(fields, name, old.get(name)), _json(fields, name, new.get(name)))
+                        for name in changed},
+        })
+
+
+def _computed_value(kind, raw: Any) -> Any:
+    """A computed result in its kind: numbers are rounded, not refused; durations are seconds."""
+    if raw is None:
+        return kind.empty()
+    if isinstance(kind, DurationKind) and isinstance(raw, (int, float, Decimal)) and not isinstance(raw, bool):
+        return int(round(raw))
+    if isinstance(kind, DecimalKind) and isinstance(raw, (int, float, Decimal)) and not isinstance(raw, bool):
+        return Decimal(str(raw)).quantize(Decimal(1).scaleb(-kind.places), ROUND_HALF_UP)
+    return kind.coerce(raw)
+
+
+def _json(fields, name: str, value: Any) -> Any:
+    field = fields.get(name)
+    if field is None or value is None:
+        return value
+    try:
+        return field.kind.to_json(value)
+    except (AttributeError, TypeError):
+        return str(value)
+
+
+def _depends(where: Any, changed: set[str]) -> bool:
+    """Whether a `where` filter refers to one of the changed fields through $record."""
+    text = str(where) if where else ""
+    return any(f"$record.{name}" in text for name in changed)

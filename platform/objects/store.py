@@ -1,0 +1,243 @@
+"""The object store: a ZODB database chosen by one URI, holding a container per type,
+and the transactions through which every read and write happens.
+
+`Store.open(uri, definitions)` applies pending migrations before anything else;
+`store.session()` is one transaction, `store.run(fn)` retries `fn` on write conflicts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import transaction
+import ZODB
+import zodburi
+from BTrees.OOBTree import OOBTree
+from persistent import Persistent
+from ZODB.blob import BlobStorage
+from ZODB.interfaces import IBlobStorage
+from ZODB.POSException import ConflictError
+
+from .errors import DeskbaseError
+from .model import Definitions
+from .records import TypeContainer
+
+T = TypeVar("T")
+ENVIRONMENT_VARIABLE = "DESKBASE_DB"
+ROOT_KEY = "deskbase"
+
+
+def default_uri(base: Path | None = None) -> str:
+    """`$DESKBASE_DB`, or an embedded FileStorage with blobs under `var/` of the current folder."""
+    if os.environ.get(ENVIRONMENT_VARIABLE):
+        return os.environ[ENVIRONMENT_VARIABLE]
+    folder = (base or Path.cwd()) / "var"
+    return f"file://{folder.resolve()}/Data.fs?blobstorage_dir={folder.resolve()}/blobs"
+
+
+class StoreRoot(Persistent):
+    """The one object under the ZODB root: containers by type name and the snapshot of the
+    definitions last applied. Ordinary writes never change it, so it is no hot spot."""
+
+    def __init__(self) -> None:
+        self.containers = OOBTree()
+        self.snapshot = "{}"
+        self.applied_at = None
+
+
+@dataclass
+class WriteHooks:
+    """Where upper layers plug into the write path: `checks` run before a change is made
+    and may refuse it; `effects` run after it, in the same transaction."""
+
+    checks: list[Callable] = field(default_factory=list)
+    effects: list[Callable] = field(default_factory=list)
+
+
+class Store:
+    """An open database with its definitions."""
+
+    def __init__(self, db: ZODB.DB, definitions: Definitions, uri: str, cleanup: Callable[[], None] | None = None):
+        self.db = db
+        self.definitions = definitions
+        self.uri = uri
+        self.hooks = WriteHooks()
+        self._cleanup = cleanup
+        self._filters: dict[Any, Any] = {}
+
+    @classmethod
+    def open(cls, uri: str | None, definitions: Definitions, *, migrate: bool = True) -> "Store":
+        """Open (creating if needed) the database at `uri` and bring it up to `definitions`."""
+        uri = uri or default_uri()
+        if uri.startswith("file://"):
+            path = Path(uri[len("file://"):].split("?", 1)[0])
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            factory, db_options = zodburi.resolve_uri(uri)
+        except (KeyError, ValueError) as error:
+            raise DeskbaseError(f"cannot open the database `{uri}`: {error}; "
+                                "use memory://, file:///path/Data.fs or postgres://…") from None
+        storage = factory()
+        cleanup = None
+        if not IBlobStorage.providedBy(storage):   # memory:// has no blobs: keep them in a temporary folder
+            folder = tempfile.mkdtemp(prefix="deskbase-blobs-")
+            storage = BlobStorage(folder, storage)
+            cleanup = lambda: shutil.rmtree(folder, ignore_errors=True)
+        db = ZODB.DB(storage, **{k: v for k, v in db_options.items() if k in ("cache_size", "pool_size", "database_name")})
+        store = cls(db, definitions, uri, cleanup)
+        store._ensure_root()
+        if migrate:
+            store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.db.close()
+        if self._cleanup:
+            self._cleanup()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _ensure_root(self) -> None:
+        with self._transaction() as connection:
+            root = connection.root()
+            if ROOT_KEY not in root:
+                root[ROOT_KEY] = StoreRoot()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        manager = transaction.TransactionManager(explicit=True)
+        connection = self.db.open(transaction_manager=manager)
+        try:
+            manager.begin()
+            try:
+                yield connection
+            except BaseException:
+                manager.abort()
+                raise
+            manager.commit()
+        finally:
+            connection.close()
+
+    @contextmanager
+    def session(self, user: str = "system", acting_for: str | None = None, *,
+                me: Mapping[str, Any] | None = None) -> Iterator["Session"]:
+        """One transaction: commits when the block ends, aborts (writing nothing) on an error."""
+        from .session import Session
+        with self._transaction() as connection:
+            yield Session(self, connection, user=user, acting_for=acting_for, me=me)
+
+    def run(self, work: Callable[["Session"], T], *, user: str = "system", acting_for: str | None = None,
+            me: Mapping[str, Any] | None = None, attempts: int = 5) -> T:
+        """Run `work(session)` in a transaction, again from the start after a write conflict."""
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.session(user, acting_for, me=me) as session:
+                    return work(session)
+            except ConflictError:
+                if attempt == attempts:
+                    raise
+                time.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
+
+    def read(self, work: Callable[["Session"], T], *, user: str = "system", me: Mapping[str, Any] | None = None) -> T:
+        """Run `work(session)` in a transaction that is never committed."""
+        from .session import Session
+        manager = transaction.TransactionManager(explicit=True)
+        connection = self.db.open(transaction_manager=manager)
+        try:
+            manager.begin()
+            try:
+                return work(Session(self, connection, user=user, me=me))
+            finally:
+                manager.abort()
+        finally:
+            connection.close()
+
+    def bulk_create(self, type_name: str, rows: Iterable[Mapping[str, Any]], *, user: str = "system",
+                    batch: int = 1000, progress: Callable[[int], None] | None = None) -> int:
+        """Create many records through the write path, committing every `batch` records.
+        A failing row stops the import; the batches before it stay committed."""
+        created = 0
+        chunk: list[Mapping[str, Any]] = []
+
+        def flush() -> None:
+            nonlocal created
+            rows_now = list(chunk)
+            self.run(lambda s: [s.create(type_name, row) for row in rows_now], user=user)
+            created += len(rows_now)
+            chunk.clear()
+            if progress:
+                progress(created)
+
+        for row in rows:
+            chunk.append(row)
+            if len(chunk) >= batch:
+                flush()
+        if chunk:
+            flush()
+        return created
+
+    def compiled_filter(self, spec: Any, type_name: str, record_type: str | None = None):
+        """A compiled filter, cached by its text: filters of views and scopes repeat."""
+        from .filters import compile_filter
+        key = (type_name, record_type, json.dumps(spec, sort_keys=True, default=str))
+        compiled = self._filters.get(key)
+        if compiled is None:
+            typedef = self.definitions.type(type_name)
+            record_typedef = self.definitions.type(record_type) if record_type else None
+            compiled = compile_filter(spec, typedef, record_type=record_typedef)
+            if len(self._filters) > 4096:
+                self._filters.clear()
+            self._filters[key] = compiled
+        return compiled
+
+    # -- definitions changes -------------------------------------------------------------
+
+    def migration_plan(self):
+        """What opening with these definitions would change, without changing it."""
+        from .migrations import plan_migration
+        return self.read(lambda s: plan_migration(self.definitions, s.root))
+
+    def migrate(self, progress: Callable[[str], None] | None = None):
+        """Apply the difference between the stored snapshot and the definitions."""
+        from .migrations import apply_migration, plan_migration
+
+        def work(session):
+            plan = plan_migration(self.definitions, session.root)
+            if plan.steps or session.root.snapshot != plan.snapshot:
+                apply_migration(plan, session, progress)
+            return plan
+        return self.run(work, user="system", attempts=2)
+
+    def reindex(self, type_names: Iterable[str] | None = None,
+                progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+        """Rebuild the indexes of some or all types from the records; returns records per type."""
+        names = list(type_names or self.definitions.types)
+        for name in names:
+            self.definitions.type(name)
+
+        def work(session):
+            counts = {}
+            for name in names:
+                typedef = self.definitions.type(name)
+                container = session.container(name)
+                container.indexes.sync(typedef)
+                container.indexes.clear()
+                container.indexes.rebuild(typedef, ((r.id, r.values) for r in container.records.values()))
+                counts[name] = len(container.records)
+                if progress:
+                    progress(name, counts[name])
+            return counts
+        return self.run(work, user="system", attempts=2)

@@ -1,0 +1,40 @@
+"""Fixtures shared by every layer's tests: definitions folders and stores."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from deskbase.objects.definitions import load_definitions
+from deskbase.objects.store import Store
+
+TESTS = Path(__file__).parent
+TASKS_APP = TESTS / "objects" / "tasks_app"
+
+
+@pytest.fixture
+def tasks_folder(tmp_path: Path) -> Path:
+    """A private copy of the small test application, free to edit."""
+    folder = tmp_path / "definitions"
+    shutil.copytree(TASKS_APP, folder)
+    return folder
+
+
+@pytest.fixture
+def tasks_definitions(tasks_folder: Path):
+    return load_definitions(tasks_folder)
+
+
+@pytest.fixture
+def store(tasks_definitions):
+    """An in-memory store of the test application."""
+    opened = Store.open("memory://", tasks_definitions)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def file_uri(tmp_path: Path) -> str:
+    folder = tmp_path / "var"
+    return f"file://{folder}/Data.fs?blobstorage_dir={folder}/blobs"

@@ -1,0 +1,262 @@
+"""The one write path: numbering, validation, stale edits, history, references,
+attachments, computed values, deletion and conflict retries."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+import transaction
+
+from deskbase.objects.errors import NotFound, StaleEdit, ValidationError
+from deskbase.objects.fields import Upload
+from deskbase.objects.store import Store
+
+
+def test_records_are_numbered_per_type_with_the_type_format(store):
+    with store.session(user="ann") as s:
+        team = s.create("team", {"name": "Support"})
+        first = s.create("task", {"title": "Replace the toner", "team": team.id})
+        second = s.create("task", {"title": "Call back"})
+    assert team.number == "TM-001"
+    assert (first.number, second.number) == ("TK-00001", "TK-00002")
+
+
+def test_created_and_modified_by_and_at_and_version_are_kept(store):
+    with store.session(user="ann") as s:
+        task = s.create("task", {"title": "Install the scanner"})
+    with store.session(user="ben") as s:
+        task = s.update(task.number, {"priority": "high"}, version=1)
+        assert task["created_by"] == "ann" and task["modified_by"] == "ben"
+        assert task.version == 2
+        assert task["modified_at"] >= task["created_at"]
+        assert task["created_at"].tzinfo is not None and task["created_at"].utcoffset().total_seconds() == 0
+
+
+def test_history_names_who_when_for_whom_and_old_and_new_values(store):
+    with store.session(user="ann") as s:
+        task = s.create("task", {"title": "Printer jam", "priority": "low"})
+    with store.session(user="bob", acting_for="alice") as s:
+        s.update(task.number, {"priority": "high", "title": "Printer jam, floor 2"}, version=1)
+    with store.session() as s:
+        entries = s.find(task.number).history.entries
+    assert [e["action"] for e in entries] == ["created", "updated"]
+    change = entries[1]
+    assert change["by"] == "bob" and change["acting_for"] == "alice"
+    assert change["changes"] == {"priority": ("low", "high"), "title": ("Printer jam", "Printer jam, floor 2")}
+    assert isinstance(change["at"], datetime)
+
+
+def test_an_update_that_changes_nothing_keeps_the_version(store):
+    with store.session() as s:
+        task = s.create("task", {"title": "Same"})
+        s.update(task, {"title": "Same"})
+        assert task.version == 1 and len(task.history.entries) == 1
+
+
+def test_all_field_errors_are_reported_at_once_and_nothing_is_written(store):
+    with pytest.raises(ValidationError) as raised:
+        with store.session() as s:
+            s.create("task", {"priority": "hihg", "due": "31/02/2026", "estimate": "soon", "prioity": "x"})
+    errors = raised.value.errors
+    assert errors["title"] == "is required"
+    assert "did you mean `high`" in errors["priority"]
+    assert "is not a date" in errors["due"]
+    assert "is not a duration" in errors["estimate"]
+    assert "is not a field of Task; did you mean `priority`?" == errors["prioity"]
+    with store.session() as s:
+        assert s.count("task") == 0
+
+
+def test_values_are_coerced_from_form_strings(store):
+    with store.session() as s:
+        task = s.create("task", {"title": "  Trim me ", "estimate": "1h30", "due": "2026-12-01",
+                                 "cost": "12,50", "done": "yes", "labels": "a, b, a", "priority": "High"})
+    assert task["title"] == "Trim me"
+    assert task["estimate"] == 5400
+    assert task["due"] == date(2026, 12, 1)
+    assert task["cost"] == Decimal("12.50")
+    assert task["done"] is True
+    assert task["labels"] == ("a", "b")
+    assert task["priority"] == "high"   # matched by its label
+
+
+def test_an_edit_made_from_an_old_version_is_refused_and_loses_nothing(store):
+    with store.session(user="ann") as s:
+        task = s.create("task", {"title": "Shared"})
+    with store.session(user="ben") as s:
+        s.update(task.number, {"title": "Ben's title"}, version=1)
+    with pytest.raises(StaleEdit) as raised:
+        with store.session(user="ann") as s:
+            s.update(task.number, {"title": "Ann's title"}, version=1)
+    message = str(raised.value)
+    assert "TK-00001 was changed by ben" in message and "reload" in message
+    with store.session() as s:
+        assert s.find("TK-00001")["title"] == "Ben's title"
+
+
+def test_a_reference_to_a_missing_record_is_refused(store):
+    with pytest.raises(ValidationError) as raised:
+        with store.session() as s:
+            s.create("task", {"title": "x", "team": 42})
+    assert raised.value.errors["team"] == "there is no Team TM-042"
+
+
+def test_references_accept_ids_numbers_and_titles(store):
+    with store.session() as s:
+        team = s.create("team", {"name": "Network"})
+        by_number = s.create("task", {"title": "a", "team": "TM-001"})
+        by_title = s.create("task", {"title": "b", "team": "Network"})
+    assert by_number["team"] == by_title["team"] == team.id
+
+
+def test_a_subcategory_is_accepted_only_under_its_category(store):
+    with store.session() as s:
+        hardware = s.create("category", {"name": "Hardware"})
+        software = s.create("category", {"name": "Software"})
+        printer = s.create("category", {"name": "Printer", "parent": hardware.id})
+        task = s.create("task", {"title": "ok", "category": hardware.id, "subcategory": printer.id})
+        assert task["subcategory"] == printer.id
+    with pytest.raises(ValidationError) as raised:
+        with store.session() as s:
+            s.create("task", {"title": "wrong", "category": software.id, "subcategory": printer.id})
+    assert "C-003 (Printer) cannot be chosen here" in raised.value.errors["subcategory"]
+    with pytest.raises(ValidationError) as raised:   # changing the category re-checks the subcategory
+        with store.session() as s:
+            s.update(task.number, {"category": software.id})
+    assert "subcategory" in raised.value.errors
+
+
+def test_a_top_level_category_cannot_have_a_subcategory_as_parent(store):
+    with store.session() as s:
+        top = s.create("category", {"name": "Top"})
+        sub = s.create("category", {"name": "Sub", "parent": top.id})
+    with pytest.raises(ValidationError):
+        with store.session() as s:
+            s.create("category", {"name": "Deeper", "parent": sub.id})
+
+
+def test_attachments_are_kept_as_blobs_and_survive_a_restart(tasks_definitions, file_uri):
+    store = Store.open(file_uri, tasks_definitions)
+    with store.session(user="ann") as s:
+        task = s.create("task", {"title": "With a file", "files": [Upload("log.txt", b"line one\n", "text/plain")]})
+    with store.session(user="ann") as s:
+        s.update(task.number, {"files": [Upload("photo.png", b"\x89PNG....", "image/png")]})
+    store.close()
+    store = Store.open(file_uri, tasks_definitions)
+    with store.session() as s:
+        files = s.find("TK-00001")["files"]
+        assert [f.filename for f in files] == ["log.txt", "photo.png"]
+        assert files[0].read() == b"line one\n" and files[0].size == 9
+        assert files[0].uploaded_by == "ann"
+    store.close()
+
+
+def test_an_oversized_or_unaccepted_upload_is_refused_with_its_name(store):
+    with pytest.raises(ValidationError) as raised:
+        with store.session() as s:
+            s.create("task", {"title": "x", "files": [Upload("big.txt", b"x" * 5000, "text/plain")]})
+    assert "big.txt is 4 KiB" in raised.value.errors["files"]
+    with pytest.raises(ValidationError) as raised:
+        with store.session() as s:
+            s.create("task", {"title": "x", "files": [Upload("run.exe", b"MZ", "application/x-msdownload")]})
+    assert "run.exe is not an accepted kind of file" in raised.value.errors["files"]
+
+
+def test_a_computed_expression_is_stored_on_write(store):
+    with store.session() as s:
+        task = s.create("task", {"title": "t"})
+        work = s.create("work", {"task": task.id, "duration": "1h30", "rate": "80"})
+        assert work["amount"] == Decimal("120.00")
+
+
+def test_an_aggregate_follows_its_related_records(store):
+    with store.session() as s:
+        task = s.create("task", {"title": "t"})
+        other = s.create("task", {"title": "u"})
+        s.create("work", {"task": task.id, "duration": "30m"})
+        work = s.create("work", {"task": task.id, "duration": "1h"})
+        assert task["spent"] == 5400
+        assert task.version == 1   # derived values do not make open edits stale
+        s.update(work, {"task": other.id})
+        assert (task["spent"], other["spent"]) == (1800, 3600)
+        s.delete(work)
+        assert other["spent"] == 0
+        page = s.query("task", {"id": task.id})
+        assert page.records[0]["spent"] == 1800
+
+
+def test_a_computed_field_cannot_be_set_by_hand(store):
+    with pytest.raises(ValidationError) as raised:
+        with store.session() as s:
+            s.create("task", {"title": "t", "spent": "1h"})
+    assert raised.value.errors["spent"] == "is kept by the engine and cannot be set"
+
+
+def test_a_deleted_record_leaves_queries_but_is_kept_with_its_history(store):
+    with store.session() as s:
+        task = s.create("task", {"title": "Going away", "priority": "high"})
+        s.delete(task)
+        assert s.count("task") == 0
+        assert s.query("task", {"priority": "high"}).total == 0
+        with pytest.raises(NotFound):
+            s.find("TK-00001")
+        kept = s.container("task").trash[task.id]
+        assert kept.history.entries[-1]["action"] == "deleted"
+
+
+def test_an_error_inside_a_session_writes_nothing(store):
+    with pytest.raises(RuntimeError):
+        with store.session() as s:
+            s.create("task", {"title": "half done"})
+            raise RuntimeError("boom")
+    with store.session() as s:
+        assert s.count("task") == 0
+
+
+def test_a_write_conflict_is_retried_from_the_start(store):
+    with store.session() as s:
+        task = s.create("task", {"title": "contended"})
+    attempts = []
+
+    def work(session):
+        attempts.append(1)
+        record = session.find(task.number)
+        if len(attempts) == 1:   # someone else commits a change to the same record meanwhile
+            with store.session(user="other") as other:
+                other.update(task.number, {"priority": "low"})
+        session.update(record, {"title": f"edited after {len(attempts)} attempts"})
+        return record.version
+
+    assert store.run(work, user="ann") == 3
+    assert len(attempts) == 2
+    with store.session() as s:
+        final = s.find(task.number)
+        assert final["priority"] == "low" and final["title"] == "edited after 2 attempts"
+
+
+def test_bulk_create_commits_in_batches_and_reports_progress(store):
+    seen = []
+    rows = ({"title": f"row {i}", "priority": ["high", "low"][i % 2]} for i in range(2500))
+    assert store.bulk_create("task", rows, user="import", batch=1000, progress=seen.append) == 2500
+    assert seen == [1000, 2000, 2500]
+    with store.session() as s:
+        assert s.count("task", {"priority": "high"}) == 1250
+        assert s.find("TK-02500")["created_by"] == "import"
+
+
+def test_the_default_database_is_a_file_storage_under_var(tmp_path, monkeypatch, tasks_definitions):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DESKBASE_DB", raising=False)
+    with Store.open(None, tasks_definitions) as store:
+        store.run(lambda s: s.create("team", {"name": "Kept"}))
+    assert (tmp_path / "var" / "Data.fs").exists()
+    with Store.open(None, tasks_definitions) as store:
+        assert store.read(lambda s: s.find("TM-001")["name"]) == "Kept"
+
+
+def test_the_database_uri_comes_from_the_environment(tmp_path, monkeypatch, tasks_definitions):
+    monkeypatch.setenv("DESKBASE_DB", f"file://{tmp_path}/elsewhere/Data.fs")
+    with Store.open(None, tasks_definitions) as store:
+        assert store.uri.endswith("elsewhere/Data.fs")
+    assert (tmp_path / "elsewhere" / "Data.fs").exists()

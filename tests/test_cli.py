@@ -1,0 +1,100 @@
+"""The `deskbase` command as a consultant and an operator use it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deskbase.cli import main
+
+
+@pytest.fixture
+def cli(tasks_folder, tmp_path, capsys):
+    uri = f"file://{tmp_path}/var/Data.fs?blobstorage_dir={tmp_path}/var/blobs"
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(["--definitions", str(tasks_folder), "--db", uri, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
+def test_check_reports_valid_definitions(cli):
+    code, out, _ = cli("check")
+    assert code == 0 and "definitions are valid: 4 types, 1 views" in out
+
+
+def test_check_exits_non_zero_and_names_the_place_of_each_problem(cli, tasks_folder):
+    path = tasks_folder / "tasks.yaml"
+    path.write_text(path.read_text().replace("kind: string, required: true, max_length: 80", "kind: strng, required: true"))
+    code, _, err = cli("check")
+    assert code == 1
+    assert "tasks.yaml:" in err and "did you mean `string`?" in err
+
+
+def test_check_accepts_an_overlay_after_the_command(cli, tmp_path):
+    overlay = tmp_path / "acme"
+    overlay.mkdir()
+    (overlay / "acme.yaml").write_text("types:\n  task:\n    fields:\n      region: {kind: string}\n")
+    code, out, _ = cli("check", "--overlay", str(overlay))
+    assert code == 0
+
+
+def test_query_prints_a_table_through_the_indexes(cli, tasks_folder, tmp_path):
+    from deskbase.objects.definitions import load_definitions
+    from deskbase.objects.store import Store
+    uri = f"file://{tmp_path}/var/Data.fs?blobstorage_dir={tmp_path}/var/blobs"
+    with Store.open(uri, load_definitions(tasks_folder)) as store:
+        store.bulk_create("task", [{"title": f"Imprimante {i}", "priority": ["high", "low"][i % 2]} for i in range(30)])
+    code, out, _ = cli("query", "task", "--filter", "{priority: high}", "--sort", "-id", "--limit", "5")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[2].startswith("TK-00029") and "Imprimante 28" in lines[2]
+    assert "1–5 of 15 task records" in out
+    code, out, _ = cli("query", "task", "--filter", '{"text": "imprimante"}', "--columns", "id,title", "--limit", "1")
+    assert "of 30 task records" in out
+
+
+def test_query_explains_a_bad_filter(cli):
+    code, _, err = cli("query", "task", "--filter", "{priorty: high}")
+    assert code == 1 and "did you mean `priority`?" in err
+    code, _, err = cli("query", "task", "--filter", "{priority: {like: high}}")
+    assert code == 1 and "like" in err
+    code, _, err = cli("query", "task", "--filter", "{priority: [high")
+    assert code == 1 and "not valid JSON or YAML" in err
+
+
+def test_show_prints_a_record_with_its_history(cli, tasks_folder, tmp_path):
+    from deskbase.objects.definitions import load_definitions
+    from deskbase.objects.store import Store
+    uri = f"file://{tmp_path}/var/Data.fs?blobstorage_dir={tmp_path}/var/blobs"
+    with Store.open(uri, load_definitions(tasks_folder)) as store:
+        with store.session(user="ann") as s:
+            team = s.create("team", {"name": "Réseau"})
+            s.create("task", {"title": "VPN down", "team": team.id})
+        with store.session(user="bob", acting_for="ann") as s:
+            s.update("TK-00001", {"priority": "high"})
+    code, out, _ = cli("show", "TK-00001")
+    assert code == 0
+    assert "VPN down" in out and "Réseau" in out
+    assert "bob for ann  updated" in out and "priority: medium → High" in out
+    code, _, err = cli("show", "TK-99999")
+    assert code == 1 and "no record numbered `TK-99999`" in err
+
+
+def test_migrate_dry_run_and_reindex(cli, tasks_folder):
+    assert cli("migrate")[0] == 0
+    path = tasks_folder / "tasks.yaml"
+    path.write_text(path.read_text().replace("      owner:       {kind: user}\n",
+                                             "      owner:       {kind: user}\n      region:      {kind: string, default: north}\n"))
+    code, out, _ = cli("migrate", "--dry-run")
+    assert code == 0 and "add the field `region`" in out
+    code, out, _ = cli("reindex")
+    assert code == 0 and "rebuilt the indexes of 4 types" in out
+
+
+def test_the_console_script_is_installed():
+    result = subprocess.run([str(Path(sys.executable).parent / "deskbase"), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "check" in result.stdout and "query" in result.stdout
