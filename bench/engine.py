@@ -31,6 +31,7 @@ from ZODB.FileStorage import FileStorage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from deskbase.objects.definitions import load_definitions  # noqa: E402
+from deskbase.objects.demo import load_demo  # noqa: E402
 from deskbase.objects.fields import RefKind  # noqa: E402
 from deskbase.objects.store import Store  # noqa: E402
 
@@ -60,6 +61,8 @@ def value_for(session, typedef, name, kind, rng, values, targets):
     """A plausible random value for one field, chosen by its kind."""
     kind_name = kind.name
     if kind_name == "string":
+        if getattr(kind, "pattern", None):   # formats such as e-mail addresses: left empty
+            return None
         return words(rng, 2, 6)[: getattr(kind, "max_length", 255)]
     if kind_name == "text":
         return words(rng, 10, 40)
@@ -88,7 +91,7 @@ def value_for(session, typedef, name, kind, rng, values, targets):
         if kind.where:
             key = (name, repr(sorted((k, v) for k, v in values.items() if isinstance(v, (int, str)))))
             if key not in targets:
-                page = session.query(kind.to, kind.where, limit=None, context=session.context(values))
+                page = session.query(kind.to, kind.where, limit=None, context=session.context(values), record_type=typedef.name)
                 targets[key] = [r.id for r in page.records]
             choices = targets[key]
         return rng.choice(choices) if choices else None
@@ -108,32 +111,10 @@ def make_row(session, typedef, rng, targets):
     return values
 
 
-def prepare_targets(store, typedef, rng, per_type=30):
-    """Create a few records of every type the benchmarked type refers to."""
-    targets = {}
-
-    def fill(type_name, depth=0):
-        if type_name in targets or depth > 3:
-            return
-        target = store.definitions.type(type_name)
-        targets[type_name] = []
-        for field in target.own_fields.values():
-            if isinstance(field.kind, RefKind) and field.kind.to != type_name and field.required:
-                fill(field.kind.to, depth + 1)
-
-        def work(session):
-            ids = []
-            for _ in range(per_type):
-                row = {n: v for n, v in make_row(session, target, rng, targets).items()
-                       if not (isinstance(target.fields[n].kind, RefKind) and target.fields[n].kind.to == type_name)}
-                ids.append(session.create(type_name, row).id)
-            return ids
-        targets[type_name] = store.run(work, user="bench")
-
-    for field in typedef.own_fields.values():
-        if isinstance(field.kind, RefKind) and field.kind.to != typedef.name:
-            fill(field.kind.to)
-    return targets
+def prepare_targets(store, definitions_folder):
+    """Load the demo data for the records the benchmarked type refers to; their ids by type."""
+    load_demo(store, Path(definitions_folder) / "demo", user="bench")
+    return store.read(lambda s: {name: list(s.container(name).records.keys()) for name in store.definitions.types})
 
 
 def bench_single_creates(store, type_name, targets, rng, count, folder):
@@ -275,7 +256,7 @@ def main():
     store = Store.open(uri, definitions)
     try:
         print(f"Deskbase engine benchmark: {args.records:,} `{args.type}` records, FileStorage in {folder}")
-        targets = prepare_targets(store, definitions.type(args.type), rng)
+        targets = prepare_targets(store, args.definitions)
 
         engine, raw = bench_single_creates(store, args.type, targets, rng, args.singles, folder)
         print(f"single create, median: write path {engine * 1000:.2f} ms, bare ZODB commit {raw * 1000:.2f} ms"

@@ -27,6 +27,7 @@ from .sourcemap import DocPath, Document, Position, format_path, parse_path, rea
 EXPRESSION_NAMES = ("record", "now", "today")
 # Which `$` words a default may be, and for which kinds.
 DEFAULT_WORDS = {"$now": ("datetime", "date"), "$today": ("date", "datetime"), "$me": ("user",)}
+_CONTEXT_WORD = re.compile(r"\$[A-Za-z_][\w.+-]*")   # `$now`, `$me.groups`; `$5` is plain text
 _NUMERIC = ("integer", "decimal", "money", "duration")
 _SEARCHABLE = ("string", "text")
 
@@ -191,6 +192,7 @@ class _Compiler:
         self.errors = errors
         self.typedefs: dict[str, TypeDef] = {}
         self.broken: set[tuple[str, str]] = set()   # (type, field) whose kind is unknown
+        self.vague: set[str] = set()                 # types whose `fields` is not a map
 
     # -- reporting ------------------------------------------------------------------------
 
@@ -199,6 +201,10 @@ class _Compiler:
         at = self.positions.locate_key(path) if on_key else self.positions.locate(path)
         shown = format_path(path) if shown_path is None else shown_path
         self.errors.append(DefinitionError(at.file, at.line, at.column, shown, message, hint))
+
+    def knows_fields(self, type_name: str) -> bool:
+        """Whether the fields of a type are known well enough to say that one is missing."""
+        return type_name in self.typedefs and type_name not in self.vague
 
     def section(self, name: str) -> dict:
         value = self.data.get(name)
@@ -217,7 +223,7 @@ class _Compiler:
                 self.typedefs[name] = self.type(name, spec, zone)
         for name, spec in types.items():
             if isinstance(spec, dict) and name in self.typedefs:
-                self.check_links(name, spec)
+                self.check_links(name)
         self.check_numbers()
         views = {name: self.view(name, spec) for name, spec in self.section("views").items()
                  if isinstance(spec, dict)}
@@ -246,7 +252,10 @@ class _Compiler:
 
     def type(self, name: str, spec: dict, zone: str) -> TypeDef:
         path = ("types", name)
-        declared = spec.get("fields") if isinstance(spec.get("fields"), dict) else {}
+        declared = spec.get("fields")
+        if not isinstance(declared, dict):
+            self.vague.add(name)
+            declared = {}
         own: dict[str, FieldDef] = {}
         for field_name, field_spec in declared.items():
             if field_name in SYSTEM_FIELDS:
@@ -256,10 +265,13 @@ class _Compiler:
                 continue
             if isinstance(field_spec, dict):
                 own[field_name] = self.field(name, field_name, field_spec, declared, zone)
+            else:   # reported by the schema; kept so that what names it is not reported again
+                self.broken.add((name, field_name))
+                own[field_name] = FieldDef(field_name, StringKind())
         fields = {**system_fields(zone), **own}
         self.check_expressions(name, own, fields)
         title = spec.get("title")
-        if isinstance(title, str):
+        if isinstance(title, str) and name not in self.vague:
             if title not in fields:
                 self.error(path + ("title",), f"the title field `{title}` is not a field of type `{name}`",
                            hint_for(title, fields))
@@ -450,7 +462,7 @@ class _Compiler:
         if isinstance(kind, AttachmentsKind):
             self.error(path, f"attachments field `{field_name}` cannot have a default", "remove `default`")
             return None
-        if isinstance(raw, str) and raw.startswith("$"):
+        if isinstance(raw, str) and _CONTEXT_WORD.fullmatch(raw):
             if raw in DEFAULT_WORDS and kind.name in DEFAULT_WORDS[raw]:
                 return raw
             if raw in DEFAULT_WORDS:
@@ -462,6 +474,8 @@ class _Compiler:
                            hint_for(raw, DEFAULT_WORDS))
             return None
         if isinstance(kind, EnumKind):
+            if not kind.values:   # the values themselves are at fault, already reported
+                return None
             if raw not in kind.values:
                 self.error(path, f"the default `{raw}` is not one of the values of `{field_name}`: "
                                  f"{', '.join(kind.values)}", hint_for(str(raw), kind.values))
@@ -494,7 +508,7 @@ class _Compiler:
     # -- indexes --------------------------------------------------------------------------
 
     def indexes(self, type_name: str, spec: dict, fields: Mapping[str, FieldDef]) -> dict[str, IndexDef]:
-        entries = spec.get("index") if isinstance(spec.get("index"), list) else []
+        entries = spec.get("index") if isinstance(spec.get("index"), list) and type_name not in self.vague else []
         declared: dict[str, IndexDef] = {}
         text_index: IndexDef | None = None
         always = {index.fields[0] for index in SYSTEM_INDEXES}
@@ -527,6 +541,7 @@ class _Compiler:
                            else "`id` always sorts and needs no index", f"remove `{target}` from `index`")
                 continue
             if (type_name, target) in self.broken:
+                declared.setdefault(target, IndexDef(target, index_kind or "field", (target,)))
                 continue
             kind = field.kind.result if isinstance(field.kind, ComputedKind) else field.kind
             index_kind = index_kind or ("keyword" if kind.multiple else "field")
@@ -585,13 +600,13 @@ class _Compiler:
 
     # -- what needs every type ------------------------------------------------------------
 
-    def check_links(self, name: str, spec: dict) -> None:
+    def check_links(self, name: str) -> None:
         """Filters and aggregates, which can only be checked once every type is compiled."""
         typedef = self.typedefs[name]
         for field_name, field in typedef.own_fields.items():
             kind = field.kind
             path = ("types", name, "fields", field_name)
-            if isinstance(kind, RefKind) and kind.where is not None and kind.to in self.typedefs:
+            if isinstance(kind, RefKind) and kind.where is not None and self.knows_fields(kind.to):
                 self.check_filter(kind.where, self.typedefs[kind.to], path + ("where",), typedef)
             if isinstance(kind, ComputedKind) and kind.aggregate is not None:
                 self.check_aggregate(typedef, field_name, kind, path + ("aggregate",))
@@ -606,7 +621,7 @@ class _Compiler:
                        hint_for(of, self.type_names))
             return
         source = self.typedefs.get(of)
-        if source is None:
+        if source is None or not self.knows_fields(of):
             return
         if isinstance(via, str):
             via_field = source.fields.get(via)
@@ -671,7 +686,7 @@ class _Compiler:
         columns = self.names(spec.get("columns"))
         sort = self.names(spec.get("sort"))
         roles = self.names(spec.get("roles"))
-        if typedef is not None:
+        if typedef is not None and self.knows_fields(type_name):
             for position, column in enumerate(columns):
                 if column not in typedef.fields:
                     self.error(path + ("columns", position), f"column `{column}` is not a field of type `{type_name}`",
@@ -679,6 +694,8 @@ class _Compiler:
             for position, entry in enumerate(sort):
                 field_name = entry[1:] if entry.startswith("-") else entry
                 field = typedef.fields.get(field_name)
+                if not field_name:   # a bare `-`, reported by the schema
+                    continue
                 if field is None:
                     self.error(path + ("sort", position), f"cannot sort on `{field_name}`: it is not a field of "
                                                           f"type `{type_name}`", hint_for(field_name, typedef.fields))
@@ -690,7 +707,7 @@ class _Compiler:
                 self.error(path + ("roles", position), f"role `{role}` is not defined in `roles`",
                            hint_for(role, self.roles))
         view_filter = spec.get("filter")
-        if isinstance(view_filter, dict) and typedef is not None:
+        if isinstance(view_filter, dict) and typedef is not None and self.knows_fields(type_name):
             self.check_filter(view_filter, typedef, path + ("filter",))
         return ViewDef(
             name=name,

@@ -60,11 +60,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
 from .errors import DeskbaseError, FieldError, NotFound, QueryError, ValidationError, hint_for
 from .fields import DateKind, DateTimeKind, DecimalKind, DurationKind, IntegerKind, Kind, parse_duration
 from .model import TypeDef
+from .sourcemap import SourceMap, read_yaml
 
 UTC = timezone.utc
 Progress = Callable[[str, int], None]
@@ -94,26 +93,6 @@ class DemoError(DeskbaseError):
 
 # -- reading the files ------------------------------------------------------------------
 
-class _Located(dict):
-    """A YAML map that remembers where it starts in its file."""
-
-    line = 0
-
-
-class _DemoYamlLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> _Located:
-    loader.flatten_mapping(node)
-    mapping = _Located(loader.construct_pairs(node, deep=True))
-    mapping.line = node.start_mark.line + 1
-    return mapping
-
-
-_DemoYamlLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-
-
 @dataclass(frozen=True)
 class _Place:
     """Where an entry stands, for messages: `demo/20_tasks.yaml:14: generate[0] (task)`."""
@@ -132,8 +111,9 @@ def demo_folder(folder: Path) -> Path:
     return folder / "demo" if (folder / "demo").is_dir() else folder
 
 
-def read_demo(folder: Path) -> list[tuple[str, Mapping[str, Any]]]:
-    """The demo files of a folder, in name order, as (shown name, document) pairs."""
+def read_demo(folder: Path) -> list[tuple[str, Mapping[str, Any], SourceMap]]:
+    """The demo files of a folder, in name order, as (shown name, document, positions);
+    read by the same rules as definitions."""
     folder = demo_folder(folder)
     paths = sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
     if not paths:
@@ -141,18 +121,17 @@ def read_demo(folder: Path) -> list[tuple[str, Mapping[str, Any]]]:
     documents = []
     for path in paths:
         shown = f"{folder.name}/{path.name}"
-        try:
-            document = yaml.load(path.read_text(encoding="utf-8"), Loader=_DemoYamlLoader) or _Located()
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f"{shown}:{mark.line + 1}" if mark else shown
-            raise DemoError(f"{where}: not valid YAML: {getattr(error, 'problem', error)}") from None
-        if not isinstance(document, dict):
+        document, errors = read_yaml(path)
+        if errors:
+            first = errors[0]
+            raise DemoError(f"{shown}:{first.line}: {first.message}")
+        data = document.data if document.data is not None else {}
+        if not isinstance(data, dict):
             raise DemoError(f"{shown}:1: a demo file is a map with `records` and/or `generate`")
-        for name in document:
+        for name in data:
             if name not in FILE_KEYS:
-                raise _Place(shown, document.line, name).error(_unknown("key", name, FILE_KEYS))
-        documents.append((shown, document))
+                raise _Place(shown, 1, name).error(_unknown("key", name, FILE_KEYS))
+        documents.append((shown, data, document.positions))
     return documents
 
 
@@ -185,12 +164,13 @@ class _DemoLoad:
         self.now = datetime.now(UTC).replace(second=0, microsecond=0)
         self.zone = ZoneInfo(self.definitions.zone)
 
-    def run(self, documents: list[tuple[str, Mapping[str, Any]]], *, force: bool) -> dict[str, int]:
+    def run(self, documents: list[tuple[str, Mapping[str, Any], SourceMap]], *, force: bool) -> dict[str, int]:
+        self.positions = {shown: positions for shown, _, positions in documents}
         self._refuse_reload(self._check_entries(documents), force)
-        for shown, document in documents:
+        for shown, document, _ in documents:
             records = document.get("records") or []
             if records:
-                self._fixed(shown, document, records)
+                self._fixed(shown, records)
             for index, block in enumerate(document.get("generate") or []):
                 self._generate(shown, index, block)
         return dict(self.created)
@@ -204,13 +184,13 @@ class _DemoLoad:
     def _check_entries(self, documents) -> list[str]:
         """Check the shape of every entry before anything is written; the types the demo creates."""
         names: list[str] = []
-        for shown, document in documents:
+        for shown, document, _ in documents:
             for section in FILE_KEYS:
                 entries = document.get(section) or []
                 if not isinstance(entries, list):
-                    raise _Place(shown, document.line, section).error(f"`{section}` must be a list")
+                    raise _Place(shown, self._line(shown, section), section).error(f"`{section}` must be a list")
                 for index, entry in enumerate(entries):
-                    place = _Place(shown, getattr(entry, "line", document.line), f"{section}[{index}]")
+                    place = _Place(shown, self._line(shown, section, index), f"{section}[{index}]")
                     if not isinstance(entry, dict):
                         raise place.error("each entry is a map")
                     known = RECORD_KEYS if section == "records" else BLOCK_KEYS
@@ -245,14 +225,17 @@ class _DemoLoad:
 
     # -- fixed records --
 
-    def _fixed(self, shown: str, document: Mapping[str, Any], entries: list[Mapping[str, Any]]) -> None:
+    def _line(self, shown: str, *path: Any) -> int:
+        return self.positions[shown].locate(path).line
+
+    def _fixed(self, shown: str, entries: list[Mapping[str, Any]]) -> None:
         def work(session) -> tuple[dict[str, tuple[str, int]], dict[str, int]]:
             rng = random.Random(shown)   # here, so that a retried transaction draws the same values
             keys: dict[str, tuple[str, int]] = {}
             created: dict[str, int] = {}
             candidates = _SessionCandidates(session)
             for index, entry in enumerate(entries):
-                place = _Place(shown, getattr(entry, "line", document.line), f"records[{index}]")
+                place = _Place(shown, self._line(shown, "records", index), f"records[{index}]")
                 values = entry.get("values") or {}
                 if not isinstance(values, dict):
                     raise place.error("`values` must be a map of field names to values")
@@ -280,7 +263,7 @@ class _DemoLoad:
         keys, created = self.store.run(work, user=self.user)
         for index, entry in enumerate(entries):
             if entry.get("key") is not None:
-                self.key_places[str(entry["key"])] = _Place(shown, getattr(entry, "line", 0), f"records[{index}]")
+                self.key_places[str(entry["key"])] = _Place(shown, self._line(shown, "records", index), f"records[{index}]")
         self.keys.update(keys)
         for type_name, added in created.items():
             self._count(type_name, added)
@@ -307,7 +290,7 @@ class _DemoLoad:
     # -- generated records --
 
     def _generate(self, shown: str, index: int, block: Mapping[str, Any]) -> None:
-        place = _Place(shown, getattr(block, "line", 0), f"generate[{index}]")
+        place = _Place(shown, self._line(shown, "generate", index), f"generate[{index}]")
         typedef = self._typedef(block["type"], place)
         place = _Place(shown, place.line, f"generate[{index}] ({typedef.name})")
         count = block.get("count", 1)

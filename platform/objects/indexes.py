@@ -36,8 +36,8 @@ IdSet = IISet | IITreeSet
 
 _MISSING = object()
 # No text word contains this character (it is not a letter), so every word that starts
-# with a prefix sorts below prefix + _LAST.
-_LAST = "\U0010ffff"
+# with a prefix sorts below prefix + LAST_LETTER.
+LAST_LETTER = "\U0010ffff"
 
 
 # A forward BTree maps a key to the one id that has it (a bare int), or to an IITreeSet
@@ -119,6 +119,24 @@ class _KeyedIndex(Persistent):
         if len(found) == 1:
             return as_set(found[0])
         return multiunion(found) if found else IISet()
+
+    def size(self, key: Any) -> int:
+        """How many ids one key holds."""
+        ids = self.forward.get(key)
+        return 0 if ids is None else 1 if ids.__class__ is int else len(ids)
+
+    def size_between(self, low: Any = None, high: Any = None, *, exclude_low: bool = False,
+                     exclude_high: bool = False, keys: int = 64) -> int | None:
+        """How many ids lie between two keys, or None when more than `keys` keys do
+        (counting them would cost about what finding them does)."""
+        total = 0
+        values = self.forward.values(low, high, excludemin=exclude_low and low is not None,
+                                     excludemax=exclude_high and high is not None)
+        for position, ids in enumerate(values):
+            if position == keys:
+                return None
+            total += 1 if ids.__class__ is int else len(ids)
+        return total
 
     def items(self, descending: bool = False) -> Iterator[tuple[Any, Any]]:
         """(key, id or IITreeSet of ids) in key order."""
@@ -211,7 +229,7 @@ class TextIndex(KeywordIndex):
 
     def prefix(self, start: str) -> IdSet:
         """The ids of records with a word that starts with `start` (already folded)."""
-        return multiunion(self.forward.values(start, start + _LAST))
+        return multiunion(self.forward.values(start, start + LAST_LETTER))
 
 
 def _key_signature(kind: Kind) -> tuple:

@@ -49,6 +49,7 @@ _LABEL = {
     "x-noun": "a label: a text or a map of languages such as {en: Task, fr: Tâche}",
     "if": {"type": "object"},
     "then": {
+        "x-noun": "a label: a map with at least one language, such as {en: Task}",
         "minProperties": 1,
         "propertyNames": {"pattern": LANGUAGE_PATTERN, "x-noun": "a language code such as `en` or `pt-BR`"},
         "additionalProperties": {"type": "string", "x-noun": "the text of a label"},
@@ -157,7 +158,8 @@ _INDEX_ENTRY = {
             "range": _name("a field name"),
             "keyword": _name("a field name"),
             "text": {"type": ["string", "array"], "x-noun": "a field name or a list of field names",
-                     "if": {"type": "array"}, "then": {"minItems": 1, "items": _name("a field name")},
+                     "if": {"type": "array"},
+                     "then": {"minItems": 1, "items": _name("a field name"), "x-noun": "a list of field names"},
                      "else": _name_pattern("a field name")},
         },
     },
@@ -345,8 +347,11 @@ def _sentences(error: ValidationError, document: Any) -> list[tuple[DocPath, str
 
     if keyword == "enum":
         allowed = [str(a) for a in error.validator_value]
+        if not isinstance(value, str):
+            return [(path, f"expected {_noun(schema)}, got {_got(value)}; use one of {', '.join(allowed)}",
+                     None, False)]
         return [(path, f"`{value}` is not {_noun(schema)}; use one of {', '.join(allowed)}",
-                 hint_for(str(value), allowed), False)]
+                 hint_for(value, allowed), False)]
 
     if keyword == "pattern":
         return [(path, f"`{value}` is not {_noun(schema)}", _suggest_name(str(value)), False)]

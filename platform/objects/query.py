@@ -18,7 +18,7 @@ from BTrees.IIBTree import IISet, intersection
 
 from .errors import QueryError, hint_for
 from .filters import Filter
-from .indexes import IdSet, TypeIndexes
+from .indexes import IdSet, TypeIndexes, as_set
 from .model import TypeDef
 
 SortOrder = tuple[tuple[str, bool], ...]
@@ -101,14 +101,15 @@ def _first(indexes: TypeIndexes, typedef: TypeDef, ids: IdSet, size: int,
     name, descending = keys[0]
     index = _index(indexes, typedef, name)
     rest = keys[1:]
+    everything = size >= indexes.count   # every record matches: nothing to intersect
     found: list[int] = []
     for _, holders in index.items(descending):
-        group = _within(holders, ids, size)
+        group = as_set(holders) if everything else _within(holders, ids, size)
         if group:
             found.extend(_first(indexes, typedef, group, len(group), rest, need - len(found)))
             if len(found) >= need:
                 return found
-    empties = intersection(index.empty, ids)
+    empties = index.empty if everything else intersection(index.empty, ids)
     if empties:
         found.extend(_first(indexes, typedef, empties, len(empties), rest, need - len(found)))
     return found

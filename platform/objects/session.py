@@ -111,10 +111,12 @@ class Session:
                 "today": self.today, "lookup": self.lookup}
 
     def query(self, type_name: str, filter: Any = None, sort: Any = None, *, offset: int = 0,
-              limit: int | None = 50, context: Mapping[str, Any] | None = None) -> Page:
-        """Records of a type matching a filter, sorted and paged, through the indexes."""
+              limit: int | None = 50, context: Mapping[str, Any] | None = None,
+              record_type: str | None = None) -> Page:
+        """Records of a type matching a filter, sorted and paged, through the indexes.
+        `record_type` is the type `$record` refers to in the filter (the `where` of a ref)."""
         typedef = self.definitions.type(type_name)
-        compiled = self.store.compiled_filter(filter, type_name) if filter else None
+        compiled = self.store.compiled_filter(filter, type_name, record_type) if filter else None
         order = parse_sort(sort or (), typedef)
         container = self.container(type_name)
         total, ids = search(container.indexes, typedef, compiled, order, offset=offset,
@@ -320,9 +322,9 @@ class Session:
         filter_spec: dict[str, Any] = {spec["via"]: record_id}
         if spec.get("where"):
             filter_spec = {"all": [filter_spec, spec["where"]]}
-        page = self.query(source.name, filter_spec, limit=None)
         if function == "count":
-            return page.total
+            return self.query(source.name, filter_spec, limit=0).total
+        page = self.query(source.name, filter_spec, limit=None)
         values = [r.get(spec["field"]) for r in page.records if r.get(spec["field"]) is not None]
         if function == "sum":
             return sum(values) if values else 0
@@ -331,25 +333,45 @@ class Session:
         return min(values) if function == "min" else max(values)
 
     def _refresh_aggregates(self, change: Change) -> None:
-        """Recompute the aggregates of records that `change` is counted in."""
-        for owner in self.definitions.types.values():
-            for name, field in owner.fields.items():
-                kind = field.kind
-                if not isinstance(kind, ComputedKind) or not kind.aggregate or kind.aggregate.get("of") != change.typedef.name:
+        """Bring up to date the aggregates of the records that `change` counts in. Counts and
+        sums move by the change's own contribution, so a write costs the same however many
+        related records exist; minimum and maximum are computed again."""
+        for owner, name, spec in self.store.aggregates_over(change.typedef.name):
+            via, function = spec["via"], spec.get("function", "sum")
+            records = self.container(owner.name).records
+            if function in ("count", "sum"):
+                deltas: dict[int, Any] = {}
+                for values, sign in ((change.old, -1), (change.new, 1)):
+                    target_id = values.get(via) if values else None
+                    if target_id is not None:
+                        share = self._contribution(change.typedef, spec, values)
+                        deltas[target_id] = deltas.get(target_id, 0) + sign * share
+                updates = {target_id: delta for target_id, delta in deltas.items() if delta}
+            else:
+                updates = {t: None for t in {change.old.get(via), change.new.get(via)} - {None}}
+            for target_id, delta in updates.items():
+                target = records.get(target_id)
+                if target is None:
                     continue
-                via = kind.aggregate["via"]
-                targets = {change.old.get(via), change.new.get(via)} - {None}
-                for target_id in targets:
-                    target = self.container(owner.name).records.get(target_id)
-                    if target is None:
-                        continue
-                    values = dict(target.values)
+                values = dict(target.values)
+                if delta is None:
                     self._compute(owner, values, only={name})
-                    if values[name] != target.values.get(name):
-                        # a derived value: no new version, so nobody's open edit becomes stale
-                        old = target.values
-                        target.replace_values(values)
-                        self.container(owner.name).indexes.update(owner, target.id, old, values)
+                else:
+                    values[name] = _computed_value(owner.fields[name].kind.result, (values.get(name) or 0) + delta)
+                if values[name] != target.values.get(name):
+                    # a derived value: no new version, so nobody's open edit becomes stale
+                    old = target.values
+                    target.replace_values(values)
+                    self.container(owner.name).indexes.update(owner, target.id, old, values)
+
+    def _contribution(self, typedef: TypeDef, spec: Mapping[str, Any], values: Mapping[str, Any]) -> Any:
+        if spec.get("where"):
+            where = self.store.compiled_filter(spec["where"], typedef.name)
+            if not where.matches(values, typedef, self.context(values)):
+                return 0
+        if spec.get("function") == "count":
+            return 1
+        return values.get(spec["field"]) or 0
 
     def _history(self, typedef: TypeDef, record: Record, action: str, old: Mapping[str, Any],
                  new: Mapping[str, Any], changed: tuple[str, ...]) -> None:

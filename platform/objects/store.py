@@ -27,7 +27,7 @@ from ZODB.interfaces import IBlobStorage
 from ZODB.POSException import ConflictError
 
 from .errors import DeskbaseError
-from .model import Definitions
+from .model import Definitions, TypeDef
 from .records import TypeContainer
 
 T = TypeVar("T")
@@ -62,6 +62,16 @@ class WriteHooks:
     effects: list[Callable] = field(default_factory=list)
 
 
+def _aggregates_by_source(definitions: Definitions) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for owner in definitions.types.values():
+        for name, field in owner.fields.items():
+            spec = getattr(field.kind, "aggregate", None)
+            if spec:
+                found.setdefault(spec["of"], []).append((owner, name, spec))
+    return found
+
+
 class Store:
     """An open database with its definitions."""
 
@@ -72,6 +82,7 @@ class Store:
         self.hooks = WriteHooks()
         self._cleanup = cleanup
         self._filters: dict[Any, Any] = {}
+        self._aggregates = _aggregates_by_source(definitions)
 
     @classmethod
     def open(cls, uri: str | None, definitions: Definitions, *, migrate: bool = True) -> "Store":
@@ -188,6 +199,10 @@ class Store:
         if chunk:
             flush()
         return created
+
+    def aggregates_over(self, type_name: str) -> list[tuple[TypeDef, str, Mapping[str, Any]]]:
+        """The computed aggregates (owner type, field, spec) that records of `type_name` count in."""
+        return self._aggregates.get(type_name, [])
 
     def compiled_filter(self, spec: Any, type_name: str, record_type: str | None = None):
         """A compiled filter, cached by its text: filters of views and scopes repeat."""

@@ -10,6 +10,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from deskbase.objects import definitions as definitions_module
@@ -553,3 +556,40 @@ def test_a_view_filter_naming_an_unknown_field_is_located_at_that_name(app):
     assert (error.line, error.column) == (line, path.read_text().splitlines()[line - 1].index("dnoe") + 1)
     assert error.path == "views.open_tasks.filter.dnoe"
     assert error.hint == "did you mean `done`?"
+
+
+# -- robustness -----------------------------------------------------------------------------
+
+_WORDS = ["task", "organization", "title", "priority", "id", "-priority", "string", "enum", "ref", "tags",
+          "computed", "integer", "$now", "$me", "sum", "count", "range", "keyword", "text", ""]
+_VALUES = st.one_of(st.sampled_from(_WORDS), st.integers(-2, 3), st.booleans(), st.none(), st.just([]), st.just({}),
+                    st.lists(st.sampled_from(_WORDS), max_size=3),
+                    st.dictionaries(st.sampled_from(_WORDS), st.sampled_from(_WORDS), max_size=2))
+
+
+def _paths(node, path=()):
+    yield path
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for step, child in children:
+        yield from _paths(child, path + (step,))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.lists(st.tuples(st.integers(0, 10_000), _VALUES, st.booleans()), min_size=1, max_size=3))
+def test_any_damage_to_valid_definitions_is_reported_as_located_sentences(tmp_path_factory, changes):
+    document = yaml.safe_load(textwrap.dedent(APP))
+    for choice, value, delete in changes:
+        path = list(_paths(document))[1:][choice % len(list(_paths(document))[1:])]
+        parent = document
+        for step in path[:-1]:
+            parent = parent[step]
+        if delete:
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = value
+    folder = tmp_path_factory.mktemp("defs")
+    (folder / "app.yaml").write_text(yaml.safe_dump(document))
+    try:
+        load_definitions(folder)
+    except DefinitionErrors as raised:
+        assert all(error.line >= 1 and error.column >= 1 and error.message for error in raised.errors)
