@@ -207,12 +207,10 @@ def bench_queries(store, type_name, rng, queries):
             started = time.perf_counter()
             sets = []
             for name, values in spec.items():
-                forward = indexes.indexes[typedef.index_for(name).name].forward
-                keys = [typedef.fields[name].kind.key(v) for v in values]
+                index = indexes.indexes[typedef.index_for(name).name]
                 union = IITreeSet()
-                for key in keys:
-                    if key in forward:
-                        union.update(forward[key])
+                for value in values:
+                    union.update(index.ids(typedef.fields[name].kind.key(value)))
                 sets.append(union)
             result = sets[0]
             for other in sets[1:]:
@@ -231,7 +229,7 @@ def bench_queries(store, type_name, rng, queries):
                 from deskbase.objects.textsearch import words as fold_words
                 result = None
                 for word in fold_words(query):
-                    hits = text_index.forward.get(word, IITreeSet())
+                    hits = text_index.ids(word)
                     result = hits if result is None else intersection(result, hits)
                 text_raw.append(time.perf_counter() - started)
         return engine, raw, totals, text_engine, text_raw, text_totals

@@ -20,28 +20,30 @@ from __future__ import annotations
 import dataclasses
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from BTrees.IIBTree import IISet, difference, intersection, multiunion, union
+from BTrees.IIBTree import IISet, difference, intersection, multiunion
 
 from . import textsearch
 from .errors import FieldError, QueryError, did_you_mean, hint_for
 from .fields import ComputedKind, IntegerKind, Kind, RefKind
-from .indexes import LAST_LETTER, IdSet, KeywordIndex, TypeIndexes
+from .indexes import LAST_LETTER, IdSet, TypeIndexes, union_of
 from .model import TypeDef
 
 UTC = timezone.utc
 OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "empty")
-RANGE_OPERATORS = ("gt", "gte", "lt", "lte")
 KEYWORDS = ("all", "any", "not", "text")   # keys of a filter map that are not field names
 SOURCES = ("me", "record", "now", "today")
-# One reverse-index lookup costs about as much as set operations over NARROW_RATIO ids
-# (measured: ~0.5 µs against ~15 ns), so And checks the ids it holds one by one when a
-# child would find more than NARROW_RATIO times as many.
-NARROW_RATIO = 32
+# What checking one id costs, in ids passed through a set operation (~20 ns measured):
+# looking it up in a set of ids (~0.1 µs), or reading its sort keys from
+# `TypeIndexes.keys` and comparing one (~0.6 µs). And compares these with the size of
+# the sets it would build.
+MEMBER_COST = 6
+KEY_READ_COST = 30
+FEW_KEYS = 16   # a range or prefix over at most this many keys is checked against their sets
 _SMALLEST_ID, _LARGEST_ID = -2**31, 2**31 - 1   # what an IITreeSet can hold
 _REFERENCE = re.compile(
     r"\$(?P<source>\w+)(?:\.(?P<name>\w+))?"
@@ -157,11 +159,12 @@ def _one_key(keys: frozenset, empty: bool, op: str, path: str) -> Any:
 class _Run:
     """One evaluation: the indexes (None in memory), the type and the context."""
 
-    __slots__ = ("indexes", "typedef", "scope", "population")
+    __slots__ = ("indexes", "typedef", "scope", "population", "probes")
 
     def __init__(self, indexes: TypeIndexes | None, typedef: TypeDef, context):
         self.indexes, self.typedef, self.scope = indexes, typedef, _Scope(context)
         self.population = indexes.count if indexes is not None else 0
+        self.probes: dict[int, _Probe] = {}
 
     def index(self, field_name: str, path: str):
         index = self.indexes.for_field(self.typedef, field_name)
@@ -178,9 +181,60 @@ class _Run:
         return field.kind.key(value) if field is not None else value
 
 
+@dataclass(frozen=True)
+class _Probe:
+    """How a node keeps, of some ids, those it holds for, using the indexes; what that
+    costs per id; and about how many ids the node finds by set operations (`size`)."""
+
+    keep: Callable[[IdSet], IdSet]
+    size: int
+    cost: int
+
+
+def _none(ids: IdSet) -> IdSet:
+    return IISet()
+
+
+_NOTHING = _Probe(_none, 0, 0)
+
+
+def _membership(index, holders: list) -> _Probe:
+    """A probe that looks ids up in forward values (bare ids and sets of ids)."""
+    singles = frozenset(h for h in holders if h.__class__ is int)
+    sets = [h for h in holders if h.__class__ is not int]
+
+    def keep(ids):
+        found = [IISet([i for i in ids if i in held]) for held in sets]
+        if singles:
+            found.append(IISet([i for i in ids if i in singles]))
+        if len(found) == 1:
+            return found[0]
+        return multiunion(found) if found else IISet()
+    size = len(singles) + sum(index.estimate(held) for held in sets)
+    return _Probe(keep, size, MEMBER_COST * len(sets) + (1 if singles else 0))
+
+
+def _all_of(probes: list, population: int) -> _Probe:
+    ordered = sorted(probes, key=lambda probe: probe.size)
+
+    def keep(ids):
+        for probe in ordered:
+            if not ids:
+                break
+            ids = probe.keep(ids)
+        return ids
+    return _Probe(keep, ordered[0].size if ordered else population, sum(p.cost for p in probes))
+
+
+def _narrows(found: int, probe: _Probe) -> bool:
+    """Whether checking `found` ids one by one beats building the probed node's set."""
+    return found * probe.cost < probe.size
+
+
 class _Node:
-    """What every node does: find ids in the indexes, check one record in memory, and,
-    for And, estimate how many ids it finds and check ids one by one."""
+    """What every node does: find its ids in the indexes (`ids`), check one record's
+    values in memory (`matches`), and check single ids against the indexes (`probe`),
+    which And uses once it holds few ids."""
 
     def ids(self, run: _Run) -> IdSet:
         raise NotImplementedError
@@ -188,20 +242,14 @@ class _Node:
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
         raise NotImplementedError
 
-    def tester(self, run: _Run) -> Callable[[int], bool]:
-        """record id → whether the node holds, read from the reverse indexes."""
+    def probe(self, run: _Run) -> _Probe:
+        found = run.probes.get(id(self))
+        if found is None:
+            found = run.probes[id(self)] = self._probe(run)
+        return found
+
+    def _probe(self, run: _Run) -> _Probe:
         raise NotImplementedError
-
-    def size_hint(self, run: _Run) -> int:
-        """About how many ids `ids` finds; the whole type when it cannot tell cheaply."""
-        return run.population
-
-    def select(self, run: _Run, ids: Iterable[int], keep: bool = True) -> list[int]:
-        """The ids of `ids` for which the node holds (`keep`) or does not."""
-        test = self.tester(run)
-        if keep:
-            return [i for i in ids if test(i)]
-        return [i for i in ids if not test(i)]
 
 
 @dataclass(frozen=True)
@@ -211,8 +259,8 @@ class All(_Node):
     def ids(self, run: _Run) -> IdSet:
         return run.indexes.all_ids
 
-    def tester(self, run: _Run):
-        return lambda record_id: True
+    def _probe(self, run: _Run) -> _Probe:
+        return _Probe(lambda ids: ids, run.population, 0)
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
         return True
@@ -226,16 +274,16 @@ class And(_Node):
 
     def ids(self, run: _Run) -> IdSet:
         # The children that find the fewest ids go first; `not` children are subtracted
-        # from what the others found, never from all ids. When the ids found so far are
-        # much fewer than a child would find, that child checks them one by one in its
-        # reverse index instead of building its own large set.
+        # from what the others found, never from all ids. Once the ids found are few
+        # compared with what a child would find, that child checks them one by one
+        # instead of building its own large set.
         positives = [c for c in self.children if not isinstance(c, (Not, All))]
         negatives = [c.child for c in self.children if isinstance(c, Not)]
-        ordered = sorted((child.size_hint(run), n, child) for n, child in enumerate(positives))
+        ordered = sorted((child.probe(run).size, n, child) for n, child in enumerate(positives))
         result = None
-        for hint, _, child in ordered:
-            if result is not None and len(result) * NARROW_RATIO < hint:
-                result = IISet(child.select(run, result))
+        for _, _, child in ordered:
+            if result is not None and _narrows(len(result), child.probe(run)):
+                result = child.probe(run).keep(result)
             else:
                 found = child.ids(run)
                 result = found if result is None else intersection(result, found)
@@ -244,21 +292,16 @@ class And(_Node):
         if result is None:
             result = run.indexes.all_ids
         for child in negatives:
-            if len(result) * NARROW_RATIO < child.size_hint(run):
-                result = IISet(child.select(run, result, keep=False))
+            if _narrows(len(result), child.probe(run)):
+                result = difference(result, child.probe(run).keep(result))
             else:
                 result = difference(result, child.ids(run))
             if not result:
                 return IISet()
         return result
 
-    def size_hint(self, run: _Run) -> int:
-        hints = [c.size_hint(run) for c in self.children if not isinstance(c, (Not, All))]
-        return min(hints, default=run.population)
-
-    def tester(self, run: _Run):
-        tests = [child.tester(run) for child in self.children]
-        return lambda record_id: all(test(record_id) for test in tests)
+    def _probe(self, run: _Run) -> _Probe:
+        return _all_of([child.probe(run) for child in self.children], run.population)
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
         return all(child.matches(values, run) for child in self.children)
@@ -276,12 +319,13 @@ class Or(_Node):
             return IISet()
         return found[0] if len(found) == 1 else multiunion(found)
 
-    def size_hint(self, run: _Run) -> int:
-        return min(run.population, sum(child.size_hint(run) for child in self.children))
+    def _probe(self, run: _Run) -> _Probe:
+        probes = [child.probe(run) for child in self.children]
 
-    def tester(self, run: _Run):
-        tests = [child.tester(run) for child in self.children]
-        return lambda record_id: any(test(record_id) for test in tests)
+        def keep(ids):
+            found = [probe.keep(ids) for probe in probes]
+            return multiunion(found) if found else IISet()
+        return _Probe(keep, min(run.population, sum(p.size for p in probes)), sum(p.cost for p in probes))
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
         return any(child.matches(values, run) for child in self.children)
@@ -296,9 +340,9 @@ class Not(_Node):
     def ids(self, run: _Run) -> IdSet:
         return difference(run.indexes.all_ids, self.child.ids(run))
 
-    def tester(self, run: _Run):
-        test = self.child.tester(run)
-        return lambda record_id: not test(record_id)
+    def _probe(self, run: _Run) -> _Probe:
+        probe = self.child.probe(run)
+        return _Probe(lambda ids: difference(ids, probe.keep(ids)), run.population, probe.cost)
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
         return not self.child.matches(values, run)
@@ -311,25 +355,13 @@ class Empty(_Node):
     field: str
     path: str = dataclasses.field(default="", compare=False)
 
-    def _index(self, run: _Run):
-        return None if self.field == "id" else run.index(self.field, self.path)
-
     def ids(self, run: _Run) -> IdSet:
-        index = self._index(run)
+        index = None if self.field == "id" else run.index(self.field, self.path)
         return IISet() if index is None else index.empty
 
-    def size_hint(self, run: _Run) -> int:
-        index = self._index(run)
-        return 0 if index is None else len(index.empty)
-
-    def tester(self, run: _Run):
-        index = self._index(run)
-        if index is None:
-            return lambda record_id: False
-        held = index.reverse.get
-        if isinstance(index, KeywordIndex):
-            return lambda record_id: not held(record_id)
-        return lambda record_id: held(record_id) is None
+    def _probe(self, run: _Run) -> _Probe:
+        index = None if self.field == "id" else run.index(self.field, self.path)
+        return _NOTHING if index is None else _membership(index, [index.empty])
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
         key = run.key(values, self.field)
@@ -350,33 +382,42 @@ class Compare(_Node):
     kind: Kind = dataclasses.field(default=None, compare=False, repr=False)   # coerces references
     path: str = dataclasses.field(default="", compare=False)
 
-    def _bound(self, keys: frozenset, empty: bool) -> Any:
-        return _one_key(keys, empty, self.op, self.path)
-
     def _range(self, bound: Any) -> dict:
         if self.op in ("gt", "gte"):
             return {"low": bound, "exclude_low": self.op == "gt"}
         return {"high": bound, "exclude_high": self.op == "lt"}
 
-    def ids(self, run: _Run) -> IdSet:
+    def _holders(self, run: _Run) -> tuple[Any, list | None, Any]:
+        """(index, the forward values holding the matching ids or None when a range spans
+        too many keys to list, the range's bound); index None: nothing can match."""
         keys, empty = self.operand.resolve(self.kind, run.scope, self.path)
-        if self.field == "id":
-            return self._ids_by_id(run.indexes.all_ids, keys, empty)
         index = run.index(self.field, self.path)
         if index is None:
-            return IISet()
+            return None, [], None
         if self.op in ("eq", "in"):
-            found = index.ids_any(keys) if keys else None
-            if empty:
-                return union(found, index.empty) if found else index.empty
-            return IISet() if found is None else found
-        bound = self._bound(keys, empty)
-        return IISet() if bound is None else index.between(**self._range(bound))
+            holders = index.holders(keys)
+            if empty and index.empty:
+                holders.append(index.empty)
+            return index, holders, None
+        bound = _one_key(keys, empty, self.op, self.path)
+        if bound is None:
+            return None, [], None
+        return index, index.holders_between(**self._range(bound), limit=FEW_KEYS), bound
 
-    def _ids_by_id(self, all_ids, keys: frozenset, empty: bool) -> IdSet:
+    def ids(self, run: _Run) -> IdSet:
+        if self.field == "id":
+            return self._ids_by_id(run)
+        index, holders, bound = self._holders(run)
+        if holders is not None:
+            return union_of(holders)
+        return index.between(**self._range(bound))
+
+    def _ids_by_id(self, run: _Run) -> IdSet:
+        all_ids = run.indexes.all_ids
+        keys, empty = self.operand.resolve(self.kind, run.scope, self.path)
         if self.op in ("eq", "in"):
             return IISet(k for k in keys if _SMALLEST_ID <= k <= _LARGEST_ID and k in all_ids)
-        bound = self._bound(keys, empty)
+        bound = _one_key(keys, empty, self.op, self.path)
         if bound is None:
             return IISet()
         if self.op in ("gt", "gte"):
@@ -385,63 +426,26 @@ class Compare(_Node):
         high = bound - 1 if self.op == "lt" else bound
         return IISet() if high < _SMALLEST_ID else IISet(all_ids.keys(None, min(high, _LARGEST_ID)))
 
-    def size_hint(self, run: _Run) -> int:
-        keys, empty = self.operand.resolve(self.kind, run.scope, self.path)
+    def _probe(self, run: _Run) -> _Probe:
         if self.field == "id":
-            return len(keys) if self.op in ("eq", "in") else run.population
-        index = run.index(self.field, self.path)
+            keys, empty = self.operand.resolve(self.kind, run.scope, self.path)
+            if self.op in ("eq", "in"):
+                return _Probe(lambda ids: IISet([i for i in ids if i in keys]), len(keys), 1)
+            bound, passes = _one_key(keys, empty, self.op, self.path), _COMPARISONS[self.op]
+            if bound is None:
+                return _NOTHING
+            return _Probe(lambda ids: IISet([i for i in ids if passes(i, bound)]), run.population, 1)
+        index, holders, bound = self._holders(run)
         if index is None:
-            return 0
-        if self.op in ("eq", "in"):
-            return sum(index.size(key) for key in keys) + (len(index.empty) if empty else 0)
-        bound = self._bound(keys, empty)
-        if bound is None:
-            return 0
-        size = index.size_between(**self._range(bound))
-        return run.population if size is None else size
+            return _NOTHING
+        if holders is not None:
+            return _membership(index, holders)
+        held, slot, passes = run.indexes.keys.get, index.slot, _COMPARISONS[self.op]
 
-    def tester(self, run: _Run):
-        keys, empty = self.operand.resolve(self.kind, run.scope, self.path)
-        if self.op in ("eq", "in"):
-            if self.field == "id":
-                return keys.__contains__
-            index = run.index(self.field, self.path)
-            if index is None:
-                return lambda record_id: False
-            held = index.reverse.get
-            if isinstance(index, KeywordIndex):
-                return lambda record_id: (not keys.isdisjoint(held(record_id, ()))
-                                          or (empty and not held(record_id, ())))
-            wanted = keys | {None} if empty else keys   # the reverse index holds None for empty
-            return lambda record_id: held(record_id) in wanted
-        bound = self._bound(keys, empty)
-        passes = _COMPARISONS[self.op]
-        if bound is None:
-            return lambda record_id: False
-        if self.field == "id":
-            return lambda record_id: passes(record_id, bound)
-        index = run.index(self.field, self.path)
-        if index is None:
-            return lambda record_id: False
-        held = index.reverse.get
-
-        def in_range(record_id):
-            key = held(record_id)
-            return key is not None and passes(key, bound)
-        return in_range
-
-    def select(self, run: _Run, ids: Iterable[int], keep: bool = True) -> list[int]:
-        if self.field != "id" and self.op in ("eq", "in"):
-            index = run.index(self.field, self.path)
-            if index is not None and not isinstance(index, KeywordIndex):
-                # the common case, written out: one lookup per id, no call per id
-                keys, empty = self.operand.resolve(self.kind, run.scope, self.path)
-                wanted = keys | {None} if empty else keys
-                held = index.reverse.get
-                if keep:
-                    return [i for i in ids if held(i) in wanted]
-                return [i for i in ids if held(i) not in wanted]
-        return super().select(run, ids, keep)
+        def keep(ids):
+            return IISet([i for i in ids if (row := held(i)) is not None and len(row) > slot
+                          and (key := row[slot]) is not None and passes(key, bound)])
+        return _Probe(keep, run.population, KEY_READ_COST)   # too many keys to count them
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
         keys, empty = self.operand.resolve(self.kind, run.scope, self.path)
@@ -454,7 +458,7 @@ class Compare(_Node):
             return key in keys
         if key is None or isinstance(key, tuple):
             return False
-        bound = self._bound(keys, empty)
+        bound = _one_key(keys, empty, self.op, self.path)
         return bound is not None and _COMPARISONS[self.op](key, bound)
 
 
@@ -486,31 +490,19 @@ class Text(_Node):
                 return IISet()
         return run.indexes.all_ids if result is None else result
 
-    def size_hint(self, run: _Run) -> int:
+    def _probe(self, run: _Run) -> _Probe:
         index = self._index(run)
         if index is None:
-            return 0
-        sizes = [index.size(word) for word in self.words]
-        sizes += [index.size_between(p, p + LAST_LETTER) for p in self.prefixes]
-        return min((s for s in sizes if s is not None), default=run.population)
-
-    def tester(self, run: _Run):
-        index = self._index(run)
-        if index is None:
-            return lambda record_id: False
-        held = index.reverse.get
-        needed = frozenset(self.words)
-        starts = [" " + p for p in self.prefixes]
-
-        def has_words(record_id):
-            found = held(record_id, ())
-            if not needed.issubset(found):
-                return False
-            if starts:   # words hold no spaces: " prin" in " a printer" finds the word start
-                text = " " + " ".join(found)
-                return all(start in text for start in starts)
-            return True
-        return has_words
+            return _NOTHING
+        probes = [_membership(index, index.holders([word])) for word in self.words]
+        for prefix in self.prefixes:
+            holders = index.holders_between(prefix, prefix + LAST_LETTER, limit=FEW_KEYS)
+            if holders is not None:
+                probes.append(_membership(index, holders))
+                continue
+            probes.append(_Probe(lambda ids, prefix=prefix: intersection(ids, index.prefix(prefix)),
+                                 run.population, KEY_READ_COST))   # too many words to count
+        return _all_of(probes, run.population)
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
         words = textsearch.words_of(values, run.typedef.text_index.fields)

@@ -48,6 +48,11 @@ def _indexes(document: Mapping[str, Any], type_name: str) -> Any:
     return document.get("types", {}).get(type_name, {}).get("index")
 
 
+def _stored_part(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """What of a field's definition bears on stored values and index keys (not its words)."""
+    return {k: v for k, v in spec.items() if k not in ("label", "help", "plural")}
+
+
 def plan_migration(definitions: Definitions, root) -> Plan:
     """The steps from the stored snapshot to `definitions`; changes nothing."""
     old = json.loads(root.snapshot or "{}")
@@ -94,7 +99,7 @@ def plan_migration(definitions: Definitions, root) -> Plan:
                                        text=f"{name}: keep the values of the removed field `{field_name}`, hidden"))
         for field_name, spec in new_fields.items():
             before = old_fields.get(field_name)
-            if before is None or before == spec:
+            if before is None or _stored_part(before) == _stored_part(spec):
                 continue
             data_changed = True
             if isinstance(typedef.fields[field_name].kind, ComputedKind):

@@ -3,7 +3,7 @@
 Order: the sort keys in turn, each ascending or descending, with records whose value is
 empty *last in both directions* (an unset due date is never "the most urgent"); ties
 fall to the next key and finally to the id, ascending. A small result is sorted in
-memory from the reverse indexes; a large one walks the first key's index in order and
+memory from the records' sort keys; a large one walks the first key's index in order and
 keeps the ids the result holds until the page is full, so a page costs about the same
 whatever the number of records.
 """
@@ -18,7 +18,7 @@ from BTrees.IIBTree import IISet, intersection
 
 from .errors import QueryError, hint_for
 from .filters import Filter
-from .indexes import IdSet, TypeIndexes, as_set
+from .indexes import IdSet, TypeIndexes, as_set, descending_ids
 from .model import TypeDef
 
 SortOrder = tuple[tuple[str, bool], ...]
@@ -94,6 +94,7 @@ def _first(indexes: TypeIndexes, typedef: TypeDef, ids: IdSet, size: int,
     """The first `need` of `ids` (which holds `size` ids) in the order of `keys`."""
     if size <= 1:
         return list(ids)
+    need = min(need, size)
     if not keys or keys[0][0] == "id":
         return _by_id(ids, size, need, bool(keys) and keys[0][1])
     if not _walks(size, need, indexes.count):
@@ -133,7 +134,7 @@ def _within(holders: Any, ids: IdSet, size: int) -> IdSet | list[int]:
     """The ids under one key of the sort index that the result holds."""
     if holders.__class__ is int:
         return [holders] if holders in ids else []
-    if len(holders) * 16 < size:   # a merge would walk `ids`; look each one up instead
+    if len(holders) * 16 < size:   # a merge would walk all of `ids`: look each one up instead
         return IISet([i for i in holders if i in ids])
     return intersection(holders, ids)
 
@@ -145,19 +146,21 @@ def _by_id(ids: Any, size: int, need: int, descending: bool) -> list[int]:
         return list(islice(ids, need))
     if isinstance(ids, IISet):   # a flat set: indexing is direct
         return [ids[size - 1 - i] for i in range(need)]
-    tail = ids.keys()[size - need:size]   # a tree set: one walk to the position
-    return list(tail)[::-1]
+    return list(islice(descending_ids(ids), need))
 
 
 def _sorted(indexes: TypeIndexes, typedef: TypeDef, ids: Any, keys: SortOrder) -> list[int]:
-    """`ids` fully sorted in memory, one stable pass per key from the last to the first."""
-    order = list(ids)
+    """`ids` fully sorted in memory, one stable pass per key from the last to the first,
+    reading each record's sort keys once from `indexes.keys`."""
+    held = indexes.keys.get
+    rows = {i: held(i) or () for i in ids}
+    order = list(rows)
     for name, descending in reversed(keys):
         if name == "id":
             order.sort(reverse=descending)
             continue
-        key_of = _index(indexes, typedef, name).reverse.get
-        pairs = [(key_of(i), i) for i in order]
+        slot = _index(indexes, typedef, name).slot
+        pairs = [(row[slot] if slot < len(row) else None, i) for i, row in ((i, rows[i]) for i in order)]
         present = [pair for pair in pairs if pair[0] is not None]
         present.sort(key=itemgetter(0), reverse=descending)
         order = [i for _, i in present] + [i for key, i in pairs if key is None]

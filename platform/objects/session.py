@@ -65,12 +65,17 @@ class Session:
         self.now = now or datetime.now(UTC)
         self.today = self.now.astimezone(ZoneInfo(self.definitions.zone)).date()   # the day where people are
         self.root = connection.root()["deskbase"]
+        self._containers: dict[str, TypeContainer] = {}
 
     # -- reads ---------------------------------------------------------------------------
 
     def container(self, type_name: str) -> TypeContainer:
+        container = self._containers.get(type_name)
+        if container is not None:
+            return container
         try:
-            return self.root.containers[type_name]
+            container = self._containers[type_name] = self.root.containers[type_name]
+            return container
         except KeyError:
             self.definitions.type(type_name)   # a clear message for an unknown type
             raise NotFound(f"the type `{type_name}` has no storage yet; run `deskbase migrate`") from None
@@ -126,7 +131,7 @@ class Session:
     def count(self, type_name: str, filter: Any = None, context: Mapping[str, Any] | None = None) -> int:
         """How many records of a type match a filter."""
         if not filter:
-            return len(self.container(type_name).indexes.all_ids)
+            return self.container(type_name).indexes.count
         return self.query(type_name, filter, limit=0, context=context).total
 
     def lookup(self, type_name: str, text: str) -> int:

@@ -207,6 +207,10 @@ class Store:
     def compiled_filter(self, spec: Any, type_name: str, record_type: str | None = None):
         """A compiled filter, cached by its text: filters of views and scopes repeat."""
         from .filters import compile_filter
+        fast_key = (type_name, record_type, id(spec))   # definitions' filters are frozen: same object, same filter
+        hit = self._filters.get(fast_key)
+        if hit is not None and hit[0] is spec:
+            return hit[1]
         key = (type_name, record_type, json.dumps(spec, sort_keys=True, default=str))
         compiled = self._filters.get(key)
         if compiled is None:
@@ -216,6 +220,7 @@ class Store:
             if len(self._filters) > 4096:
                 self._filters.clear()
             self._filters[key] = compiled
+        self._filters[fast_key] = (spec, compiled)
         return compiled
 
     # -- definitions changes -------------------------------------------------------------

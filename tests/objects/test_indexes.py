@@ -9,7 +9,7 @@ from BTrees.OOBTree import OOBTree
 
 from deskbase.objects.errors import MigrationError
 from deskbase.objects.fields import EnumKind, IntegerKind
-from deskbase.objects.indexes import FieldIndex, KeywordIndex, TextIndex, TypeIndexes
+from deskbase.objects.indexes import FieldIndex, KeywordIndex, TextIndex, TypeIndexes, descending_ids
 from deskbase.objects.model import IndexDef, TypeDef
 
 UTC = timezone.utc
@@ -54,8 +54,22 @@ def test_add_indexes_a_record_under_each_key_and_empties_apart(items, values):
     assert held(status, 1) == {1, 2}                      # enum keys are positions in the list
     assert held(size, 3) == {1} and set(size.empty) == {2}
     assert held(tags, "red") == held(tags, "blue") == {1} and set(tags.empty) == {2}
-    assert size.key_of(1) == 3 and size.key_of(2) is None and tags.key_of(1) == ("red", "blue")
+    assert indexes.key_of(size, 1) == 3 and indexes.key_of(size, 2) is None
     assert set(indexes.all_ids) == {1, 2} and indexes.count == 2
+
+
+def test_the_sort_keys_of_a_record_are_kept_together_in_one_tuple(items, values, item_type):
+    indexes = items(values(1, status="open", size=3, due=date(2026, 3, 1)))
+    row = indexes.keys[1]
+    assert len(row) == sum(isinstance(indexes.get(name), FieldIndex) for name in item_type.indexes)
+    assert row[indexes.get("size").slot] == 3 and row[indexes.get("status").slot] == 1
+    assert row[indexes.get("due").slot] == date(2026, 3, 1) and row[indexes.get("flag").slot] is None
+
+
+def test_adding_a_record_twice_is_refused(items, values, item_type):
+    indexes = items(values(1, status="open"))
+    with pytest.raises(ValueError, match="indexed already"):
+        indexes.add(item_type, 1, values(1, status="done"))
 
 
 def test_a_key_held_by_one_record_is_a_bare_id_until_a_second_shares_it(items, values, item_type):
@@ -73,14 +87,14 @@ def test_update_touches_only_indexes_whose_fields_changed(items, values, item_ty
     calls = []
     for name in item_type.indexes:
         index = indexes.get(name)
-        original = index.set
-        index.set = lambda record_id, key, name=name, original=original: (calls.append(name),
-                                                                          original(record_id, key))
-    indexes._v_plan = None   # plan again with the spied indexes
+        original = index.move
+        index.move = lambda record_id, before, after, name=name, original=original: (
+            calls.append(name), original(record_id, before, after))
     new = dict(old, size=4, modified_at=old["modified_at"] + timedelta(minutes=1))
     indexes.update(item_type, 1, old, new)
     assert sorted(calls) == ["modified_at", "size"]
     assert held(indexes.get("size"), 4) == {1} and held(indexes.get("size"), 3) == set()
+    assert indexes.key_of(indexes.get("size"), 1) == 4
 
 
 def test_update_moves_a_record_between_keys_and_to_empty(items, values, item_type):
@@ -101,7 +115,7 @@ def test_remove_forgets_the_record_and_the_keys_nobody_holds_any_more(items, val
     assert set(indexes.all_ids) == {2} and indexes.count == 1
     assert held(indexes.get("status"), 1) == {2} and held(indexes.get("size"), 3) == {2}
     assert "red" not in indexes.get("tags").forward and "paris" not in indexes.get("text").forward
-    assert indexes.get("size").key_of(1, "gone") == "gone"
+    assert indexes.key_of(indexes.get("size"), 1, "gone") == "gone" and 1 not in indexes.keys
     indexes.remove(item_type, 2, values(2))
     assert not indexes.get("status").forward and indexes.count == 0
 
@@ -119,7 +133,8 @@ def test_a_range_index_finds_the_ids_between_two_keys_without_the_empties(items,
     assert set(size.between(20, 40)) == {2, 3, 4}
     assert set(size.between(20, 40, exclude_low=True, exclude_high=True)) == {3}
     assert set(size.between(None, 20)) == {1, 2}
-    assert size.size_between(20) == 4 and size.size_between(20, keys=2) is None
+    assert size.holders_between(20) == [2, 3, 4, 5]         # a key held by one record: its bare id
+    assert size.holders_between(20, limit=2) is None
 
 
 def test_the_descending_walk_of_a_deep_tree_gives_every_key_from_the_largest(items, values):
@@ -128,6 +143,13 @@ def test_the_descending_walk_of_a_deep_tree_gives_every_key_from_the_largest(ite
     start_index = indexes.get("start")
     assert [key for key, _ in start_index.items(descending=True)] == list(reversed(start_index.forward.keys()))
     assert len(start_index.forward) == 5000
+
+
+def test_the_ids_of_a_deep_tree_set_can_be_read_from_the_largest_down():
+    ids = IITreeSet(range(1, 20000, 3))
+    ids.update(range(5, 20000, 11))
+    assert list(descending_ids(ids)) == sorted(ids, reverse=True)
+    assert list(descending_ids(IITreeSet())) == [] and list(descending_ids(IITreeSet([4, 2]))) == [4, 2]
 
 
 def test_rebuild_refills_every_index_and_the_ids_from_the_records(items, values, item_type):
@@ -152,6 +174,34 @@ def test_rebuild_also_fills_indexes_that_sync_finds_new(items, values, item_type
                     {**wider.indexes, "text": IndexDef("text", "text", ("title", "remark"))})
     indexes.rebuild(wider, [(1, values(1, title="Paris", remark="Lyon"))], names=[])
     assert held(indexes.get("text"), "lyon") == {1}
+
+
+def test_a_field_index_added_later_is_filled_by_a_rebuild_of_its_name(items, values, item_type,
+                                                                     item_type_with):
+    records = {1: values(1, status="open", remark="b"), 2: values(2, status="done", remark="a")}
+    narrow = item_type_with()
+    indexes = items(*records.values())
+    wider = TypeDef(narrow.name, narrow.label, narrow.number_format, narrow.fields,
+                    {**narrow.indexes, "remark": IndexDef("remark", "field", ("remark",))})
+    assert indexes.sync(wider) == ["remark"]
+    indexes.rebuild(wider, records.items(), names=["remark"])
+    remark = indexes.get("remark")
+    assert held(remark, "a") == {2} and indexes.key_of(remark, 1) == "b"
+    indexes.update(wider, 1, records[1], dict(records[1], remark="c"))
+    assert held(remark, "c") == {1} and held(remark, "b") == set()
+
+
+def test_a_full_rebuild_gives_the_slots_of_dropped_indexes_out_again(items, values, item_type,
+                                                                     item_type_with):
+    records = {1: values(1, status="open", size=2)}
+    indexes = items(*records.values())
+    fewer = TypeDef(item_type.name, item_type.label, item_type.number_format, item_type.fields,
+                    {name: index for name, index in item_type.indexes.items() if name != "status"})
+    indexes.sync(fewer)
+    indexes.rebuild(fewer, records.items())
+    slots = sorted(index.slot for index in indexes.indexes.values() if isinstance(index, FieldIndex))
+    assert slots == list(range(len(slots))) and len(indexes.keys[1]) == len(slots)
+    assert indexes.key_of(indexes.get("size"), 1) == 2
 
 
 def test_clear_forgets_every_record_but_keeps_the_indexes(items, values):

@@ -1,0 +1,187 @@
+import random
+from datetime import date, datetime, timedelta, timezone
+from functools import cmp_to_key
+
+import pytest
+
+from deskbase.objects import query
+from deskbase.objects.errors import QueryError
+from deskbase.objects.filters import compile_filter
+from deskbase.objects.query import parse_sort, search
+
+UTC = timezone.utc
+
+
+def reference_order(records, order, typedef):
+    """The ids of `records` in the documented order, written as a plain comparison:
+    each key in turn, empties last in both directions, then ascending ids."""
+    def compare(a, b):
+        for name, descending in order:
+            kind = typedef.fields[name].kind
+            x, y = kind.key(a.get(name)), kind.key(b.get(name))
+            if x == y:
+                continue
+            if x is None or y is None:
+                return 1 if x is None else -1
+            return (1 if x < y else -1) if descending else (-1 if x < y else 1)
+        return a["id"] - b["id"]
+    return [r["id"] for r in sorted(records, key=cmp_to_key(compare))]
+
+
+@pytest.fixture
+def records(values):
+    rows = [
+        (1, "low", date(2026, 3, 1), 5), (2, "urgent", None, 5), (3, None, date(2026, 1, 1), None),
+        (4, "high", date(2026, 3, 1), 1), (5, "urgent", date(2026, 2, 1), 9), (6, "low", None, 5),
+        (7, None, None, 2), (8, "high", date(2026, 1, 1), 5), (9, "medium", date(2026, 3, 1), 7),
+    ]
+    return [values(i, priority=p, due=d, size=s) for i, p, d, s in rows]
+
+
+@pytest.fixture
+def listed(items, records, item_type):
+    """`listed(sort, spec=None, **options)`: (total, ids) of a search over the records."""
+    indexes = items(*records)
+
+    def run(sort=(), spec=None, **options):
+        compiled = compile_filter(spec, item_type) if spec is not None else None
+        return search(indexes, item_type, compiled, parse_sort(sort, item_type), **options)
+    return run
+
+
+# -- parse_sort ---------------------------------------------------------------------------
+
+def test_sort_reads_comma_separated_fields_with_a_minus_for_descending(item_type):
+    assert parse_sort("-priority, created_at", item_type) == (("priority", True), ("created_at", False))
+    assert parse_sort(["-priority", "due,+size"], item_type) == (("priority", True), ("due", False), ("size", False))
+    assert parse_sort("", item_type) == () and parse_sort(None, item_type) == ()
+
+
+def test_sort_keeps_the_first_mention_of_a_field_and_nothing_after_id(item_type):
+    assert parse_sort("due,-due,id,size", item_type) == (("due", False), ("id", False))
+
+
+def test_sort_by_an_unknown_field_names_its_place_and_a_suggestion(item_type):
+    with pytest.raises(QueryError) as caught:
+        parse_sort("size,prority", item_type)
+    assert caught.value.path == "sort[1]"
+    assert caught.value.message == "`prority` is not a field of `item`"
+    assert caught.value.hint == "did you mean `priority`?"
+
+
+def test_sort_by_a_field_without_a_field_or_range_index_says_where_to_add_one(item_type):
+    with pytest.raises(QueryError) as caught:
+        parse_sort("remark", item_type)
+    assert caught.value.message == "`remark` cannot sort `item`: it has no field or range index"
+    assert caught.value.hint == "add it to `index:` of `item`"
+
+
+def test_sort_by_a_multi_valued_or_unordered_field_is_refused(item_type):
+    with pytest.raises(QueryError, match="`tags` \\(tags\\) cannot sort `item`: it holds several values"):
+        parse_sort("tags", item_type)
+    with pytest.raises(QueryError, match="`notes` \\(text\\) cannot sort `item`: it has no order"):
+        parse_sort("-notes", item_type)
+
+
+# -- search -------------------------------------------------------------------------------
+
+def test_without_a_sort_records_come_by_ascending_id(listed):
+    assert listed() == (9, [1, 2, 3, 4, 5, 6, 7, 8, 9])
+
+
+def test_minus_id_lists_the_newest_first(listed):
+    assert listed("-id") == (9, [9, 8, 7, 6, 5, 4, 3, 2, 1])
+    assert listed("-id", offset=2, limit=3) == (9, [7, 6, 5])
+
+
+def test_records_without_a_value_come_last_in_both_directions(listed):
+    assert listed("priority")[1] == [2, 5, 4, 8, 9, 1, 6, 3, 7]
+    assert listed("-priority")[1] == [1, 6, 9, 4, 8, 2, 5, 3, 7]
+
+
+def test_ties_fall_to_the_next_key_and_finally_to_the_id(listed):
+    assert listed("size")[1] == [4, 7, 1, 2, 6, 8, 9, 5, 3]
+    assert listed("size,-due")[1] == [4, 7, 1, 8, 2, 6, 9, 5, 3]
+    assert listed("-due,priority,-size")[1] == [4, 9, 1, 5, 8, 3, 2, 6, 7]
+
+
+def test_pages_cut_the_same_order_and_the_total_counts_every_match(listed):
+    full = listed("-priority,size")[1]
+    assert listed("-priority,size", offset=0, limit=4) == (9, full[:4])
+    assert listed("-priority,size", offset=4, limit=4) == (9, full[4:8])
+    assert listed("-priority,size", offset=8, limit=4) == (9, full[8:])
+    assert listed("-priority,size", offset=20) == (9, [])
+    assert listed("-priority,size", limit=None) == (9, full)
+    assert listed("-priority,size", limit=0) == (9, [])
+
+
+def test_a_filter_and_a_sort_work_together(listed):
+    assert listed("-due", {"size": 5}) == (4, [1, 8, 2, 6])
+    assert listed("-due", {"size": 99}) == (0, [])
+
+
+def test_search_reads_a_sort_given_as_text(items, records, item_type):
+    indexes = items(*records)
+    assert search(indexes, item_type, None, "-size", limit=3) == (9, [5, 9, 1])
+
+
+def test_search_of_a_type_without_records_finds_nothing(item_type):
+    from deskbase.objects.indexes import TypeIndexes
+    compiled = compile_filter({"status": "open"}, item_type)
+    assert search(TypeIndexes(), item_type, compiled, parse_sort("-due", item_type)) == (0, [])
+
+
+def build_many(values, count=3000, seed=11):
+    rng = random.Random(seed)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = []
+    for i in range(1, count + 1):
+        rows.append(values(
+            i,
+            status=rng.choice(["new", "open", "waiting", "done", None]),
+            priority=rng.choice(["urgent", "high", "medium", "low", None]),
+            size=rng.choice([None, *range(0, 100, 7)]),
+            start=None if rng.random() < 0.1 else start + timedelta(minutes=rng.randrange(count)),
+            due=None if rng.random() < 0.3 else date(2026, 1, 1) + timedelta(days=rng.randrange(60)),
+        ))
+    return rows
+
+
+ORDERS = ["priority", "-priority", "start", "-start", "-priority,start", "status,-size,due",
+          "-due,-start", "size,-id", "-status,priority,-size"]
+
+
+@pytest.mark.parametrize("sort", ORDERS)
+def test_walking_the_sort_index_and_sorting_in_memory_give_the_same_pages(sort, values, item_type, items,
+                                                                          monkeypatch):
+    rows = build_many(values)
+    indexes = items(*rows)
+    order = parse_sort(sort, item_type)
+    for spec in (None, {"status": ["open", "new"]}, {"size": {"lt": 30}, "not": {"priority": "low"}}):
+        compiled = compile_filter(spec, item_type) if spec else None
+        expected = reference_order([r for r in rows if not compiled or compiled.matches(r, item_type)],
+                                   order, item_type)
+        for walks in (True, False):
+            monkeypatch.setattr(query, "_walks", lambda size, need, population, walks=walks: walks)
+            for offset, limit in ((0, 50), (37, 20), (len(expected) - 5, 50)):
+                total, ids = search(indexes, item_type, compiled, order, offset=offset, limit=limit)
+                assert total == len(expected)
+                assert ids == expected[offset:offset + limit], (walks, offset)
+
+
+def test_a_large_result_is_paged_by_walking_the_sort_index(values, item_type, items, monkeypatch):
+    indexes = items(*build_many(values))
+
+    def refuse(*args):
+        raise AssertionError("sorted in memory")
+    monkeypatch.setattr(query, "_sorted", refuse)
+    total, ids = search(indexes, item_type, None, parse_sort("-start", item_type), limit=10)
+    assert total == 3000 and len(ids) == 10
+
+
+def test_a_small_result_is_sorted_in_memory(values, item_type, items, monkeypatch):
+    indexes = items(*build_many(values))
+    monkeypatch.setattr(query, "_within", lambda *args: pytest.fail("walked the index"))
+    compiled = compile_filter({"size": 7, "status": "open"}, item_type)
+    total, ids = search(indexes, item_type, compiled, parse_sort("-start", item_type))
+    assert 0 < total < query.SMALL_RESULT and len(ids) == min(total, 50)
