@@ -1,7 +1,6 @@
 """The two filter evaluators agree, and search orders as a plain sort does, on generated
 records and filters (DESIGN §3)."""
 from datetime import date, datetime, timedelta, timezone
-from functools import cmp_to_key
 from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +13,7 @@ from deskbase.objects.filters import compile_filter
 from deskbase.objects.indexes import TypeIndexes
 from deskbase.objects.model import SYSTEM_INDEXES, FieldDef, IndexDef, TypeDef, system_fields
 from deskbase.objects.query import parse_sort, search
+from sort_reference import reference_order
 
 UTC = timezone.utc
 NOW = datetime(2026, 1, 3, 12, 0, tzinfo=UTC)
@@ -165,21 +165,6 @@ def stores(draw):
     return indexes, final
 
 
-def reference_order(records, order):
-    """Records in the documented order: each key in turn with empties last, then by id."""
-    def compare(a, b):
-        for name, descending in order:
-            kind = TASK.fields[name].kind
-            x, y = kind.key(a.get(name)), kind.key(b.get(name))
-            if x == y:
-                continue
-            if x is None or y is None:
-                return 1 if x is None else -1
-            return (1 if x < y else -1) if descending else (-1 if x < y else 1)
-        return a["id"] - b["id"]
-    return [r["id"] for r in sorted(records, key=cmp_to_key(compare))]
-
-
 NARROWING = {"as planned": filters._narrows, "always": lambda found, probe: True,
              "never": lambda found, probe: False}
 sorts = st.lists(st.tuples(st.sampled_from(SORTABLE), st.booleans()), max_size=3).map(
@@ -205,7 +190,7 @@ def test_search_pages_follow_a_plain_sort_of_the_matching_records(data, spec, co
     compiled = compile_filter(spec, TASK)
     order = parse_sort(sort, TASK)
     matching = [values for values in records.values() if compiled.matches(values, TASK, context)]
-    expected = reference_order(matching, order)
+    expected = reference_order(matching, order, TASK)
     with mock.patch.object(query, "_walks", lambda size, need, population: walks):
         total, ids = search(indexes, TASK, compiled, order, offset=offset, limit=limit, context=context)
     assert total == len(expected)

@@ -1,6 +1,5 @@
 import random
 from datetime import date, datetime, timedelta, timezone
-from functools import cmp_to_key
 
 import pytest
 
@@ -8,24 +7,9 @@ from deskbase.objects import query
 from deskbase.objects.errors import QueryError
 from deskbase.objects.filters import compile_filter
 from deskbase.objects.query import parse_sort, search
+from sort_reference import reference_order
 
 UTC = timezone.utc
-
-
-def reference_order(records, order, typedef):
-    """The ids of `records` in the documented order, written as a plain comparison:
-    each key in turn, empties last in both directions, then ascending ids."""
-    def compare(a, b):
-        for name, descending in order:
-            kind = typedef.fields[name].kind
-            x, y = kind.key(a.get(name)), kind.key(b.get(name))
-            if x == y:
-                continue
-            if x is None or y is None:
-                return 1 if x is None else -1
-            return (1 if x < y else -1) if descending else (-1 if x < y else 1)
-        return a["id"] - b["id"]
-    return [r["id"] for r in sorted(records, key=cmp_to_key(compare))]
 
 
 @pytest.fixture
