@@ -18,9 +18,10 @@ record; a creation or deletion also touches `all_ids` and the count. These are B
 resolves any). What still conflicts, and is retried by the caller's
 `transaction.manager.attempts()`: two writers changing the same key of a bucket (the same
 record, or the first two records given a new key value), a bucket that splits (often at
-the end of `all_ids` and `keys`, since new ids are the largest) and a bucket emptied by a
-removal. `TypeIndexes` itself is written only by `sync`, `clear` and `rebuild`, which are
-migrations and run alone.
+the end of `all_ids` and `keys`, since new ids are the largest; `keys` has small buckets
+and splits every ~8 creations, but concurrent creations of one type already conflict on
+its `Sequence`) and a bucket emptied by a removal. `TypeIndexes` itself is written only by
+`sync`, `clear` and `rebuild`, which are migrations and run alone.
 """
 from __future__ import annotations
 
@@ -39,6 +40,21 @@ from .errors import MigrationError
 from .fields import ComputedKind, EnumKind, Kind
 from .model import IndexDef, TypeDef
 from .textsearch import words_of
+
+
+class KeysTree(IOBTree):
+    """The tree of sort keys (`TypeIndexes.keys`), with small buckets.
+
+    A write re-pickles the whole bucket that holds its record, and new ids all land in the
+    last one, which holds up to 60 rows of ~26 keys in an IOBTree: with at most 16 a create
+    pickles ~1,150 fewer values (measured: single create 3.9 → 3.1 ms; reading 286 rows for
+    an in-memory sort costs +0.03 ms warm). Internal nodes are small too, because each split
+    of the last bucket rewrites its parent. Trees stored before this class stay IOBTrees
+    until `clear` (a full reindex). Pickles name this class: keep it here, under this name."""
+
+    max_leaf_size = 16
+    max_internal_size = 128
+
 
 IdSet = IISet | IITreeSet
 """A set of record ids as BTrees set operations return it; treat it as read-only."""
@@ -310,7 +326,7 @@ class TypeIndexes(Persistent):
         self.all_ids = IITreeSet()
         self.length = Length()
         self.indexes: dict[str, _KeyedIndex] = {}   # replaced, never changed in place
-        self.keys = IOBTree()   # id → (key of each field and range index, by its slot)
+        self.keys = KeysTree()   # id → (key of each field and range index, by its slot)
         self.slots = 0          # positions given out in the tuples of `keys`
 
     @property
@@ -478,6 +494,6 @@ class TypeIndexes(Persistent):
         """Forget every record, keeping the indexes themselves."""
         self.all_ids = IITreeSet()
         self.length = Length()
-        self.keys = IOBTree()
+        self.keys = KeysTree()
         for index in self.indexes.values():
             index.clear()

@@ -9,7 +9,7 @@ from BTrees.OOBTree import OOBTree
 
 from deskbase.objects.errors import MigrationError
 from deskbase.objects.fields import EnumKind, IntegerKind
-from deskbase.objects.indexes import FieldIndex, KeywordIndex, TextIndex, TypeIndexes, descending_ids
+from deskbase.objects.indexes import FieldIndex, KeysTree, KeywordIndex, TextIndex, TypeIndexes, descending_ids
 from deskbase.objects.model import IndexDef, TypeDef
 
 UTC = timezone.utc
@@ -247,6 +247,32 @@ def test_indexes_survive_a_commit_and_a_fresh_connection(item_type, values):
             indexes.remove(item_type, 1, values(1))
         with db.transaction() as connection:
             assert connection.root.indexes.count == 299
+    finally:
+        transaction.abort()
+        db.close()
+
+
+def test_sort_keys_tree_keeps_small_buckets_after_a_commit_and_reload(item_type, values):
+    """A create re-pickles the bucket of `keys` holding its row, so that bucket stays small;
+    the tree's class (and so its bucket size) must survive pickling."""
+    db = ZODB.DB(None)
+    try:
+        with db.transaction() as connection:
+            indexes = connection.root.indexes = TypeIndexes()
+            for i in range(1, 201):
+                indexes.add(item_type, i, values(i, size=i))
+        with db.transaction() as connection:
+            indexes = connection.root.indexes
+            keys = indexes.keys
+            assert type(keys) is KeysTree
+            buckets = keys.__getstate__()[0][::2]   # 200 rows: one level of buckets
+            assert len(buckets) > 200 // KeysTree.max_leaf_size
+            assert all(len(bucket) <= KeysTree.max_leaf_size for bucket in buckets)
+            assert indexes.key_of(indexes.get("size"), 150) == 150
+            indexes.add(item_type, 201, values(201, size=5))
+            assert type(connection.root.indexes.keys) is KeysTree
+        with db.transaction() as connection:
+            assert connection.root.indexes.key_of(connection.root.indexes.get("size"), 201) == 5
     finally:
         transaction.abort()
         db.close()
