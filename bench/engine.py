@@ -218,6 +218,8 @@ def time_filters(store, type_name, filters, sort):
 
     def work(session):
         indexes = session.container(type_name).indexes
+        for spec in filters:   # a running server's cache is warm: fill it first, time the second pass
+            session.query(type_name, spec, sort, limit=50)
         engine, raw, totals = [], [], []
         for spec in filters:
             started = time.perf_counter()
@@ -237,6 +239,8 @@ def time_text(store, type_name, texts):
 
     def work(session):
         text_index = session.container(type_name).indexes.indexes.get("text")
+        for query in texts:
+            session.query(type_name, {"text": query}, "-id", limit=50)
         engine, raw, totals = [], [], []
         for query in texts:
             started = time.perf_counter()

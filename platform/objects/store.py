@@ -33,6 +33,7 @@ from .records import TypeContainer
 T = TypeVar("T")
 ENVIRONMENT_VARIABLE = "DESKBASE_DB"
 ROOT_KEY = "deskbase"
+DEFAULT_CACHE_SIZE = 200_000   # objects per connection; `?connection_cache_size=N` in the URI overrides
 
 
 def default_uri(base: Path | None = None) -> str:
@@ -102,7 +103,12 @@ class Store:
             folder = tempfile.mkdtemp(prefix="deskbase-blobs-")
             storage = BlobStorage(folder, storage)
             cleanup = lambda: shutil.rmtree(folder, ignore_errors=True)
-        db = ZODB.DB(storage, **{k: v for k, v in db_options.items() if k in ("cache_size", "pool_size", "database_name")})
+        options = {k: v for k, v in db_options.items() if k in ("cache_size", "pool_size", "database_name")}
+        if "connection_cache_size" not in uri:
+            # indexes of large types span far more than ZODB's default 10,000 cached objects;
+            # evicting them makes every write read its buckets back from disk
+            options["cache_size"] = DEFAULT_CACHE_SIZE
+        db = ZODB.DB(storage, **options)
         store = cls(db, definitions, uri, cleanup)
         store._ensure_root()
         if migrate:
