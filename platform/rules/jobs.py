@@ -1,0 +1,525 @@
+"""Scheduled jobs (P18): five-field cron schedules read in a time zone, and a runner that
+runs each due occurrence once across every process sharing the database.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import time as clock
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from BTrees.OOBTree import OOBTree
+from persistent import Persistent
+from ZODB.POSException import ConflictError
+
+from deskbase.objects.errors import DeskbaseError, hint_for
+
+if TYPE_CHECKING:
+    from deskbase.objects.session import Session
+    from deskbase.objects.store import Store
+
+UTC = timezone.utc
+JOBS_KEY = "deskbase.jobs"       # beside the StoreRoot in the ZODB root mapping
+RUNS_KEPT = 20                   # the latest runs of each job kept for an admin page
+_SEARCH_DAYS = 366 * 8 + 2       # a 29 February can be eight years away (2096 → 2104)
+
+log = logging.getLogger("deskbase.jobs")
+
+
+class JobError(DeskbaseError):
+    """A job that cannot be run as asked: unknown name, or running elsewhere."""
+
+
+class JobBusy(JobError):
+    """The job is running in another process (it holds the job's lease)."""
+
+
+class CronError(JobError, ValueError):
+    """A cron schedule that cannot be read; names the field and the value at fault."""
+
+    def __init__(self, expression: str, message: str, field: str | None = None, value: str | None = None):
+        self.expression, self.field, self.value, self.message = expression, field, value, message
+        where = f"{field} `{value}`: " if field else ""
+        super().__init__(f"schedule `{expression}`: {where}{message}")
+
+
+# -- cron schedules ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()      # names for low, low+1, …
+
+
+_FIELDS = (
+    _Field("minute", 0, 59),
+    _Field("hour", 0, 23),
+    _Field("day of month", 1, 31),
+    _Field("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+    _Field("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")),
+)
+_MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+           "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
+_LONGEST_MONTH = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+
+
+@dataclass(frozen=True)
+class CronSchedule:
+    """A parsed five-field cron schedule: minute hour day-of-month month day-of-week.
+
+    As in Vixie cron, when both day fields are restricted (neither starts with `*`) a day
+    matches if either does; otherwise both must. Sunday is 0 or 7.
+
+    Time changes, for a schedule read in a zone with daylight saving time:
+    - a wall time that does not exist (02:30 on a spring-forward night) runs once, at the
+      first valid moment after the gap (03:00); several such times collapse into that one run;
+    - a wall time that happens twice (02:30 on a fall-back night) runs once, the first time,
+      unless the hour field is `*` (every hour): then both happen, so an every-15-minutes
+      job keeps its rhythm through the repeated hour.
+    """
+
+    expression: str
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    days: frozenset[int]
+    months: frozenset[int]
+    weekdays: frozenset[int]         # Python's numbering: Monday 0 … Sunday 6
+    days_restricted: bool
+    weekdays_restricted: bool
+
+    @classmethod
+    def parse(cls, expression: str) -> "CronSchedule":
+        """Read `*/5 * * * *`, `0 6 1 * *`, `30 8 * * mon-fri`, `@daily`…; CronError if malformed."""
+        if not isinstance(expression, str):
+            raise CronError(str(expression), "a schedule is text such as `0 6 * * *`")
+        text = " ".join(expression.split())
+        expanded = _MACROS.get(text.lower(), text)
+        if expanded.startswith("@"):
+            raise CronError(text, f"`{text}` is not a known shorthand; use one of {', '.join(sorted(_MACROS))} "
+                                  "or five fields")
+        parts = expanded.split(" ")
+        if len(parts) != 5:
+            raise CronError(text, f"a schedule has five fields (minute hour day-of-month month day-of-week), "
+                                  f"this one has {len(parts)}")
+        sets = [_parse_field(text, spec, part) for spec, part in zip(_FIELDS, parts)]
+        weekdays = frozenset((day - 1) % 7 for day in sets[4])      # cron 0/7 = Sunday → Python 6
+        schedule = cls(text, frozenset(sets[0]), frozenset(sets[1]), frozenset(sets[2]), frozenset(sets[3]),
+                       weekdays, not parts[2].startswith("*"), not parts[4].startswith("*"))
+        schedule._check_possible()
+        return schedule
+
+    def _check_possible(self) -> None:
+        if self.weekdays_restricted and self.days_restricted:
+            return                                # either day field may match: always possible
+        if any(day <= _LONGEST_MONTH[month] for month in self.months for day in self.days):
+            return
+        names = ", ".join(_FIELDS[3].names[m - 1] for m in sorted(self.months))
+        raise CronError(self.expression, f"never happens: no day {', '.join(map(str, sorted(self.days)))} "
+                                         f"in {names}", "day of month", ",".join(map(str, sorted(self.days))))
+
+    def __str__(self) -> str:
+        return self.expression
+
+    def matches_day(self, day: date) -> bool:
+        """Whether the schedule runs at some time on this calendar day."""
+        if day.month not in self.months:
+            return False
+        by_day = day.day in self.days
+        by_weekday = day.weekday() in self.weekdays
+        if self.days_restricted and self.weekdays_restricted:
+            return by_day or by_weekday
+        return by_day and by_weekday
+
+    def next_after(self, moment: datetime, zone: str | tzinfo = "UTC") -> datetime:
+        """The first occurrence strictly after `moment`, as an aware UTC datetime."""
+        after = _utc(moment)
+        zone = _zone(zone)
+        first = after.astimezone(zone).date() - timedelta(days=1)
+        for offset in range(_SEARCH_DAYS):
+            later = [t for t in self._instants_on(first + timedelta(days=offset), zone) if t > after]
+            if later:
+                return min(later)
+        raise CronError(self.expression, "never happens")        # unreachable after _check_possible
+
+    def latest_at_or_before(self, moment: datetime, zone: str | tzinfo = "UTC") -> datetime | None:
+        """The last occurrence at or before `moment`, as an aware UTC datetime."""
+        until = _utc(moment)
+        zone = _zone(zone)
+        last = until.astimezone(zone).date() + timedelta(days=1)
+        for offset in range(_SEARCH_DAYS):
+            earlier = [t for t in self._instants_on(last - timedelta(days=offset), zone) if t <= until]
+            if earlier:
+                return max(earlier)
+        return None
+
+    def _instants_on(self, day: date, zone: tzinfo) -> list[datetime]:
+        """Every UTC instant at which the schedule fires on this local day, in order."""
+        if not self.matches_day(day):
+            return []
+        walls = [datetime.combine(day, time(hour, minute)) for hour in sorted(self.hours) for minute in sorted(self.minutes)]
+        start = datetime.combine(day, time()).replace(tzinfo=zone).utcoffset()
+        end = datetime.combine(day + timedelta(days=1), time()).replace(tzinfo=zone).utcoffset()
+        if start == end:           # no change of offset this day: plain arithmetic
+            return [(wall - start).replace(tzinfo=UTC) for wall in walls]
+        every_hour = len(self.hours) == 24
+        found = {instant for wall in walls for instant in _resolve(wall, zone, both_folds=every_hour)}
+        return sorted(found)
+
+
+def parse_cron(expression: str) -> CronSchedule:
+    """A parsed cron schedule; CronError names the field and value at fault."""
+    return CronSchedule.parse(expression)
+
+
+def _parse_field(expression: str, spec: _Field, text: str) -> set[int]:
+    values: set[int] = set()
+    for item in text.split(","):
+        if not item:
+            raise CronError(expression, "an empty item in a list", spec.name, text)
+        body, slash, step_text = item.partition("/")
+        step = 1
+        if slash:
+            if not step_text.isdigit() or int(step_text) == 0:
+                raise CronError(expression, "a step is a whole number from 1, as in */5", spec.name, item)
+            step = int(step_text)
+        if body == "*":
+            low, high = spec.low, spec.high
+        elif "-" in body:
+            first, _, last = body.partition("-")
+            low, high = _value(expression, spec, first, item), _value(expression, spec, last, item)
+            if spec.name == "day of week" and high == 0 and low > 0:
+                high = 7                                # `fri-sun`: Sunday closes the week
+            if low > high:
+                raise CronError(expression, f"a range goes upwards, such as {spec.low}-{spec.high}; for one "
+                                            "that wraps round, write a list such as 22-23,0-2", spec.name, item)
+        else:
+            low = _value(expression, spec, body, item)
+            high = spec.high if slash else low          # `5/15`: from 5 to the end, every 15
+        values.update(range(low, high + 1, step))
+    if spec.name == "day of week" and text.startswith("*"):
+        values.discard(7)                               # 0 already stands for Sunday
+    return values
+
+
+def _value(expression: str, spec: _Field, text: str, item: str) -> int:
+    lowered = text.lower()
+    if spec.names and lowered in spec.names:
+        return spec.names.index(lowered) + spec.low
+    if not text.isdigit():
+        expected = f"a number from {spec.low} to {spec.high}"
+        if spec.names:
+            expected += f" or a name such as {spec.names[1] if spec.name == 'day of week' else spec.names[0]}"
+        raise CronError(expression, f"expected {expected}", spec.name, item)
+    number = int(text)
+    if not spec.low <= number <= spec.high:
+        raise CronError(expression, f"{number} is out of range {spec.low}–{spec.high}", spec.name, item)
+    return number
+
+
+def _resolve(wall: datetime, zone: tzinfo, *, both_folds: bool) -> list[datetime]:
+    first = wall.replace(tzinfo=zone, fold=0)
+    second = wall.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return [first.astimezone(UTC)]
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall:      # happens twice
+        instants = [first.astimezone(UTC), second.astimezone(UTC)]
+        return sorted(instants) if both_folds else [min(instants)]
+    # Does not exist: the first valid minute after the gap, found walking UTC minutes from
+    # the earlier reading of the wall time (gaps last an hour or two).
+    instant = min(first.astimezone(UTC), second.astimezone(UTC))
+    while instant.astimezone(zone).replace(tzinfo=None) < wall:
+        instant += timedelta(minutes=1)
+    return [instant]
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise JobError("a moment given to a schedule must carry a time zone (use UTC)")
+    return moment.astimezone(UTC)
+
+
+def _zone(zone: str | tzinfo) -> tzinfo:
+    if isinstance(zone, tzinfo):
+        return zone
+    try:
+        return ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise JobError(f"`{zone}` is not a time zone; write it as Region/City, such as Europe/Paris") from None
+
+
+# -- jobs and their state ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Job:
+    """Work to run on a schedule: `work(store, occurrence)` opens its own transactions.
+
+    `lease` must be longer than the longest run: past it, another process takes the job
+    for a crashed one. With `catch_up`, every missed occurrence runs, oldest first (for
+    periodic top-ups); without it, missed occurrences collapse into one run of the latest.
+    """
+
+    name: str
+    schedule: CronSchedule | str
+    work: Callable[["Store", datetime], Any]
+    zone: str | None = None                       # None: the definitions' time zone
+    lease: timedelta = timedelta(hours=1)
+    catch_up: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.schedule, str):
+            object.__setattr__(self, "schedule", CronSchedule.parse(self.schedule))
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """The result of one run of a job."""
+
+    name: str
+    occurrence: datetime             # the scheduled moment, or the moment asked for a manual run
+    started_at: datetime
+    finished_at: datetime
+    duration: float                  # seconds
+    outcome: str                     # ok | error
+    error: str | None = None
+    result: str | None = None        # a short text of what the work returned
+    holder: str = ""
+    manual: bool = False
+
+    def as_entry(self) -> dict[str, Any]:
+        """The run as kept in the database: a plain dict."""
+        return {"occurrence": self.occurrence, "started_at": self.started_at, "finished_at": self.finished_at,
+                "duration": self.duration, "outcome": self.outcome, "error": self.error,
+                "result": self.result, "holder": self.holder, "manual": self.manual}
+
+
+class JobState(Persistent):
+    """What the database knows of one job: the occurrence last handled, the lease of the
+    process running it now, and its latest runs. One object per job, so jobs never conflict
+    with each other, only two processes claiming the same job do."""
+
+    def __init__(self, name: str, first_seen: datetime):
+        self.name = name
+        self.first_seen = first_seen             # occurrences before it are not owed
+        self.last_occurrence: datetime | None = None
+        self.holder: str | None = None
+        self.lease_until: datetime | None = None
+        self.claimed_occurrence: datetime | None = None
+        self.claims = 0                          # a token: which claim a finishing run belongs to
+        self.runs: tuple[dict[str, Any], ...] = ()    # newest first, at most RUNS_KEPT
+
+    @property
+    def last_run(self) -> dict[str, Any] | None:
+        return self.runs[0] if self.runs else None
+
+    def remember(self, entry: dict[str, Any]) -> None:
+        """Keep a run's entry in front of the latest runs (replaced, so ZODB sees the change)."""
+        self.runs = (entry, *self.runs)[:RUNS_KEPT]
+
+    def leased(self, now: datetime) -> bool:
+        """Whether some process holds the job at `now`."""
+        return self.holder is not None and self.lease_until is not None and self.lease_until > now
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A job as an admin page shows it."""
+
+    name: str
+    schedule: str
+    zone: str
+    next_occurrence: datetime
+    last_occurrence: datetime | None
+    running_on: str | None
+    runs: tuple[dict[str, Any], ...]
+
+    @property
+    def last_run(self) -> dict[str, Any] | None:
+        return self.runs[0] if self.runs else None
+
+
+@dataclass(frozen=True)
+class _Claim:
+    job: Job
+    occurrence: datetime
+    token: int
+    manual: bool
+
+
+# -- the runner ------------------------------------------------------------------------------
+
+class JobRunner:
+    """Runs jobs on one store; any number of runners (threads, processes, machines) may share
+    the database: each due occurrence runs once."""
+
+    def __init__(self, store: "Store", jobs: Mapping[str, Job] | Iterable[Job], *, holder: str | None = None):
+        items = list(jobs.values()) if isinstance(jobs, Mapping) else list(jobs)
+        self.store = store
+        self.jobs: dict[str, Job] = {job.name: job for job in items}
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+    def zone(self, job: Job) -> str:
+        """The time zone a job's schedule is read in."""
+        return job.zone or self.store.definitions.zone
+
+    def run_due(self, now: datetime | None = None) -> list[JobRun]:
+        """Run every job whose occurrence is due at `now` and not yet handled anywhere.
+        A failing job is recorded and does not stop the others."""
+        moment = _utc(now) if now else datetime.now(UTC)
+        self._ensure_states(moment)
+        runs: list[JobRun] = []
+        for name in sorted(self.jobs):
+            job = self.jobs[name]
+            for _ in range(1000 if job.catch_up else 1):     # catch-up is bounded per call
+                try:
+                    claim = self.store.run(lambda session: self._claim(session, job, moment))
+                except ConflictError:                       # still contended after the retries: next call
+                    log.info("job %s skipped: other runners kept claiming it", name)
+                    claim = None
+                if claim is None:
+                    break
+                runs.append(self._execute(claim, moment if now else None))
+        return runs
+
+    def run(self, name: str, now: datetime | None = None) -> JobRun:
+        """Run one job now, whatever its schedule (`deskbase jobs run NAME`). It takes the job's
+        lease, so it never overlaps a scheduled run, and it does not count as an occurrence."""
+        job = self._job(name)
+        moment = _utc(now) if now else datetime.now(UTC)
+        self._ensure_states(moment)
+        claim = self.store.run(lambda session: self._claim(session, job, moment, manual=True))
+        if claim is None:
+            holder, until = self.store.read(lambda session: (_states(session)[name].holder,
+                                                             _states(session)[name].lease_until))
+            raise JobBusy(f"the job `{name}` is running on {holder} until "
+                          f"{until:%Y-%m-%d %H:%M} UTC at the latest; try again after it")
+        return self._execute(claim, moment if now else None)
+
+    def status(self, now: datetime | None = None) -> list[JobStatus]:
+        """Every job with its schedule, next occurrence, holder and latest runs."""
+        moment = _utc(now) if now else datetime.now(UTC)
+
+        def work(session: "Session") -> list[JobStatus]:
+            states = _states(session) or {}
+            found = []
+            for name in sorted(self.jobs):
+                job, state = self.jobs[name], states.get(name)
+                zone = self.zone(job)
+                found.append(JobStatus(
+                    name, str(job.schedule), zone, job.schedule.next_after(moment, zone),
+                    state.last_occurrence if state else None,
+                    state.holder if state is not None and state.leased(moment) else None,
+                    tuple(state.runs) if state else ()))
+            return found
+        return self.store.read(work)
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _job(self, name: str) -> Job:
+        try:
+            return self.jobs[name]
+        except KeyError:
+            hint = hint_for(name, self.jobs)
+            known = ", ".join(sorted(self.jobs)) or "none"
+            raise JobError(f"there is no job `{name}`" + (f"; {hint}" if hint else f" (jobs: {known})")) from None
+
+    def _ensure_states(self, moment: datetime) -> None:
+        missing = self.store.read(lambda session: [n for n in self.jobs if n not in (_states(session) or {})])
+        if not missing:
+            return
+
+        def work(session: "Session") -> None:
+            root = session.connection.root()
+            if JOBS_KEY not in root:
+                # Written once: two runners starting together conflict here and one retries.
+                root[JOBS_KEY] = OOBTree()
+            states = root[JOBS_KEY]
+            for name in missing:
+                if name not in states:
+                    states[name] = JobState(name, moment)
+        self.store.run(work)
+
+    def _claim(self, session: "Session", job: Job, moment: datetime, *, manual: bool = False) -> _Claim | None:
+        """In a transaction: take the job's lease for its due occurrence, or return None.
+
+        Two runners claiming the same job at once both write its JobState; ZODB lets one
+        commit and raises ConflictError in the other. Store.run retries the loser, which then
+        reads the winner's lease (or its finished occurrence) and returns None: it skips.
+        """
+        state = _states(session)[job.name]
+        if state.leased(moment):
+            return None
+        if manual:
+            occurrence = moment
+        else:
+            occurrence = self._due_occurrence(job, state, moment)
+            if occurrence is None:
+                return None
+        if state.holder is not None:      # a lease ran out without a result: that process died
+            state.remember({"occurrence": state.claimed_occurrence, "started_at": None,
+                            "finished_at": state.lease_until, "duration": None, "outcome": "abandoned",
+                            "error": f"{state.holder} did not finish before its lease ended; run again",
+                            "result": None, "holder": state.holder, "manual": False})
+        state.claims += 1
+        state.holder = self.holder
+        state.lease_until = moment + job.lease
+        state.claimed_occurrence = None if manual else occurrence
+        return _Claim(job, occurrence, state.claims, manual)
+
+    def _due_occurrence(self, job: Job, state: JobState, moment: datetime) -> datetime | None:
+        zone = self.zone(job)
+        reference = state.last_occurrence or state.first_seen
+        schedule = job.schedule
+        if job.catch_up:
+            occurrence = schedule.next_after(reference, zone)
+            return occurrence if occurrence <= moment else None
+        occurrence = schedule.latest_at_or_before(moment, zone)
+        return occurrence if occurrence is not None and occurrence > reference else None
+
+    def _execute(self, claim: _Claim, fixed_now: datetime | None) -> JobRun:
+        started = fixed_now or datetime.now(UTC)
+        began = clock.monotonic()
+        error = result = None
+        try:
+            value = claim.job.work(self.store, claim.occurrence)
+            result = None if value is None else _short(repr(value))
+        except Exception as failure:          # recorded; other jobs go on. BaseException is a crash.
+            log.exception("job %s failed", claim.job.name)
+            error = _short(f"{type(failure).__name__}: {failure}\n"
+                           + "".join(traceback.format_exception(failure)[-6:]), 4000)
+        duration = clock.monotonic() - began
+        run = JobRun(claim.job.name, claim.occurrence, started, fixed_now or datetime.now(UTC), duration,
+                     "error" if error else "ok", error, result, self.holder, claim.manual)
+        self.store.run(lambda session: self._finish(session, claim, run))
+        return run
+
+    def _finish(self, session: "Session", claim: _Claim, run: JobRun) -> None:
+        state = _states(session)[claim.job.name]
+        entry = run.as_entry()
+        if state.holder == self.holder and state.claims == claim.token:
+            if not claim.manual:
+                # An error consumes the occurrence too: the next one tries again, and an admin
+                # sees the error and may run the job by hand. Only a crash repeats an occurrence.
+                state.last_occurrence = claim.occurrence
+            state.holder = state.lease_until = state.claimed_occurrence = None
+        else:
+            entry["error"] = ((entry["error"] + "\n") if entry["error"] else "") + \
+                "the lease had ended before this run finished; another process may have run it too"
+        state.remember(entry)
+
+
+def _states(session: "Session") -> Any:
+    return session.connection.root().get(JOBS_KEY)
+
+
+def _short(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
