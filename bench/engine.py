@@ -29,8 +29,7 @@ from persistent import Persistent
 from ZODB.FileStorage import FileStorage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from deskbase.objects.definitions import load_definitions  # noqa: E402
-from deskbase.objects.demo import load_demo  # noqa: E402
+from deskbase.rules.application import load_application, load_application_demo  # noqa: E402
 from deskbase.objects.fields import RefKind  # noqa: E402
 from deskbase.objects.store import Store  # noqa: E402
 from deskbase.objects.textsearch import words as fold_words  # noqa: E402
@@ -113,7 +112,7 @@ def make_row(session, typedef, rng, targets):
 
 def prepare_targets(store, definitions_folder):
     """Load the demo data for the records the benchmarked type refers to; their ids by type."""
-    load_demo(store, Path(definitions_folder) / "demo", user="bench")
+    load_application_demo(store, Path(definitions_folder) / "demo", user="bench")
     return store.read(lambda s: {name: list(s.container(name).records.keys()) for name in store.definitions.types})
 
 
@@ -278,7 +277,7 @@ def main():
     folder = Path(args.folder or tempfile.mkdtemp(prefix="deskbase-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(42)
-    definitions = load_definitions(args.definitions)
+    definitions = load_application(args.definitions)
     uri = f"file://{folder}/engine.fs?blobstorage_dir={folder}/blobs"
     store = Store.open(uri, definitions)
     try:

@@ -1,5 +1,6 @@
 """The `deskbase` command: check definitions, migrate, load demo data, query and show
-records, rebuild indexes, and run the product."""
+records (as the system, or `--as` an account, within its access), manage accounts,
+rebuild indexes, and run the product."""
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,25 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--limit", type=int, default=20)
     query.add_argument("--offset", type=int, default=0)
     query.add_argument("--columns", default=None, help="fields to show, comma-separated")
+    query.add_argument("--as", dest="as_login", default=None, metavar="LOGIN",
+                       help="list only what this account may read")
     show = commands.add_parser("show", parents=[common], help="print one record with its history")
     show.add_argument("number", help="a record number such as T-000123")
+    show.add_argument("--as", dest="as_login", default=None, metavar="LOGIN",
+                      help="show the record as this account sees it (refused if it may not read it)")
+    users = commands.add_parser("users", parents=[common], help="local accounts: add, list")
+    user_commands = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    add = user_commands.add_parser("add", parents=[common], help="create an account")
+    add.add_argument("login")
+    add.add_argument("--name", default=None, help="the person's name (default: the login)")
+    add.add_argument("--email", default="")
+    add.add_argument("--role", action="append", default=[], required=True, help="a role (repeatable)")
+    add.add_argument("--group", action="append", default=[], help="a group, by number or name (repeatable)")
+    add.add_argument("--organization", default=None, help="the organization, by number or name")
+    add.add_argument("--language", default="en")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input instead of asking for it")
+    user_commands.add_parser("list", parents=[common], help="list the accounts")
     reindex = commands.add_parser("reindex", parents=[common], help="rebuild indexes from the records")
     reindex.add_argument("types", nargs="*", help="types to rebuild (default: all)")
     commands.add_parser("info", parents=[common], help="what the database holds")
@@ -91,15 +109,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _definitions(args) -> Definitions:
-    from .objects.definitions import load_definitions
+    from .rules.application import load_application
     if not Path(args.definitions).is_dir():
         raise DeskbaseError(f"the definitions folder `{args.definitions}` does not exist")
-    return load_definitions(args.definitions, args.overlay)
+    return load_application(args.definitions, args.overlay)
 
 
 def _store(args, *, migrate: bool = True):
-    from .objects.store import Store
-    return Store.open(args.db, _definitions(args), migrate=migrate)
+    from .rules.application import open_store
+    return open_store(args.db, _definitions(args), migrate=migrate)
+
+
+def _identity(store, args):
+    """The identity of `--as LOGIN`, or None (the system) without it."""
+    if not getattr(args, "as_login", None):
+        return None
+    from .rules.identity import identity_of
+    return identity_of(store, args.as_login)
 
 
 def cmd_check(args) -> int:
@@ -122,10 +148,10 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .objects.demo import load_demo
+    from .rules.application import load_application_demo
     with _store(args) as store:
         started = time.perf_counter()
-        counts = load_demo(store, Path(args.definitions) / "demo", force=args.force,
+        counts = load_application_demo(store, Path(args.definitions) / "demo", force=args.force,
                            progress=lambda type_name, count: print(f"\r  {type_name}: {count}", end="", flush=True))
         print()
         total = sum(counts.values())
@@ -211,7 +237,7 @@ def cmd_query(args) -> int:
             print(_table(rows, [typedef.fields[c].title() for c in columns]))
             shown = f"{args.offset + 1}–{args.offset + len(rows)}" if rows else "none"
             print(f"\n{shown} of {page.total} {typedef.name} records ({elapsed:.1f} ms)")
-        store.read(work)
+        store.read(work, identity=_identity(store, args))
         return 0
 
 
@@ -243,11 +269,21 @@ def cmd_show(args) -> int:
     with _store(args) as store:
         zone = ZoneInfo(store.definitions.zone)
 
+        identity = _identity(store, args)
+
         def work(session):
+            from .rules.access import AccessDenied, decide, hidden_fields
             record = session.find(args.number)
             typedef = session.definitions.type(record.type_name)
+            hidden: frozenset[str] = frozenset()
+            if identity is not None:
+                decision = decide(identity, "read", typedef, record, definitions=session.definitions,
+                                  context=session.context(record.values))
+                if not decision.allowed:
+                    raise AccessDenied("read", f"{args.as_login} may not read {record.number}: {decision.reason}")
+                hidden = hidden_fields(identity, typedef, session.definitions)
             print(f"{record.number}  {typedef.title()}  (version {record.version})")
-            own = [n for n, f in typedef.fields.items() if not f.system]
+            own = [n for n, f in typedef.fields.items() if not f.system and n not in hidden]
             system = [n for n, f in typedef.fields.items() if f.system and n not in ("id", "version")]
             for name in own + system:
                 text = _cell(session, typedef, record, name)
@@ -258,6 +294,8 @@ def cmd_show(args) -> int:
                 who = entry["by"] + (f" for {entry['acting_for']}" if entry.get("acting_for") else "")
                 print(f"  {entry['at'].astimezone(zone):%Y-%m-%d %H:%M}  {who}  {entry['action']}")
                 for name, (old, new) in entry["changes"].items():
+                    if name in hidden:
+                        continue
                     label = typedef.fields[name].title() if name in typedef.fields else name
                     shown = _history_value(session, typedef, name, new)
                     if entry["action"] != "created":
@@ -288,8 +326,37 @@ def cmd_info(args) -> int:
         return 0
 
 
+def cmd_users(args) -> int:
+    from .rules.identity import create_account, identity_settings, list_accounts
+    with _store(args) as store:
+        if args.users_command == "list":
+            rows = [[a.login, a.name, ", ".join(a.roles), "yes" if a.active else "no"] for a in list_accounts(store)]
+            print(_table(rows, ["Login", "Name", "Roles", "Active"]) if rows else "no accounts yet")
+            return 0
+        settings = identity_settings(store.definitions)
+
+        def ids(type_name: str | None, texts: list[str], what: str) -> list[int]:
+            if texts and type_name is None:
+                raise DeskbaseError(f"the definitions name no {what} type (`identity: {{{what}_type: …}}`)")
+            return store.read(lambda s: [s.lookup(type_name, text) for text in texts]) if texts else []
+        groups = ids(settings.group_type, args.group, "group")
+        organization = ids(settings.organization_type, [args.organization] if args.organization else [],
+                           "organization")
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            import getpass
+            password = getpass.getpass(f"password for {args.login}: ")
+        create_account(store, args.login, name=args.name or args.login, password=password, roles=args.role,
+                       groups=groups, organization=organization[0] if organization else None,
+                       email=args.email, language=args.language)
+        print(f"account `{args.login}` created with the role{'s' if len(args.role) > 1 else ''} "
+              f"{', '.join(args.role)}")
+        return 0
+
+
 def cmd_run(args) -> int:
-    from .objects.demo import load_demo
+    from .rules.application import load_application_demo as load_demo
     with _store(args) as store:
         demo_folder = Path(args.definitions) / "demo"
         empty = store.read(lambda s: all(s.count(n) == 0 for n in store.definitions.types))
@@ -299,11 +366,27 @@ def cmd_run(args) -> int:
             print("  " + ", ".join(f"{n} {t}" for t, n in counts.items()))
         print(f"Deskbase is ready. Database: {store.uri}")
         print("\n".join(_summary(store)))
+        accounts = _demo_accounts(demo_folder) if demo_folder.is_dir() else []
+        if accounts:
+            print("\nDemo accounts (demo only; from definitions/demo/):")
+            print(_table([[a.get("login", ""), ", ".join(a.get("roles", ())), str(a.get("password", ""))]
+                          for a in accounts], ["login", "roles", "password"]))
         print("\nThe web interface comes with a later release; until then, explore with the command line:")
         for line in store.read(_examples):
             print(f"  .venv/bin/deskbase {line}")
+        if accounts:
+            login = accounts[-1].get("login")
+            busiest = store.read(lambda s: max(store.definitions.types, key=s.count))
+            print(f"  .venv/bin/deskbase query {busiest} --as {login}    # what one account may see")
         print("  .venv/bin/deskbase --help")
         return 0
+
+
+def _demo_accounts(folder: Path) -> list[dict]:
+    """The `users` entries of the demo files, to print their logins at start."""
+    from .objects.demo import read_demo
+    return [dict(user) for _, document, _ in read_demo(folder, extra_keys=("users",))
+            for user in document.get("users") or () if isinstance(user, dict)]
 
 
 def _examples(session) -> list[str]:
@@ -327,7 +410,7 @@ def _examples(session) -> list[str]:
 
 COMMANDS = {
     "check": cmd_check, "migrate": cmd_migrate, "demo": cmd_demo, "query": cmd_query, "show": cmd_show,
-    "reindex": cmd_reindex, "info": cmd_info, "run": cmd_run,
+    "reindex": cmd_reindex, "info": cmd_info, "run": cmd_run, "users": cmd_users,
 }
 
 if __name__ == "__main__":

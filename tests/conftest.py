@@ -8,9 +8,12 @@ import pytest
 
 from deskbase.objects.definitions import load_definitions
 from deskbase.objects.store import Store
+from deskbase.rules.application import load_application
 
 TESTS = Path(__file__).parent
 TASKS_APP = TESTS / "objects" / "tasks_app"
+NOTES_APP = TESTS / "rules" / "notes_app"
+HELPDESK = TESTS.parent / "definitions"
 
 
 @pytest.fixture
@@ -34,7 +37,28 @@ def store(tasks_definitions):
     opened.close()
 
 
+@pytest.fixture(scope="session")
+def notes_definitions():
+    """The rules layer's small test application, with its identity and access sections."""
+    return load_application(NOTES_APP)
+
+
+@pytest.fixture(scope="session")
+def helpdesk_definitions():
+    """The shipped helpdesk and billing definitions, with their identity and access rules."""
+    return load_application(HELPDESK)
+
+
 @pytest.fixture
 def file_uri(tmp_path: Path) -> str:
     folder = tmp_path / "var"
     return f"file://{folder}/Data.fs?blobstorage_dir={folder}/blobs"
+
+
+@pytest.fixture
+def notes_store(notes_definitions):
+    """An in-memory store of the small application with access rules, rules installed."""
+    from deskbase.rules.application import open_store
+    opened = open_store("memory://", notes_definitions)
+    yield opened
+    opened.close()

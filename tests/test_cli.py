@@ -98,3 +98,67 @@ def test_migrate_dry_run_and_reindex(cli, tasks_folder):
 def test_the_console_script_is_installed():
     result = subprocess.run([str(Path(sys.executable).parent / "deskbase"), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "check" in result.stdout and "query" in result.stdout
+
+
+@pytest.fixture
+def notes_cli(tmp_path, capsys, monkeypatch):
+    """The command on the rules layer's small application, with two notes."""
+    from deskbase.rules.application import load_application, open_store
+    folder = Path(__file__).parent / "rules" / "notes_app"
+    uri = f"file://{tmp_path}/var/Data.fs?blobstorage_dir={tmp_path}/var/blobs"
+    with open_store(uri, load_application(folder)) as store:
+        store.run(lambda s: (s.create("team", {"name": "storage"}),
+                             s.create("note", {"title": "published plan", "status": "published", "owner": "bob"}),
+                             s.create("note", {"title": "bob draft", "owner": "bob", "secret": "hush"})))
+
+    def run(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        import io
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(["--definitions", str(folder), "--db", uri, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
+def test_users_add_reads_the_password_from_stdin_and_users_list_shows_it(notes_cli):
+    code, out, _ = notes_cli("users", "add", "alice", "--role", "member", "--group", "storage",
+                             "--name", "Alice", "--password-stdin", stdin="a long password\n")
+    assert code == 0 and "account `alice` created with the role member" in out
+    code, out, _ = notes_cli("users", "list")
+    assert code == 0 and "alice" in out and "Alice" in out and "member" in out
+
+
+def test_users_add_refuses_a_short_password(notes_cli):
+    code, _, err = notes_cli("users", "add", "alice", "--role", "member", "--password-stdin", stdin="short\n")
+    assert code == 1 and "at least 10 characters" in err
+
+
+def test_query_as_an_account_lists_only_what_it_may_read(notes_cli):
+    notes_cli("users", "add", "alice", "--role", "member", "--password-stdin", stdin="a long password\n")
+    code, out, _ = notes_cli("query", "note", "--columns", "title")
+    assert code == 0 and "of 2 note records" in out
+    code, out, _ = notes_cli("query", "note", "--columns", "title", "--as", "alice")
+    assert code == 0 and "published plan" in out and "bob draft" not in out and "of 1 note records" in out
+
+
+def test_show_as_an_account_refuses_what_it_may_not_read_and_hides_hidden_fields(notes_cli):
+    notes_cli("users", "add", "bob", "--role", "member", "--password-stdin", stdin="a long password\n")
+    notes_cli("users", "add", "alice", "--role", "member", "--password-stdin", stdin="a long password\n")
+    code, _, err = notes_cli("show", "N-0002", "--as", "alice")
+    assert code == 1 and "alice may not read N-0002" in err
+    code, out, _ = notes_cli("show", "N-0002", "--as", "bob")
+    assert code == 0 and "bob draft" in out and "hush" not in out
+    code, out, _ = notes_cli("show", "N-0002")
+    assert "hush" in out
+
+
+def test_run_loads_the_demo_once_and_prints_the_demo_logins(tmp_path, capsys):
+    definitions = str(Path(__file__).parents[1] / "definitions")
+    uri = f"file://{tmp_path}/var/Data.fs?blobstorage_dir={tmp_path}/var/blobs"
+    assert main(["--definitions", definitions, "--db", uri, "run"]) == 0
+    out = capsys.readouterr().out
+    assert "first start: loading the demo data" in out
+    assert "sbernard" in out and "technician" in out and "demo-password" in out
+    assert main(["--definitions", definitions, "--db", uri, "run"]) == 0
+    again = capsys.readouterr().out
+    assert "loading the demo data" not in again and "ticket" in again

@@ -3,8 +3,10 @@ them against the meta-schema, cross-check every reference, and compile the resul
 frozen objects of `model.py`. Every problem is reported at once, each at its place."""
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import MappingProxyType
@@ -22,7 +24,7 @@ from .fields import (KINDS, AttachmentsKind, ComputedKind, EnumKind, Kind, RefKi
 from .filters import compile_filter
 from .model import SYSTEM_FIELDS, SYSTEM_INDEXES, Definitions, FieldDef, IndexDef, TypeDef, ViewDef, system_fields
 from .overlays import apply_overlay, merge_folder
-from .sourcemap import DocPath, Document, Position, format_path, parse_path, read_yaml
+from .sourcemap import DocPath, Document, Position, SourceMap, format_path, parse_path, read_yaml
 
 EXPRESSION_NAMES = ("record", "now", "today")
 # Which `$` words a default may be, and for which kinds.
@@ -34,9 +36,54 @@ _SEARCHABLE = ("string", "text")
 _ENVIRONMENT = SandboxedEnvironment()
 
 
-def load_definitions(folder: str | Path = "definitions", overlays: Sequence[str | Path] = ()) -> Definitions:
-    """The compiled definitions of a folder and its overlay folders; raises DefinitionErrors
-    listing every problem found."""
+@dataclass(frozen=True)
+class Section:
+    """A part of the definitions that an upper layer owns (access rules, identity): the
+    objects layer validates its shape with the rest and hands it over to be compiled.
+
+    `level` is `top` (a section beside `types`) or `type` (a key inside each type).
+    `schema` is its JSON-schema fragment, merged into the meta-schema so its errors read
+    like every other. `compile(document, positions, definitions)` receives the merged plain
+    document, its source map and the compiled core, and returns (compiled, errors): the
+    errors are DefinitionErrors located in the YAML (see `definition_error`). The result
+    lands in `Definitions.extensions[name]`. It runs only once the rest is free of
+    problems, so it may trust the types, fields and roles it reads."""
+
+    name: str
+    level: str
+    schema: Mapping[str, Any]
+    compile: Callable[[Mapping[str, Any], SourceMap, Definitions], tuple[Any, list[DefinitionError]]]
+
+
+def definition_error(positions: SourceMap, path: DocPath, message: str, hint: str | None = None, *,
+                     on_key: bool = False) -> DefinitionError:
+    """A DefinitionError at the place of `path` in the YAML (at its key with `on_key`)."""
+    at = positions.locate_key(path) if on_key else positions.locate(path)
+    return DefinitionError(at.file, at.line, at.column, format_path(path), message, hint)
+
+
+def filter_errors(spec: Any, target: TypeDef, path: DocPath, positions: SourceMap,
+                  record_type: TypeDef | None = None) -> list[DefinitionError]:
+    """The problem of a filter written at `path`, compiled as the engine will, located at
+    the part at fault; an empty list when it compiles."""
+    try:
+        compile_filter(_thaw(spec), target, record_type=record_type)
+    except QueryError as exc:
+        inner = exc.path or ""
+        joined = format_path(path) + ("" if not inner or inner.startswith("[") else ".") + inner
+        steps = parse_path(inner)
+        # A message about a key itself (`dnoe` is not a field) points at the key; one
+        # about a value (cannot be compared with `hihg`) at the value.
+        about_key = bool(steps) and isinstance(steps[-1], str) and exc.message.startswith(f"`{steps[-1]}`")
+        error = definition_error(positions, path + steps, exc.message, exc.hint, on_key=about_key)
+        return [dataclasses.replace(error, path=joined)]
+    return []
+
+
+def load_definitions(folder: str | Path = "definitions", overlays: Sequence[str | Path] = (),
+                     sections: Sequence[Section] = ()) -> Definitions:
+    """The compiled definitions of a folder and its overlay folders, with the extra
+    `sections` of upper layers; raises DefinitionErrors listing every problem found."""
     errors: list[DefinitionError] = []
     sources: list[str] = []
     base = _read_folder(Path(folder), False, errors, sources)
@@ -50,11 +97,23 @@ def load_definitions(folder: str | Path = "definitions", overlays: Sequence[str 
         for overlay in layer:
             document, merge_errors = apply_overlay(document, overlay)
             errors += merge_errors
-    errors += metaschema.validate(document.data, document.positions)
+    schema = None
+    if sections:
+        schema = metaschema.extended_schema(
+            {section.name: dict(section.schema) for section in sections if section.level == "top"},
+            {section.name: dict(section.schema) for section in sections if section.level == "type"})
+    errors += metaschema.validate(document.data, document.positions, schema)
     compiled = _Compiler(document, errors).compile(tuple(sources))
     if errors:
         raise DefinitionErrors(errors)
-    return compiled
+    extensions: dict[str, Any] = {}
+    for section in sections:
+        result, problems = section.compile(compiled.document, document.positions, compiled)
+        errors += problems
+        extensions[section.name] = result
+    if errors:
+        raise DefinitionErrors(errors)
+    return dataclasses.replace(compiled, extensions=MappingProxyType(extensions)) if sections else compiled
 
 
 def check_expression(text: str, *, names: Iterable[str] = EXPRESSION_NAMES,
@@ -663,16 +722,7 @@ class _Compiler:
 
     def check_filter(self, spec: Any, target: TypeDef, path: DocPath, record_type: TypeDef | None = None) -> None:
         """Compile a filter as the engine will, reporting its problem at the part at fault."""
-        try:
-            compile_filter(_thaw(spec), target, record_type=record_type)
-        except QueryError as exc:
-            inner = exc.path or ""
-            joined = format_path(path) + ("" if not inner or inner.startswith("[") else ".") + inner
-            steps = parse_path(inner)
-            # A message about a key itself (`dnoe` is not a field) points at the key; one
-            # about a value (cannot be compared with `hihg`) at the value.
-            about_key = bool(steps) and isinstance(steps[-1], str) and exc.message.startswith(f"`{steps[-1]}`")
-            self.error(path + steps, exc.message, exc.hint, shown_path=joined, on_key=about_key)
+        self.errors += filter_errors(spec, target, path, self.positions, record_type)
 
     # -- views ----------------------------------------------------------------------------
 

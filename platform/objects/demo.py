@@ -44,6 +44,10 @@ record) or one of these maps:
     {format: "PC-{n:04d}"}                text with `{n}` (the record's position in its
                                           block, from 1) and `{field}` of the record
 
+An upper layer may add lists of its own to a file (`users:` for accounts) by passing
+`sections` to `load_demo`: each is called with the store, the list, the keys of the
+records created so far and the file's name, after the file's records.
+
 A value that comes out empty is left out, so the field gets its default. Loading twice
 into a store that already holds records of the demo's types is refused unless `force`.
 """
@@ -68,6 +72,8 @@ from .sourcemap import SourceMap, read_yaml
 UTC = timezone.utc
 Progress = Callable[[str, int], None]
 """Called with a type name and how many records of it the demo has created so far."""
+DemoSection = Callable[[Any, list, Mapping[str, tuple[str, int]], str], Any]
+"""An upper layer's list in a demo file: called as (store, entries, keys, file name)."""
 
 FILE_KEYS = ("records", "generate")
 RECORD_KEYS = ("type", "key", "update", "values")
@@ -111,9 +117,10 @@ def demo_folder(folder: Path) -> Path:
     return folder / "demo" if (folder / "demo").is_dir() else folder
 
 
-def read_demo(folder: Path) -> list[tuple[str, Mapping[str, Any], SourceMap]]:
+def read_demo(folder: Path, extra_keys: Iterable[str] = ()) -> list[tuple[str, Mapping[str, Any], SourceMap]]:
     """The demo files of a folder, in name order, as (shown name, document, positions);
-    read by the same rules as definitions."""
+    read by the same rules as definitions. `extra_keys` are lists upper layers read."""
+    file_keys = FILE_KEYS + tuple(extra_keys)
     folder = demo_folder(folder)
     paths = sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
     if not paths:
@@ -129,8 +136,8 @@ def read_demo(folder: Path) -> list[tuple[str, Mapping[str, Any], SourceMap]]:
         if not isinstance(data, dict):
             raise DemoError(f"{shown}:1: a demo file is a map with `records` and/or `generate`")
         for name in data:
-            if name not in FILE_KEYS:
-                raise _Place(shown, 1, name).error(_unknown("key", name, FILE_KEYS))
+            if name not in file_keys:
+                raise _Place(shown, 1, name).error(_unknown("key", name, file_keys))
         documents.append((shown, data, document.positions))
     return documents
 
@@ -145,15 +152,19 @@ def _unknown(what: str, name: Any, known: Iterable[str]) -> str:
 # -- loading ----------------------------------------------------------------------------
 
 def load_demo(store: Any, folder: Path, *, user: str = "demo", progress: Progress | None = None,
-              force: bool = False) -> dict[str, int]:
+              force: bool = False, sections: Mapping[str, DemoSection] | None = None) -> dict[str, int]:
     """Create the demo records of `folder` in `store`; returns how many were created per type."""
-    return _DemoLoad(store, user, progress).run(read_demo(folder), force=force)
+    sections = dict(sections or {})
+    load = _DemoLoad(store, user, progress, sections)
+    return load.run(read_demo(folder, sections), force=force)
 
 
 class _DemoLoad:
     """One load of a demo folder into a store."""
 
-    def __init__(self, store: Any, user: str, progress: Progress | None):
+    def __init__(self, store: Any, user: str, progress: Progress | None,
+                 sections: Mapping[str, DemoSection] | None = None):
+        self.sections = dict(sections or {})
         self.store = store
         self.definitions = store.definitions
         self.user = user
@@ -173,6 +184,12 @@ class _DemoLoad:
                 self._fixed(shown, records)
             for index, block in enumerate(document.get("generate") or []):
                 self._generate(shown, index, block)
+            for name, load_section in self.sections.items():
+                entries = document.get(name) or []
+                if not isinstance(entries, list):
+                    raise _Place(shown, self._line(shown, name), name).error(f"`{name}` must be a list")
+                if entries:
+                    load_section(self.store, entries, dict(self.keys), shown)
         return dict(self.created)
 
     def _typedef(self, name: Any, place: _Place) -> TypeDef:

@@ -10,9 +10,10 @@ Semantics shared by both evaluators:
 - `ne`, `not_in` and `not` match records whose value is empty; `gt`, `gte`, `lt` and `lte`
   never do;
 - a reference to the context (`$me.groups`, `$record.category`) is read when the filter
-  runs; a list it gives means `in`, and one that is missing (no such attribute, no
-  record) gives null, so `{assignee: $me.acting_for}` matches empty assignees when the
-  user acts for nobody, and a range with a missing bound matches nothing;
+  runs; a list it gives means `in`, and one without a value (no such attribute, no
+  record, null) matches nothing: `{assignee: $me.acting_for}` finds no record for a user
+  who stands in for nobody (so a permission scope never widens to every empty field), and
+  a range with a missing bound matches nothing too; write `null` to ask for empties;
 - a text starting with `$` is a reference; write `$$` for a literal `$`.
 """
 from __future__ import annotations
@@ -132,7 +133,9 @@ class Operand:
         for reference in self.references:
             value = reference.resolve(scope)
             try:
-                empty |= _keys_of(kind, value, scope.lookup, keys)
+                # a reference without a value adds no key: `{owner: $me.acting_for}` for a
+                # user who stands in for nobody matches no record, not every unowned one
+                _keys_of(kind, value, scope.lookup, keys)
             except FieldError as error:
                 raise QueryError(f"`{reference.text}` is `{value}`, which does not fit here: {error}",
                                  path) from None

@@ -206,7 +206,9 @@ _ROLE = {
     "type": ["object", "null"],
     "x-noun": "a role: a map such as {label: {en: Technician}}",
     "x-member": "a setting of a role",
-    "properties": {"label": _LABEL},
+    "properties": {"label": _LABEL,
+                   # Given every right by the access layer, whatever its rules say.
+                   "superuser": {"type": "boolean", "x-noun": "true or false"}},
     "additionalProperties": False,
 }
 
@@ -249,9 +251,20 @@ SCHEMA = build_schema()
 _VALIDATOR = Draft202012Validator(SCHEMA)
 
 
-def validate(document: Any, positions: SourceMap) -> list[DefinitionError]:
-    """Every way the merged document breaks the meta-schema, each as a located sentence."""
-    sentences = [sentence for error in _VALIDATOR.iter_errors(document) for sentence in _sentences(error, document)]
+def extended_schema(top: dict[str, dict], per_type: dict[str, dict]) -> dict:
+    """The meta-schema with extra top-level sections and extra keys of a type, as declared
+    by an upper layer's `Section`s."""
+    schema = build_schema()
+    schema["properties"].update(copy.deepcopy(top))
+    schema["properties"]["types"]["additionalProperties"]["properties"].update(copy.deepcopy(per_type))
+    return schema
+
+
+def validate(document: Any, positions: SourceMap, schema: dict | None = None) -> list[DefinitionError]:
+    """Every way the merged document breaks the meta-schema (or `schema`, an extended copy
+    of it), each as a located sentence."""
+    validator = _VALIDATOR if schema is None else Draft202012Validator(schema)
+    sentences = [sentence for error in validator.iter_errors(document) for sentence in _sentences(error, document)]
     # A key whose name is wrong is reported once; what its value lacks would only repeat it.
     bad_names = {path for path, _, _, on_key in sentences if on_key}
     errors: list[DefinitionError] = []

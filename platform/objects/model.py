@@ -135,6 +135,8 @@ class Definitions:
     settings: Mapping[str, Any] = field(default_factory=lambda: FROZEN_EMPTY)
     document: Mapping[str, Any] = field(default_factory=lambda: FROZEN_EMPTY)   # the merged plain document, snapshotted for migrations
     sources: tuple[str, ...] = ()
+    # What upper layers compiled from their own sections (see `definitions.Section`), by name.
+    extensions: Mapping[str, Any] = field(default_factory=lambda: FROZEN_EMPTY)
 
     def type(self, name: str) -> TypeDef:
         from .errors import NotFound, hint_for

@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .errors import FieldError, NotFound, StaleEdit, ValidationError, hint_for
+from .errors import DeskbaseError, FieldError, NotFound, StaleEdit, ValidationError, hint_for
 from .expressions import ExpressionError, evaluate
 from .fields import AttachmentsKind, ComputedKind, DecimalKind, DurationKind, RefKind, Upload
 from .model import TypeDef
@@ -50,10 +50,22 @@ class Page:
 
 
 class Session:
-    """Reads and writes of one user inside one transaction."""
+    """Reads and writes of one user inside one transaction.
+
+    `identity` is the signed-in person as the rules layer describes them (any object with
+    `id`, `acting_for` and `as_context()`); None is the system, which reads and writes
+    everything. With an identity, queries are limited by `store.hooks.read_scope` and
+    writes are checked by the hooks the access layer installs."""
 
     def __init__(self, store: "Store", connection, *, user: str, acting_for: str | None = None,
-                 me: Mapping[str, Any] | None = None, now: datetime | None = None):
+                 me: Mapping[str, Any] | None = None, now: datetime | None = None, identity: Any = None):
+        if identity is not None:
+            if store.hooks.read_scope is None:
+                # Unrestricted reads for a person would be a silent hole: refuse instead.
+                raise DeskbaseError("this store has no access rules installed, so it cannot act for a person; "
+                                    "open it with deskbase.rules.application.open_store")
+            user, acting_for, me = identity.id, identity.acting_for, identity.as_context()
+        self.identity = identity
         self.store = store
         self.definitions = store.definitions
         self.connection = connection
@@ -117,10 +129,16 @@ class Session:
 
     def query(self, type_name: str, filter: Any = None, sort: Any = None, *, offset: int = 0,
               limit: int | None = 50, context: Mapping[str, Any] | None = None,
-              record_type: str | None = None) -> Page:
+              record_type: str | None = None, scoped: bool = True) -> Page:
         """Records of a type matching a filter, sorted and paged, through the indexes.
-        `record_type` is the type `$record` refers to in the filter (the `where` of a ref)."""
+        `record_type` is the type `$record` refers to in the filter (the `where` of a ref);
+        `scoped=False` counts past the session's read scope, for values the engine derives."""
         typedef = self.definitions.type(type_name)
+        scope = self.read_scope(typedef) if scoped else True   # derived values count every record
+        if scope is False:
+            return Page(0, [], offset, limit or 0)
+        if scope is not True:   # the scope is part of the index query: pages and totals agree
+            filter = {"all": [scope, filter]} if filter else scope
         compiled = self.store.compiled_filter(filter, type_name, record_type) if filter else None
         order = parse_sort(sort or (), typedef)
         container = self.container(type_name)
@@ -129,10 +147,16 @@ class Session:
         return Page(total, [container.records[i] for i in ids], offset, limit or total)
 
     def count(self, type_name: str, filter: Any = None, context: Mapping[str, Any] | None = None) -> int:
-        """How many records of a type match a filter."""
-        if not filter:
+        """How many records of a type match a filter (and the session's read scope)."""
+        if not filter and self.read_scope(self.definitions.type(type_name)) is True:
             return self.container(type_name).indexes.count
         return self.query(type_name, filter, limit=0, context=context).total
+
+    def read_scope(self, typedef: TypeDef) -> Any:
+        """The filter this session may read of a type: True for every record, False for none."""
+        if self.identity is None:
+            return True
+        return self.store.hooks.read_scope(self, typedef)
 
     def lookup(self, type_name: str, text: str) -> int:
         """The id of a record of `type_name` from its number, or from its exact title."""
@@ -328,8 +352,8 @@ class Session:
         if spec.get("where"):
             filter_spec = {"all": [filter_spec, spec["where"]]}
         if function == "count":
-            return self.query(source.name, filter_spec, limit=0).total
-        page = self.query(source.name, filter_spec, limit=None)
+            return self.query(source.name, filter_spec, limit=0, scoped=False).total
+        page = self.query(source.name, filter_spec, limit=None, scoped=False)
         values = [r.get(spec["field"]) for r in page.records if r.get(spec["field"]) is not None]
         if function == "sum":
             return sum(values) if values else 0

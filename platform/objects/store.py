@@ -57,10 +57,15 @@ class StoreRoot(Persistent):
 @dataclass
 class WriteHooks:
     """Where upper layers plug into the write path: `checks` run before a change is made
-    and may refuse it; `effects` run after it, in the same transaction."""
+    and may refuse it; `effects` run after it, in the same transaction. `read_scope`,
+    when set, answers `read_scope(session, typedef)` with the filter a session's identity
+    may read (True for all, False for none); every query of a session opened with an
+    identity ANDs it into its index query. A session with an identity and no `read_scope`
+    is refused rather than left unrestricted."""
 
     checks: list[Callable] = field(default_factory=list)
     effects: list[Callable] = field(default_factory=list)
+    read_scope: Callable | None = None
 
 
 def _aggregates_by_source(definitions: Definitions) -> dict[str, list]:
@@ -149,18 +154,20 @@ class Store:
 
     @contextmanager
     def session(self, user: str = "system", acting_for: str | None = None, *,
-                me: Mapping[str, Any] | None = None) -> Iterator["Session"]:
-        """One transaction: commits when the block ends, aborts (writing nothing) on an error."""
+                me: Mapping[str, Any] | None = None, identity: Any = None) -> Iterator["Session"]:
+        """One transaction: commits when the block ends, aborts (writing nothing) on an error.
+        With `identity` (see `Session`), reads and writes are those of that person; without,
+        of the system, unrestricted."""
         from .session import Session
         with self._transaction() as connection:
-            yield Session(self, connection, user=user, acting_for=acting_for, me=me)
+            yield Session(self, connection, user=user, acting_for=acting_for, me=me, identity=identity)
 
     def run(self, work: Callable[["Session"], T], *, user: str = "system", acting_for: str | None = None,
-            me: Mapping[str, Any] | None = None, attempts: int = 5) -> T:
+            me: Mapping[str, Any] | None = None, identity: Any = None, attempts: int = 5) -> T:
         """Run `work(session)` in a transaction, again from the start after a write conflict."""
         for attempt in range(1, attempts + 1):
             try:
-                with self.session(user, acting_for, me=me) as session:
+                with self.session(user, acting_for, me=me, identity=identity) as session:
                     return work(session)
             except ConflictError:
                 if attempt == attempts:
@@ -168,7 +175,8 @@ class Store:
                 time.sleep(0.01 * attempt)
         raise AssertionError("unreachable")
 
-    def read(self, work: Callable[["Session"], T], *, user: str = "system", me: Mapping[str, Any] | None = None) -> T:
+    def read(self, work: Callable[["Session"], T], *, user: str = "system", me: Mapping[str, Any] | None = None,
+             identity: Any = None) -> T:
         """Run `work(session)` in a transaction that is never committed."""
         from .session import Session
         manager = transaction.TransactionManager(explicit=True)
@@ -176,7 +184,7 @@ class Store:
         try:
             manager.begin()
             try:
-                return work(Session(self, connection, user=user, me=me))
+                return work(Session(self, connection, user=user, me=me, identity=identity))
             finally:
                 manager.abort()
         finally:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from deskbase.objects.definitions import load_definitions
-from deskbase.objects.demo import DemoError, load_demo
+from deskbase.objects.demo import DemoError
 from deskbase.objects.errors import ValidationError
 from deskbase.objects.store import Store
+from deskbase.rules.application import load_application, load_application_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = ROOT / "definitions"
@@ -18,14 +18,14 @@ DEFINITIONS = ROOT / "definitions"
 
 @pytest.fixture(scope="module")
 def definitions():
-    return load_definitions(DEFINITIONS)
+    return load_application(DEFINITIONS)
 
 
 @pytest.fixture(scope="module")
 def demo(definitions):
     """A memory store with the demo loaded once for every test of this module (read-only use)."""
     store = Store.open("memory://", definitions)
-    created = load_demo(store, DEFINITIONS / "demo")
+    created = load_application_demo(store, DEFINITIONS / "demo")
     store.created = created
     yield store
     store.close()
@@ -148,12 +148,12 @@ def test_demo_tickets_awaiting_pickup_have_no_assignee(demo):
 
 def test_demo_refuses_to_load_twice(demo):
     with pytest.raises(DemoError, match="already holds records of the demo's types"):
-        load_demo(demo, DEFINITIONS / "demo")
+        load_application_demo(demo, DEFINITIONS / "demo")
 
 
 def test_demo_accepts_the_definitions_folder_and_reports_progress(empty_store):
     seen = {}
-    created = load_demo(empty_store, DEFINITIONS, progress=lambda type_name, n: seen.__setitem__(type_name, n))
+    created = load_application_demo(empty_store, DEFINITIONS, progress=lambda type_name, n: seen.__setitem__(type_name, n))
     assert seen == created
 
 
@@ -162,7 +162,7 @@ def test_demo_is_the_same_on_every_load(demo, definitions):
         return [(r["title"], r["status"], r["priority"], r["assignee"])
                 for r in s.query("ticket", sort="id", limit=None).records]
     with Store.open("memory://", definitions) as again:
-        load_demo(again, DEFINITIONS / "demo")
+        load_application_demo(again, DEFINITIONS / "demo")
         assert again.read(tickets) == demo.read(tickets)
 
 
@@ -307,3 +307,11 @@ def _plain(value):
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
     return value
+
+
+def test_demo_has_an_account_for_every_role(demo):
+    from deskbase.rules.identity import authenticate, list_accounts
+    roles = {role for account in list_accounts(demo) for role in account.roles}
+    assert roles == set(demo.definitions.roles)
+    technician = authenticate(demo, "sbernard", "demo-password")
+    assert technician.roles == ("technician",) and technician.groups

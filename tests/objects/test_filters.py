@@ -217,9 +217,11 @@ def test_a_reference_giving_a_list_means_any_of_it(find):
     assert find({"owner": {"not_in": "$me.colleagues"}}, me={"colleagues": ["alice"]}) == [2, 4, 5]
 
 
-def test_a_missing_context_value_matches_records_without_a_value(find):
-    assert find({"owner": "$me.acting_for"}, me={"id": "carol"}) == [4, 5]
-    assert find({"owner": "$me"}) == [4, 5]
+def test_a_missing_context_value_matches_no_record_not_the_empty_ones(find):
+    assert find({"owner": "$me.acting_for"}, me={"id": "carol"}) == []
+    assert find({"owner": "$me"}) == []
+    assert find({"owner": {"ne": "$me.acting_for"}}, me={"id": "carol"}) == [1, 2, 3, 4, 5]
+    assert find({"owner": None}) == [4, 5]   # empties are asked for with null
 
 
 def test_a_range_with_a_missing_bound_matches_nothing(find):

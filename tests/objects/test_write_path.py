@@ -127,6 +127,16 @@ def test_a_subcategory_is_accepted_only_under_its_category(store):
     assert "subcategory" in raised.value.errors
 
 
+def test_a_subcategory_is_refused_until_a_category_is_chosen(store):
+    with store.session() as s:
+        top = s.create("category", {"name": "Top"})
+        s.create("category", {"name": "Sub", "parent": top.id})
+    with pytest.raises(ValidationError) as raised:
+        with store.session() as s:
+            s.create("task", {"title": "no category yet", "subcategory": top.id})
+    assert "cannot be chosen here" in raised.value.errors["subcategory"]
+
+
 def test_a_top_level_category_cannot_have_a_subcategory_as_parent(store):
     with store.session() as s:
         top = s.create("category", {"name": "Top"})

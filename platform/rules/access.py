@@ -1,0 +1,330 @@
+"""Access scopes (P4): per type and role, which actions on which records (filters) and
+which fields are hidden or read-only; `decide` answers, `read_scope` limits queries and
+`install(store)` wires both in. Closed by default: only `superuser` roles bypass it."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from deskbase.objects.definitions import Section, definition_error, filter_errors
+from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
+from deskbase.objects.filters import compile_filter
+from deskbase.objects.model import Definitions, TypeDef
+from deskbase.objects.records import Record
+from deskbase.objects.session import Session
+from deskbase.objects.store import Store
+
+from .identity import Identity
+
+ACTIONS = ("create", "read", "update", "delete")
+
+
+class AccessDenied(DeskbaseError):
+    """An action the identity may not do; `reason` is a sentence, `fields` names the
+    fields refused one by one (field → why) when the refusal is about fields."""
+
+    def __init__(self, action: str, reason: str, fields: Mapping[str, str] | None = None):
+        self.action, self.reason, self.fields = action, reason, dict(fields or {})
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether an action is allowed, and the sentence that says why (or why not)."""
+
+    allowed: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+@dataclass(frozen=True)
+class RoleAccess:
+    """What one role may do with one type: per action True, False or a filter spec."""
+
+    role: str
+    actions: Mapping[str, Any]
+    hide: frozenset[str] = frozenset()
+    readonly: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AccessRules:
+    """The compiled `access:` sections: type → role → RoleAccess, and the superuser roles."""
+
+    types: Mapping[str, Mapping[str, RoleAccess]] = field(default_factory=lambda: MappingProxyType({}))
+    superusers: frozenset[str] = frozenset()
+
+
+# -- the `access:` section of a type -------------------------------------------------------
+
+_ACTION = {"type": ["boolean", "object"], "x-noun": "true, false or a filter such as {assignee: $me}"}
+_NAMES = {"type": "array", "items": {"type": "string", "x-noun": "a field name"}, "uniqueItems": True,
+          "x-noun": "a list of field names"}
+_SCHEMA = {
+    "type": "object",
+    "x-noun": "access rules: a map from role names to what each may do",
+    "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a role name"},
+    "additionalProperties": {
+        "type": "object",
+        "x-noun": "what a role may do: a map such as {read: true, update: {assignee: $me}}",
+        "x-member": "a setting of a role's access (create, read, update, delete, fields)",
+        "properties": {
+            **{action: _ACTION for action in ACTIONS},
+            "fields": {"type": "object", "x-noun": "a map such as {hide: [notes], readonly: [organization]}",
+                       "x-member": "a setting of `fields` (hide, readonly)",
+                       "properties": {"hide": _NAMES, "readonly": _NAMES}, "additionalProperties": False},
+        },
+        "additionalProperties": False,
+    },
+}
+
+
+def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -> tuple[AccessRules, list[DefinitionError]]:
+    errors: list[DefinitionError] = []
+    types: dict[str, Mapping[str, RoleAccess]] = {}
+    for type_name, spec in (document.get("types") or {}).items():
+        rules = spec.get("access") if isinstance(spec, Mapping) else None
+        if not rules:
+            continue
+        typedef = definitions.types[type_name]
+        compiled: dict[str, RoleAccess] = {}
+        for role, rule in rules.items():
+            path = ("types", type_name, "access", role)
+            if role not in definitions.roles:
+                errors.append(definition_error(positions, path, f"role `{role}` is not defined in `roles`",
+                                               hint_for(role, definitions.roles), on_key=True))
+                continue
+            actions: dict[str, Any] = {}
+            for action in ACTIONS:
+                value = rule.get(action, False)
+                if isinstance(value, Mapping):
+                    problems = filter_errors(value, typedef, path + (action,), positions)
+                    errors += problems
+                    value = value if not problems else False
+                actions[action] = value
+            named: dict[str, frozenset[str]] = {}
+            for what in ("hide", "readonly"):
+                names = (rule.get("fields") or {}).get(what) or []
+                for position, name in enumerate(names):
+                    if name not in typedef.fields:
+                        errors.append(definition_error(
+                            positions, path + ("fields", what, position),
+                            f"`{name}` is not a field of type `{type_name}`", hint_for(name, typedef.fields)))
+                named[what] = frozenset(names)
+            compiled[role] = RoleAccess(role, MappingProxyType(actions), named["hide"], named["readonly"])
+        types[type_name] = MappingProxyType(compiled)
+    superusers = frozenset(name for name, spec in definitions.roles.items() if spec and spec.get("superuser"))
+    return AccessRules(MappingProxyType(types), superusers), errors
+
+
+ACCESS_SECTION = Section("access", "type", _SCHEMA, _compile)
+
+
+def access_rules(definitions: Definitions) -> AccessRules:
+    """The compiled access rules of definitions (none when loaded without the section)."""
+    return definitions.extensions.get("access") or AccessRules()
+
+
+# -- deciding ------------------------------------------------------------------------------
+
+_FILTERS: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+
+def _compiled(spec: Mapping[str, Any], typedef: TypeDef):
+    # Rules are frozen with the definitions: the same object is the same filter.
+    key = (typedef.name, id(spec))
+    hit = _FILTERS.get(key)
+    if hit is None or hit[0] is not spec:
+        if len(_FILTERS) > 4096:   # definitions loaded again and again (tests) leave old entries
+            _FILTERS.clear()
+        hit = _FILTERS[key] = (spec, compile_filter(spec, typedef))
+    return hit[1]
+
+
+def _unrestricted(identity: Identity | None, rules: AccessRules) -> bool:
+    return identity is None or getattr(identity, "superuser", False) or any(r in rules.superusers for r in identity.roles)
+
+
+def _grants(identity: Identity | None, action: str, typedef: TypeDef, rules: AccessRules) -> list[tuple[str, Any]]:
+    by_role = rules.types.get(typedef.name, {})
+    return [(role, by_role[role].actions.get(action, False)) for role in identity.roles if role in by_role]
+
+
+def _who(roles: list[str]) -> str:
+    if not roles:
+        return "none of your roles"
+    return f"the role {roles[0]}" if len(roles) == 1 else f"the roles {', '.join(roles)}"
+
+
+def _records(typedef: TypeDef) -> str:
+    return f"{typedef.title()} records"
+
+
+def decide(identity: Identity | None, action: str, typedef: TypeDef, record: Record | Mapping[str, Any] | None = None, *,
+           definitions: Definitions, context: Mapping[str, Any] | None = None) -> Decision:
+    """Whether `identity` may do `action` (create, read, update, delete) on `record` of a type,
+    or on some record of it when `record` is None; the reason names the roles and the action."""
+    if action not in ACTIONS:
+        raise ValueError(f"`{action}` is not an action; use one of {', '.join(ACTIONS)}")
+    rules = access_rules(definitions)
+    if _unrestricted(identity, rules):
+        return Decision(True, f"a superuser may {action} every {typedef.title()} record")
+    grants = _grants(identity, action, typedef, rules)
+    granting = [(role, grant) for role, grant in grants if grant is not False]
+    if not granting:
+        roles = ", ".join(identity.roles) or "none"
+        return Decision(False, f"{_who(list(identity.roles))} may not {action} {_records(typedef)} "
+                               f"(your roles: {roles})")
+    for role, grant in granting:
+        if grant is True:
+            return Decision(True, f"the role {role} may {action} every {typedef.title()} record")
+    roles = [role for role, _ in granting]
+    scopes = " or ".join(describe_filter(grant) for _, grant in granting)
+    if record is None:
+        return Decision(True, f"{_who(roles)} may {action} only {_records(typedef)} {scopes}")
+    values = record.values if isinstance(record, Record) else record
+    full_context = {**(context or {}), "me": identity.as_context()}
+    for role, grant in granting:
+        if _compiled(grant, typedef).matches(values, typedef, full_context):
+            return Decision(True, f"the role {role} may {action} {_records(typedef)} {describe_filter(grant)}")
+    return Decision(False, f"{_who(roles)} may {action} only {_records(typedef)} {scopes}: this one is not")
+
+
+def read_scope(identity: Identity | None, typedef: TypeDef, definitions: Definitions) -> Any:
+    """The records of a type `identity` may read: True (all), False (none) or a filter."""
+    rules = access_rules(definitions)
+    if _unrestricted(identity, rules):
+        return True
+    grants = [grant for _, grant in _grants(identity, "read", typedef, rules) if grant is not False]
+    if not grants:
+        return False
+    if any(grant is True for grant in grants):
+        return True
+    return grants[0] if len(grants) == 1 else {"any": list(grants)}
+
+
+def _field_limits(identity: Identity | None, typedef: TypeDef, definitions: Definitions, what: str) -> frozenset[str]:
+    rules = access_rules(definitions)
+    if _unrestricted(identity, rules):
+        return frozenset()
+    by_role = rules.types.get(typedef.name, {})
+    limits = [getattr(by_role[role], what) for role in identity.roles if role in by_role]
+    # A field one role hides but another shows is shown: roles add rights.
+    return frozenset.intersection(*limits) if limits else frozenset()
+
+
+def hidden_fields(identity: Identity | None, typedef: TypeDef, definitions: Definitions) -> frozenset[str]:
+    """The fields of a type `identity` may neither see nor set."""
+    return _field_limits(identity, typedef, definitions, "hide")
+
+
+def readonly_fields(identity: Identity | None, typedef: TypeDef, definitions: Definitions) -> frozenset[str]:
+    """The fields of a type `identity` sees but may not set (hidden ones are not listed)."""
+    return _field_limits(identity, typedef, definitions, "readonly")
+
+
+def visible_values(identity: Identity | None, typedef: TypeDef, record: Record | Mapping[str, Any], *,
+                   definitions: Definitions) -> dict[str, Any]:
+    """A record's values without the fields hidden from `identity`."""
+    values = record.values if isinstance(record, Record) else record
+    hidden = hidden_fields(identity, typedef, definitions)
+    return {name: value for name, value in values.items() if name not in hidden}
+
+
+# -- describing a scope --------------------------------------------------------------------
+
+_REFERENCES = {"$me": "you", "$me.groups": "one of your groups", "$me.organization": "your organization",
+               "$me.acting_for": "the person you act for", "$me.roles": "one of your roles"}
+_OPERATORS = {"eq": "is", "ne": "is not", "in": "is one of", "not_in": "is none of", "gt": "is after",
+              "gte": "is at least", "lt": "is before", "lte": "is at most"}
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return " or ".join(_value(v) for v in value) if value else "nothing"
+    if value is None:
+        return "empty"
+    return _REFERENCES.get(value, str(value)) if isinstance(value, str) else str(value)
+
+
+def _condition(spec: Mapping[str, Any]) -> str:
+    parts = []
+    for key, operand in spec.items():
+        if key == "any":
+            parts.append("(" + ", or ".join(_condition(item) for item in operand) + ")"
+                         if len(spec) > 1 else ", or ".join(_condition(item) for item in operand))
+        elif key == "all":
+            parts.append(" and ".join(_condition(item) for item in operand))
+        elif key == "not":
+            parts.append(f"not ({_condition(operand)})")
+        elif key == "text":
+            parts.append(f"containing `{operand}`")
+        elif isinstance(operand, Mapping):
+            for op, value in operand.items():
+                if op == "empty":
+                    parts.append(f"whose {key} is {'empty' if value else 'set'}")
+                else:
+                    parts.append(f"whose {key} {_OPERATORS.get(op, op)} {_value(value)}")
+        else:
+            parts.append(f"whose {key} is {_value(operand)}")
+    return " and ".join(parts)
+
+
+def describe_filter(spec: Any) -> str:
+    """A filter as words, for reasons: `whose assignee is you`."""
+    return _condition(spec) if isinstance(spec, Mapping) else "that match"
+
+
+# -- wiring into a store -------------------------------------------------------------------
+
+def _candidate(session, typedef: TypeDef, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a create would store, as far as a rule needs them: given values coerced,
+    defaults for the rest. A value that does not coerce is left to validation to report."""
+    candidate: dict[str, Any] = {}
+    for name, field_def in typedef.fields.items():
+        if field_def.system:
+            continue
+        raw = values[name] if name in values else field_def.default
+        if raw == "$me":
+            raw = session.user
+        elif isinstance(raw, str) and raw.startswith("$"):
+            raw = None
+        try:
+            candidate[name] = field_def.kind.coerce(raw, session.lookup) if raw is not None else field_def.kind.empty()
+        except (FieldError, TypeError, ValueError):
+            candidate[name] = field_def.kind.empty()
+    return candidate
+
+
+def check_write(session: Session, action: str, typedef: TypeDef, record: Record | None, values: Mapping[str, Any]) -> None:
+    """The write-path check: refuses (AccessDenied) what the session's identity may not do."""
+    identity = session.identity
+    if identity is None:
+        return
+    definitions = session.definitions
+    target = _candidate(session, typedef, values) if action == "create" else record
+    context = session.context(target if isinstance(target, Mapping) else target.values)
+    decision = decide(identity, action, typedef, target, definitions=definitions, context=context)
+    if not decision.allowed:
+        raise AccessDenied(action, decision.reason)
+    if action not in ("create", "update"):
+        return
+    hidden = hidden_fields(identity, typedef, definitions)
+    readonly = readonly_fields(identity, typedef, definitions)
+    refused = {name: ("is hidden from you" if name in hidden else "is read-only for you")
+               for name in values if name in hidden or name in readonly}
+    if refused:
+        listed = ", ".join(f"`{name}` {why}" for name, why in refused.items())
+        raise AccessDenied(action, f"you may not set {listed} (your roles: {', '.join(identity.roles)})", refused)
+
+
+def install(store: Store) -> None:
+    """Make `store` apply the access rules of its definitions to every session opened with
+    an identity: queries are scoped, writes checked. Installing twice changes nothing."""
+    store.hooks.read_scope = lambda session, typedef: read_scope(session.identity, typedef, session.definitions)
+    if check_write not in store.hooks.checks:
+        store.hooks.checks.append(check_write)

@@ -1,0 +1,35 @@
+"""An application as the rules layer sees it: definitions with the rules' own sections
+(`identity:`, `access:`), and stores that apply them. The one place where a store gets its
+access rules installed is `open_store`."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from deskbase.objects.definitions import Section, load_definitions
+from deskbase.objects.demo import load_demo
+from deskbase.objects.model import Definitions
+from deskbase.objects.store import Store
+
+from . import access
+from .identity import IDENTITY_SECTION, load_demo_users
+
+RULES_SECTIONS: tuple[Section, ...] = (IDENTITY_SECTION, access.ACCESS_SECTION)
+
+
+def load_application(folder: str | Path = "definitions", overlays: Sequence[str | Path] = ()) -> Definitions:
+    """The compiled definitions of an application, with its identity and access sections."""
+    return load_definitions(folder, overlays, sections=RULES_SECTIONS)
+
+
+def open_store(uri: str | None, definitions: Definitions, *, migrate: bool = True) -> Store:
+    """A store of an application whose sessions opened with an identity follow its access rules."""
+    store = Store.open(uri, definitions, migrate=migrate)
+    access.install(store)
+    return store
+
+
+def load_application_demo(store: Store, folder: str | Path, **options: Any) -> dict[str, int]:
+    """Load a demo folder, its `users:` lists included; options as for `load_demo`."""
+    return load_demo(store, Path(folder), sections={"users": load_demo_users}, **options)

@@ -1,0 +1,345 @@
+"""Who is signed in: local accounts (ZODB root key `deskbase.accounts`, login → Account),
+their passwords, and the `Identity` every read and write is made as (`$me` in filters).
+The `identity:` section of the definitions says which records are groups and organizations."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from BTrees.OOBTree import OOBTree
+from persistent import Persistent
+
+from deskbase.objects.definitions import Section, definition_error
+from deskbase.objects.errors import DefinitionError, DeskbaseError, NotFound, hint_for
+from deskbase.objects.fields import RefKind
+from deskbase.objects.model import Definitions
+from deskbase.objects.store import Store
+
+ACCOUNTS_KEY = "deskbase.accounts"
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+MINIMUM_PASSWORD_LENGTH = 10
+REFUSED = "the login or the password is wrong, or the account is disabled"
+
+
+class LoginRefused(DeskbaseError):
+    """A sign-in that failed; the message never says which part was wrong."""
+
+    def __init__(self) -> None:
+        super().__init__(REFUSED)
+
+
+class AccountError(DeskbaseError):
+    """An account that cannot be created or changed as asked; the message says why."""
+
+
+# -- the `identity:` section ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """Which type holds groups (and which of its ref fields is a group's parent) and which
+    holds organizations; each may be absent."""
+
+    group_type: str | None = None
+    group_parent: str | None = None
+    organization_type: str | None = None
+
+
+_SCHEMA = {
+    "type": "object",
+    "x-noun": "the identity settings: a map such as {group_type: group, organization_type: organization}",
+    "x-member": "a setting of `identity`",
+    "properties": {
+        "group_type": {"type": "string", "x-noun": "a type name"},
+        "group_parent": {"type": "string", "x-noun": "a field name"},
+        "organization_type": {"type": "string", "x-noun": "a type name"},
+    },
+    "additionalProperties": False,
+}
+
+
+def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -> tuple[IdentitySettings, list[DefinitionError]]:
+    spec = document.get("identity") or {}
+    errors: list[DefinitionError] = []
+    for key in ("group_type", "organization_type"):
+        name = spec.get(key)
+        if name is not None and name not in definitions.types:
+            errors.append(definition_error(positions, ("identity", key), f"`{name}` is not a type",
+                                           hint_for(name, definitions.types)))
+    group_type, parent = spec.get("group_type"), spec.get("group_parent")
+    if parent is not None:
+        if group_type is None:
+            errors.append(definition_error(positions, ("identity", "group_parent"),
+                                           "`group_parent` needs `group_type`: the type whose field it is"))
+        elif group_type in definitions.types:
+            field = definitions.types[group_type].fields.get(parent)
+            if field is None:
+                errors.append(definition_error(positions, ("identity", "group_parent"),
+                                               f"`{parent}` is not a field of type `{group_type}`",
+                                               hint_for(parent, definitions.types[group_type].fields)))
+            elif not isinstance(field.kind, RefKind) or field.kind.multiple or field.kind.to != group_type:
+                errors.append(definition_error(positions, ("identity", "group_parent"),
+                                               f"`{parent}` must be a ref field of `{group_type}` pointing at "
+                                               f"`{group_type}` (a group's parent group)"))
+    settings = IdentitySettings(group_type, parent, spec.get("organization_type"))
+    return settings, errors
+
+
+IDENTITY_SECTION = Section("identity", "top", _SCHEMA, _compile)
+
+
+def identity_settings(definitions: Definitions) -> IdentitySettings:
+    """The `identity:` settings of compiled definitions (empty ones when absent)."""
+    return definitions.extensions.get("identity") or IdentitySettings()
+
+
+# -- identities ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Identity:
+    """The person (or job) a session acts as. `groups` holds the direct groups and all
+    their ancestors; `superuser` bypasses every access rule (the system, for jobs)."""
+
+    id: str
+    name: str = ""
+    roles: tuple[str, ...] = ()
+    groups: tuple[int, ...] = ()
+    organization: int | None = None
+    acting_for: str | None = None
+    language: str = "en"
+    superuser: bool = False
+
+    def as_context(self) -> Mapping[str, Any]:
+        """What filters see as `$me`: `$me` is the login, `$me.roles`, `$me.groups`, …"""
+        return MappingProxyType({"id": self.id, "name": self.name, "roles": self.roles,
+                                 "groups": self.groups, "organization": self.organization,
+                                 "acting_for": self.acting_for, "language": self.language})
+
+
+SYSTEM = Identity("system", "System", superuser=True)
+"""Jobs and imports: unrestricted, yet named in the history."""
+
+
+# -- accounts ------------------------------------------------------------------------------
+
+class Account(Persistent):
+    """A local account. Changed only through the functions of this module."""
+
+    def __init__(self, login: str, name: str, email: str, password_hash: str, roles: tuple[str, ...],
+                 groups: tuple[int, ...], organization: int | None, language: str):
+        self.login = login
+        self.name = name
+        self.email = email
+        self.password_hash = password_hash
+        self.roles = roles
+        self.groups = groups
+        self.organization = organization
+        self.active = True
+        self.language = language
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$n$r$p$salt$hash` (hex) of a password with a fresh random salt."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether a password matches a stored hash; compared in constant time."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        computed = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(computed, bytes.fromhex(digest))
+
+
+# Verified against for unknown logins, so that a refusal takes as long whatever its cause.
+_DUMMY_HASH = hash_password(secrets.token_hex(16))
+
+
+def password_problem(login: str, password: str) -> str | None:
+    """Why a password is refused by the policy, or None when it is acceptable."""
+    if len(password) < MINIMUM_PASSWORD_LENGTH:
+        return f"a password needs at least {MINIMUM_PASSWORD_LENGTH} characters (this one has {len(password)})"
+    if password.strip().lower() == login.strip().lower():
+        return "a password cannot be the login"
+    return None
+
+
+def _accounts(connection, create: bool = False) -> OOBTree | None:
+    root = connection.root()
+    if ACCOUNTS_KEY not in root:
+        if not create:
+            return None
+        root[ACCOUNTS_KEY] = OOBTree()
+    return root[ACCOUNTS_KEY]
+
+
+def _check_membership(session, roles: Sequence[str], groups: Sequence[int], organization: int | None) -> None:
+    definitions = session.definitions
+    for role in roles:
+        if role not in definitions.roles:
+            hint = hint_for(role, definitions.roles)
+            raise AccountError(f"`{role}` is not a role of the definitions" + (f"; {hint}" if hint else ""))
+    settings = identity_settings(definitions)
+    for kind, type_name, ids in (("group", settings.group_type, groups),
+                                 ("organization", settings.organization_type,
+                                  () if organization is None else (organization,))):
+        if ids and type_name is None:
+            raise AccountError(f"the definitions name no {kind} type (`identity: {{{kind}_type: …}}`)")
+        for record_id in ids:
+            try:
+                session.get(type_name, record_id)
+            except NotFound as error:
+                raise AccountError(str(error)) from None
+
+
+def create_account(store: Store, login: str, *, name: str, password: str, roles: Iterable[str] = (),
+                   groups: Iterable[int] = (), organization: int | None = None, email: str = "",
+                   language: str = "en") -> None:
+    """Create an active local account; AccountError if the login is taken or a value is wrong."""
+    login = login.strip()
+    if not login or any(c.isspace() for c in login):
+        raise AccountError("a login is one word without spaces, such as `mdupont`")
+    problem = password_problem(login, password)
+    if problem:
+        raise AccountError(problem)
+    roles, groups = tuple(roles), tuple(int(g) for g in groups)
+    password_hash = hash_password(password)
+
+    def work(session) -> None:
+        accounts = _accounts(session.connection, create=True)
+        if login in accounts:
+            raise AccountError(f"the login `{login}` is already taken")
+        _check_membership(session, roles, groups, organization)
+        accounts[login] = Account(login, name, email, password_hash, roles, groups, organization, language)
+    store.run(work)
+
+
+def _account(session, login: str) -> Account:
+    accounts = _accounts(session.connection)
+    account = accounts.get(login) if accounts is not None else None
+    if account is None:
+        raise AccountError(f"there is no account `{login}`")
+    return account
+
+
+def set_password(store: Store, login: str, password: str) -> None:
+    """Give an account a new password, checked against the policy."""
+    problem = password_problem(login, password)
+    if problem:
+        raise AccountError(problem)
+    password_hash = hash_password(password)
+
+    def work(session) -> None:
+        _account(session, login).password_hash = password_hash
+    store.run(work)
+
+
+def disable_account(store: Store, login: str) -> None:
+    """Stop an account from signing in; it is kept for the history that names it."""
+    def work(session) -> None:
+        _account(session, login).active = False
+    store.run(work)
+
+
+def list_accounts(store: Store) -> list[Account]:
+    """Every account, by login (read-only copies of their attributes are safe to keep)."""
+    def work(session) -> list[Account]:
+        accounts = _accounts(session.connection)
+        return [_detached(a) for a in accounts.values()] if accounts is not None else []
+    return store.read(work)
+
+
+def _detached(account: Account) -> Account:
+    copy = Account.__new__(Account)
+    copy.__dict__.update({k: getattr(account, k) for k in
+                          ("login", "name", "email", "password_hash", "roles", "groups", "organization",
+                           "active", "language")})
+    return copy
+
+
+def _ancestors(session, groups: tuple[int, ...]) -> tuple[int, ...]:
+    settings = identity_settings(session.definitions)
+    if not groups or settings.group_type is None or settings.group_parent is None:
+        return groups
+    records = session.container(settings.group_type).records
+    found = list(groups)
+    pending = list(groups)
+    while pending:   # a cycle of parents stops at groups already found
+        record = records.get(pending.pop())
+        parent = record.get(settings.group_parent) if record is not None else None
+        if parent is not None and parent not in found:
+            found.append(parent)
+            pending.append(parent)
+    return tuple(found)
+
+
+def _identity(session, account: Account) -> Identity:
+    superuser = any(session.definitions.roles.get(role, {}).get("superuser") for role in account.roles)
+    return Identity(account.login, account.name, tuple(account.roles), _ancestors(session, tuple(account.groups)),
+                    account.organization, None, account.language, bool(superuser))
+
+
+def identity_of(store: Store, login: str) -> Identity:
+    """The identity of an active account, without a password (jobs, `--as` in the CLI)."""
+    def work(session) -> Identity:
+        account = _account(session, login)
+        if not account.active:
+            raise AccountError(f"the account `{login}` is disabled")
+        return _identity(session, account)
+    return store.read(work)
+
+
+def authenticate(store: Store, login: str, password: str) -> Identity:
+    """The identity of a login whose password matches; LoginRefused (one message for every
+    cause) otherwise."""
+    def work(session) -> Identity:
+        accounts = _accounts(session.connection)
+        account = accounts.get(login) if accounts is not None else None
+        # Hash even when there is no such account: the time taken must not tell.
+        matches = verify_password(password, account.password_hash if account is not None else _DUMMY_HASH)
+        if account is None or not matches or not account.active:
+            raise LoginRefused()
+        return _identity(session, account)
+    return store.read(work)
+
+
+# -- demo users ----------------------------------------------------------------------------
+
+def load_demo_users(store: Store, entries: Sequence[Mapping[str, Any]], keys: Mapping[str, tuple[str, int]],
+                    place: str) -> int:
+    """Create the accounts of a demo file's `users:` list; groups and organization are given
+    by the keys of demo records. Returns how many were created."""
+    known = ("login", "name", "email", "roles", "groups", "organization", "password", "language")
+    for index, entry in enumerate(entries):
+        where = f"{place}: users[{index}]"
+        if not isinstance(entry, Mapping) or "login" not in entry or "password" not in entry:
+            raise AccountError(f"{where}: each user is a map with at least `login` and `password`")
+        for key in entry:
+            if key not in known:
+                hint = hint_for(str(key), known)
+                raise AccountError(f"{where}: `{key}` is not a setting of a user" + (f"; {hint}" if hint else ""))
+
+        def record_id(key: Any) -> int:
+            if str(key) not in keys:
+                hint = hint_for(str(key), keys)
+                raise AccountError(f"{where}: `{key}` is not the key of a demo record" + (f"; {hint}" if hint else ""))
+            return keys[str(key)][1]
+        try:
+            create_account(store, str(entry["login"]), name=str(entry.get("name", entry["login"])),
+                           password=str(entry["password"]), roles=entry.get("roles") or (),
+                           groups=[record_id(k) for k in entry.get("groups") or ()],
+                           organization=record_id(entry["organization"]) if entry.get("organization") else None,
+                           email=str(entry.get("email", "")), language=str(entry.get("language", "en")))
+        except AccountError as error:
+            raise AccountError(str(error) if str(error).startswith(place) else f"{where}: {error}") from None
+    return len(entries)

@@ -1,0 +1,222 @@
+"""Who sees and changes which tickets in the shipped helpdesk (T7, T8): the access matrix
+role × ticket state × action, scopes in queries, counts and search, customers' hidden
+and read-only fields, and reference data per role."""
+from __future__ import annotations
+
+import pytest
+
+from deskbase.rules.access import AccessDenied, decide
+from deskbase.rules.application import open_store
+from deskbase.rules.identity import create_account, identity_of
+
+PASSWORD = "a long test password"
+OPEN = ("awaiting", "unassigned", "tinas", "toms", "toms_wifi")
+ALL = OPEN + ("tinas_closed",)
+
+# Which tickets each person may read, update and delete (T7, T8).
+RIGHTS = {
+    "admin": {"read": ALL, "update": ALL, "delete": ALL},
+    "supervisor": {"read": ALL, "update": ALL, "delete": ALL},
+    "dispatcher": {"read": OPEN, "update": OPEN, "delete": ()},
+    # member of `wifi`, a child of `network`: the tickets of both groups
+    "specialist": {"read": ("toms", "toms_wifi"), "update": ("toms", "toms_wifi"), "delete": ()},
+    # what nobody has taken, and their own
+    "tina": {"read": ("awaiting", "unassigned", "tinas", "tinas_closed"),
+             "update": ("awaiting", "unassigned", "tinas", "tinas_closed"), "delete": ()},
+    "customer_user": {"read": ("awaiting", "unassigned", "tinas", "tinas_closed"), "update": (), "delete": ()},
+    "customer_power_user": {"read": ("toms", "toms_wifi"), "update": (), "delete": ()},
+}
+
+
+@pytest.fixture(scope="module")
+def helpdesk(helpdesk_definitions):
+    """A store with two customers, nested groups, six tickets and one account per role."""
+    store = open_store("memory://", helpdesk_definitions)
+
+    def work(session):
+        ids = {"acme": session.create("organization", {"name": "Acme", "code": "ACME"}).id,
+               "globex": session.create("organization", {"name": "Globex", "code": "GLOBEX"}).id}
+        ids["hotline"] = session.create("group", {"name": "Hotline"}).id
+        ids["network"] = session.create("group", {"name": "Network", "level": "l2"}).id
+        ids["wifi"] = session.create("group", {"name": "Wi-Fi", "level": "l2", "parent": ids["network"]}).id
+        ids["acme_contact"] = session.create("contact", {"name": "Ann", "organization": ids["acme"]}).id
+        ids["globex_contact"] = session.create("contact", {"name": "Gus", "organization": ids["globex"]}).id
+        ids["acme_asset"] = session.create("asset", {"name": "Printer", "organization": ids["acme"],
+                                                     "notes": "spare toner in the cupboard"}).id
+        ids["globex_asset"] = session.create("asset", {"name": "Switch", "organization": ids["globex"]}).id
+        tickets = {
+            "awaiting": {"title": "printer jammed", "organization": ids["acme"], "group": ids["hotline"]},
+            "unassigned": {"title": "mail slow", "status": "unassigned", "organization": ids["acme"]},
+            "tinas": {"title": "vpn down", "status": "in_progress", "assignee": "tina", "organization": ids["acme"],
+                      "internal_notes": "customer was rude"},
+            "toms": {"title": "switch broken", "status": "in_progress", "assignee": "tom",
+                     "organization": ids["globex"], "group": ids["network"]},
+            "toms_wifi": {"title": "wifi weak", "status": "in_progress", "assignee": "tom",
+                     "organization": ids["globex"], "group": ids["wifi"]},
+            "tinas_closed": {"title": "old printer", "status": "closed", "assignee": "tina",
+                             "organization": ids["acme"]},
+        }
+        for key, values in tickets.items():
+            ids[key] = session.create("ticket", values).id
+        return ids
+    store.ids = store.run(work)
+    ids = store.ids
+    accounts = {
+        "admin": dict(roles=["administrator"]),
+        "supervisor": dict(roles=["supervisor"]),
+        "dispatcher": dict(roles=["dispatcher"]),
+        "specialist": dict(roles=["specialist"], groups=[ids["wifi"]]),
+        "tina": dict(roles=["technician"], groups=[ids["hotline"]]),
+        "tom": dict(roles=["technician"], groups=[ids["network"]]),
+        "customer_user": dict(roles=["customer_user"], organization=ids["acme"]),
+        "customer_power_user": dict(roles=["customer_power_user"], organization=ids["globex"]),
+    }
+    for login, options in accounts.items():
+        create_account(store, login, name=login.title(), password=PASSWORD, **options)
+    yield store
+    store.close()
+
+
+def me(store, login: str):
+    return identity_of(store, login)
+
+
+def visible(store, login: str, filter=None) -> set[str]:
+    names = {record_id: key for key, record_id in store.ids.items() if _type_of(key) == "ticket"}
+    page = store.read(lambda s: s.query("ticket", filter, limit=None), identity=me(store, login))
+    return {names[r.id] for r in page.records}
+
+
+MATRIX = [(login, ticket, action, ticket in rights[action])
+          for login, rights in RIGHTS.items() for ticket in ALL for action in ("read", "update", "delete")]
+
+
+@pytest.mark.parametrize("login, ticket, action, allowed", MATRIX,
+                         ids=[f"{l}-{a}-{t}-{'yes' if ok else 'no'}" for l, t, a, ok in MATRIX])
+def test_access_matrix(helpdesk, login, ticket, action, allowed):
+    definitions = helpdesk.definitions
+
+    def work(session):
+        record = session.get("ticket", helpdesk.ids[ticket])
+        return decide(session.identity, action, definitions.type("ticket"), record,
+                      definitions=definitions, context=session.context(record.values))
+    decision = helpdesk.read(work, identity=me(helpdesk, login))
+    assert decision.allowed is allowed, decision.reason
+
+
+@pytest.mark.parametrize("login", list(RIGHTS))
+def test_query_count_and_search_return_exactly_the_readable_tickets(helpdesk, login):
+    readable = set(RIGHTS[login]["read"])
+    assert visible(helpdesk, login) == readable
+    assert helpdesk.read(lambda s: s.count("ticket"), identity=me(helpdesk, login)) == len(readable)
+    assert visible(helpdesk, login, {"text": "printer"}) == readable & {"awaiting", "tinas_closed"}
+
+
+def test_technician_sees_tickets_awaiting_pickup_or_unassigned(helpdesk):
+    assert {"awaiting", "unassigned"} <= visible(helpdesk, "tom")
+
+
+def test_technician_sees_their_own_tickets(helpdesk):
+    assert {"tinas", "tinas_closed"} <= visible(helpdesk, "tina")
+
+
+def test_technician_does_not_see_ticket_assigned_to_another(helpdesk):
+    assert "toms" not in visible(helpdesk, "tina")
+    assert "tinas" not in visible(helpdesk, "tom")
+
+
+def test_technician_refusal_says_why(helpdesk):
+    with pytest.raises(AccessDenied) as denied:
+        helpdesk.run(lambda s: s.update(helpdesk.ids["toms"], {"priority": "high"}, type_name="ticket"),
+                     identity=me(helpdesk, "tina"))
+    assert denied.value.reason.startswith("the role technician may update only Ticket records whose status is "
+                                          "awaiting_pickup or unassigned, or whose assignee is you")
+    assert denied.value.reason.endswith(": this one is not")
+
+
+def test_technician_may_take_a_ticket_awaiting_pickup(helpdesk):
+    identity = me(helpdesk, "tom")
+    helpdesk.run(lambda s: s.update(helpdesk.ids["unassigned"], {"remaining_effort": "1h"}, type_name="ticket"),
+                 identity=identity)
+
+
+def test_customer_user_cannot_create_a_ticket(helpdesk):
+    with pytest.raises(AccessDenied, match="the role customer_user may not create Ticket records"):
+        helpdesk.run(lambda s: s.create("ticket", {"title": "help", "organization": helpdesk.ids["acme"]}),
+                     identity=me(helpdesk, "customer_user"))
+
+
+def test_customer_power_user_creates_tickets_for_their_organization_only(helpdesk):
+    identity = me(helpdesk, "customer_power_user")
+    created = helpdesk.run(lambda s: s.create("ticket", {"title": "printer on fire", "channel": "portal",
+                                                         "organization": helpdesk.ids["globex"]}).id,
+                           identity=identity)
+    try:
+        with pytest.raises(AccessDenied, match="whose organization is your organization"):
+            helpdesk.run(lambda s: s.create("ticket", {"title": "for someone else",
+                                                       "organization": helpdesk.ids["acme"]}), identity=identity)
+        with pytest.raises(AccessDenied, match="whose organization is your organization"):
+            helpdesk.run(lambda s: s.create("ticket", {"title": "for nobody"}), identity=identity)
+    finally:
+        helpdesk.run(lambda s: s.delete(created, type_name="ticket"))
+
+
+def test_customer_power_user_cannot_set_the_assignee_of_a_new_ticket(helpdesk):
+    with pytest.raises(AccessDenied) as denied:
+        helpdesk.run(lambda s: s.create("ticket", {"title": "take it", "assignee": "tom",
+                                                   "organization": helpdesk.ids["globex"]}),
+                     identity=me(helpdesk, "customer_power_user"))
+    assert denied.value.fields == {"assignee": "is read-only for you"}
+
+
+def test_customers_do_not_see_internal_notes(helpdesk):
+    from deskbase.rules.access import visible_values
+    definitions = helpdesk.definitions
+    ticket = definitions.type("ticket")
+    values = helpdesk.read(lambda s: dict(s.get("ticket", helpdesk.ids["tinas"]).values))
+    assert "internal_notes" not in visible_values(me(helpdesk, "customer_user"), ticket, values,
+                                                  definitions=definitions)
+    assert visible_values(me(helpdesk, "tina"), ticket, values, definitions=definitions)["internal_notes"] == \
+        "customer was rude"
+
+
+def test_dispatcher_may_route_open_tickets_but_not_rewrite_them(helpdesk):
+    identity = me(helpdesk, "dispatcher")
+    helpdesk.run(lambda s: s.update(helpdesk.ids["awaiting"], {"group": helpdesk.ids["network"], "assignee": "tom"},
+                                    type_name="ticket"), identity=identity)
+    helpdesk.run(lambda s: s.update(helpdesk.ids["awaiting"], {"group": helpdesk.ids["hotline"], "assignee": None},
+                                    type_name="ticket"), identity=identity)
+    with pytest.raises(AccessDenied) as denied:
+        helpdesk.run(lambda s: s.update(helpdesk.ids["awaiting"], {"title": "reworded"}, type_name="ticket"),
+                     identity=identity)
+    assert denied.value.fields == {"title": "is read-only for you"}
+
+
+@pytest.mark.parametrize("login, type_name, readable", [
+    ("customer_user", "organization", {"acme"}),
+    ("customer_user", "contact", {"acme_contact"}),
+    ("customer_user", "asset", {"acme_asset"}),
+    ("customer_power_user", "asset", {"globex_asset"}),
+    ("tina", "organization", {"acme", "globex"}),
+    ("tina", "asset", {"acme_asset", "globex_asset"}),
+    ("dispatcher", "group", {"hotline", "network", "wifi"}),
+    ("customer_user", "group", set()),
+])
+def test_reference_data_per_role(helpdesk, login, type_name, readable):
+    page = helpdesk.read(lambda s: s.query(type_name, limit=None), identity=me(helpdesk, login))
+    keys = {record_id: key for key, record_id in helpdesk.ids.items() if _type_of(key) == type_name}
+    assert {keys[r.id] for r in page.records} == readable
+
+
+def _type_of(key: str) -> str:
+    if key in ("acme", "globex"):
+        return "organization"
+    if key in ("hotline", "network", "wifi"):
+        return "group"
+    return "contact" if key.endswith("_contact") else "asset" if key.endswith("_asset") else "ticket"
+
+
+def test_customers_do_not_see_asset_notes(helpdesk):
+    from deskbase.rules.access import hidden_fields
+    definitions = helpdesk.definitions
+    assert "notes" in hidden_fields(me(helpdesk, "customer_user"), definitions.type("asset"), definitions)
