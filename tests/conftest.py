@@ -62,3 +62,16 @@ def notes_store(notes_definitions):
     opened = open_store("memory://", notes_definitions)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def mail_store(tasks_definitions):
+    """A store of the test application whose settings give the Message-ID domain."""
+    import dataclasses
+
+    from deskbase.rules.outbox import ensure_outbox
+    settings = {**tasks_definitions.settings, "mail": {"domain": "desk.example.test"}}
+    opened = Store.open("memory://", dataclasses.replace(tasks_definitions, settings=settings))
+    ensure_outbox(opened)
+    yield opened
+    opened.close()

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import transaction
 import ZODB
@@ -28,7 +28,9 @@ from ZODB.POSException import ConflictError
 
 from .errors import DeskbaseError
 from .model import Definitions, TypeDef
-from .records import TypeContainer
+
+if TYPE_CHECKING:
+    from .session import Session
 
 T = TypeVar("T")
 ENVIRONMENT_VARIABLE = "DESKBASE_DB"
@@ -71,8 +73,8 @@ class WriteHooks:
 def _aggregates_by_source(definitions: Definitions) -> dict[str, list]:
     found: dict[str, list] = {}
     for owner in definitions.types.values():
-        for name, field in owner.fields.items():
-            spec = getattr(field.kind, "aggregate", None)
+        for name, definition in owner.fields.items():
+            spec = getattr(definition.kind, "aggregate", None)
             if spec:
                 found.setdefault(spec["of"], []).append((owner, name, spec))
     return found

@@ -2,7 +2,6 @@
 Message-ID and threading headers, retried while the server is down, failed on a 5xx."""
 from __future__ import annotations
 
-import dataclasses
 import socket
 from datetime import datetime, timedelta, timezone
 
@@ -11,20 +10,11 @@ import pytest
 from deskbase.connectors.smtp import SmtpSender
 from deskbase.objects.store import Store
 from deskbase.rules.outbox import (FAILED, PENDING, SENT, OutgoingMessage, RetryPolicy,
-                                   TemporaryFailure, claim_due, deliver_due, ensure_outbox, get_message,
+                                   TemporaryFailure, claim_due, deliver_due, get_message,
                                    queue_message)
 
 UTC = timezone.utc
 POLICY = RetryPolicy(base=timedelta(minutes=2), cap=timedelta(hours=1), max_attempts=5, lease=timedelta(minutes=5))
-
-
-@pytest.fixture
-def mail_store(tasks_definitions):
-    settings = {**tasks_definitions.settings, "mail": {"domain": "desk.example.test"}}
-    opened = Store.open("memory://", dataclasses.replace(tasks_definitions, settings=settings))
-    ensure_outbox(opened)
-    yield opened
-    opened.close()
 
 
 def sender_for(port: int, **options) -> SmtpSender:

@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator
 from deskbase.objects import definitions as definitions_module
 from deskbase.objects.definitions import check_expression, load_definitions
 from deskbase.objects.errors import DefinitionError, DefinitionErrors, QueryError
-from deskbase.objects.fields import ComputedKind, DateTimeKind, DurationKind, EnumKind, MoneyKind, RefKind
+from deskbase.objects.fields import DateTimeKind, DurationKind, EnumKind, MoneyKind, RefKind
 from deskbase.objects.metaschema import SCHEMA
 from deskbase.objects.model import SYSTEM_FIELDS, SYSTEM_INDEXES, IndexDef
 from deskbase.objects.sourcemap import Position

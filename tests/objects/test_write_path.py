@@ -2,11 +2,10 @@
 attachments, computed values, deletion and conflict retries."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-import transaction
 
 from deskbase.objects.errors import NotFound, StaleEdit, ValidationError
 from deskbase.objects.fields import Upload

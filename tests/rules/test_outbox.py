@@ -2,7 +2,6 @@
 once, retried with back-off, failed with every attempt's error, reclaimed after a lease."""
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -35,16 +34,6 @@ class FakeSender:
                 raise self.failures.pop(0)
             self.sent.append(message)
         return None
-
-
-@pytest.fixture
-def mail_store(tasks_definitions):
-    """A store whose settings give the Message-ID domain."""
-    settings = {**tasks_definitions.settings, "mail": {"domain": "desk.example.test"}}
-    opened = Store.open("memory://", dataclasses.replace(tasks_definitions, settings=settings))
-    ensure_outbox(opened)
-    yield opened
-    opened.close()
 
 
 def later(minutes: float = 0) -> datetime:
