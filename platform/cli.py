@@ -1,6 +1,6 @@
 """The `deskbase` command: check definitions, migrate, load demo data, query and show
-records (as the system, or `--as` an account, within its access), manage accounts,
-rebuild indexes, and run the product."""
+records (as the system, or `--as` an account, within its access), fire workflow
+transitions, manage accounts, rebuild indexes, and run the product."""
 from __future__ import annotations
 
 import argparse
@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("number", help="a record number such as T-000123")
     show.add_argument("--as", dest="as_login", default=None, metavar="LOGIN",
                       help="show the record as this account sees it (refused if it may not read it)")
+    fire = commands.add_parser("fire", parents=[common], help="fire a workflow transition on a record")
+    fire.add_argument("number", help="a record number such as T-000123")
+    fire.add_argument("transition", help="the transition's name, such as take")
+    fire.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
+                      help="a value the transition asks for, such as time_spent=30m (repeatable)")
+    fire.add_argument("--as", dest="as_login", default=None, metavar="LOGIN",
+                      help="fire it as this account (default: the system, which may fire every transition)")
     users = commands.add_parser("users", parents=[common], help="local accounts: add, list")
     user_commands = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     add = user_commands.add_parser("add", parents=[common], help="create an account")
@@ -273,6 +280,7 @@ def cmd_show(args) -> int:
 
         def work(session):
             from .rules.access import AccessDenied, decide, hidden_fields
+            from .rules.workflows import available_transitions
             record = session.find(args.number)
             typedef = session.definitions.type(record.type_name)
             hidden: frozenset[str] = frozenset()
@@ -289,10 +297,17 @@ def cmd_show(args) -> int:
                 text = _cell(session, typedef, record, name)
                 if text:
                     print(f"  {typedef.fields[name].title():<22} {_indented(text)}")
+            offered = available_transitions(session, record)
+            if offered:
+                print("\ntransitions:")
+                for name, label, inputs in offered:
+                    asked = ", ".join(f"{n}{'' if i.required else '?'}" for n, i in inputs.items())
+                    print(f"  {name:<22} {label}" + (f"  (--input {asked})" if asked else ""))
             print("\nhistory:")
             for entry in record.history.entries:
                 who = entry["by"] + (f" for {entry['acting_for']}" if entry.get("acting_for") else "")
-                print(f"  {entry['at'].astimezone(zone):%Y-%m-%d %H:%M}  {who}  {entry['action']}")
+                action = entry["action"] + (f" ({entry['reason']})" if entry.get("reason") else "")
+                print(f"  {entry['at'].astimezone(zone):%Y-%m-%d %H:%M}  {who}  {action}")
                 for name, (old, new) in entry["changes"].items():
                     if name in hidden:
                         continue
@@ -301,7 +316,29 @@ def cmd_show(args) -> int:
                     if entry["action"] != "created":
                         shown = f"{_history_value(session, typedef, name, old)} → {shown}"
                     print(f"      {label}: {_indented(shown, 8 + len(label))}")
-        store.read(work)
+        store.read(work, identity=identity)
+        return 0
+
+
+def cmd_fire(args) -> int:
+    from .rules.workflows import fire, workflow_of
+    inputs: dict[str, str] = {}
+    for text in args.input:
+        name, equals, value = text.partition("=")
+        if not equals or not name.strip():
+            raise DeskbaseError(f"`--input {text}` is not NAME=VALUE, such as --input time_spent=30m")
+        inputs[name.strip()] = value
+    with _store(args) as store:
+        identity = _identity(store, args)
+
+        def work(session):
+            record = fire(session, session.find(args.number), args.transition, inputs)
+            typedef = session.definitions.type(record.type_name)
+            field = workflow_of(session.definitions, record.type_name).field
+            language = getattr(identity, "language", None) or session.definitions.languages[0]
+            state = record.get(field)
+            return f"{record.number}: {args.transition} → {state} ({typedef.fields[field].kind.text(state, language)})"
+        print(store.run(work, identity=identity))
         return 0
 
 
@@ -409,7 +446,7 @@ def _examples(session) -> list[str]:
 
 
 COMMANDS = {
-    "check": cmd_check, "migrate": cmd_migrate, "demo": cmd_demo, "query": cmd_query, "show": cmd_show,
+    "check": cmd_check, "migrate": cmd_migrate, "demo": cmd_demo, "query": cmd_query, "show": cmd_show, "fire": cmd_fire,
     "reindex": cmd_reindex, "info": cmd_info, "run": cmd_run, "users": cmd_users,
 }
 

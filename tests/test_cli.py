@@ -162,3 +162,34 @@ def test_run_loads_the_demo_once_and_prints_the_demo_logins(tmp_path, capsys):
     assert main(["--definitions", definitions, "--db", uri, "run"]) == 0
     again = capsys.readouterr().out
     assert "loading the demo data" not in again and "ticket" in again
+
+
+@pytest.fixture
+def repairs_cli(tmp_path, capsys, monkeypatch):
+    """The command on the workflow tests' repair shop, with one new repair and a mechanic."""
+    from deskbase.rules.application import load_application, open_store
+    from deskbase.rules.identity import create_account
+    folder = Path(__file__).parent / "rules" / "repairs_app"
+    uri = f"file://{tmp_path}/var/Data.fs?blobstorage_dir={tmp_path}/var/blobs"
+    with open_store(uri, load_application(folder)) as store:
+        store.run(lambda s: s.create("repair", {"title": "bike", "device": "bicycle"}))
+        create_account(store, "max", name="Max", password="a long password", roles=["mechanic"])
+        create_account(store, "cleo", name="Cleo", password="a long password", roles=["clerk"])
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(["--definitions", str(folder), "--db", uri, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return run
+
+
+def test_fire_prints_the_new_state_or_why_it_was_refused(repairs_cli):
+    code, _, err = repairs_cli("fire", "R-0001", "start", "--as", "cleo", "--input", "time_spent=10m")
+    assert code == 1 and "your roles (clerk) may not fire `start`: it is for mechanic" in err
+    code, _, err = repairs_cli("fire", "R-0001", "start", "--as", "max")
+    assert code == 1 and "time_spent: is required" in err
+    code, out, _ = repairs_cli("fire", "R-0001", "start", "--as", "max", "--input", "time_spent=10m")
+    assert code == 0 and "R-0001: start → open" in out
+    code, out, _ = repairs_cli("show", "R-0001", "--as", "max")
+    assert "updated (transition start)" in out
+    assert "transitions:" in out and "wait" in out and "finish" in out and "drop" not in out

@@ -181,6 +181,10 @@ class Session:
         container = self.container(type_name)
         self._check("create", typedef, None, values)
         new, errors = self._coerce(typedef, values, creating=True)
+        for provide in self.store.hooks.defaults:   # e.g. a workflow's initial state
+            for name, value in provide(self, typedef, values).items():
+                if new.get(name) in (None, ()) and name not in errors:
+                    new[name] = typedef.fields[name].kind.coerce(value, self.lookup)
         self._apply_defaults(typedef, new, values)
         self._validate(typedef, new, errors, changed=None)
         record_id = container.sequence.next()
@@ -198,9 +202,10 @@ class Session:
         return record
 
     def update(self, target: Any, changes: Mapping[str, Any], *, version: int | None = None,
-               type_name: str | None = None) -> Record:
+               type_name: str | None = None, reason: str | None = None) -> Record:
         """Change some fields of a record. With `version`, an edit made from an older version
-        is refused (StaleEdit) instead of overwriting someone else's change."""
+        is refused (StaleEdit) instead of overwriting someone else's change; `reason` (such as
+        `transition take`) is kept in the history entry."""
         record = self.resolve(target, type_name)
         typedef = self.definitions.type(record.type_name)
         if version is not None and int(version) != record.version:
@@ -226,7 +231,7 @@ class Session:
         new.update(version=record.version + 1, modified_at=self.now, modified_by=self.user)
         record.replace_values(new)
         self.container(record.type_name).indexes.update(typedef, record.id, old, new)
-        self._history(typedef, record, "updated", old, new, changed)
+        self._history(typedef, record, "updated", old, new, changed, reason)
         self._after(Change("update", typedef, record, old, new, changed))
         return record
 
@@ -403,14 +408,17 @@ class Session:
         return values.get(spec["field"]) or 0
 
     def _history(self, typedef: TypeDef, record: Record, action: str, old: Mapping[str, Any],
-                 new: Mapping[str, Any], changed: tuple[str, ...]) -> None:
+                 new: Mapping[str, Any], changed: tuple[str, ...], reason: str | None = None) -> None:
         fields = typedef.fields
-        record.history.append({
+        entry = {
             "at": self.now, "by": self.user, "acting_for": self.acting_for, "action": action,
             "version": new.get("version", old.get("version")),
             "changes": {name: (_json(fields, name, old.get(name)), _json(fields, name, new.get(name)))
                         for name in changed},
-        })
+        }
+        if reason:
+            entry["reason"] = reason
+        record.history.append(entry)
 
 
 def _computed_value(kind, raw: Any) -> Any:

@@ -59,7 +59,9 @@ class StoreRoot(Persistent):
 @dataclass
 class WriteHooks:
     """Where upper layers plug into the write path: `checks` run before a change is made
-    and may refuse it; `effects` run after it, in the same transaction. `read_scope`,
+    and may refuse it; `effects` run after it, in the same transaction. `defaults` serve a
+    create: `defaults(session, typedef, values)` returns values for fields the caller left
+    empty (a workflow's initial state), applied before the fields' own defaults. `read_scope`,
     when set, answers `read_scope(session, typedef)` with the filter a session's identity
     may read (True for all, False for none); every query of a session opened with an
     identity ANDs it into its index query. A session with an identity and no `read_scope`
@@ -67,6 +69,7 @@ class WriteHooks:
 
     checks: list[Callable] = field(default_factory=list)
     effects: list[Callable] = field(default_factory=list)
+    defaults: list[Callable] = field(default_factory=list)
     read_scope: Callable | None = None
 
 

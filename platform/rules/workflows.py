@@ -1,0 +1,637 @@
+"""Workflows (P3): the states of a type's enum field, the transitions between them (who may
+fire them, guards, inputs, effects), automatic transitions fired on events, and the
+write-path checks that keep the state field in the workflow's hands."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import field as _field
+from datetime import timedelta
+from types import MappingProxyType
+from typing import Any
+
+from deskbase.objects.definitions import Section, check_expression, definition_error, filter_errors
+from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
+from deskbase.objects.expressions import ExpressionError, evaluate
+from deskbase.objects.fields import (BooleanKind, DateKind, DateTimeKind, DecimalKind, DurationKind, EnumKind,
+                                     IntegerKind, Kind, RefKind, StringKind, TextKind, UserKind, label_text)
+from deskbase.objects.model import FROZEN_EMPTY, Definitions, TypeDef
+from deskbase.objects.records import Record
+from deskbase.objects.sourcemap import format_path
+from deskbase.objects.session import Change, Session
+from deskbase.objects.store import Store
+
+from .access import AccessDenied, decide
+from .identity import SYSTEM
+
+GUARD_NAMES = ("record", "me", "now", "today")
+WORDS = ("$me", "$now", "$today")   # besides $input.<name> and $record.<field>
+
+
+class TransitionRefused(DeskbaseError):
+    """A transition that cannot be fired now; `reason` is the sentence, `fields` the inputs
+    refused one by one (input → why) when the refusal is about inputs."""
+
+    def __init__(self, transition: str, reason: str, fields: Mapping[str, str] | None = None):
+        self.transition, self.reason, self.fields = transition, reason, dict(fields or {})
+        text = reason + "".join(f"\n  {name}: {why}" for name, why in self.fields.items())
+        super().__init__(text)
+
+
+# -- compiled definitions ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Input:
+    """A value asked when a transition is fired, such as the time spent."""
+
+    name: str
+    kind: Kind
+    required: bool = False
+    label: Any = None
+
+    def title(self, language: str = "en") -> str:
+        return label_text(self.label, language, self.name.replace("_", " "))
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """The event of an automatic transition: a record of `type` created whose ref `via`
+    points at the workflow's record, and that matches `where`."""
+
+    type: str
+    via: str
+    where: Any = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One transition: from which states to which, who may fire it and what it does."""
+
+    name: str
+    label: Any
+    sources: tuple[str, ...]
+    target: str
+    roles: tuple[str, ...] | None = None      # None: whoever may update the record
+    guard: str | None = None
+    guard_message: Any = None
+    inputs: Mapping[str, Input] = _field(default_factory=lambda: FROZEN_EMPTY)
+    set: Mapping[str, Any] = _field(default_factory=lambda: FROZEN_EMPTY)
+    effects: tuple[tuple[str, Any], ...] = ()   # (effect kind, its compiled spec), in YAML order
+    trigger: Trigger | None = None              # set for automatic transitions
+
+    def title(self, language: str = "en") -> str:
+        return label_text(self.label, language, self.name.replace("_", " "))
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """The workflow of one type: its state field, initial and locked states, transitions."""
+
+    type_name: str
+    field: str
+    initial: str
+    states: tuple[str, ...]
+    locked: frozenset[str]
+    transitions: Mapping[str, Transition]
+    automatic: Mapping[str, Transition]
+
+
+@dataclass(frozen=True)
+class Workflows:
+    """Every workflow by type, and the automatic transitions by the type whose creation fires them."""
+
+    by_type: Mapping[str, Workflow] = _field(default_factory=lambda: FROZEN_EMPTY)
+    triggers: Mapping[str, tuple[tuple[Workflow, Transition], ...]] = _field(default_factory=lambda: FROZEN_EMPTY)
+
+
+# -- effects -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EffectKind:
+    """Something a transition does besides `set`, keyed in YAML by its name (`create`; later
+    notifications and timers): `schema` is its JSON-schema fragment, `check(spec, context)`
+    returns its compiled spec and its problems (DefinitionErrors), and
+    `apply(session, record, compiled, resolve)` does it, `resolve` turning $-words into values."""
+
+    schema: Mapping[str, Any]
+    check: Callable[[Any, "_CheckContext"], tuple[Any, list[DefinitionError]]]
+    apply: Callable[[Session, Record, Any, Callable[[Any], Any]], None]
+
+
+@dataclass(frozen=True)
+class _CheckContext:
+    definitions: Definitions
+    positions: Any
+    path: tuple
+    typedef: TypeDef
+    inputs: Mapping[str, Input]
+
+
+def _check_create(spec: Any, context: "_CheckContext") -> tuple[Any, list[DefinitionError]]:
+    errors: list[DefinitionError] = []
+    compiled = []
+    for position, entry in enumerate(spec):
+        path = context.path + (position,)
+        type_name = entry.get("type")
+        if type_name not in context.definitions.types:
+            errors.append(definition_error(context.positions, path + ("type",), f"`{type_name}` is not a type",
+                                           hint_for(type_name, context.definitions.types)))
+            continue
+        target = context.definitions.types[type_name]
+        values = entry.get("values") or {}
+        for name, value in values.items():
+            if name not in target.own_fields:
+                errors.append(definition_error(context.positions, path + ("values", name),
+                                               f"`{name}` is not a field of type `{type_name}`",
+                                               hint_for(name, target.own_fields), on_key=True))
+            errors += _check_value(value, context, path + ("values", name))
+        compiled.append((type_name, MappingProxyType(dict(values))))
+    return tuple(compiled), errors
+
+
+def _apply_create(session: Session, record: Record, spec: Any, resolve: Callable[[Any], Any]) -> None:
+    for type_name, values in spec:
+        session.create(type_name, {name: resolve(value) for name, value in values.items()})
+
+
+EFFECTS: dict[str, EffectKind] = {
+    "create": EffectKind(
+        {"type": "array", "x-noun": "a list of records to create, such as [{type: work_entry, values: {...}}]",
+         "items": {"type": "object", "x-noun": "a record to create: {type: <type>, values: {...}}",
+                   "x-member": "a setting of a record to create (type, values)",
+                   "required": ["type"],
+                   "properties": {"type": {"type": "string", "x-noun": "a type name",
+                                           "description": "the type of the record"},
+                                  "values": {"type": "object", "x-noun": "a map of field values"}},
+                   "additionalProperties": False}},
+        _check_create, _apply_create),
+}
+
+
+# -- the `workflow:` section of a type -----------------------------------------------------
+
+_LABEL = {"type": ["string", "object"], "x-noun": "a label: a text or a map of languages such as {en: Take}"}
+_STATES = {"type": "array", "items": {"type": "string", "x-noun": "a state"}, "x-noun": "a list of states"}
+_SOURCES = {**_STATES, "minItems": 1}
+_INPUT = {
+    "type": "object", "x-noun": "an input: a map such as {kind: duration, required: true}",
+    "x-member": "a setting of an input (kind, required, label, values)",
+    "required": ["kind"],
+    "properties": {"kind": {"type": "string", "x-noun": "a kind", "description": "its kind, such as duration"},
+                   "required": {"type": "boolean", "x-noun": "true or false"},
+                   "label": _LABEL,
+                   "values": {"type": "array", "items": {"type": "string"}, "x-noun": "a list of values"}},
+    "additionalProperties": False,
+}
+_COMMON = {"label": _LABEL, "from": _SOURCES, "to": {"type": "string", "x-noun": "a state",
+                                                    "description": "the state it leads to"},
+           "inputs": {"type": "object", "additionalProperties": _INPUT, "x-noun": "a map of inputs"},
+           "set": {"type": "object", "x-noun": "a map of field values such as {assignee: $me}"}}
+_TRANSITION = {
+    "type": "object", "x-noun": "a transition: a map such as {from: [new], to: open}",
+    "x-member": "a setting of a transition",
+    "required": ["from", "to"],
+    "properties": {**_COMMON,
+                   "roles": {"type": "array", "items": {"type": "string"}, "x-noun": "a list of roles"},
+                   "guard": {"type": "string", "x-noun": "an expression such as `record.group`"},
+                   "guard_message": _LABEL,
+                   **{name: dict(effect.schema) for name, effect in EFFECTS.items()}},
+    "additionalProperties": False,
+}
+_AUTOMATIC = {
+    "type": "object", "x-noun": "an automatic transition: a map with on, from and to",
+    "x-member": "a setting of an automatic transition",
+    "required": ["on", "from", "to"],
+    "properties": {"label": _LABEL, "from": _SOURCES, "to": _COMMON["to"], "set": _COMMON["set"],
+                   "on": {"type": "object", "x-noun": "an event such as {create: reply, via: request}",
+                          "x-member": "a setting of an event (create, via, where)",
+                          "required": ["create", "via"],
+                          "properties": {"create": {"type": "string", "x-noun": "a type name"},
+                                         "via": {"type": "string", "x-noun": "a field name"},
+                                         "where": {"type": "object", "x-noun": "a filter"}},
+                          "additionalProperties": False},
+                   **{name: dict(effect.schema) for name, effect in EFFECTS.items()}},
+    "additionalProperties": False,
+}
+_SCHEMA = {
+    "type": "object",
+    "x-noun": "a workflow: a map with field, initial and transitions",
+    "x-member": "a setting of a workflow (field, initial, locked, transitions, automatic)",
+    "required": ["field", "initial"],
+    "properties": {
+        "field": {"type": "string", "x-noun": "a field name", "description": "the enum field holding the state"},
+        "initial": {"type": "string", "x-noun": "a state", "description": "the state of a new record"},
+        "locked": _STATES,
+        "transitions": {"type": "object", "additionalProperties": _TRANSITION, "x-noun": "a map of transitions",
+                        "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a transition name"}},
+        "automatic": {"type": "object", "additionalProperties": _AUTOMATIC, "x-noun": "a map of transitions",
+                      "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a transition name"}},
+    },
+    "additionalProperties": False,
+}
+
+_INPUT_KINDS: dict[str, Callable[[Mapping[str, Any], str], Kind]] = {
+    "string": lambda spec, zone: StringKind(), "text": lambda spec, zone: TextKind(),
+    "integer": lambda spec, zone: IntegerKind(), "decimal": lambda spec, zone: DecimalKind(),
+    "boolean": lambda spec, zone: BooleanKind(), "date": lambda spec, zone: DateKind(),
+    "datetime": lambda spec, zone: DateTimeKind(zone=zone), "duration": lambda spec, zone: DurationKind(),
+    "user": lambda spec, zone: UserKind(),
+    "enum": lambda spec, zone: EnumKind(values=tuple(spec.get("values") or ())),
+}
+
+
+def _check_value(value: Any, context: _CheckContext, path: tuple) -> list[DefinitionError]:
+    """The problem of a `$`-word written as a value in `set` or `create`."""
+    if isinstance(value, (list, tuple)):
+        return [e for position, item in enumerate(value) for e in _check_value(item, context, path + (position,))]
+    if not isinstance(value, str) or not value.startswith("$") or value.startswith("$$") or value in WORDS:
+        return []
+    head, _, name = value.partition(".")
+    if head == "$input":
+        if name not in context.inputs:
+            return [definition_error(context.positions, path, f"`{value}` names no input of this transition",
+                                     hint_for(name, context.inputs) or "declare it under `inputs`")]
+        return []
+    if head == "$record":
+        if name not in context.typedef.fields:
+            return [definition_error(context.positions, path, f"`{name}` is not a field of type "
+                                                              f"`{context.typedef.name}`",
+                                     hint_for(name, context.typedef.fields))]
+        return []
+    return [definition_error(context.positions, path, f"`{value}` is not a value a transition knows",
+                             hint_for(value, WORDS) or "use $me, $now, $today, $input.<name> or $record.<field>")]
+
+
+def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -> tuple[Workflows, list[DefinitionError]]:
+    errors: list[DefinitionError] = []
+    by_type: dict[str, Workflow] = {}
+    triggers: dict[str, list[tuple[Workflow, Transition]]] = {}
+    for type_name, spec in (document.get("types") or {}).items():
+        workflow_spec = spec.get("workflow") if isinstance(spec, Mapping) else None
+        if not workflow_spec:
+            continue
+        workflow = _compile_workflow(type_name, workflow_spec, positions, definitions, errors)
+        if workflow is None:
+            continue
+        by_type[type_name] = workflow
+        for transition in workflow.automatic.values():
+            triggers.setdefault(transition.trigger.type, []).append((workflow, transition))
+    return Workflows(MappingProxyType(by_type),
+                     MappingProxyType({k: tuple(v) for k, v in triggers.items()})), errors
+
+
+def _compile_workflow(type_name: str, spec: Mapping[str, Any], positions, definitions: Definitions,
+                      errors: list[DefinitionError]) -> Workflow | None:
+    path = ("types", type_name, "workflow")
+    typedef = definitions.types[type_name]
+    field_name = spec["field"]
+    field = typedef.own_fields.get(field_name)
+    if field is None or not isinstance(field.kind, EnumKind):
+        message = (f"`{field_name}` is not a field of type `{type_name}`" if field is None else
+                   f"`{field_name}` is a {field.kind.name} field; the states of a workflow are the values "
+                   f"of an enum field")
+        errors.append(definition_error(positions, path + ("field",), message,
+                                       hint_for(field_name, [n for n, f in typedef.own_fields.items()
+                                                             if isinstance(f.kind, EnumKind)])))
+        return None
+    states = field.kind.values
+    before = len(errors)
+
+    def state(value: Any, where: tuple) -> None:
+        if value not in states:
+            errors.append(definition_error(positions, where, f"`{value}` is not a state of `{field_name}`: "
+                                                             f"{', '.join(states)}", hint_for(str(value), states)))
+
+    state(spec["initial"], path + ("initial",))
+    if field.default is not None and field.default != spec["initial"]:
+        errors.append(definition_error(positions, ("types", type_name, "fields", field_name, "default"),
+                                       f"the default `{field.default}` differs from the workflow's initial state "
+                                       f"`{spec['initial']}`", "remove the default: the workflow gives new records "
+                                                               "their initial state"))
+    for position, locked in enumerate(spec.get("locked") or ()):
+        state(locked, path + ("locked", position))
+    compiled: dict[str, dict[str, Transition]] = {"transitions": {}, "automatic": {}}
+    for group in ("transitions", "automatic"):
+        for name, transition_spec in (spec.get(group) or {}).items():
+            transition = _compile_transition(typedef, field_name, name, transition_spec, path + (group, name),
+                                             state, positions, definitions, errors, automatic=group == "automatic")
+            if transition is not None:
+                compiled[group][name] = transition
+    both = set(compiled["transitions"]) & set(compiled["automatic"])
+    for name in sorted(both):
+        errors.append(definition_error(positions, path + ("automatic", name),
+                                       f"`{name}` is both a transition and an automatic transition", on_key=True))
+    if len(errors) > before:
+        return None
+    return Workflow(type_name, field_name, spec["initial"], states, frozenset(spec.get("locked") or ()),
+                    MappingProxyType(compiled["transitions"]), MappingProxyType(compiled["automatic"]))
+
+
+def _compile_transition(typedef: TypeDef, field_name: str, name: str, spec: Mapping[str, Any], path: tuple,
+                        state: Callable, positions, definitions: Definitions, errors: list[DefinitionError], *,
+                        automatic: bool) -> Transition | None:
+    for position, source in enumerate(spec["from"]):
+        state(source, path + ("from", position))
+    state(spec["to"], path + ("to",))
+    roles = spec.get("roles")
+    for position, role in enumerate(roles or ()):
+        if role not in definitions.roles:
+            errors.append(definition_error(positions, path + ("roles", position),
+                                           f"role `{role}` is not defined in `roles`", hint_for(role, definitions.roles)))
+    inputs: dict[str, Input] = {}
+    for input_name, input_spec in (spec.get("inputs") or {}).items():
+        maker = _INPUT_KINDS.get(input_spec["kind"])
+        if maker is None:
+            errors.append(definition_error(positions, path + ("inputs", input_name, "kind"),
+                                           f"`{input_spec['kind']}` is not a kind an input may have: "
+                                           f"{', '.join(_INPUT_KINDS)}", hint_for(input_spec["kind"], _INPUT_KINDS)))
+            continue
+        inputs[input_name] = Input(input_name, maker(input_spec, definitions.zone),
+                                   bool(input_spec.get("required")), input_spec.get("label"))
+    context = _CheckContext(definitions, positions, path, typedef, MappingProxyType(inputs))
+    for key, value in (spec.get("set") or {}).items():
+        if key not in typedef.own_fields:
+            errors.append(definition_error(positions, path + ("set", key), f"`{key}` is not a field of type "
+                                                                            f"`{typedef.name}`",
+                                           hint_for(key, typedef.own_fields), on_key=True))
+        elif key == field_name:
+            errors.append(definition_error(positions, path + ("set", key),
+                                           f"`{key}` is the state field: `to` sets it", on_key=True))
+        errors += _check_value(value, context, path + ("set", key))
+    guard = spec.get("guard")
+    if guard is not None:
+        try:
+            check_expression(guard, names=GUARD_NAMES, at=positions.locate(path + ("guard",)),
+                             path=format_path(path + ("guard",)))
+        except DefinitionError as error:
+            errors.append(error)
+    effects = []
+    for key, effect in EFFECTS.items():
+        if key in spec:
+            compiled, problems = effect.check(spec[key], _CheckContext(definitions, positions, path + (key,),
+                                                                       typedef, MappingProxyType(inputs)))
+            errors += problems
+            effects.append((key, compiled))
+    trigger = None
+    if automatic:
+        trigger = _compile_trigger(typedef, spec["on"], path + ("on",), positions, definitions, errors)
+    return Transition(name, spec.get("label"), tuple(spec["from"]), spec["to"],
+                      tuple(roles) if roles is not None else None, guard, spec.get("guard_message"),
+                      MappingProxyType(inputs), MappingProxyType(dict(spec.get("set") or {})), tuple(effects), trigger)
+
+
+def _compile_trigger(typedef: TypeDef, spec: Mapping[str, Any], path: tuple, positions, definitions: Definitions,
+                     errors: list[DefinitionError]) -> Trigger | None:
+    type_name, via = spec["create"], spec["via"]
+    source = definitions.types.get(type_name)
+    if source is None:
+        errors.append(definition_error(positions, path + ("create",), f"`{type_name}` is not a type",
+                                       hint_for(type_name, definitions.types)))
+        return None
+    field = source.own_fields.get(via)
+    if field is None or not isinstance(field.kind, RefKind) or field.kind.multiple or field.kind.to != typedef.name:
+        refs = [n for n, f in source.own_fields.items() if isinstance(f.kind, RefKind) and f.kind.to == typedef.name]
+        errors.append(definition_error(positions, path + ("via",),
+                                       f"`via` must be a ref field of `{type_name}` pointing at `{typedef.name}`; "
+                                       f"`{via}` is not", hint_for(via, refs)))
+        return None
+    where = spec.get("where")
+    if where is not None:
+        errors += filter_errors(where, source, path + ("where",), positions)
+    return Trigger(type_name, via, where)
+
+
+WORKFLOW_SECTION = Section("workflow", "type", _SCHEMA, _compile)
+
+
+def workflows(definitions: Definitions) -> Workflows:
+    """The compiled workflows of definitions (none when loaded without the section)."""
+    return definitions.extensions.get("workflow") or Workflows()
+
+
+def workflow_of(definitions: Definitions, type_name: str) -> Workflow | None:
+    """The workflow of a type, or None."""
+    return workflows(definitions).by_type.get(type_name)
+
+
+# -- firing --------------------------------------------------------------------------------
+
+def is_system(session: Session) -> bool:
+    """Whether a session acts as the system (no identity, or `identity.SYSTEM`): it may set
+    states directly and edit locked records, for imports, demo data and data fixes."""
+    return session.identity is None or session.identity == SYSTEM
+
+
+@contextmanager
+def _authority(session: Session, *, system: bool) -> Iterator[None]:
+    """The writes of a transition: the person's right to fire it was checked by `fire`, so
+    the writes carry the transition's authority (no identity: the state field may change,
+    field limits do not apply); `system` also writes the history as the system, for
+    automatic transitions."""
+    saved = (session.identity, session.user, session.acting_for, session.me)
+    session.identity = None
+    if system:
+        session.user, session.acting_for, session.me = "system", None, {"id": "system", "acting_for": None}
+    try:
+        yield
+    finally:
+        session.identity, session.user, session.acting_for, session.me = saved
+
+
+def _language(session: Session) -> str:
+    identity = session.identity
+    return getattr(identity, "language", None) or session.definitions.languages[0]
+
+
+def _refusal(session: Session, workflow: Workflow, record: Record, transition: Transition) -> str | None:
+    """Why the session may not fire `transition` on `record` now (state, role, guard), or None."""
+    typedef = session.definitions.type(record.type_name)
+    language = _language(session)
+    state = record.get(workflow.field)
+    if state not in transition.sources:
+        kind = typedef.fields[workflow.field].kind
+        return (f"`{transition.name}` cannot be fired while the {typedef.title(language)} {record.number} is "
+                f"`{state}` ({kind.text(state, language)}); it is allowed only from "
+                f"{', '.join(f'`{s}`' for s in transition.sources)}")
+    identity = session.identity
+    if identity is not None and not getattr(identity, "superuser", False):
+        context = session.context(record.values)
+        if transition.roles is None:
+            decision = decide(identity, "update", typedef, record, definitions=session.definitions, context=context)
+            if not decision.allowed:
+                return f"you may not fire `{transition.name}`: {decision.reason}"
+        else:
+            if not set(identity.roles) & set(transition.roles):
+                return (f"your roles ({', '.join(identity.roles) or 'none'}) may not fire `{transition.name}`: "
+                        f"it is for {', '.join(transition.roles)}")
+            decision = decide(identity, "read", typedef, record, definitions=session.definitions, context=context)
+            if not decision.allowed:
+                return f"you may not fire `{transition.name}` on {record.number}: {decision.reason}"
+    if transition.guard:
+        try:
+            passed = evaluate(transition.guard, {"record": record.values, "me": session.me,
+                                                 "now": session.now, "today": session.today})
+        except ExpressionError as error:
+            return f"the condition of `{transition.name}` could not be checked: {error}"
+        if not passed:
+            return label_text(transition.guard_message, language,
+                              f"the condition of `{transition.name}` is not met ({transition.guard})")
+    return None
+
+
+def _inputs(session: Session, transition: Transition, given: Mapping[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for name in given:
+        if name not in transition.inputs:
+            hint = hint_for(name, transition.inputs)
+            problems[name] = f"is not an input of `{transition.name}`" + (f"; {hint}" if hint else "")
+    for name, spec in transition.inputs.items():
+        try:
+            value = spec.kind.coerce(given.get(name), session.lookup)
+        except FieldError as error:
+            problems[name] = str(error)
+            continue
+        if spec.required and value in (None, "", ()):
+            problems[name] = "is required"
+        values[name] = value
+    if problems:
+        raise TransitionRefused(transition.name, f"`{transition.name}` needs its inputs:", problems)
+    return values
+
+
+def _resolver(session: Session, record: Record, transition: Transition, inputs: Mapping[str, Any]):
+    def resolve(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [resolve(item) for item in value]
+        if not isinstance(value, str) or not value.startswith("$"):
+            return value
+        if value.startswith("$$"):
+            return value[1:]
+        if value == "$me":
+            return session.user
+        if value == "$now":
+            return session.now
+        if value == "$today":
+            return session.today
+        head, _, name = value.partition(".")
+        if head == "$input":
+            found = inputs.get(name)
+            # a duration is stored in seconds, but a bare number given to a field means minutes
+            if isinstance(transition.inputs[name].kind, DurationKind) and found is not None:
+                return timedelta(seconds=found)
+            return found
+        return record.get(name)
+    return resolve
+
+
+def fire(session: Session, record: Record | str, transition_name: str, inputs: Mapping[str, Any] | None = None, *,
+         version: int | None = None) -> Record:
+    """Fire a transition on a record through the write path; TransitionRefused says why not."""
+    return _fire(session, session.resolve(record), transition_name, inputs or {}, version=version, system=False)
+
+
+def _fire(session: Session, record: Record, transition_name: str, inputs: Mapping[str, Any], *,
+          version: int | None, system: bool) -> Record:
+    typedef = session.definitions.type(record.type_name)
+    workflow = workflow_of(session.definitions, record.type_name)
+    if workflow is None:
+        raise TransitionRefused(transition_name, f"{typedef.title()} records have no workflow")
+    transition = workflow.transitions.get(transition_name)
+    if transition is None and system:
+        transition = workflow.automatic.get(transition_name)
+    if transition is None:
+        if transition_name in workflow.automatic:
+            raise TransitionRefused(transition_name, f"`{transition_name}` is fired by the engine only")
+        hint = hint_for(transition_name, workflow.transitions)
+        raise TransitionRefused(transition_name, f"`{transition_name}` is not a transition of {typedef.title()}"
+                                + (f"; {hint}" if hint else ""))
+    reason = None if system else _refusal(session, workflow, record, transition)
+    if reason:
+        raise TransitionRefused(transition.name, reason)
+    values = _inputs(session, transition, inputs)
+    resolve = _resolver(session, record, transition, values)
+    changes = {name: resolve(value) for name, value in transition.set.items()}
+    changes[workflow.field] = transition.target
+    with _authority(session, system=system):
+        session.update(record, changes, version=version,
+                       reason=f"transition {transition.name}" + (" (automatic)" if system else ""))
+        for key, spec in transition.effects:
+            EFFECTS[key].apply(session, record, spec, resolve)
+    return record
+
+
+def available_transitions(session: Session, record: Record | str) -> list[tuple[str, str, Mapping[str, Input]]]:
+    """The transitions the session may fire on a record now: (name, label, inputs)."""
+    record = session.resolve(record)
+    workflow = workflow_of(session.definitions, record.type_name)
+    if workflow is None:
+        return []
+    language = _language(session)
+    return [(t.name, t.title(language), t.inputs) for t in workflow.transitions.values()
+            if _refusal(session, workflow, record, t) is None]
+
+
+# -- wiring into a store -------------------------------------------------------------------
+
+def initial_state(session: Session, typedef: TypeDef, values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The write-path default: a new record whose state is left empty starts in the initial state."""
+    workflow = workflow_of(session.definitions, typedef.name)
+    return {workflow.field: workflow.initial} if workflow is not None else {}
+
+
+def check_state(session: Session, action: str, typedef: TypeDef, record: Record | None,
+                values: Mapping[str, Any]) -> None:
+    """The write-path check: a person neither sets the state field nor edits a locked record;
+    only transitions do. The system (no identity) may, for imports, demos and data fixes."""
+    workflow = workflow_of(session.definitions, typedef.name)
+    if workflow is None or is_system(session) or action not in ("create", "update"):
+        return
+    kind = typedef.fields[workflow.field].kind
+    try:
+        wanted = kind.coerce(values[workflow.field]) if workflow.field in values else None
+    except FieldError:
+        return   # validation reports it
+    names = ", ".join(f"`{name}`" for name in workflow.transitions) or "none"
+    if action == "create":
+        if wanted not in (None, workflow.initial):
+            raise AccessDenied("create", f"a new {typedef.title()} starts as `{workflow.initial}`; its "
+                                         f"{workflow.field} then changes through its transitions ({names})",
+                               {workflow.field: "changes only through transitions"})
+        return
+    state = record.get(workflow.field)
+    if state in workflow.locked:
+        raise AccessDenied("update", f"{record.number} is `{state}`: a {typedef.title()} in this state is not "
+                                     f"edited, only moved on by a transition")
+    if wanted is not None and wanted != state:
+        raise AccessDenied("update", f"the {workflow.field} of a {typedef.title()} changes only through its "
+                                     f"transitions ({names})", {workflow.field: "changes only through transitions"})
+
+
+def fire_automatic(session: Session, change: Change) -> None:
+    """The write-path effect: fire the automatic transitions a newly created record triggers."""
+    if change.action != "create":
+        return
+    for workflow, transition in workflows(session.definitions).triggers.get(change.typedef.name, ()):
+        trigger = transition.trigger
+        target_id = change.new.get(trigger.via)
+        target = session.container(workflow.type_name).records.get(target_id) if target_id is not None else None
+        if target is None or target.get(workflow.field) not in transition.sources:
+            continue
+        if trigger.where is not None:
+            where = session.store.compiled_filter(trigger.where, change.typedef.name)
+            if not where.matches(change.new, change.typedef, session.context(change.new)):
+                continue
+        _fire(session, target, transition.name, {}, version=None, system=True)
+
+
+def install(store: Store) -> None:
+    """Make `store` apply the workflows of its definitions: initial states, the state field
+    kept for transitions, locked states, automatic transitions. Installing twice changes nothing."""
+    if initial_state not in store.hooks.defaults:
+        store.hooks.defaults.append(initial_state)
+    if check_state not in store.hooks.checks:
+        store.hooks.checks.append(check_state)
+    if fire_automatic not in store.hooks.effects:
+        store.hooks.effects.append(fire_automatic)
