@@ -84,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     reindex = commands.add_parser("reindex", parents=[common], help="rebuild indexes from the records")
     reindex.add_argument("types", nargs="*", help="types to rebuild (default: all)")
     commands.add_parser("info", parents=[common], help="what the database holds")
+    jobs = commands.add_parser("jobs", parents=[common], help="scheduled jobs: list, run one, run what is due")
+    job_commands = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    job_commands.add_parser("list", parents=[common], help="the jobs with their schedule and last run")
+    run_job = job_commands.add_parser("run", parents=[common], help="run one job now")
+    run_job.add_argument("name", help="the job's name in `jobs:`")
+    job_commands.add_parser("due", parents=[common], help="run the jobs that are due (call it from cron every minute)")
+    outbox = commands.add_parser("outbox", parents=[common], help="the newest messages of the outbox")
+    outbox.add_argument("--state", choices=("pending", "sending", "failed", "sent"), help="only messages in this state")
+    outbox.add_argument("--limit", type=int, default=50, help="how many (default 50)")
     commands.add_parser("run", parents=[common], help="prepare the database (migrate, demo data on first use) and run the product")
     return parser
 
@@ -363,6 +372,39 @@ def cmd_info(args) -> int:
         return 0
 
 
+def _run_line(run) -> str:
+    text = f"{run.name}: {run.outcome} in {run.duration:.1f} s"
+    return text + (f" ({run.result})" if run.result else "") + (f": {run.error}" if run.error else "")
+
+
+def cmd_jobs(args) -> int:
+    from .connectors.channels import job_runner
+    with _store(args) as store:
+        runner = job_runner(store)
+        if args.jobs_command == "list":
+            rows = [[status.name, f"{status.schedule} ({status.zone})",
+                     status.next_occurrence.strftime("%Y-%m-%d %H:%M %Z"),
+                     (status.last_run or {}).get("outcome", "never run")] for status in runner.status()]
+            print(_table(rows, ["job", "schedule", "next", "last run"]) if rows else "no jobs in the definitions")
+            return 0
+        runs = [runner.run(args.name)] if args.jobs_command == "run" else runner.run_due()
+        for run in runs:
+            print(_run_line(run))
+        return 1 if any(run.outcome != "ok" for run in runs) else 0
+
+
+def cmd_outbox(args) -> int:
+    from .rules.outbox import list_messages
+    with _store(args) as store:
+        def work(session):
+            return [[str(m.id), m.queued_at.strftime("%Y-%m-%d %H:%M"), m.state, m.channel, ", ".join(m.recipients),
+                     m.subject[:60], m.last_error or ""] for m in list_messages(session, args.state, limit=args.limit)]
+        rows = store.read(work)
+        print(_table(rows, ["id", "queued", "state", "channel", "to", "subject", "last error"]) if rows
+              else "no messages")
+        return 0
+
+
 def cmd_users(args) -> int:
     from .rules.identity import create_account, identity_settings, list_accounts
     with _store(args) as store:
@@ -447,7 +489,8 @@ def _examples(session) -> list[str]:
 
 COMMANDS = {
     "check": cmd_check, "migrate": cmd_migrate, "demo": cmd_demo, "query": cmd_query, "show": cmd_show, "fire": cmd_fire,
-    "reindex": cmd_reindex, "info": cmd_info, "run": cmd_run, "users": cmd_users,
+    "reindex": cmd_reindex, "info": cmd_info, "run": cmd_run, "users": cmd_users, "jobs": cmd_jobs,
+    "outbox": cmd_outbox,
 }
 
 if __name__ == "__main__":

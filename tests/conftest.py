@@ -1,8 +1,22 @@
-"""Fixtures shared by every layer's tests: definitions folders and stores."""
+"""Fixtures shared by every layer's tests: definitions folders and stores, and the real
+servers tests talk to (an SMTP server with aiosmtpd, an HTTP SMS gateway with http.server),
+on loopback in this process, each stopped by its fixture. Outside CI a missing aiosmtpd
+skips its tests with a reason; under CI=true it fails."""
 from __future__ import annotations
 
+import email
+import json
+import os
 import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,3 +89,184 @@ def mail_store(tasks_definitions):
     ensure_outbox(opened)
     yield opened
     opened.close()
+
+
+# -- real servers ----------------------------------------------------------------------------
+
+def free_port() -> int:
+    """A loopback port nobody listens on (now): where a server is down."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port with no server behind it."""
+    return free_port()
+
+
+# -- SMTP ------------------------------------------------------------------------------------
+
+@dataclass
+class ReceivedMail:
+    """One message as the SMTP server received it: envelope and parsed content."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+    raw: bytes
+
+
+class RecordingHandler:
+    """Keeps every message received; `data_reply` / `rcpt_reply` make the server refuse."""
+
+    def __init__(self) -> None:
+        self.received: list[ReceivedMail] = []
+        self.data_reply: str | None = None      # e.g. "451 4.3.0 try later", "554 5.6.0 rejected"
+        self.rcpt_reply: str | None = None      # e.g. "550 5.1.1 no such mailbox"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.data_reply:
+            return self.data_reply
+        raw = envelope.original_content or envelope.content
+        self.received.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos),
+                                          email.message_from_bytes(raw, policy=default_policy), raw))
+        return "250 2.0.0 queued"
+
+
+class SmtpServer:
+    """A real SMTP server on 127.0.0.1 that can be stopped and started again on its port."""
+
+    def __init__(self, port: int | None = None):
+        self.handler = RecordingHandler()
+        self.port = port or 0
+        self._controller = None
+
+    @property
+    def received(self) -> list[ReceivedMail]:
+        return self.handler.received
+
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
+    def start(self) -> "SmtpServer":
+        from aiosmtpd.controller import Controller
+
+        class LoopbackController(Controller):
+            # aiosmtpd 1.4 connects to the configured port once started; with port 0 that is
+            # not the port the system chose, so read it from the listening socket first.
+            def _trigger_server(self):
+                self.port = self.server.sockets[0].getsockname()[1]
+                super()._trigger_server()
+
+        controller = LoopbackController(self.handler, hostname="127.0.0.1", port=self.port)
+        controller.start()
+        self.port = controller.port
+        self._controller = controller
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+def _need_aiosmtpd() -> None:
+    try:
+        import aiosmtpd  # noqa: F401
+    except ImportError:
+        reason = "aiosmtpd is not installed: pip install -e '.[test]'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A running SMTP server that records what it receives."""
+    _need_aiosmtpd()
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_server_later() -> Iterator[SmtpServer]:
+    """An SMTP server not yet started, on a port that nobody listens on until `.start()`."""
+    _need_aiosmtpd()
+    server = SmtpServer(free_port())
+    yield server
+    server.stop()
+
+
+# -- HTTP SMS gateway --------------------------------------------------------------------------
+
+@dataclass
+class GatewayRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class SmsGateway:
+    """A real HTTP server standing in for an SMS provider; `replies` are (status, body) to
+    answer in turn, then 200."""
+
+    url: str
+    requests: list[GatewayRequest] = field(default_factory=list)
+    replies: list[tuple[int, str]] = field(default_factory=list)
+    delay: float = 0.0
+
+
+@pytest.fixture
+def sms_gateway() -> Iterator[SmsGateway]:
+    """A running HTTP SMS gateway on 127.0.0.1 recording each JSON request."""
+    gateway = SmsGateway(url="")
+    answered = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+            if gateway.delay:
+                answered.wait(gateway.delay)
+            gateway.requests.append(GatewayRequest(self.command, self.path, dict(self.headers), body))
+            status, text = gateway.replies.pop(0) if gateway.replies else (200, '{"status": "accepted"}')
+            payload = text.encode("utf-8")
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):     # the client gave up waiting: that test's point
+                pass
+
+        do_POST = do_PUT = _handle
+
+        def log_message(self, *args: Any) -> None:      # keep the test output quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    gateway.url = f"http://127.0.0.1:{server.server_address[1]}/send"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield gateway
+    answered.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(5)

@@ -221,6 +221,14 @@ _SETTINGS = {
         "languages": {"type": "array", "minItems": 1, "uniqueItems": True, "x-noun": "a list of language codes",
                       "items": {"type": "string", "pattern": LANGUAGE_PATTERN,
                                 "x-noun": "a language code such as `en` or `pt-BR`"}},
+        # Where the application is reached, for links in messages: `base_url` + `/r/<number>`.
+        "base_url": {"type": "string", "x-noun": "an address such as https://desk.example.org"},
+        "mail": {"type": ["object", "null"], "x-noun": "the mail settings: a map such as {domain: example.org}",
+                 "x-member": "a mail setting",
+                 "properties": {"domain": {"type": "string", "x-noun": "the domain of Message-IDs"},
+                                "from": {"type": "string", "x-noun": "an address such as desk@example.org"},
+                                "reply_to": {"type": "string", "x-noun": "an address such as desk@example.org"}},
+                 "additionalProperties": False},
     },
     "additionalProperties": False,
 }

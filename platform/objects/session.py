@@ -37,6 +37,7 @@ class Change:
     old: Mapping[str, Any]       # values before (empty for create)
     new: Mapping[str, Any]       # values after (empty for delete)
     fields: tuple[str, ...]      # the fields whose value changed
+    reason: str | None = None    # why, when the writer said (`transition take`), as in the history
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,7 @@ class Session:
         record.replace_values(new)
         self.container(record.type_name).indexes.update(typedef, record.id, old, new)
         self._history(typedef, record, "updated", old, new, changed, reason)
-        self._after(Change("update", typedef, record, old, new, changed))
+        self._after(Change("update", typedef, record, old, new, changed, reason))
         return record
 
     def delete(self, target: Any, *, version: int | None = None, type_name: str | None = None) -> None:

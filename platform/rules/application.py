@@ -1,6 +1,7 @@
 """An application as the rules layer sees it: definitions with the rules' own sections
-(`identity:`, `access:`, `workflow:`), and stores that apply them. The one place where a
-store gets its access rules and workflows installed is `open_store`."""
+(`identity:`, `access:`, `workflow:`, `notifications:`,
+`channels:`, `jobs:`), and stores that apply them. The one place where a
+store gets its access rules, workflows and notifications installed is `open_store`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -12,26 +13,37 @@ from deskbase.objects.demo import load_demo
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
 
-from . import access, workflows
+from . import access, channels, notifications, scheduled_jobs, workflows
 from .identity import IDENTITY_SECTION, load_demo_users
 
-RULES_SECTIONS: tuple[Section, ...] = (IDENTITY_SECTION, access.ACCESS_SECTION, workflows.WORKFLOW_SECTION)
+RULES_SECTIONS: tuple[Section, ...] = (IDENTITY_SECTION, access.ACCESS_SECTION, workflows.WORKFLOW_SECTION,
+                                       notifications.NOTIFICATIONS_SECTION, channels.CHANNELS_SECTION,
+                                       scheduled_jobs.JOBS_SECTION)
 
 
 def load_application(folder: str | Path = "definitions", overlays: Sequence[str | Path] = ()) -> Definitions:
-    """The compiled definitions of an application, with its identity, access and workflow sections."""
+    """The compiled definitions of an application, with its identity, access, workflow and notification sections."""
     return load_definitions(folder, overlays, sections=RULES_SECTIONS)
 
 
 def open_store(uri: str | None, definitions: Definitions, *, migrate: bool = True) -> Store:
     """A store of an application whose sessions opened with an identity follow its access
-    rules, and whose records follow their workflows."""
+    rules, whose records follow their workflows, and whose changes queue their notifications."""
     store = Store.open(uri, definitions, migrate=migrate)
     access.install(store)
     workflows.install(store)
+    notifications.install(store)
     return store
 
 
 def load_application_demo(store: Store, folder: str | Path, **options: Any) -> dict[str, int]:
-    """Load a demo folder, its `users:` lists included; options as for `load_demo`."""
-    return load_demo(store, Path(folder), sections={"users": load_demo_users}, **options)
+    """Load a demo folder, its `users:` lists included; options as for `load_demo`. Demo
+    records queue no notifications: their people and addresses are made up."""
+    silenced = notifications.notify in store.hooks.effects
+    if silenced:
+        store.hooks.effects.remove(notifications.notify)
+    try:
+        return load_demo(store, Path(folder), sections={"users": load_demo_users}, **options)
+    finally:
+        if silenced:
+            store.hooks.effects.append(notifications.notify)

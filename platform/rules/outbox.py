@@ -193,9 +193,12 @@ class Outbox(Persistent):
     written after creation, so it is no hot spot.
     """
 
+    threads: OOBTree | None = None         # outboxes made before threads were kept have none yet
+
     def __init__(self) -> None:
         self.messages = LOBTree()          # id → Message
         self.due = OOBTree()               # (due stamp in µs, id) → id: pending and leased messages
+        self.threads = OOBTree()           # record number → Message-IDs of the emails about it, oldest first
 
 
 def ensure_outbox(store: "Store") -> None:
@@ -240,7 +243,22 @@ def queue_message(session: "Session", channel: str, recipients: Iterable[str], s
                       queued_at=session.now, queued_by=session.user)
     outbox.messages[message_id] = message
     outbox.due[_due_key(message)] = message_id
+    if email_id is not None and message.record is not None:
+        if outbox.threads is None:
+            outbox.threads = OOBTree()     # once per old database: writes the Outbox object that one time
+        # Replaced, never mutated, so ZODB sees the change; two messages about one record in
+        # concurrent transactions conflict here, and Store.run retries one of them.
+        outbox.threads[message.record] = outbox.threads.get(message.record, ()) + (email_id,)
     return message_id
+
+
+def record_thread(session: "Session", record: Any) -> tuple[str, ...]:
+    """The Message-IDs of the emails queued about a record (a Record or its number), oldest first."""
+    outbox = _outbox(session)
+    threads = getattr(outbox, "threads", None) if outbox is not None else None
+    if threads is None:
+        return ()
+    return tuple(threads.get(str(getattr(record, "number", record)), ()))
 
 
 def message_id_domain(settings: Mapping[str, Any]) -> str:

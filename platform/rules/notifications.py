@@ -1,0 +1,311 @@
+"""Notification rules (P5): on a record's events, messages rendered from templates and queued
+in the outbox in the same transaction as the change — one per recipient, threaded by record.
+The `notifications:` section of the definitions holds the rules."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as _field
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any
+
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from deskbase.objects.definitions import Section, definition_error, filter_errors
+from deskbase.objects.errors import DefinitionError, hint_for
+from deskbase.objects.fields import EnumKind, RefKind, StringKind, UserKind
+from deskbase.objects.model import Definitions, TypeDef
+from deskbase.objects.session import Change, Session
+from deskbase.objects.store import Store
+
+from .identity import ACCOUNTS_KEY
+from .outbox import queue_message, record_thread
+
+EVENTS = ("create", "update", "transition", "delete")
+CHANNELS = ("email", "sms")
+_TRANSITION = "transition "       # how workflows.fire begins the reason of its update
+
+# Text templates: no HTML escaping; None renders as nothing rather than "None".
+_TEMPLATES = SandboxedEnvironment(autoescape=False, finalize=lambda value: "" if value is None else value)
+
+
+# -- compiled definitions ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who hears of an event: `field` (a user or address field of the record), `path` (a ref
+    then a field of its target) or `roles` (every active account with one of them)."""
+
+    field: str | None = None
+    path: tuple[str, str] | None = None
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One rule: on which events of which type, for which records, to whom, and what it says."""
+
+    name: str
+    type: str
+    events: tuple[str, ...]
+    when: Any
+    recipients: tuple[Recipient, ...]
+    channel: str
+    subject: Mapping[str, str]        # language → template source
+    body: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Notifications:
+    """The compiled `notifications:` section, with the rules of each type in YAML order."""
+
+    by_type: Mapping[str, tuple[Notification, ...]] = _field(default_factory=lambda: MappingProxyType({}))
+
+
+_TEXT = {"type": ["string", "object"], "additionalProperties": {"type": "string", "x-noun": "a template"},
+         "x-noun": "a template, or a map of languages to templates such as {en: …, fr: …}"}
+
+_SCHEMA = {
+    "type": ["object", "null"],
+    "x-noun": "a map of notification rules",
+    "additionalProperties": {
+        "type": "object",
+        "x-noun": "a notification rule: a map with on, to, channel, subject and body",
+        "x-member": "a setting of a notification rule",
+        "required": ["on", "to", "subject", "body"],
+        "properties": {
+            "on": {"type": "object", "x-noun": "a map such as {type: order, events: [create, transition]}",
+                   "x-member": "a setting of `on`", "required": ["type", "events"],
+                   "properties": {"type": {"type": "string", "x-noun": "a type name"},
+                                  "events": {"type": "array", "minItems": 1, "x-noun": "a list of events",
+                                             "items": {"enum": list(EVENTS), "x-noun": "one of " + ", ".join(EVENTS)}}},
+                   "additionalProperties": False},
+            "when": {"x-noun": "a filter on the record"},
+            "to": {"type": "array", "minItems": 1, "x-noun": "a list of recipients",
+                   "items": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                             "x-noun": "a recipient such as {field: assignee}, {path: customer.email} "
+                                       "or {users: {roles: [manager]}}",
+                             "x-member": "a kind of recipient",
+                             "properties": {"field": {"type": "string", "x-noun": "a field name"},
+                                            "path": {"type": "string", "x-noun": "a ref then a field, such as customer.email"},
+                                            "users": {"type": "object", "required": ["roles"],
+                                                      "x-noun": "a map such as {roles: [manager]}",
+                                                      "x-member": "a setting of `users`",
+                                                      "properties": {"roles": {"type": "array", "minItems": 1,
+                                                                               "items": {"type": "string"},
+                                                                               "x-noun": "a list of role names"}},
+                                                      "additionalProperties": False}},
+                             "additionalProperties": False}},
+            "channel": {"type": "string", "x-noun": "a channel such as email"},
+            "subject": _TEXT,
+            "body": _TEXT,
+        },
+        "additionalProperties": False,
+    },
+}
+
+
+def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -> tuple[Notifications, list[DefinitionError]]:
+    errors: list[DefinitionError] = []
+    by_type: dict[str, list[Notification]] = {}
+    for name, spec in (document.get("notifications") or {}).items():
+        rule = _compile_rule(name, spec, positions, definitions, errors)
+        if rule is not None:
+            by_type.setdefault(rule.type, []).append(rule)
+    return Notifications(MappingProxyType({k: tuple(v) for k, v in by_type.items()})), errors
+
+
+def _compile_rule(name: str, spec: Mapping[str, Any], positions, definitions: Definitions,
+                  errors: list[DefinitionError]) -> Notification | None:
+    path = ("notifications", name)
+    before = len(errors)
+    type_name = spec["on"]["type"]
+    typedef = definitions.types.get(type_name)
+    if typedef is None:
+        errors.append(definition_error(positions, path + ("on", "type"), f"`{type_name}` is not a type",
+                                       hint_for(type_name, definitions.types)))
+        return None
+    if spec.get("when") is not None:
+        errors += filter_errors(spec["when"], typedef, path + ("when",), positions)
+    recipients = tuple(_recipient(item, typedef, path + ("to", position), positions, definitions, errors)
+                       for position, item in enumerate(spec["to"]))
+    channel = spec.get("channel", "email")
+    if channel not in CHANNELS:
+        errors.append(definition_error(positions, path + ("channel",), f"`{channel}` is not a channel: "
+                                       f"{', '.join(CHANNELS)}", hint_for(channel, CHANNELS)))
+    texts = {}
+    for key in ("subject", "body"):
+        raw = spec[key]
+        texts[key] = MappingProxyType(dict(raw) if isinstance(raw, Mapping) else {"": raw})
+        for language, source in texts[key].items():
+            try:
+                _TEMPLATES.parse(source)
+            except TemplateSyntaxError as error:
+                where = path + (key,) + ((language,) if language else ())
+                errors.append(definition_error(positions, where, f"the template does not read: {error.message} "
+                                                                 f"(its line {error.lineno})"))
+    if len(errors) > before:
+        return None
+    return Notification(name, type_name, tuple(spec["on"]["events"]), spec.get("when"), recipients, channel,
+                        texts["subject"], texts["body"])
+
+
+def _recipient(spec: Mapping[str, Any], typedef: TypeDef, path: tuple, positions, definitions: Definitions,
+               errors: list[DefinitionError]) -> Recipient:
+    if "field" in spec:
+        field = typedef.fields.get(spec["field"])
+        if field is None or not isinstance(field.kind, (UserKind, StringKind)):
+            usable = [n for n, f in typedef.fields.items() if isinstance(f.kind, (UserKind, StringKind))]
+            message = (f"`{spec['field']}` is not a field of type `{typedef.name}`" if field is None else
+                       f"`{spec['field']}` is a {field.kind.name} field; a recipient field is a user or an address")
+            errors.append(definition_error(positions, path + ("field",), message, hint_for(spec["field"], usable)))
+        return Recipient(field=spec["field"])
+    if "path" in spec:
+        ref_name, _, target_field = spec["path"].partition(".")
+        ref = typedef.fields.get(ref_name)
+        if ref is None or not isinstance(ref.kind, RefKind) or ref.kind.multiple or not target_field:
+            refs = [n for n, f in typedef.fields.items() if isinstance(f.kind, RefKind) and not f.kind.multiple]
+            errors.append(definition_error(positions, path + ("path",),
+                                           f"`{spec['path']}` is not a ref field of `{typedef.name}` then a field "
+                                           f"of its target", hint_for(ref_name, refs) or "write it as ref.field"))
+            return Recipient(path=(ref_name, target_field))
+        target = definitions.types[ref.kind.to]
+        field = target.fields.get(target_field)
+        if field is None or not isinstance(field.kind, (UserKind, StringKind)):
+            errors.append(definition_error(positions, path + ("path",),
+                                           f"`{target_field}` is not a user or address field of `{target.name}`",
+                                           hint_for(target_field, target.fields)))
+        return Recipient(path=(ref_name, target_field))
+    roles = tuple(spec["users"]["roles"])
+    for position, role in enumerate(roles):
+        if role not in definitions.roles:
+            errors.append(definition_error(positions, path + ("users", "roles", position),
+                                           f"role `{role}` is not defined in `roles`", hint_for(role, definitions.roles)))
+    return Recipient(roles=roles)
+
+
+NOTIFICATIONS_SECTION = Section("notifications", "top", _SCHEMA, _compile)
+
+
+def notifications(definitions: Definitions) -> Notifications:
+    """The compiled notification rules of definitions (none when loaded without the section)."""
+    return definitions.extensions.get("notifications") or Notifications()
+
+
+# -- queueing ------------------------------------------------------------------------------
+
+def event_of(change: Change) -> str:
+    """The event a change is: create, update, delete, or transition for an update a workflow made."""
+    if change.action == "update" and (change.reason or "").startswith(_TRANSITION):
+        return "transition"
+    return change.action
+
+
+def notify(session: Session, change: Change) -> None:
+    """The write-path effect: queue the messages of the rules this change matches."""
+    rules = notifications(session.definitions).by_type.get(change.typedef.name)
+    if not rules:
+        return
+    event = event_of(change)
+    values = change.new or change.old
+    for rule in rules:
+        if event not in rule.events:
+            continue
+        if rule.when is not None:
+            when = session.store.compiled_filter(rule.when, rule.type)
+            if not when.matches(values, change.typedef, session.context(values)):
+                continue
+        for address, language in _recipients(session, rule, change.typedef, values):
+            _queue(session, rule, change, event, values, address, language)
+
+
+def _queue(session: Session, rule: Notification, change: Change, event: str, values: Mapping[str, Any],
+           address: str, language: str) -> None:
+    settings = session.definitions.settings
+    base = str(settings.get("base_url") or "").rstrip("/")
+    context = {"record": _record_view(change.typedef, change.record.number, values, language),
+               "link": f"{base}/r/{change.record.number}", "event": event, "actor": session.user,
+               "type": change.typedef.title(language)}
+    subject = _render(_pick(rule.subject, language), context)
+    if change.record.number not in subject:
+        subject = f"[{change.record.number}] {subject}"    # a reply is matched to its record by the number
+    mail = settings.get("mail") or {}
+    headers = {"Reply-To": mail["reply_to"]} if rule.channel == "email" and mail.get("reply_to") else None
+    queue_message(session, rule.channel, [address], subject, _render(_pick(rule.body, language), context),
+                  headers=headers, thread=record_thread(session, change.record), record=change.record)
+
+
+def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: Mapping[str, Any]):
+    """(address, language) of each recipient, without the actor and without repeats. Read as
+    the system: the rule decides who hears, not what the actor may see."""
+    accounts = session.connection.root().get(ACCOUNTS_KEY) or {}
+    default_language = (session.definitions.settings.get("languages") or ["en"])[0]
+    actor = accounts.get(session.user)
+    seen: set[str] = set()
+    if actor is not None and actor.email:
+        seen.add(actor.email.lower())            # the actor knows what they did
+
+    def account(login: Any):
+        if rule.channel != "email":
+            return None                          # accounts hold an e-mail address, no phone number
+        found = accounts.get(str(login)) if login else None
+        if found is not None and found.active and found.email and found.login != session.user:
+            return found.email, found.language or default_language
+        return None
+
+    found: list[tuple[str, str] | None] = []
+    for recipient in rule.recipients:
+        if recipient.roles:
+            found += [account(a.login) for a in accounts.values() if set(a.roles) & set(recipient.roles)]
+            continue
+        if recipient.field is not None:
+            owner, field_name, source = typedef, recipient.field, values
+        else:
+            ref_name, field_name = recipient.path
+            target_id = values.get(ref_name)
+            owner = session.definitions.type(typedef.fields[ref_name].kind.to)
+            target = session.container(owner.name).records.get(target_id) if target_id is not None else None
+            if target is None:
+                continue
+            source = target.values
+        value = source.get(field_name)
+        items = value if isinstance(value, (list, tuple)) else (value,)
+        if isinstance(owner.fields[field_name].kind, UserKind):
+            found += [account(item) for item in items]
+        else:
+            found += [(str(item).strip(), default_language) for item in items if item and str(item).strip()]
+    for entry in found:
+        if entry is not None and entry[0].lower() not in seen:
+            seen.add(entry[0].lower())
+            yield entry
+
+
+def _record_view(typedef: TypeDef, number: str, values: Mapping[str, Any], language: str) -> dict[str, Any]:
+    """What templates see as `record`: its values, its number, and `<field>_label` for enums."""
+    view = dict(values)
+    view["number"] = number
+    for name, field in typedef.fields.items():
+        if isinstance(field.kind, EnumKind):
+            view[f"{name}_label"] = field.kind.text(values.get(name), language)
+    return view
+
+
+def _pick(texts: Mapping[str, str], language: str) -> str:
+    return texts.get(language) or texts.get("en") or texts.get("") or next(iter(texts.values()))
+
+
+@lru_cache(maxsize=256)
+def _template(source: str):
+    return _TEMPLATES.from_string(source)
+
+
+def _render(source: str, context: Mapping[str, Any]) -> str:
+    return _template(source).render(context)
+
+
+def install(store: Store) -> None:
+    """Make `store` queue the messages of its notification rules. Installing twice changes nothing."""
+    if notify not in store.hooks.effects:
+        store.hooks.effects.append(notify)

@@ -1,0 +1,119 @@
+"""The `jobs:` section: which actions run on which cron schedule, and the registry of
+actions a definition may name. Senders come from the caller (the connectors), so this
+layer names the work without knowing how messages leave."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+from deskbase.objects.definitions import Section, definition_error
+from deskbase.objects.errors import DefinitionError, hint_for
+from deskbase.objects.model import Definitions
+from deskbase.objects.store import Store
+
+from .jobs import CronError, CronSchedule, Job
+from .outbox import Sender, deliver_due, purge_sent
+
+
+@dataclass(frozen=True)
+class Action:
+    """Work a job may name: `run(store, occurrence, options, senders)`; `options` lists the
+    options it accepts with their defaults."""
+
+    run: Callable[[Store, datetime, Mapping[str, Any], Mapping[str, Sender]], Any]
+    options: Mapping[str, Any]
+    description: str
+
+
+def _deliver_messages(store: Store, occurrence: datetime, options: Mapping[str, Any],
+                      senders: Mapping[str, Sender]) -> str:
+    report = deliver_due(store, senders, limit=int(options["limit"]))
+    return f"{len(report.sent)} sent, {len(report.retrying)} to retry, {len(report.failed)} failed"
+
+
+def _purge_messages(store: Store, occurrence: datetime, options: Mapping[str, Any],
+                    senders: Mapping[str, Sender]) -> str:
+    removed = purge_sent(store, occurrence - timedelta(days=int(options["keep_days"])))
+    return f"{removed} sent messages removed"
+
+
+ACTIONS: Mapping[str, Action] = MappingProxyType({
+    "deliver_messages": Action(_deliver_messages, MappingProxyType({"limit": 100}),
+                               "send the outbox's due messages through the channels"),
+    "purge_messages": Action(_purge_messages, MappingProxyType({"keep_days": 30}),
+                             "delete sent messages older than keep_days"),
+})
+
+
+@dataclass(frozen=True)
+class JobDefinition:
+    """One job of the definitions: its schedule, action and options (defaults filled in)."""
+
+    name: str
+    schedule: str
+    action: str
+    options: Mapping[str, Any]
+
+
+_SCHEMA = {
+    "type": ["object", "null"],
+    "x-noun": "a map of jobs such as {deliver_messages: {schedule: '* * * * *', action: deliver_messages}}",
+    "additionalProperties": {
+        "type": "object",
+        "x-noun": "a job: a map with schedule, action and options",
+        "x-member": "a setting of a job",
+        "required": ["schedule", "action"],
+        "properties": {"schedule": {"type": "string", "x-noun": "a cron expression such as `30 3 * * *`"},
+                       "action": {"type": "string", "x-noun": "an action name"},
+                       "options": {"type": "object", "x-noun": "a map of the action's options"}},
+        "additionalProperties": False,
+    },
+}
+
+
+def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -> tuple[Mapping[str, JobDefinition], list[DefinitionError]]:
+    errors: list[DefinitionError] = []
+    jobs: dict[str, JobDefinition] = {}
+    for name, spec in (document.get("jobs") or {}).items():
+        path = ("jobs", name)
+        try:
+            CronSchedule.parse(spec["schedule"])
+        except CronError as error:
+            errors.append(definition_error(positions, path + ("schedule",), str(error)))
+        action = ACTIONS.get(spec["action"])
+        if action is None:
+            errors.append(definition_error(positions, path + ("action",), f"`{spec['action']}` is not an action: "
+                                           f"{', '.join(ACTIONS)}", hint_for(spec["action"], ACTIONS)))
+            continue
+        options = dict(action.options)
+        for key, value in (spec.get("options") or {}).items():
+            if key not in action.options:
+                errors.append(definition_error(positions, path + ("options", key), f"`{key}` is not an option of "
+                                               f"{spec['action']}: {', '.join(action.options) or 'it has none'}",
+                                               hint_for(key, action.options), on_key=True))
+            elif not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                errors.append(definition_error(positions, path + ("options", key), f"`{key}` is a whole number"))
+            else:
+                options[key] = value
+        jobs[name] = JobDefinition(name, spec["schedule"], spec["action"], MappingProxyType(options))
+    return MappingProxyType(jobs), errors
+
+
+JOBS_SECTION = Section("jobs", "top", _SCHEMA, _compile)
+
+
+def job_definitions(definitions: Definitions) -> Mapping[str, JobDefinition]:
+    """The compiled jobs of definitions, by name (none when loaded without the section)."""
+    return definitions.extensions.get("jobs") or MappingProxyType({})
+
+
+def scheduled_jobs(definitions: Definitions, senders: Mapping[str, Sender]) -> list[Job]:
+    """The jobs of definitions, ready for a JobRunner, their actions given these senders."""
+    def work_of(job: JobDefinition) -> Callable[[Store, datetime], Any]:
+        action = ACTIONS[job.action]
+        return lambda store, occurrence: action.run(store, occurrence, job.options, senders)
+    return [Job(job.name, job.schedule, work_of(job), description=ACTIONS[job.action].description)
+            for job in job_definitions(definitions).values()]

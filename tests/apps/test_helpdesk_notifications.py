@@ -1,0 +1,117 @@
+"""Helpdesk notifications (T15): every status change, the opening included, tells the
+requester and the technician, with a link to the ticket; delivered through a real SMTP server."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deskbase.connectors.smtp import SmtpSender
+from deskbase.rules.application import open_store
+from deskbase.rules.identity import Identity, create_account
+from deskbase.rules.outbox import PENDING, SENT, deliver_due, list_messages
+from deskbase.rules.workflows import fire
+
+TINA = Identity("tina", "Tina", ("technician",))
+DORA = Identity("dora", "Dora", ("dispatcher",))
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def helpdesk(helpdesk_definitions):
+    store = open_store("memory://", helpdesk_definitions)
+    create_account(store, "tina", name="Tina", password=PASSWORD, roles=["technician"], email="tina@support.example")
+    create_account(store, "dora", name="Dora", password=PASSWORD, roles=["dispatcher"], email="dora@support.example")
+
+    def setup(session):
+        acme = session.create("organization", {"name": "Acme", "code": "ACME"}).id
+        carl = session.create("contact", {"name": "Carl", "email": "carl@acme.example", "organization": acme}).id
+        return acme, carl
+    store.acme, store.carl = store.run(setup)
+    yield store
+    store.close()
+
+
+def open_ticket(helpdesk) -> str:
+    values = {"title": "printer jammed", "organization": helpdesk.acme, "requester": helpdesk.carl}
+    return helpdesk.run(lambda s: s.create("ticket", values).number)
+
+
+def outbox(helpdesk, state: str | None = None):
+    def work(session):
+        found = sorted(list_messages(session, state, limit=1000), key=lambda m: (m.queued_at, len(m.thread)))
+        return [(m.recipients[0], m.subject, m.body, m.state) for m in found]
+    return helpdesk.read(work)
+
+
+def test_opening_a_ticket_tells_the_requester_with_the_number_and_the_link(helpdesk):
+    number = open_ticket(helpdesk)
+    [(recipient, subject, body, state)] = outbox(helpdesk)
+    assert recipient == "carl@acme.example" and state == PENDING
+    assert subject == f"[{number}] printer jammed: Awaiting pickup"
+    assert f"Your ticket {number} has been opened." in body
+    assert f"http://localhost:8000/r/{number}" in body
+
+
+def test_a_status_change_tells_the_requester_and_the_assignee_but_not_the_actor(helpdesk):
+    number = open_ticket(helpdesk)
+    helpdesk.run(lambda s: fire(s, number, "take", {"time_spent": "10m"}), identity=TINA)   # Tina takes it
+    assert [m[0] for m in outbox(helpdesk)[1:]] == ["carl@acme.example"]
+    helpdesk.run(lambda s: fire(s, number, "ask_customer", {"time_spent": "5m"}), identity=TINA)
+    helpdesk.run(lambda s: s.update(number, {"assignee": "dora"}))      # reassigned (by the system)
+    helpdesk.run(lambda s: fire(s, number, "resume", {"time_spent": "5m"}))         # Dora, assigned now, is told
+    last = outbox(helpdesk)[-2:]
+    assert sorted(m[0] for m in last) == ["carl@acme.example", "dora@support.example"]
+    assert all(m[1] == f"[{number}] printer jammed: In progress" for m in last)
+
+
+def test_the_ticket_mail_reaches_the_smtp_server_threaded_on_the_opening(helpdesk, smtp_server):
+    number = open_ticket(helpdesk)
+    helpdesk.run(lambda s: fire(s, number, "take", {"time_spent": "10m"}), identity=TINA)
+    sender = SmtpSender("127.0.0.1", smtp_server.port, sender_address="helpdesk@localhost",
+                        reply_to="helpdesk@localhost", timeout=5)
+    report = deliver_due(helpdesk, {"email": sender})
+    assert len(report.sent) == 2 and not report.retrying
+    opening, taken = sorted((mail.message for mail in smtp_server.received), key=lambda m: len(m["References"] or ""))
+    assert opening["To"] == taken["To"] == "carl@acme.example"
+    assert number in opening["Subject"] and taken["Subject"] == f"[{number}] printer jammed: In progress"
+    assert taken["In-Reply-To"] == opening["Message-ID"]
+    assert opening["Message-ID"] in taken["References"]
+    assert f"http://localhost:8000/r/{number}" in taken.get_content()
+
+
+def test_with_the_smtp_server_down_the_mail_stays_pending_and_goes_out_once_it_is_back(helpdesk, smtp_server_later):
+    number = open_ticket(helpdesk)
+    sender = SmtpSender("127.0.0.1", smtp_server_later.port, sender_address="helpdesk@localhost", timeout=5)
+    report = deliver_due(helpdesk, {"email": sender})
+    assert report.retrying and not report.sent
+    assert [m[3] for m in outbox(helpdesk)] == [PENDING]
+    smtp_server_later.start()
+    later = max(m.due_at for m in helpdesk.read(lambda s: list_messages(s)))
+    report = deliver_due(helpdesk, {"email": sender}, now=later)
+    assert len(report.sent) == 1
+    assert deliver_due(helpdesk, {"email": sender}, now=later).claimed == 0     # once, not again
+    assert [m[3] for m in outbox(helpdesk)] == [SENT]
+    [mail] = smtp_server_later.received
+    assert number in mail.message["Subject"]
+
+
+def test_loading_the_demo_queues_no_message(helpdesk_definitions):
+    from deskbase.rules.application import load_application_demo
+    store = open_store("memory://", helpdesk_definitions)
+    try:
+        load_application_demo(store, Path(__file__).parents[2] / "definitions" / "demo")
+        assert outbox(store) == []
+        number = open_ticket_at_new_customer(store)
+        assert [m[0] for m in outbox(store)] == ["carl@acme.example"]    # and notifies again afterwards
+        assert number in outbox(store)[0][1]
+    finally:
+        store.close()
+
+
+def open_ticket_at_new_customer(store) -> str:
+    def work(session):
+        acme = session.create("organization", {"name": "Acme Demo", "code": "ACMED"}).id
+        carl = session.create("contact", {"name": "Carl", "email": "carl@acme.example", "organization": acme}).id
+        return session.create("ticket", {"title": "printer jammed", "organization": acme, "requester": carl}).number
+    return store.run(work)
