@@ -303,13 +303,19 @@ class Session:
             value = new.get(name)
             if field.required and value in (None, (), ""):
                 errors[name] = "is required"
-            elif isinstance(field.kind, RefKind) and value not in (None, ()) and (changed is None or name in changed
-                                                                                  or _depends(field.kind.where, changed)):
+            elif isinstance(field.kind, RefKind) and value not in (None, ()) and (
+                    changed is None or name in changed or self._where_reads(typedef, field.kind, changed)):
                 problem = self._check_reference(typedef, name, field.kind, value, new)
                 if problem:
                     errors[name] = problem
         if errors:
             raise ValidationError(typedef.name, errors, typedef.title())
+
+    def _where_reads(self, typedef: TypeDef, kind: RefKind, changed: set[str]) -> bool:
+        """Whether a ref's `where` reads one of the changed fields through $record."""
+        if not kind.where:
+            return False
+        return bool(self.store.compiled_filter(kind.where, kind.to, typedef.name).record_fields & changed)
 
     def _check_reference(self, typedef: TypeDef, name: str, kind: RefKind, value: Any, new: Mapping[str, Any]) -> str | None:
         target_type = self.definitions.type(kind.to)
@@ -441,9 +447,3 @@ def _json(fields, name: str, value: Any) -> Any:
         return field.kind.to_json(value)
     except (AttributeError, TypeError):
         return str(value)
-
-
-def _depends(where: Any, changed: set[str]) -> bool:
-    """Whether a `where` filter refers to one of the changed fields through $record."""
-    text = str(where) if where else ""
-    return any(f"$record.{name}" in text for name in changed)
