@@ -107,8 +107,9 @@ def load_definitions(folder: str | Path = "definitions", overlays: Sequence[str 
     if errors:
         raise DefinitionErrors(errors)
     extensions: dict[str, Any] = {}
-    for section in sections:
-        result, problems = section.compile(compiled.document, document.positions, compiled)
+    for section in sections:   # a section sees the sections compiled before it (timers, their calendars)
+        so_far = dataclasses.replace(compiled, extensions=MappingProxyType(dict(extensions)))
+        result, problems = section.compile(compiled.document, document.positions, so_far)
         errors += problems
         extensions[section.name] = result
     if errors:

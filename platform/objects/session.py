@@ -75,7 +75,7 @@ class Session:
         self.me = dict(me or {"id": user})
         self.me.setdefault("id", user)
         self.me.setdefault("acting_for", acting_for)
-        self.now = now or datetime.now(UTC)
+        self.now = now.astimezone(UTC) if now is not None else datetime.now(UTC)
         self.today = self.now.astimezone(ZoneInfo(self.definitions.zone)).date()   # the day where people are
         self.root = connection.root()["deskbase"]
         self._containers: dict[str, TypeContainer] = {}
@@ -193,6 +193,7 @@ class Session:
                    modified_at=self.now, modified_by=self.user)
         self._store_attachments(typedef, {}, new)
         self._compute(typedef, new)
+        self._derive(typedef, None, {}, new)
         record = Record(type_name, typedef.number(record_id), new)
         container.records[record_id] = record
         container.indexes.add(typedef, record_id, new)
@@ -229,6 +230,8 @@ class Session:
             return record
         self._store_attachments(typedef, old, new)
         self._compute(typedef, new)
+        derived = self._derive(typedef, record, old, new)
+        changed += tuple(name for name in derived if name not in changed and new.get(name) != old.get(name))
         new.update(version=record.version + 1, modified_at=self.now, modified_by=self.user)
         record.replace_values(new)
         self.container(record.type_name).indexes.update(typedef, record.id, old, new)
@@ -251,11 +254,26 @@ class Session:
         self._history(typedef, record, "deleted", old, {}, ())
         self._after(Change("delete", typedef, record, old, {}, ()))
 
+    def note(self, record: Record, text: str) -> None:
+        """Write in a record's history something that happened to it without changing a
+        field (a deadline passed); the record itself is not touched."""
+        self._history(self.definitions.type(record.type_name), record, "noted", record.values, {}, (), text)
+
     # -- steps of the write path ---------------------------------------------------------
 
     def _check(self, action: str, typedef: TypeDef, record: Record | None, values: Mapping[str, Any]) -> None:
         for check in self.store.hooks.checks:
             check(self, action, typedef, record, values)
+
+    def _derive(self, typedef: TypeDef, record: Record | None, old: Mapping[str, Any],
+                new: dict[str, Any]) -> tuple[str, ...]:
+        """Let the hooks add the values they keep (a deadline) to the change; their names."""
+        derived: list[str] = []
+        for derive in self.store.hooks.derive:
+            for name, value in derive(self, typedef, record, old, new).items():
+                new[name] = value
+                derived.append(name)
+        return tuple(derived)
 
     def _after(self, change: Change) -> None:
         self._refresh_aggregates(change)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -65,11 +66,15 @@ class WriteHooks:
     when set, answers `read_scope(session, typedef)` with the filter a session's identity
     may read (True for all, False for none); every query of a session opened with an
     identity ANDs it into its index query. A session with an identity and no `read_scope`
-    is refused rather than left unrestricted."""
+    is refused rather than left unrestricted. `derive(session, typedef, record, old, new)`
+    runs once a change is computed and before it is stored (`record` is None on create,
+    `new` already has its id): it returns values the hook keeps for fields of the type (a
+    timer's deadline), stored, indexed and written in the history with the change."""
 
     checks: list[Callable] = field(default_factory=list)
     effects: list[Callable] = field(default_factory=list)
     defaults: list[Callable] = field(default_factory=list)
+    derive: list[Callable] = field(default_factory=list)
     read_scope: Callable | None = None
 
 
@@ -159,20 +164,22 @@ class Store:
 
     @contextmanager
     def session(self, user: str = "system", acting_for: str | None = None, *,
-                me: Mapping[str, Any] | None = None, identity: Any = None) -> Iterator["Session"]:
+                me: Mapping[str, Any] | None = None, identity: Any = None,
+                now: datetime | None = None) -> Iterator["Session"]:
         """One transaction: commits when the block ends, aborts (writing nothing) on an error.
         With `identity` (see `Session`), reads and writes are those of that person; without,
-        of the system, unrestricted."""
+        of the system, unrestricted. `now` fixes the session's clock (jobs, tests)."""
         from .session import Session
         with self._transaction() as connection:
-            yield Session(self, connection, user=user, acting_for=acting_for, me=me, identity=identity)
+            yield Session(self, connection, user=user, acting_for=acting_for, me=me, identity=identity, now=now)
 
     def run(self, work: Callable[["Session"], T], *, user: str = "system", acting_for: str | None = None,
-            me: Mapping[str, Any] | None = None, identity: Any = None, attempts: int = 5) -> T:
+            me: Mapping[str, Any] | None = None, identity: Any = None, attempts: int = 5,
+            now: datetime | None = None) -> T:
         """Run `work(session)` in a transaction, again from the start after a write conflict."""
         for attempt in range(1, attempts + 1):
             try:
-                with self.session(user, acting_for, me=me, identity=identity) as session:
+                with self.session(user, acting_for, me=me, identity=identity, now=now) as session:
                     return work(session)
             except ConflictError:
                 if attempt == attempts:

@@ -13,12 +13,13 @@ from deskbase.objects.demo import load_demo
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
 
-from . import access, channels, notifications, scheduled_jobs, workflows
+from . import access, calendars, channels, notifications, scheduled_jobs, timers, workflows
 from .identity import IDENTITY_SECTION, load_demo_users
 
 RULES_SECTIONS: tuple[Section, ...] = (IDENTITY_SECTION, access.ACCESS_SECTION, workflows.WORKFLOW_SECTION,
                                        notifications.NOTIFICATIONS_SECTION, channels.CHANNELS_SECTION,
-                                       scheduled_jobs.JOBS_SECTION)
+                                       scheduled_jobs.JOBS_SECTION, calendars.CALENDARS_SECTION,
+                                       timers.TIMERS_SECTION)
 
 
 def load_application(folder: str | Path = "definitions", overlays: Sequence[str | Path] = ()) -> Definitions:
@@ -33,6 +34,7 @@ def open_store(uri: str | None, definitions: Definitions, *, migrate: bool = Tru
     access.install(store)
     workflows.install(store)
     notifications.install(store)
+    timers.install(store)
     return store
 
 

@@ -9,10 +9,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from ..objects.definitions import Section, definition_error
 from ..objects.errors import DeskbaseError, hint_for
+from ..objects.sourcemap import parse_path
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -465,3 +468,33 @@ def _instant(moment: datetime, name: str) -> int:
 
 def _moment(instant: int) -> datetime:
     return EPOCH + timedelta(microseconds=instant)
+
+
+# -- the `calendars:` section -------------------------------------------------------------------
+
+_SECTION_SCHEMA = {
+    "type": ["object", "null"],
+    "x-noun": "a map of calendars such as {office: {timezone: Europe/Paris, hours: {mon: 08:00-18:00}}}",
+    "additionalProperties": {"type": "object", "x-noun": "a calendar: a map with timezone, hours, holidays, exceptions"},
+    "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a calendar name"},
+}
+
+
+def _compile_section(document: Mapping[str, Any], positions, definitions) -> tuple[Mapping[str, BusinessCalendar], list]:
+    calendars: dict[str, BusinessCalendar] = {}
+    errors = []
+    for name, spec in (document.get("calendars") or {}).items():
+        try:
+            calendars[name] = BusinessCalendar.from_definition(spec)
+        except CalendarError as error:
+            path = ("calendars", name) + parse_path(error.path)
+            errors.append(definition_error(positions, path, error.message, error.hint))
+    return MappingProxyType(calendars), errors
+
+
+CALENDARS_SECTION = Section("calendars", "top", _SECTION_SCHEMA, _compile_section)
+
+
+def calendars_of(definitions) -> Mapping[str, BusinessCalendar]:
+    """The named calendars of definitions (none when loaded without the section)."""
+    return definitions.extensions.get("calendars") or MappingProxyType({})

@@ -17,13 +17,14 @@ from deskbase.objects.definitions import Section, definition_error, filter_error
 from deskbase.objects.errors import DefinitionError, hint_for
 from deskbase.objects.fields import EnumKind, RefKind, StringKind, UserKind
 from deskbase.objects.model import Definitions, TypeDef
+from deskbase.objects.records import Record
 from deskbase.objects.session import Change, Session
 from deskbase.objects.store import Store
 
 from .identity import ACCOUNTS_KEY
 from .outbox import queue_message, record_thread
 
-EVENTS = ("create", "update", "transition", "delete")
+EVENTS = ("create", "update", "transition", "delete", "timer")
 CHANNELS = ("email", "sms")
 _TRANSITION = "transition "       # how workflows.fire begins the reason of its update
 
@@ -41,6 +42,7 @@ class Recipient:
     field: str | None = None
     path: tuple[str, str] | None = None
     roles: tuple[str, ...] = ()
+    address: str | None = None        # a fixed address or phone number, such as a duty phone
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Notification:
     type: str
     events: tuple[str, ...]
     when: Any
+    timer_events: tuple[str, ...]     # with the `timer` event: the threshold events heard (all when empty)
     recipients: tuple[Recipient, ...]
     channel: str
     subject: Mapping[str, str]        # language → template source
@@ -80,15 +83,18 @@ _SCHEMA = {
                    "x-member": "a setting of `on`", "required": ["type", "events"],
                    "properties": {"type": {"type": "string", "x-noun": "a type name"},
                                   "events": {"type": "array", "minItems": 1, "x-noun": "a list of events",
-                                             "items": {"enum": list(EVENTS), "x-noun": "one of " + ", ".join(EVENTS)}}},
+                                             "items": {"enum": list(EVENTS), "x-noun": "one of " + ", ".join(EVENTS)}},
+                                  "timers": {"type": "array", "minItems": 1, "items": {"type": "string"},
+                                             "x-noun": "a list of threshold events such as [warning, breach]"}},
                    "additionalProperties": False},
             "when": {"x-noun": "a filter on the record"},
             "to": {"type": "array", "minItems": 1, "x-noun": "a list of recipients",
                    "items": {"type": "object", "minProperties": 1, "maxProperties": 1,
-                             "x-noun": "a recipient such as {field: assignee}, {path: customer.email} "
-                                       "or {users: {roles: [manager]}}",
+                             "x-noun": "a recipient such as {field: assignee}, {path: customer.email}, "
+                                       "{users: {roles: [manager]}} or {address: '+33600000000'}",
                              "x-member": "a kind of recipient",
                              "properties": {"field": {"type": "string", "x-noun": "a field name"},
+                                            "address": {"type": "string", "x-noun": "an e-mail address or a phone number"},
                                             "path": {"type": "string", "x-noun": "a ref then a field, such as customer.email"},
                                             "users": {"type": "object", "required": ["roles"],
                                                       "x-noun": "a map such as {roles: [manager]}",
@@ -146,10 +152,14 @@ def _compile_rule(name: str, spec: Mapping[str, Any], positions, definitions: De
                 where = path + (key,) + ((language,) if language else ())
                 errors.append(definition_error(positions, where, f"the template does not read: {error.message} "
                                                                  f"(its line {error.lineno})"))
+    timer_events = tuple(spec["on"].get("timers") or ())
+    if timer_events and "timer" not in spec["on"]["events"]:
+        errors.append(definition_error(positions, path + ("on", "timers"), "`timers` names threshold events, "
+                                       "heard only with the `timer` event: add it to `events`"))
     if len(errors) > before:
         return None
-    return Notification(name, type_name, tuple(spec["on"]["events"]), spec.get("when"), recipients, channel,
-                        texts["subject"], texts["body"])
+    return Notification(name, type_name, tuple(spec["on"]["events"]), spec.get("when"), timer_events, recipients,
+                        channel, texts["subject"], texts["body"])
 
 
 def _recipient(spec: Mapping[str, Any], typedef: TypeDef, path: tuple, positions, definitions: Definitions,
@@ -162,6 +172,8 @@ def _recipient(spec: Mapping[str, Any], typedef: TypeDef, path: tuple, positions
                        f"`{spec['field']}` is a {field.kind.name} field; a recipient field is a user or an address")
             errors.append(definition_error(positions, path + ("field",), message, hint_for(spec["field"], usable)))
         return Recipient(field=spec["field"])
+    if "address" in spec:
+        return Recipient(address=spec["address"])
     if "path" in spec:
         ref_name, _, target_field = spec["path"].partition(".")
         ref = typedef.fields.get(ref_name)
@@ -205,36 +217,44 @@ def event_of(change: Change) -> str:
 
 def notify(session: Session, change: Change) -> None:
     """The write-path effect: queue the messages of the rules this change matches."""
-    rules = notifications(session.definitions).by_type.get(change.typedef.name)
-    if not rules:
-        return
-    event = event_of(change)
-    values = change.new or change.old
-    for rule in rules:
+    announce(session, change.typedef, change.record, event_of(change), change.new or change.old)
+
+
+def announce(session: Session, typedef: TypeDef, record: Record, event: str, values: Mapping[str, Any],
+             details: Mapping[str, Any] | None = None) -> int:
+    """Queue the messages of the rules heard on `event` of a record with these values; `details`
+    (a timer's threshold, under the key `timer`) are offered to the templates. The number queued."""
+    rules = notifications(session.definitions).by_type.get(typedef.name)
+    queued = 0
+    for rule in rules or ():
         if event not in rule.events:
+            continue
+        if event == "timer" and rule.timer_events and (details or {}).get("timer", {}).get("event") not in rule.timer_events:
             continue
         if rule.when is not None:
             when = session.store.compiled_filter(rule.when, rule.type)
-            if not when.matches(values, change.typedef, session.context(values)):
+            if not when.matches(values, typedef, session.context(values)):
                 continue
-        for address, language in _recipients(session, rule, change.typedef, values):
-            _queue(session, rule, change, event, values, address, language)
+        for address, language in _recipients(session, rule, typedef, values):
+            _queue(session, rule, typedef, record, event, values, address, language, details)
+            queued += 1
+    return queued
 
 
-def _queue(session: Session, rule: Notification, change: Change, event: str, values: Mapping[str, Any],
-           address: str, language: str) -> None:
+def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Record, event: str,
+           values: Mapping[str, Any], address: str, language: str, details: Mapping[str, Any] | None) -> None:
     settings = session.definitions.settings
     base = str(settings.get("base_url") or "").rstrip("/")
-    context = {"record": _record_view(change.typedef, change.record.number, values, language),
-               "link": f"{base}/r/{change.record.number}", "event": event, "actor": session.user,
-               "type": change.typedef.title(language)}
+    context = {**(details or {}), "record": _record_view(typedef, record.number, values, language),
+               "link": f"{base}/r/{record.number}", "event": event, "actor": session.user,
+               "type": typedef.title(language)}
     subject = _render(_pick(rule.subject, language), context)
-    if change.record.number not in subject:
-        subject = f"[{change.record.number}] {subject}"    # a reply is matched to its record by the number
+    if record.number not in subject:
+        subject = f"[{record.number}] {subject}"    # a reply is matched to its record by the number
     mail = settings.get("mail") or {}
     headers = {"Reply-To": mail["reply_to"]} if rule.channel == "email" and mail.get("reply_to") else None
     queue_message(session, rule.channel, [address], subject, _render(_pick(rule.body, language), context),
-                  headers=headers, thread=record_thread(session, change.record), record=change.record)
+                  headers=headers, thread=record_thread(session, record), record=record)
 
 
 def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: Mapping[str, Any]):
@@ -257,6 +277,9 @@ def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: 
 
     found: list[tuple[str, str] | None] = []
     for recipient in rule.recipients:
+        if recipient.address:
+            found.append((recipient.address, default_language))
+            continue
         if recipient.roles:
             found += [account(a.login) for a in accounts.values() if set(a.roles) & set(recipient.roles)]
             continue

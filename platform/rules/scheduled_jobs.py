@@ -16,6 +16,7 @@ from deskbase.objects.store import Store
 
 from .jobs import CronError, CronSchedule, Job
 from .outbox import Sender, deliver_due, purge_sent
+from .timers import check_due
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,14 @@ def _purge_messages(store: Store, occurrence: datetime, options: Mapping[str, An
     return f"{removed} sent messages removed"
 
 
+def _check_timers(store: Store, occurrence: datetime, options: Mapping[str, Any],
+                  senders: Mapping[str, Sender]) -> str:
+    return str(check_due(store, batch=int(options["batch"])))
+
+
 ACTIONS: Mapping[str, Action] = MappingProxyType({
+    "check_timers": Action(_check_timers, MappingProxyType({"batch": 200}),
+                           "fire the timer thresholds passed since the last run (warnings, breaches)"),
     "deliver_messages": Action(_deliver_messages, MappingProxyType({"limit": 100}),
                                "send the outbox's due messages through the channels"),
     "purge_messages": Action(_purge_messages, MappingProxyType({"keep_days": 30}),

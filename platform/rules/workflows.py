@@ -375,13 +375,13 @@ def _compile_transition(typedef: TypeDef, field_name: str, name: str, spec: Mapp
             effects.append((key, compiled))
     trigger = None
     if automatic:
-        trigger = _compile_trigger(typedef, spec["on"], path + ("on",), positions, definitions, errors)
+        trigger = compile_trigger(typedef, spec["on"], path + ("on",), positions, definitions, errors)
     return Transition(name, spec.get("label"), tuple(spec["from"]), spec["to"],
                       tuple(roles) if roles is not None else None, guard, spec.get("guard_message"),
                       MappingProxyType(inputs), MappingProxyType(dict(spec.get("set") or {})), tuple(effects), trigger)
 
 
-def _compile_trigger(typedef: TypeDef, spec: Mapping[str, Any], path: tuple, positions, definitions: Definitions,
+def compile_trigger(typedef: TypeDef, spec: Mapping[str, Any], path: tuple, positions, definitions: Definitions,
                      errors: list[DefinitionError]) -> Trigger | None:
     type_name, via = spec["create"], spec["via"]
     source = definitions.types.get(type_name)
@@ -424,7 +424,7 @@ def is_system(session: Session) -> bool:
 
 
 @contextmanager
-def _authority(session: Session, *, system: bool) -> Iterator[None]:
+def engine_authority(session: Session, *, system: bool) -> Iterator[None]:
     """The writes of a transition: the person's right to fire it was checked by `fire`, so
     the writes carry the transition's authority (no identity: the state field may change,
     field limits do not apply); `system` also writes the history as the system, for
@@ -554,7 +554,7 @@ def _fire(session: Session, record: Record, transition_name: str, inputs: Mappin
     resolve = _resolver(session, record, transition, values)
     changes = {name: resolve(value) for name, value in transition.set.items()}
     changes[workflow.field] = transition.target
-    with _authority(session, system=system):
+    with engine_authority(session, system=system):
         session.update(record, changes, version=version,
                        reason=f"transition {transition.name}" + (" (automatic)" if system else ""))
         for key, spec in transition.effects:
@@ -609,20 +609,25 @@ def check_state(session: Session, action: str, typedef: TypeDef, record: Record 
                                      f"transitions ({names})", {workflow.field: "changes only through transitions"})
 
 
+def triggered(session: Session, trigger: Trigger, change: Change, target_type: str) -> Record | None:
+    """The record of `target_type` that a created record fires `trigger` on: the one its ref
+    `via` points at, when the created record matches the trigger's `where`; else None."""
+    target_id = change.new.get(trigger.via)
+    target = session.container(target_type).records.get(target_id) if target_id is not None else None
+    if target is None or trigger.where is None:
+        return target
+    where = session.store.compiled_filter(trigger.where, change.typedef.name)
+    return target if where.matches(change.new, change.typedef, session.context(change.new)) else None
+
+
 def fire_automatic(session: Session, change: Change) -> None:
     """The write-path effect: fire the automatic transitions a newly created record triggers."""
     if change.action != "create":
         return
     for workflow, transition in workflows(session.definitions).triggers.get(change.typedef.name, ()):
-        trigger = transition.trigger
-        target_id = change.new.get(trigger.via)
-        target = session.container(workflow.type_name).records.get(target_id) if target_id is not None else None
+        target = triggered(session, transition.trigger, change, workflow.type_name)
         if target is None or target.get(workflow.field) not in transition.sources:
             continue
-        if trigger.where is not None:
-            where = session.store.compiled_filter(trigger.where, change.typedef.name)
-            if not where.matches(change.new, change.typedef, session.context(change.new)):
-                continue
         _fire(session, target, transition.name, {}, version=None, system=True)
 
 

@@ -1,0 +1,754 @@
+"""Timers (P17): clocks that count business time on a record — started, paused and stopped
+by what the record's values match — against targets that policies choose, with thresholds
+(80 %, 100 %, 150 %) that fire events, and deadlines kept in fields of the record.
+
+Where things live. A type's `timers:` key declares its clocks, policies and thresholds. The
+state of each record's clocks is kept by the engine beside the records (`TimerBook`, one per
+type), not in the record: a threshold passing is not an edit of the record. What people see
+and sort by — a clock's deadline and its state (running, paused, met, breached) — is written
+into fields the type declares, through the write path, so it is indexed and in the history.
+
+How time is counted. On every write of a record its running clocks are settled (the business
+time since they last started is added to what they had), then each clock moves on by what the
+new values match: `start` (default: from creation), `pause`, `stop` (final, unless the clock
+`resumes` once the record leaves the stopped states), and `restart_on` a related record
+created (a reply restarts the time allowed for the next update). The policy is chosen again
+on every write, so a change of priority or of the agreement moves the deadline; thresholds already
+passed are not passed again.
+
+Why the job reads only what is due. Every running clock with a target has a next checkpoint
+(its next threshold, or its target when a state field shows breaches): the moment is computed
+with the clock's calendar and kept in one ordered set per type, keyed by that moment in whole
+seconds, then the record id. The timer job reads the keys up to now, and nothing else.
+Concurrent writes add keys near one another; BTrees resolve inserts of different keys in one
+bucket, and the rare conflict left (a bucket split) is retried by `Store.run`."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as _field
+from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from BTrees.IOBTree import IOBTree
+from BTrees.LLBTree import LLTreeSet
+from BTrees.OOBTree import OOBTree
+from persistent import Persistent
+
+from deskbase.objects.definitions import Section, definition_error, filter_errors
+from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
+from deskbase.objects.fields import (DateTimeKind, EnumKind, RefKind, StringKind, format_duration, label_text,
+                                     parse_duration)
+from deskbase.objects.model import Definitions, TypeDef
+from deskbase.objects.records import Record
+from deskbase.objects.session import Change, Session
+from deskbase.objects.store import Store
+
+from .calendars import BusinessCalendar, calendars_of
+from .notifications import announce
+from .workflows import Trigger, compile_trigger, engine_authority, triggered
+
+UTC = timezone.utc
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ROOT_KEY = "deskbase.timers"
+STATES = ("waiting", "running", "paused", "met", "breached")   # what a state field shows
+_ID_BITS = 31                                                  # record ids fit below 2**31
+
+
+class TimerError(DeskbaseError):
+    """A timer that cannot be worked out for a record, such as a calendar named by a record
+    that the definitions do not have."""
+
+
+# -- compiled definitions ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Threshold:
+    """At `percent` of a clock's target, the event `event` fires once, setting `set`."""
+
+    percent: int
+    event: str
+    set: Mapping[str, Any] = _field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Clock:
+    """One clock of a type: when it starts, pauses, stops and restarts, its thresholds, and
+    the fields that show its deadline and state."""
+
+    name: str
+    label: Any
+    start: Any = None                  # a filter; None: from creation
+    pause: Any = None
+    stop: Any = None
+    resumes: bool = False
+    restart_on: Trigger | None = None
+    deadline_field: str | None = None
+    state_field: str | None = None
+    thresholds: tuple[Threshold, ...] = ()
+
+    def title(self, language: str = "en") -> str:
+        return label_text(self.label, language, self.name.replace("_", " "))
+
+    @property
+    def checkpoints(self) -> tuple[int, ...]:
+        """The percents at which the job looks at the clock: its thresholds, and 100 when a
+        state field shows that the target was passed."""
+        found = {threshold.percent for threshold in self.thresholds}
+        if self.state_field:
+            found.add(100)
+        return tuple(sorted(found))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Targets for the records that match `when` and, through their refs, `through`."""
+
+    name: str
+    when: Any
+    through: tuple[tuple[str, Any], ...]     # (ref field, filter on its target)
+    targets: Mapping[str, int]               # clock → seconds of business time
+
+
+@dataclass(frozen=True)
+class TypeTimers:
+    """The `timers:` of one type."""
+
+    type_name: str
+    calendar: str | None                      # a calendar's name, or the default of `calendar_path`
+    calendar_path: tuple[str, str] | None     # (ref field, field of its target naming a calendar)
+    clocks: Mapping[str, Clock]
+    policies: tuple[Policy, ...]
+
+
+@dataclass(frozen=True)
+class Timers:
+    """Every type's timers, and the clocks restarted when a record of a type is created."""
+
+    by_type: Mapping[str, TypeTimers] = _field(default_factory=lambda: MappingProxyType({}))
+    restarts: Mapping[str, tuple[tuple[TypeTimers, Clock], ...]] = _field(default_factory=lambda: MappingProxyType({}))
+
+
+_FILTER = {"type": "object", "x-noun": "a filter on the record"}
+_THRESHOLD = {
+    "type": "object", "x-noun": "a threshold such as {at: 80, event: warning}",
+    "x-member": "a setting of a threshold (at, event, set)", "required": ["at", "event"],
+    "properties": {"at": {"type": "integer", "minimum": 1, "maximum": 1000, "x-noun": "a percent of the target"},
+                   "event": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "an event name"},
+                   "set": {"type": "object", "x-noun": "a map of field values"}},
+    "additionalProperties": False,
+}
+_THRESHOLDS = {"type": "array", "items": _THRESHOLD, "x-noun": "a list of thresholds"}
+_SCHEMA = {
+    "type": "object",
+    "x-noun": "timers: a map with calendar, clocks, policies and thresholds",
+    "x-member": "a setting of timers (calendar, clocks, policies, thresholds)",
+    "required": ["clocks", "policies"],
+    "properties": {
+        "calendar": {"type": ["string", "object"], "x-noun": "a calendar name, or {path: ref.field, default: name}",
+                     "properties": {"path": {"type": "string"}, "default": {"type": "string"}},
+                     "additionalProperties": False},
+        "clocks": {"type": "object", "x-noun": "a map of clocks", "minProperties": 1,
+                   "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a clock name"},
+                   "additionalProperties": {
+                       "type": "object", "x-noun": "a clock: a map with start, pause, stop, deadline, state",
+                       "x-member": "a setting of a clock (label, start, pause, stop, resumes, restart_on, "
+                                   "deadline, state, thresholds)",
+                       "properties": {"label": {"x-noun": "a label"}, "start": _FILTER, "pause": _FILTER,
+                                      "stop": _FILTER, "resumes": {"type": "boolean", "x-noun": "true or false"},
+                                      "restart_on": {"type": "object", "required": ["create", "via"],
+                                                     "x-noun": "an event such as {create: reply, via: request}",
+                                                     "x-member": "a setting of an event (create, via, where)",
+                                                     "properties": {"create": {"type": "string"},
+                                                                    "via": {"type": "string"}, "where": _FILTER},
+                                                     "additionalProperties": False},
+                                      "deadline": {"type": "string", "x-noun": "a datetime field name"},
+                                      "state": {"type": "string", "x-noun": "an enum field name"},
+                                      "thresholds": _THRESHOLDS},
+                       "additionalProperties": False}},
+        "policies": {"type": "array", "minItems": 1, "x-noun": "a list of policies",
+                     "items": {"type": "object", "required": ["name", "targets"],
+                               "x-noun": "a policy: a map with name, when, through and targets",
+                               "x-member": "a setting of a policy (name, when, through, targets)",
+                               "properties": {"name": {"type": "string"}, "when": _FILTER,
+                                              "through": {"type": "object", "x-noun": "a map of ref fields to filters"},
+                                              "targets": {"type": "object", "x-noun": "a map of clocks to durations",
+                                                          "additionalProperties": {"type": ["string", "integer"],
+                                                                                   "x-noun": "a duration such as 4h"}}},
+                               "additionalProperties": False}},
+        "thresholds": _THRESHOLDS,
+    },
+    "additionalProperties": False,
+}
+
+
+def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -> tuple[Timers, list[DefinitionError]]:
+    errors: list[DefinitionError] = []
+    by_type: dict[str, TypeTimers] = {}
+    restarts: dict[str, list[tuple[TypeTimers, Clock]]] = {}
+    calendars = calendars_of(definitions)
+    for type_name, spec in (document.get("types") or {}).items():
+        timers_spec = spec.get("timers") if isinstance(spec, Mapping) else None
+        if not timers_spec:
+            continue
+        compiled = _compile_type(definitions.types[type_name], timers_spec, positions, definitions, calendars, errors)
+        if compiled is None:
+            continue
+        by_type[type_name] = compiled
+        for clock in compiled.clocks.values():
+            if clock.restart_on is not None:
+                restarts.setdefault(clock.restart_on.type, []).append((compiled, clock))
+    return Timers(MappingProxyType(by_type), MappingProxyType({k: tuple(v) for k, v in restarts.items()})), errors
+
+
+def _compile_type(typedef: TypeDef, spec: Mapping[str, Any], positions, definitions: Definitions,
+                  calendars: Mapping[str, BusinessCalendar], errors: list[DefinitionError]) -> TypeTimers | None:
+    path = ("types", typedef.name, "timers")
+    before = len(errors)
+
+    def calendar_name(name: Any, where: tuple) -> None:
+        if name not in calendars:
+            known = ", ".join(calendars) or "none: add a `calendars:` section"
+            errors.append(definition_error(positions, where, f"`{name}` is not a calendar (calendars: {known})",
+                                           hint_for(name, calendars)))
+
+    raw_calendar = spec.get("calendar")
+    calendar, calendar_path = None, None
+    if isinstance(raw_calendar, Mapping):
+        calendar = raw_calendar.get("default")
+        if calendar is None:
+            errors.append(definition_error(positions, path + ("calendar",), "a calendar read from a record "
+                                           "needs a `default` for records that name none"))
+        else:
+            calendar_name(calendar, path + ("calendar", "default"))
+        calendar_path = _calendar_path(typedef, raw_calendar.get("path") or "", path + ("calendar", "path"),
+                                       positions, definitions, calendars, errors)
+    else:
+        calendar = raw_calendar
+        if calendar is None:
+            if len(calendars) != 1:
+                errors.append(definition_error(positions, path, "name the calendar the clocks count in, "
+                                               "such as `calendar: office_hours`", on_key=True))
+            else:
+                calendar = next(iter(calendars))
+        else:
+            calendar_name(calendar, path + ("calendar",))
+
+    shared = _thresholds(typedef, spec.get("thresholds") or (), path + ("thresholds",), positions, errors)
+    clocks: dict[str, Clock] = {}
+    for name, clock_spec in spec["clocks"].items():
+        clock_path = path + ("clocks", name)
+        for key in ("start", "pause", "stop"):
+            if clock_spec.get(key) is not None:
+                errors.extend(filter_errors(clock_spec[key], typedef, clock_path + (key,), positions))
+        restart = None
+        if clock_spec.get("restart_on"):
+            restart = compile_trigger(typedef, clock_spec["restart_on"], clock_path + ("restart_on",), positions,
+                                       definitions, errors)
+        deadline = clock_spec.get("deadline")
+        if deadline is not None:
+            field = typedef.own_fields.get(deadline)
+            if field is None or not isinstance(field.kind, DateTimeKind):
+                usable = [n for n, f in typedef.own_fields.items() if isinstance(f.kind, DateTimeKind)]
+                errors.append(definition_error(positions, clock_path + ("deadline",),
+                                               f"`{deadline}` is not a datetime field of `{typedef.name}`",
+                                               hint_for(deadline, usable)))
+        state = clock_spec.get("state")
+        if state is not None:
+            field = typedef.own_fields.get(state)
+            if field is None or not isinstance(field.kind, (EnumKind, StringKind)):
+                errors.append(definition_error(positions, clock_path + ("state",),
+                                               f"`{state}` is not an enum field of `{typedef.name}`",
+                                               hint_for(state, typedef.own_fields)))
+            elif isinstance(field.kind, EnumKind) and set(STATES) - set(field.kind.values):
+                missing = ", ".join(s for s in STATES if s not in field.kind.values)
+                errors.append(definition_error(positions, clock_path + ("state",),
+                                               f"the enum `{state}` shows a clock's state, so it needs the values "
+                                               f"{', '.join(STATES)}; it lacks {missing}"))
+        own = clock_spec.get("thresholds")
+        thresholds = (_thresholds(typedef, own, clock_path + ("thresholds",), positions, errors)
+                      if own is not None else shared)
+        clocks[name] = Clock(name, clock_spec.get("label"), clock_spec.get("start"), clock_spec.get("pause"),
+                             clock_spec.get("stop"), bool(clock_spec.get("resumes")), restart, deadline, state,
+                             thresholds)
+
+    policies = []
+    for position, policy_spec in enumerate(spec["policies"]):
+        policy_path = path + ("policies", position)
+        if policy_spec.get("when") is not None:
+            errors.extend(filter_errors(policy_spec["when"], typedef, policy_path + ("when",), positions))
+        through = []
+        for ref_name, where in (policy_spec.get("through") or {}).items():
+            ref = typedef.own_fields.get(ref_name)
+            if ref is None or not isinstance(ref.kind, RefKind) or ref.kind.multiple:
+                refs = [n for n, f in typedef.own_fields.items() if isinstance(f.kind, RefKind) and not f.kind.multiple]
+                errors.append(definition_error(positions, policy_path + ("through", ref_name),
+                                               f"`{ref_name}` is not a ref field of `{typedef.name}`",
+                                               hint_for(ref_name, refs), on_key=True))
+                continue
+            errors.extend(filter_errors(where, definitions.types[ref.kind.to], policy_path + ("through", ref_name),
+                                        positions))
+            through.append((ref_name, where))
+        targets = {}
+        for clock_name, raw in policy_spec["targets"].items():
+            if clock_name not in clocks:
+                errors.append(definition_error(positions, policy_path + ("targets", clock_name),
+                                               f"`{clock_name}` is not a clock of `{typedef.name}`",
+                                               hint_for(clock_name, clocks), on_key=True))
+                continue
+            try:
+                targets[clock_name] = parse_duration(raw)
+            except FieldError as error:
+                errors.append(definition_error(positions, policy_path + ("targets", clock_name), str(error)))
+        policies.append(Policy(policy_spec["name"], policy_spec.get("when"), tuple(through),
+                               MappingProxyType(targets)))
+    if len(errors) > before:
+        return None
+    return TypeTimers(typedef.name, calendar, calendar_path, MappingProxyType(clocks), tuple(policies))
+
+
+def _calendar_path(typedef: TypeDef, text: str, path: tuple, positions, definitions: Definitions,
+                   calendars: Mapping[str, BusinessCalendar], errors: list[DefinitionError]) -> tuple[str, str] | None:
+    ref_name, _, target_field = text.partition(".")
+    ref = typedef.own_fields.get(ref_name)
+    if ref is None or not isinstance(ref.kind, RefKind) or ref.kind.multiple or not target_field:
+        refs = [n for n, f in typedef.own_fields.items() if isinstance(f.kind, RefKind) and not f.kind.multiple]
+        errors.append(definition_error(positions, path, f"`{text}` is not a ref field of `{typedef.name}` then a "
+                                       f"field of its target", hint_for(ref_name, refs) or "write it as ref.field"))
+        return None
+    target = definitions.types[ref.kind.to]
+    field = target.own_fields.get(target_field)
+    if field is None or not isinstance(field.kind, (EnumKind, StringKind)):
+        errors.append(definition_error(positions, path, f"`{target_field}` is not an enum or string field of "
+                                       f"`{target.name}`", hint_for(target_field, target.own_fields)))
+        return None
+    if isinstance(field.kind, EnumKind):
+        for value in field.kind.values:
+            if value not in calendars:
+                errors.append(definition_error(positions, path, f"the value `{value}` of `{target.name}."
+                                               f"{target_field}` is not a calendar", hint_for(value, calendars)))
+    return ref_name, target_field
+
+
+def _thresholds(typedef: TypeDef, specs: Any, path: tuple, positions,
+                errors: list[DefinitionError]) -> tuple[Threshold, ...]:
+    found = []
+    for position, spec in enumerate(specs):
+        for name in spec.get("set") or {}:
+            if name not in typedef.own_fields:
+                errors.append(definition_error(positions, path + (position, "set", name),
+                                               f"`{name}` is not a field of `{typedef.name}`",
+                                               hint_for(name, typedef.own_fields), on_key=True))
+        found.append(Threshold(spec["at"], spec["event"], MappingProxyType(dict(spec.get("set") or {}))))
+    percents = [t.percent for t in found]
+    if len(set(percents)) != len(percents):
+        errors.append(definition_error(positions, path, "two thresholds are at the same percent"))
+    return tuple(sorted(found, key=lambda t: t.percent))
+
+
+TIMERS_SECTION = Section("timers", "type", _SCHEMA, _compile)
+
+
+def timers(definitions: Definitions) -> Timers:
+    """The compiled timers of definitions (none when loaded without the section)."""
+    return definitions.extensions.get("timers") or Timers()
+
+
+# -- state -------------------------------------------------------------------------------------
+
+class ClockState(NamedTuple):
+    """Where one clock of one record stands. Times are microseconds since 1970 (UTC)."""
+
+    state: str                 # waiting | running | paused | stopped
+    since: int | None          # when running: since when (what came before is in `elapsed`)
+    elapsed: int               # business time counted, in microseconds
+    target: int | None         # microseconds, from the policy; None: no target
+    reached: int               # the highest percent of the target the job has seen passed
+    policy: str | None
+    calendar: str
+    deadline: int | None       # when the target is (or was) reached
+
+    def percent(self) -> int:
+        return self.elapsed * 100 // self.target if self.target else 0
+
+    def shown_state(self) -> str:
+        """What a state field shows: waiting, running, paused, met or breached."""
+        over = self.target is not None and self.elapsed >= self.target and self.state != "waiting"
+        if self.state == "stopped":
+            return "breached" if self.target is not None and self.elapsed > self.target else "met"
+        return "breached" if over and self.state == "running" else self.state
+
+
+class TimerBook(Persistent):
+    """The clocks of one type's records and their next checkpoints, in the order they fall due."""
+
+    def __init__(self) -> None:
+        self.clocks = IOBTree()      # record id → ((clock name, *ClockState), …)
+        self.due = LLTreeSet()       # (second << 31) | record id
+        self.next = IOBTree()        # record id → its key in `due`
+
+    def load(self, record_id: int) -> dict[str, ClockState]:
+        return {entry[0]: ClockState(*entry[1:]) for entry in self.clocks.get(record_id, ())}
+
+    def save(self, record_id: int, states: Mapping[str, ClockState], due: datetime | None) -> None:
+        stored = tuple((name, *state) for name, state in states.items())
+        if self.clocks.get(record_id) != stored:
+            self.clocks[record_id] = stored
+        key = None if due is None else (_ceil_seconds(due) << _ID_BITS) | record_id
+        old = self.next.get(record_id)
+        if old == key:
+            return
+        if old is not None:
+            self.due.remove(old)
+            del self.next[record_id]
+        if key is not None:
+            self.due.insert(key)
+            self.next[record_id] = key
+
+    def due_ids(self, now: datetime, limit: int) -> list[int]:
+        """The ids of records with a checkpoint at or before `now`, soonest first."""
+        top = (int((now - EPOCH).total_seconds()) << _ID_BITS) | ((1 << _ID_BITS) - 1)
+        found = []
+        for key in self.due.keys(max=top):
+            found.append(key & ((1 << _ID_BITS) - 1))
+            if len(found) >= limit:
+                break
+        return found
+
+    def forget(self, record_id: int) -> None:
+        self.save(record_id, {}, None)
+        self.clocks.pop(record_id, None)
+
+
+def _ceil_seconds(moment: datetime) -> int:
+    delta = moment - EPOCH
+    seconds = delta.days * 86400 + delta.seconds
+    return seconds + (1 if delta.microseconds else 0)
+
+
+def _book(session: Session, type_name: str) -> TimerBook:
+    root = session.connection.root()
+    books = root.get(ROOT_KEY)
+    if books is None:
+        books = root[ROOT_KEY] = OOBTree()
+    book = books.get(type_name)
+    if book is None:
+        book = books[type_name] = TimerBook()
+    return book
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def _moment(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+# -- moving clocks on ------------------------------------------------------------------------
+
+class _Evaluation:
+    """What one record's values say to its clocks, at one moment."""
+
+    def __init__(self, session: Session, typedef: TypeDef, timers_: TypeTimers, values: Mapping[str, Any]):
+        self.session, self.typedef, self.timers, self.values = session, typedef, timers_, values
+        self.context = session.context(values)
+
+    def matches(self, spec: Any, typedef: TypeDef | None = None, values: Mapping[str, Any] | None = None) -> bool:
+        typedef = typedef or self.typedef
+        values = self.values if values is None else values
+        compiled = self.session.store.compiled_filter(spec, typedef.name)
+        return compiled.matches(values, typedef, self.context if values is self.values else
+                                self.session.context(values))
+
+    def _target_record(self, ref_name: str) -> tuple[TypeDef, Mapping[str, Any]] | None:
+        target_id = self.values.get(ref_name)
+        if target_id is None:
+            return None
+        target_type = self.session.definitions.type(self.typedef.fields[ref_name].kind.to)
+        record = self.session.container(target_type.name).records.get(target_id)
+        return (target_type, record.values) if record is not None else None
+
+    def policy(self) -> Policy | None:
+        for policy in self.timers.policies:
+            if policy.when is not None and not self.matches(policy.when):
+                continue
+            if all((found := self._target_record(ref)) is not None and self.matches(where, *found)
+                   for ref, where in policy.through):
+                return policy
+        return None
+
+    def calendar(self) -> tuple[str, BusinessCalendar]:
+        calendars = calendars_of(self.session.definitions)
+        name = self.timers.calendar
+        if self.timers.calendar_path is not None:
+            found = self._target_record(self.timers.calendar_path[0])
+            named = found[1].get(self.timers.calendar_path[1]) if found else None
+            if named:
+                name = named
+        if name not in calendars:
+            raise TimerError(f"the calendar `{name}` named by this {self.typedef.title()} is not defined; "
+                             f"calendars: {', '.join(calendars)}")
+        return name, calendars[name]
+
+
+def _settle(state: ClockState, now: int, calendars: Mapping[str, BusinessCalendar]) -> ClockState:
+    """The clock with the business time up to `now` counted in."""
+    if state.state != "running" or state.since is None or now <= state.since:
+        return state
+    calendar = calendars[state.calendar]
+    gained = calendar.between(_moment(state.since), _moment(now)) // timedelta(microseconds=1)
+    return state._replace(since=now, elapsed=state.elapsed + gained)
+
+
+def _step(clock: Clock, state: ClockState | None, evaluation: _Evaluation, policy: Policy | None,
+          calendar: tuple[str, BusinessCalendar], now: int, *, restart: bool = False) -> ClockState:
+    """The clock once the record's new values are taken into account."""
+    calendars = calendars_of(evaluation.session.definitions)
+    target = policy.targets.get(clock.name) if policy is not None else None
+    target_us = target * 1_000_000 if target is not None else None
+    if state is None or restart:
+        state = ClockState("waiting", None, 0, target_us, 0, None, calendar[0], None)
+    state = _settle(state, now, calendars)
+    state = state._replace(target=target_us, policy=policy.name if policy else None, calendar=calendar[0])
+    stopped = clock.stop is not None and evaluation.matches(clock.stop)
+    paused = clock.pause is not None and evaluation.matches(clock.pause)
+    phase = state.state
+    if phase == "waiting":
+        if clock.start is None or evaluation.matches(clock.start):
+            phase = "stopped" if stopped else "paused" if paused else "running"
+    elif phase == "stopped":
+        if clock.resumes and not stopped:
+            phase = "paused" if paused else "running"
+    else:
+        phase = "stopped" if stopped else "paused" if paused else "running"
+    state = state._replace(state=phase, since=now if phase == "running" else None)
+    return state._replace(deadline=_deadline(state, calendar[1], now))
+
+
+def _deadline(state: ClockState, calendar: BusinessCalendar, now: int) -> int | None:
+    if state.target is None or state.state in ("waiting",):
+        return None
+    if state.state in ("paused", "stopped"):
+        return state.deadline if state.state == "stopped" else None
+    if state.elapsed < state.target:
+        return _micros(calendar.add(_moment(now), timedelta(microseconds=state.target - state.elapsed)))
+    return state.deadline if state.deadline is not None and state.deadline <= now else now
+
+
+def _next_checkpoint(clock: Clock, state: ClockState, calendars: Mapping[str, BusinessCalendar]) -> datetime | None:
+    if state.state != "running" or not state.target:
+        return None
+    for percent in clock.checkpoints:
+        if percent > state.reached:
+            budget = state.target * percent // 100 - state.elapsed
+            start = _moment(state.since)
+            if budget <= 0:
+                return start
+            return calendars[state.calendar].add(start, timedelta(microseconds=budget))
+    return None
+
+
+def _field_values(timers_: TypeTimers, states: Mapping[str, ClockState]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for clock in timers_.clocks.values():
+        state = states.get(clock.name)
+        if state is None:
+            continue
+        if clock.deadline_field:
+            values[clock.deadline_field] = _moment(state.deadline) if state.deadline is not None else None
+        if clock.state_field:
+            values[clock.state_field] = state.shown_state()
+    return values
+
+
+def _store_states(session: Session, timers_: TypeTimers, book: TimerBook, record_id: int,
+                  states: Mapping[str, ClockState]) -> None:
+    calendars = calendars_of(session.definitions)
+    moments = [m for clock in timers_.clocks.values() if clock.name in states
+               for m in [_next_checkpoint(clock, states[clock.name], calendars)] if m is not None]
+    book.save(record_id, states, min(moments) if moments else None)
+
+
+def derive(session: Session, typedef: TypeDef, record: Record | None, old: Mapping[str, Any],
+           new: dict[str, Any]) -> Mapping[str, Any]:
+    """The write-path hook: move the record's clocks on and return their deadline and state fields."""
+    timers_ = timers(session.definitions).by_type.get(typedef.name)
+    if timers_ is None:
+        return {}
+    book = _book(session, typedef.name)
+    record_id = new["id"]
+    states = book.load(record_id)
+    evaluation = _Evaluation(session, typedef, timers_, new)
+    policy, calendar, now = evaluation.policy(), evaluation.calendar(), _micros(session.now)
+    moved = {clock.name: _step(clock, states.get(clock.name), evaluation, policy, calendar, now)
+             for clock in timers_.clocks.values()}
+    _store_states(session, timers_, book, record_id, moved)
+    return {name: value for name, value in _field_values(timers_, moved).items() if new.get(name) != value}
+
+
+def restart(session: Session, change: Change) -> None:
+    """The write-path effect: restart the clocks that a newly created related record restarts."""
+    if change.action != "create":
+        return
+    for timers_, clock in timers(session.definitions).restarts.get(change.typedef.name, ()):
+        typedef = session.definitions.type(timers_.type_name)
+        target = triggered(session, clock.restart_on, change, typedef.name)
+        if target is None:
+            continue
+        book = _book(session, typedef.name)
+        states = book.load(target.id)
+        evaluation = _Evaluation(session, typedef, timers_, target.values)
+        states[clock.name] = _step(clock, states.get(clock.name), evaluation, evaluation.policy(),
+                                   evaluation.calendar(), _micros(session.now), restart=True)
+        _store_states(session, timers_, book, target.id, states)
+        changes = {name: value for name, value in _field_values(timers_, states).items()
+                   if target.get(name) != value}
+        if changes:
+            with engine_authority(session, system=True):
+                session.update(target, changes, reason=f"timer {clock.name} restarted")
+
+
+def forget(session: Session, change: Change) -> None:
+    """The write-path effect: a deleted record's clocks stop being checked."""
+    if change.action == "delete" and change.typedef.name in timers(session.definitions).by_type:
+        _book(session, change.typedef.name).forget(change.record.id)
+
+
+# -- the timer job ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ThresholdPassed:
+    """One threshold a clock passed, as the job reports it."""
+
+    number: str
+    clock: str
+    percent: int
+    event: str
+
+
+@dataclass
+class TimerReport:
+    """What one run of the timer job did."""
+
+    checked: int = 0
+    passed: list[ThresholdPassed] = _field(default_factory=list)
+    messages: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.checked} records checked, {len(self.passed)} thresholds passed, {self.messages} messages queued"
+
+
+def check_due(store: Store, now: datetime | None = None, *, batch: int = 200) -> TimerReport:
+    """Fire the thresholds passed by `now` (default: the current time), reading only the records
+    whose next checkpoint has come, in transactions of at most `batch` records."""
+    now = now or datetime.now(UTC)
+    report = TimerReport()
+    seen: set[tuple[str, int]] = set()
+    for type_name in timers(store.definitions).by_type:
+        while True:
+            def work(session: Session) -> int:
+                book = _book(session, type_name)
+                ids = [i for i in book.due_ids(now, batch + len(seen)) if (type_name, i) not in seen][:batch]
+                for record_id in ids:
+                    seen.add((type_name, record_id))
+                    _check_record(session, type_name, book, record_id, report)
+                return len(ids)
+            done = store.run(work, now=now)
+            if done < batch:
+                break
+    return report
+
+
+def _check_record(session: Session, type_name: str, book: TimerBook, record_id: int, report: TimerReport) -> None:
+    typedef = session.definitions.type(type_name)
+    timers_ = timers(session.definitions).by_type[type_name]
+    record = session.container(type_name).records.get(record_id)
+    if record is None:
+        book.forget(record_id)
+        return
+    report.checked += 1
+    calendars = calendars_of(session.definitions)
+    now = _micros(session.now)
+    states = book.load(record_id)
+    passed: list[tuple[Clock, Threshold, ClockState]] = []
+    for clock in timers_.clocks.values():
+        state = states.get(clock.name)
+        if state is None or state.state != "running" or not state.target:
+            continue
+        state = _settle(state, now, calendars)
+        percent = state.percent()
+        passed += [(clock, t, state) for t in clock.thresholds if state.reached < t.percent <= percent]
+        states[clock.name] = state._replace(reached=max(state.reached, percent))
+    _store_states(session, timers_, book, record_id, states)
+    changes: dict[str, Any] = {}
+    for clock, threshold, _ in passed:
+        changes.update(threshold.set)
+    changes.update(_field_values(timers_, states))
+    changes = {name: value for name, value in changes.items() if record.get(name) != value}
+    reason = "; ".join(f"{clock.name} {threshold.percent}% ({threshold.event})" for clock, threshold, _ in passed)
+    if changes:
+        session.update(record, changes, reason=f"timer {reason or 'target passed'}")
+    elif reason:
+        session.note(record, f"timer {reason}")
+    for clock, threshold, state in passed:
+        report.passed.append(ThresholdPassed(record.number, clock.name, threshold.percent, threshold.event))
+        report.messages += announce(session, typedef, record, "timer", record.values,
+                                    {"timer": _timer_view(clock, threshold, state, calendars, session)})
+
+
+def _timer_view(clock: Clock, threshold: Threshold, state: ClockState, calendars, session: Session) -> dict[str, Any]:
+    language = session.definitions.languages[0]
+    zone = calendars[state.calendar].zone
+    deadline = _moment(state.deadline).astimezone(ZoneInfo(zone)) if state.deadline is not None else None
+    return {"name": clock.name, "label": clock.title(language), "event": threshold.event,
+            "percent": threshold.percent, "target": format_duration((state.target or 0) // 1_000_000),
+            "elapsed": format_duration(state.elapsed // 1_000_000),
+            "deadline": deadline.strftime("%Y-%m-%d %H:%M") if deadline else ""}
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClockView:
+    """A clock of a record as people read it."""
+
+    name: str
+    label: str
+    state: str                 # waiting, running, paused, met, breached
+    policy: str | None
+    target: timedelta | None
+    elapsed: timedelta
+    deadline: datetime | None
+
+
+def clocks_of(session: Session, record: Record, language: str = "en") -> list[ClockView]:
+    """The clocks of a record, counted up to the session's now."""
+    timers_ = timers(session.definitions).by_type.get(record.type_name)
+    if timers_ is None:
+        return []
+    calendars = calendars_of(session.definitions)
+    states = _book(session, record.type_name).load(record.id)
+    now = _micros(session.now)
+    found = []
+    for clock in timers_.clocks.values():
+        state = states.get(clock.name)
+        if state is None:
+            continue
+        state = _settle(state, now, calendars)
+        found.append(ClockView(clock.name, clock.title(language), state.shown_state(), state.policy,
+                               timedelta(microseconds=state.target) if state.target is not None else None,
+                               timedelta(microseconds=state.elapsed),
+                               _moment(state.deadline) if state.deadline is not None else None))
+    return found
+
+
+def install(store: Store) -> None:
+    """Make `store` keep the clocks of its types' records. Installing twice changes nothing."""
+    if derive not in store.hooks.derive:
+        store.hooks.derive.append(derive)
+    for effect in (restart, forget):
+        if effect not in store.hooks.effects:
+            store.hooks.effects.append(effect)
