@@ -48,7 +48,8 @@ from deskbase.objects.store import Store
 
 from .calendars import BusinessCalendar, calendars_of
 from .notifications import announce
-from .workflows import Trigger, compile_trigger, engine_authority, triggered
+from .access import AccessDenied
+from .workflows import Trigger, compile_trigger, engine_authority, is_system, triggered
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -88,6 +89,7 @@ class Clock:
     deadline_field: str | None = None
     state_field: str | None = None
     thresholds: tuple[Threshold, ...] = ()
+    counts_from: str | None = None     # a datetime field: a clock started on creation counts from it
 
     def title(self, language: str = "en") -> str:
         return label_text(self.label, language, self.name.replace("_", " "))
@@ -165,6 +167,7 @@ _SCHEMA = {
                                                                     "via": {"type": "string"}, "where": _FILTER},
                                                      "additionalProperties": False},
                                       "deadline": {"type": "string", "x-noun": "a datetime field name"},
+                                      "counts_from": {"type": "string", "x-noun": "a datetime field name"},
                                       "state": {"type": "string", "x-noun": "an enum field name"},
                                       "thresholds": _THRESHOLDS},
                        "additionalProperties": False}},
@@ -247,14 +250,15 @@ def _compile_type(typedef: TypeDef, spec: Mapping[str, Any], positions, definiti
         if clock_spec.get("restart_on"):
             restart = compile_trigger(typedef, clock_spec["restart_on"], clock_path + ("restart_on",), positions,
                                        definitions, errors)
-        deadline = clock_spec.get("deadline")
-        if deadline is not None:
-            field = typedef.own_fields.get(deadline)
-            if field is None or not isinstance(field.kind, DateTimeKind):
+        for key in ("deadline", "counts_from"):
+            named = clock_spec.get(key)
+            field = typedef.own_fields.get(named) if named is not None else None
+            if named is not None and (field is None or not isinstance(field.kind, DateTimeKind)):
                 usable = [n for n, f in typedef.own_fields.items() if isinstance(f.kind, DateTimeKind)]
-                errors.append(definition_error(positions, clock_path + ("deadline",),
-                                               f"`{deadline}` is not a datetime field of `{typedef.name}`",
-                                               hint_for(deadline, usable)))
+                errors.append(definition_error(positions, clock_path + (key,),
+                                               f"`{named}` is not a datetime field of `{typedef.name}`",
+                                               hint_for(named, usable)))
+        deadline = clock_spec.get("deadline")
         state = clock_spec.get("state")
         if state is not None:
             field = typedef.own_fields.get(state)
@@ -272,7 +276,7 @@ def _compile_type(typedef: TypeDef, spec: Mapping[str, Any], positions, definiti
                       if own is not None else shared)
         clocks[name] = Clock(name, clock_spec.get("label"), clock_spec.get("start"), clock_spec.get("pause"),
                              clock_spec.get("stop"), bool(clock_spec.get("resumes")), restart, deadline, state,
-                             thresholds)
+                             thresholds, clock_spec.get("counts_from"))
 
     policies = []
     for position, policy_spec in enumerate(spec["policies"]):
@@ -509,6 +513,7 @@ def _step(clock: Clock, state: ClockState | None, evaluation: _Evaluation, polic
     calendars = calendars_of(evaluation.session.definitions)
     target = policy.targets.get(clock.name) if policy is not None else None
     target_us = target * 1_000_000 if target is not None else None
+    created = state is None
     if state is None or restart:
         state = ClockState("waiting", None, 0, target_us, 0, None, calendar[0], None)
     state = _settle(state, now, calendars)
@@ -525,6 +530,13 @@ def _step(clock: Clock, state: ClockState | None, evaluation: _Evaluation, polic
     else:
         phase = "stopped" if stopped else "paused" if paused else "running"
     state = state._replace(state=phase, since=now if phase == "running" else None)
+    origin = evaluation.values.get(clock.counts_from) if created and clock.counts_from else None
+    if phase == "running" and isinstance(origin, datetime) and _micros(origin) < now:
+        # Reported before it was entered: the time since counts (and thresholds already passed fire).
+        state = _settle(state._replace(since=_micros(origin)), now, calendars)
+        if state.target is not None and state.elapsed >= state.target:
+            reached = calendar[1].add(origin, timedelta(microseconds=state.target))
+            return state._replace(deadline=_micros(reached))
     return state._replace(deadline=_deadline(state, calendar[1], now))
 
 
@@ -587,6 +599,21 @@ def derive(session: Session, typedef: TypeDef, record: Record | None, old: Mappi
              for clock in timers_.clocks.values()}
     _store_states(session, timers_, book, record_id, moved)
     return {name: value for name, value in _field_values(timers_, moved).items() if new.get(name) != value}
+
+
+def refuse_kept_fields(session: Session, action: str, typedef: TypeDef, record: Record | None,
+                       values: Mapping[str, Any]) -> None:
+    """The write-path check: deadlines and states are the clocks' to keep, not a person's to type."""
+    timers_ = timers(session.definitions).by_type.get(typedef.name)
+    if timers_ is None or is_system(session) or action == "delete":
+        return
+    kept = {name: clock for clock in timers_.clocks.values()
+            for name in (clock.deadline_field, clock.state_field) if name}
+    typed = [name for name in values if name in kept]
+    if typed:
+        raise AccessDenied(action, f"{', '.join(typed)} " + ("is" if len(typed) == 1 else "are") +
+                           " kept by the timers and cannot be set by hand",
+                           {name: f"kept by the timer `{kept[name].name}`" for name in typed})
 
 
 def restart(session: Session, change: Change) -> None:
@@ -749,6 +776,8 @@ def install(store: Store) -> None:
     """Make `store` keep the clocks of its types' records. Installing twice changes nothing."""
     if derive not in store.hooks.derive:
         store.hooks.derive.append(derive)
+    if refuse_kept_fields not in store.hooks.checks:
+        store.hooks.checks.append(refuse_kept_fields)
     for effect in (restart, forget):
         if effect not in store.hooks.effects:
             store.hooks.effects.append(effect)

@@ -10,7 +10,7 @@ import pytest
 from deskbase.objects.demo import DemoError
 from deskbase.objects.errors import ValidationError
 from deskbase.objects.store import Store
-from deskbase.rules.application import load_application, load_application_demo
+from deskbase.rules.application import load_application, load_application_demo, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = ROOT / "definitions"
@@ -24,7 +24,7 @@ def definitions():
 @pytest.fixture(scope="module")
 def demo(definitions):
     """A memory store with the demo loaded once for every test of this module (read-only use)."""
-    store = Store.open("memory://", definitions)
+    store = open_store("memory://", definitions)
     created = load_application_demo(store, DEFINITIONS / "demo")
     store.created = created
     yield store

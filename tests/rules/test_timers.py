@@ -285,3 +285,35 @@ def test_timer_events_in_a_notification_need_the_timer_event(tmp_path):
     message = broken(tmp_path, "on: {type: request, events: [timer], timers: [warning]}",
                      "on: {type: request, events: [create], timers: [warning]}")
     assert "add it to `events`" in message
+
+
+def test_a_person_cannot_type_a_deadline(desk):
+    from deskbase.rules.access import AccessDenied
+    number = create(desk, paris(23, 9))
+    with pytest.raises(AccessDenied) as refused:
+        desk.run(lambda s: s.update(number, {"resolution_due": paris(30, 9)}), identity=ANN, now=paris(23, 10))
+    assert "resolution_due is kept by the timers" in str(refused.value)
+    assert refused.value.fields == {"resolution_due": "kept by the timer `resolution`"}
+    assert record(desk, number)["resolution_due"] == paris(24, 17).astimezone(UTC)
+
+
+def test_a_clock_counts_from_when_the_request_was_reported(tmp_path):
+    folder = tmp_path / "app"
+    shutil.copytree(SLA_APP, folder)
+    path = folder / "sla.yaml"
+    text = path.read_text()
+    text = text.replace("      owner:    {kind: user}\n", "      owner:    {kind: user}\n      reported: {kind: datetime}\n")
+    text = text.replace("          stop: {status: {ne: new}}\n", "          stop: {status: {ne: new}}\n          counts_from: reported\n")
+    path.write_text(text)
+    store = open_store("memory://", load_application(folder))
+    try:
+        # Phoned in at 09:00 on Monday, typed in at 12:00: three of the four hours are gone.
+        number = create(store, paris(23, 12), reported=paris(23, 9))
+        assert record(store, number)["answer_due"] == paris(23, 13).astimezone(UTC)
+        # Typed in a day late: the target was passed at 13:00 the day before.
+        late = create(store, paris(24, 12), reported=paris(23, 9))
+        assert record(store, late)["answer_due"] == paris(23, 13).astimezone(UTC)
+        report = check_due(store, paris(24, 12, 1))
+        assert {(p.number, p.percent) for p in report.passed if p.clock == "first_answer"} >= {(late, 80), (late, 100)}
+    finally:
+        store.close()
