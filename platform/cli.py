@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from .objects.errors import DeskbaseError, DefinitionErrors, QueryError
-from .objects.fields import label_text
+from .objects.fields import format_duration, label_text
 from .objects.model import Definitions, TypeDef
 
 DEFAULT_DEFINITIONS = os.environ.get("DESKBASE_DEFINITIONS", "definitions")
@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     run_job = job_commands.add_parser("run", parents=[common], help="run one job now")
     run_job.add_argument("name", help="the job's name in `jobs:`")
     job_commands.add_parser("due", parents=[common], help="run the jobs that are due (call it from cron every minute)")
+    worker = commands.add_parser("worker", parents=[common],
+                                 help="run the scheduled jobs (timers, outbox delivery) until stopped")
+    worker.add_argument("--interval", type=float, default=15.0, metavar="SECONDS",
+                        help="how often to look for due jobs (default 15)")
     outbox = commands.add_parser("outbox", parents=[common], help="the newest messages of the outbox")
     outbox.add_argument("--state", choices=("pending", "sending", "failed", "sent"), help="only messages in this state")
     outbox.add_argument("--limit", type=int, default=50, help="how many (default 50)")
@@ -289,6 +293,7 @@ def cmd_show(args) -> int:
 
         def work(session):
             from .rules.access import AccessDenied, decide, hidden_fields
+            from .rules.timers import clocks_of
             from .rules.workflows import available_transitions
             record = session.find(args.number)
             typedef = session.definitions.type(record.type_name)
@@ -306,6 +311,15 @@ def cmd_show(args) -> int:
                 text = _cell(session, typedef, record, name)
                 if text:
                     print(f"  {typedef.fields[name].title():<22} {_indented(text)}")
+            clocks = clocks_of(session, record, getattr(identity, "language", None) or session.definitions.languages[0])
+            if clocks:
+                print("\ntimers:")
+                for clock in clocks:
+                    due = f"due {clock.deadline.astimezone(zone):%Y-%m-%d %H:%M}" if clock.deadline else ""
+                    used = format_duration(int(clock.elapsed.total_seconds()))
+                    target = f" of {format_duration(int(clock.target.total_seconds()))}" if clock.target else ""
+                    print(f"  {clock.label:<22} {clock.state:<9} {used}{target} ({clock.policy or 'no policy'})"
+                          + (f"  {due}" if due else ""))
             offered = available_transitions(session, record)
             if offered:
                 print("\ntransitions:")
@@ -391,6 +405,26 @@ def cmd_jobs(args) -> int:
         for run in runs:
             print(_run_line(run))
         return 1 if any(run.outcome != "ok" for run in runs) else 0
+
+
+def cmd_worker(args) -> int:
+    import signal
+    import threading
+
+    from .connectors.channels import job_runner
+    with _store(args) as store:
+        runner = job_runner(store)
+        if not runner.jobs:
+            print("no jobs in the definitions: nothing to run")
+            return 0
+        stop = threading.Event()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signal_number, lambda *_: stop.set())
+        print(f"worker {runner.holder} started: {', '.join(sorted(runner.jobs))}; "
+              f"looking every {args.interval:g} s; Ctrl-C stops it", flush=True)
+        runner.serve(stop, interval=args.interval, report=lambda run: print(_run_line(run), flush=True))
+        print("worker stopped", flush=True)
+        return 0
 
 
 def cmd_outbox(args) -> int:
@@ -490,7 +524,7 @@ def _examples(session) -> list[str]:
 COMMANDS = {
     "check": cmd_check, "migrate": cmd_migrate, "demo": cmd_demo, "query": cmd_query, "show": cmd_show, "fire": cmd_fire,
     "reindex": cmd_reindex, "info": cmd_info, "run": cmd_run, "users": cmd_users, "jobs": cmd_jobs,
-    "outbox": cmd_outbox,
+    "outbox": cmd_outbox, "worker": cmd_worker,
 }
 
 if __name__ == "__main__":

@@ -193,3 +193,59 @@ def test_fire_prints_the_new_state_or_why_it_was_refused(repairs_cli):
     code, out, _ = repairs_cli("show", "R-0001", "--as", "max")
     assert "updated (transition start)" in out
     assert "transitions:" in out and "wait" in out and "finish" in out and "drop" not in out
+
+
+@pytest.fixture
+def sla_cli(tmp_path, capsys):
+    """The command on the timer tests' service desk: a request ten days old, one new."""
+    from datetime import datetime, timedelta, timezone
+
+    from deskbase.rules.application import load_application, open_store
+    folder = Path(__file__).parent / "rules" / "sla_app"
+    uri = f"file://{tmp_path}/var/Data.fs?blobstorage_dir={tmp_path}/var/blobs"
+    with open_store(uri, load_application(folder)) as store:
+        store.run(lambda s: s.create("request", {"title": "printer"}),
+                  now=datetime.now(timezone.utc) - timedelta(days=10))
+        store.run(lambda s: s.create("request", {"title": "screen"}))
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(["--definitions", str(folder), "--db", uri, *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+    run.folder, run.uri = folder, uri
+    return run
+
+
+def test_show_prints_the_clocks_of_a_record(sla_cli):
+    code, out, _ = sla_cli("show", "RQ-00002")
+    assert code == 0
+    assert "timers:" in out
+    lines = {line.split()[0]: line for line in out.split("timers:")[1].splitlines() if line.strip()}
+    assert "running" in lines["First"] and "of 4h (standard)" in lines["First"] and "due " in lines["First"]
+    assert "waiting" in lines["next"]
+
+
+def test_jobs_run_fires_the_passed_thresholds(sla_cli):
+    code, out, _ = sla_cli("jobs", "run", "check_timers")
+    assert code == 0
+    assert "check_timers: ok" in out and "1 records checked" in out
+    code, out, _ = sla_cli("show", "RQ-00001")
+    assert "breached" in out and "resolution 100% (breach)" in out
+
+
+def test_worker_runs_until_told_to_stop(sla_cli):
+    import signal
+    import time
+    command = [str(Path(sys.executable).parent / "deskbase"), "--definitions", str(sla_cli.folder),
+               "--db", sla_cli.uri, "worker", "--interval", "0.2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline()
+        assert "started: check_timers" in first
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "worker stopped" in out

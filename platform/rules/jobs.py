@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import socket
+import threading
 import time as clock
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -389,6 +390,24 @@ class JobRunner:
                     break
                 runs.append(self._execute(claim, moment if now else None))
         return runs
+
+    def serve(self, stop: threading.Event, *, interval: float = 15.0,
+              report: Callable[[JobRun], None] | None = None,
+              now: Callable[[], datetime] | None = None) -> None:
+        """Run due jobs every `interval` seconds until `stop` is set: the scheduler inside a
+        server process (start it in a thread) or `deskbase worker`. Any number of processes
+        may serve the same database; the leases keep each occurrence to one of them. A failure
+        to reach the database is logged and tried again at the next tick, never fatal."""
+        while not stop.is_set():
+            try:
+                runs = self.run_due(now() if now else None)
+            except Exception:                               # the database is away: try again later
+                log.exception("the job runner could not run the due jobs; trying again in %s s", interval)
+                runs = []
+            for run in runs:
+                if report is not None:
+                    report(run)
+            stop.wait(interval)
 
     def run(self, name: str, now: datetime | None = None) -> JobRun:
         """Run one job now, whatever its schedule (`deskbase jobs run NAME`). It takes the job's

@@ -218,11 +218,13 @@ def test_two_runners_polling_together_run_every_occurrence_once(file_store):
     jobs = [Job("tick", "* * * * *", calls), Job("other", "*/2 * * * *", Calls())]
     JobRunner(file_store, jobs).run_due(at(0))
     moments = [at(minutes) for minutes in range(1, 31)]
+    minute_passes = threading.Barrier(2)               # the two share one clock, as machines do
 
     def poll(runner: JobRunner) -> None:
         for moment in moments:
             for _ in range(3):                          # each runner asks several times a minute
                 runner.run_due(moment)
+            minute_passes.wait(10)
 
     threads = [threading.Thread(target=poll, args=(JobRunner(file_store, jobs, holder=name),)) for name in "ab"]
     for thread in threads:
@@ -230,3 +232,43 @@ def test_two_runners_polling_together_run_every_occurrence_once(file_store):
     for thread in threads:
         thread.join()
     assert sorted(calls.occurrences) == [m.replace(second=0) for m in moments]
+
+
+def test_serving_runs_each_due_occurrence_until_stopped(store):
+    calls = Calls()
+    runner = JobRunner(store, [Job("tick", "* * * * *", calls)])
+    stop = threading.Event()
+    moments = iter(at(minutes) for minutes in range(0, 1000))
+    seen = []
+
+    def report(run):
+        seen.append(run)
+        if len(seen) == 3:
+            stop.set()
+    serving = threading.Thread(target=runner.serve, args=(stop,),
+                               kwargs={"interval": 0.001, "report": report, "now": lambda: next(moments)})
+    serving.start()
+    serving.join(10)
+    assert not serving.is_alive()
+    # First seen at 10:03, then one run a minute: 10:04, 10:05, 10:06.
+    assert [run.occurrence.strftime("%H:%M") for run in seen] == ["10:04", "10:05", "10:06"]
+    assert calls.occurrences == [run.occurrence for run in seen]
+
+
+def test_serving_survives_a_failure_to_reach_the_database(store):
+    runner = JobRunner(store, [Job("tick", "* * * * *", Calls())])
+    stop = threading.Event()
+    moments = iter([None, at(0), at(1)])
+    seen = []
+
+    def clock():
+        moment = next(moments)
+        if moment is None:
+            raise ConnectionError("database unreachable")
+        return moment
+
+    def report(run):
+        seen.append(run)
+        stop.set()
+    runner.serve(stop, interval=0.001, report=report, now=clock)
+    assert [run.occurrence.strftime("%H:%M") for run in seen] == ["10:04"]
