@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     run_job = job_commands.add_parser("run", parents=[common], help="run one job now")
     run_job.add_argument("name", help="the job's name in `jobs:`")
     job_commands.add_parser("due", parents=[common], help="run the jobs that are due (call it from cron every minute)")
+    timer_parser = commands.add_parser("timers", parents=[common], help="timers: start the clocks records lack")
+    timer_commands = timer_parser.add_subparsers(dest="timers_command", required=True, metavar="ACTION")
+    start = timer_commands.add_parser("start", parents=[common],
+                                      help="give clocks to records created before their type had timers")
+    start.add_argument("types", nargs="*", metavar="TYPE", help="only these types (default: every type with timers)")
     worker = commands.add_parser("worker", parents=[common],
                                  help="run the scheduled jobs (timers, outbox delivery) until stopped")
     worker.add_argument("--interval", type=float, default=15.0, metavar="SECONDS",
@@ -407,6 +412,15 @@ def cmd_jobs(args) -> int:
         return 1 if any(run.outcome != "ok" for run in runs) else 0
 
 
+def cmd_timers(args) -> int:
+    from .rules.timers import start_missing
+    with _store(args) as store:
+        started = start_missing(store, args.types or None,
+                                progress=lambda type_name, done: print(f"  {type_name}: {done} started", flush=True))
+        print(f"{started} records got their clocks" if started else "every record has its clocks already")
+        return 0
+
+
 def cmd_worker(args) -> int:
     import signal
     import threading
@@ -524,7 +538,7 @@ def _examples(session) -> list[str]:
 COMMANDS = {
     "check": cmd_check, "migrate": cmd_migrate, "demo": cmd_demo, "query": cmd_query, "show": cmd_show, "fire": cmd_fire,
     "reindex": cmd_reindex, "info": cmd_info, "run": cmd_run, "users": cmd_users, "jobs": cmd_jobs,
-    "outbox": cmd_outbox, "worker": cmd_worker,
+    "outbox": cmd_outbox, "worker": cmd_worker, "timers": cmd_timers,
 }
 
 if __name__ == "__main__":

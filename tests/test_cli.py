@@ -249,3 +249,10 @@ def test_worker_runs_until_told_to_stop(sla_cli):
         process.kill()
     assert process.returncode == 0, err
     assert "worker stopped" in out
+
+
+def test_timers_start_says_when_every_record_has_its_clocks(sla_cli):
+    code, out, _ = sla_cli("timers", "start")
+    assert code == 0 and "every record has its clocks already" in out
+    code, _, err = sla_cli("timers", "start", "plan")
+    assert code == 1 and "`plan` has no timers; types with timers: request" in err

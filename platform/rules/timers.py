@@ -24,7 +24,7 @@ Concurrent writes add keys near one another; BTrees resolve inserts of different
 bucket, and the rare conflict left (a bucket split) is retried by `Store.run`."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as _field
 from datetime import datetime, timedelta, timezone
@@ -591,14 +591,50 @@ def derive(session: Session, typedef: TypeDef, record: Record | None, old: Mappi
     if timers_ is None:
         return {}
     book = _book(session, typedef.name)
-    record_id = new["id"]
-    states = book.load(record_id)
-    evaluation = _Evaluation(session, typedef, timers_, new)
-    policy, calendar, now = evaluation.policy(), evaluation.calendar(), _micros(session.now)
-    moved = {clock.name: _step(clock, states.get(clock.name), evaluation, policy, calendar, now)
-             for clock in timers_.clocks.values()}
-    _store_states(session, timers_, book, record_id, moved)
+    moved = _moved(session, typedef, timers_, new, book.load(new["id"]))
+    _store_states(session, timers_, book, new["id"], moved)
     return {name: value for name, value in _field_values(timers_, moved).items() if new.get(name) != value}
+
+
+def _moved(session: Session, typedef: TypeDef, timers_: TypeTimers, values: Mapping[str, Any],
+           states: Mapping[str, ClockState]) -> dict[str, ClockState]:
+    evaluation = _Evaluation(session, typedef, timers_, values)
+    policy, calendar, now = evaluation.policy(), evaluation.calendar(), _micros(session.now)
+    return {clock.name: _step(clock, states.get(clock.name), evaluation, policy, calendar, now)
+            for clock in timers_.clocks.values()}
+
+
+def start_missing(store: Store, type_names: list[str] | None = None, *, batch: int = 1000,
+                  progress: Callable[[str, int], None] | None = None) -> int:
+    """Give clocks to the records that have none — created before their type had timers — as
+    if they were created now (a `counts_from` field still counts); how many were started."""
+    started = 0
+    for type_name in type_names or list(timers(store.definitions).by_type):
+        timers_ = timers(store.definitions).by_type.get(type_name)
+        if timers_ is None:
+            raise TimerError(f"`{type_name}` has no timers; types with timers: "
+                             f"{', '.join(timers(store.definitions).by_type) or 'none'}")
+        typedef = store.definitions.type(type_name)
+        missing = store.read(lambda s: [i for i in s.container(type_name).records.keys()
+                                        if i not in _book(s, type_name).clocks])
+        for first in range(0, len(missing), batch):
+            def work(session: Session, chunk=missing[first:first + batch]) -> int:
+                book, done = _book(session, type_name), 0
+                for record_id in chunk:
+                    record = session.container(type_name).records.get(record_id)
+                    if record is None or record_id in book.clocks:
+                        continue
+                    moved = _moved(session, typedef, timers_, record.values, {})
+                    _store_states(session, timers_, book, record_id, moved)
+                    changes = {n: v for n, v in _field_values(timers_, moved).items() if record.get(n) != v}
+                    if changes:
+                        session.update(record, changes, reason="timers started")
+                    done += 1
+                return done
+            started += store.run(work)
+            if progress is not None:
+                progress(type_name, started)
+    return started
 
 
 def refuse_kept_fields(session: Session, action: str, typedef: TypeDef, record: Record | None,

@@ -317,3 +317,22 @@ def test_a_clock_counts_from_when_the_request_was_reported(tmp_path):
         assert {(p.number, p.percent) for p in report.passed if p.clock == "first_answer"} >= {(late, 80), (late, 100)}
     finally:
         store.close()
+
+
+def test_records_from_before_the_timers_get_their_clocks_when_started(definitions):
+    import dataclasses
+
+    from deskbase.rules.timers import start_missing
+    bare = dataclasses.replace(definitions, extensions={**definitions.extensions, "timers": None})
+    store = open_store("memory://", bare)
+    try:
+        number = store.run(lambda s: s.create("request", {"title": "old one"}).number, now=paris(23, 9))
+        assert record(store, number)["resolution_due"] is None
+        store.definitions = definitions                      # the timers are added to the definitions
+        assert start_missing(store) == 1
+        values = record(store, number)
+        assert values["resolution_sla"] == "running" and values["resolution_due"] is not None
+        assert store.read(lambda s: s.find(number).history.entries[-1].get("reason")) == "timers started"
+        assert start_missing(store) == 0
+    finally:
+        store.close()
