@@ -21,6 +21,7 @@ import yaml
 from .objects.errors import DeskbaseError, DefinitionErrors, QueryError
 from .objects.fields import format_duration, label_text
 from .objects.model import Definitions, TypeDef
+from .views.display import field_text, ref_text
 
 DEFAULT_DEFINITIONS = os.environ.get("DESKBASE_DEFINITIONS", "definitions")
 
@@ -102,7 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser("outbox", parents=[common], help="the newest messages of the outbox")
     outbox.add_argument("--state", choices=("pending", "sending", "failed", "sent"), help="only messages in this state")
     outbox.add_argument("--limit", type=int, default=50, help="how many (default 50)")
-    commands.add_parser("run", parents=[common], help="prepare the database (migrate, demo data on first use) and run the product")
+    run = commands.add_parser("run", parents=[common],
+                              help="prepare the database (migrate, demo data on first use) and run the web interface")
+    serve = commands.add_parser("serve", parents=[common], help="run the web interface and the job worker")
+    for serving in (run, serve):
+        serving.add_argument("--host", default=os.environ.get("DESKBASE_HOST", "127.0.0.1"),
+                            help="address to listen on (default 127.0.0.1)")
+        serving.add_argument("--port", type=int, default=int(os.environ.get("DESKBASE_PORT", "8000")),
+                            help="port (default 8000)")
+        serving.add_argument("--no-worker", action="store_true", help="do not run the scheduled jobs in this process")
+        serving.add_argument("--check", action="store_true", help=argparse.SUPPRESS)   # prepare, print, do not listen
     return parser
 
 
@@ -198,25 +208,7 @@ def _default_columns(typedef: TypeDef) -> list[str]:
 
 
 def _cell(session, typedef: TypeDef, record, name: str) -> str:
-    if name == "id":
-        return record.number
-    field = typedef.fields.get(name)
-    value = record.get(name)
-    if field is None:
-        return "" if value is None else str(value)
-    if field.kind.name == "ref" and value is not None:
-        return _ref_text(session, field.kind.to, value)
-    if field.kind.name == "refs" and value:
-        return ", ".join(_ref_text(session, field.kind.to, v) for v in value)
-    return field.kind.text(value)
-
-
-def _ref_text(session, type_name: str, record_id: int) -> str:
-    typedef = session.definitions.type(type_name)
-    target = session.container(type_name).records.get(record_id)
-    if target is None:
-        return typedef.number(record_id)
-    return str(target.get(typedef.title_field)) if typedef.title_field else target.number
+    return field_text(session, typedef, record.values, name, number=record.number)
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
@@ -278,9 +270,9 @@ def _history_value(session, typedef: TypeDef, name: str, value: Any) -> str:
     if field is not None and field.kind.name == "computed":
         field = replace(field, kind=field.kind.result)
     if field is not None and field.kind.name == "ref":
-        return _ref_text(session, field.kind.to, value)
+        return ref_text(session, field.kind.to, value)
     if field is not None and field.kind.name == "refs":
-        return ", ".join(_ref_text(session, field.kind.to, v) for v in value)
+        return ", ".join(ref_text(session, field.kind.to, v) for v in value)
     if field is not None and field.kind.name in ("enum", "duration"):
         return field.kind.text(value)
     if field is not None and field.kind.name == "datetime":
@@ -498,7 +490,7 @@ def cmd_run(args) -> int:
             print("\nDemo accounts (demo only; from definitions/demo/):")
             print(_table([[a.get("login", ""), ", ".join(a.get("roles", ())), str(a.get("password", ""))]
                           for a in accounts], ["login", "roles", "password"]))
-        print("\nThe web interface comes with a later release; until then, explore with the command line:")
+        print("\nThe command line works beside it:")
         for line in store.read(_examples):
             print(f"  .venv/bin/deskbase {line}")
         if accounts:
@@ -506,7 +498,36 @@ def cmd_run(args) -> int:
             busiest = store.read(lambda s: max(store.definitions.types, key=s.count))
             print(f"  .venv/bin/deskbase query {busiest} --as {login}    # what one account may see")
         print("  .venv/bin/deskbase --help")
+        return _serve(store, args)
+
+
+def cmd_serve(args) -> int:
+    with _store(args) as store:
+        return _serve(store, args)
+
+
+def _serve(store, args) -> int:
+    """Listen for the web interface, with the scheduled jobs running in a thread beside it."""
+    import threading
+
+    from .connectors.channels import job_runner
+    from .views.app import create_app
+    app = create_app(store, secure_cookies=os.environ.get("DESKBASE_SECURE_COOKIES") == "1")
+    print(f"\nWeb interface: http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}/"
+          "   (Ctrl-C stops it)", flush=True)
+    if args.check:
         return 0
+    import uvicorn
+    stop = threading.Event()
+    if not args.no_worker:
+        runner = job_runner(store)
+        threading.Thread(target=runner.serve, args=(stop,), kwargs={"interval": 15.0}, daemon=True,
+                         name="deskbase-jobs").start()
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        stop.set()
+    return 0
 
 
 def _demo_accounts(folder: Path) -> list[dict]:
@@ -539,6 +560,7 @@ COMMANDS = {
     "check": cmd_check, "migrate": cmd_migrate, "demo": cmd_demo, "query": cmd_query, "show": cmd_show, "fire": cmd_fire,
     "reindex": cmd_reindex, "info": cmd_info, "run": cmd_run, "users": cmd_users, "jobs": cmd_jobs,
     "outbox": cmd_outbox, "worker": cmd_worker, "timers": cmd_timers,
+    "serve": cmd_serve,
 }
 
 if __name__ == "__main__":

@@ -1,0 +1,321 @@
+"""The web interface: a Starlette application built from a store and its definitions. Pages
+are server-rendered Jinja2 templates; htmx swaps parts of them (a list's table on sort,
+search and paging). Everything a page shows is read as the signed-in person, so their
+access scopes apply to every list, count and record."""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import yaml
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from deskbase.objects.errors import DeskbaseError, NotFound, QueryError, StaleEdit, ValidationError
+from deskbase.objects.fields import label_text
+from deskbase.objects.store import Store
+from deskbase.rules.access import AccessDenied, decide, hidden_fields
+from deskbase.rules.identity import AccountError, Identity, LoginRefused, authenticate, identity_of
+from deskbase.rules.timers import clocks_of
+from deskbase.rules.workflows import TransitionRefused, available_transitions, fire
+
+from .display import field_text
+from .i18n import translator
+from .sessions import COOKIE, SignInThrottle, close_session, find_session, open_session
+
+HERE = Path(__file__).parent
+PAGE_SIZE = 25
+LOGIN_CSRF = "deskbase_login_csrf"
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class Web:
+    """The pages of one store. Build it with `create_app`."""
+
+    def __init__(self, store: Store, *, secure_cookies: bool = False):
+        self.store = store
+        self.definitions = store.definitions
+        self.secure_cookies = secure_cookies
+        self.throttle = SignInThrottle()
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        self.templates.env.globals["label_text"] = label_text
+
+    # -- who is asking ---------------------------------------------------------------------
+
+    def visitor(self, request: Request) -> tuple[Any, Identity | None]:
+        session = find_session(self.store, request.cookies.get(COOKIE))
+        if session is None:
+            return None, None
+        try:
+            return session, identity_of(self.store, session.login)
+        except (AccountError, NotFound):          # disabled or removed since signing in
+            return None, None
+
+    def render(self, request: Request, template: str, context: Mapping[str, Any], *, status: int = 200,
+               web_session=None, identity: Identity | None = None) -> HTMLResponse:
+        language = getattr(identity, "language", None) or self.definitions.languages[0]
+        base = {"request": request, "me": identity, "csrf": getattr(web_session, "csrf", ""),
+                "t": translator(language), "language": language, "navigation": self.navigation(identity, language)}
+        return self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
+
+    def navigation(self, identity: Identity | None, language: str) -> list[dict[str, str]]:
+        """The list views offered to this person: those naming one of their roles (every view
+        for a superuser), of types they may read."""
+        if identity is None:
+            return []
+        found = []
+        for view in self.definitions.views.values():
+            if view.roles and not identity.superuser and not set(view.roles) & set(identity.roles):
+                continue
+            typedef = self.definitions.type(view.type)
+            if not decide(identity, "read", typedef, definitions=self.definitions):
+                continue
+            found.append({"name": view.name, "label": label_text(view.label, language, view.name),
+                          "url": f"/v/{view.name}"})
+        return found
+
+    # -- signing in and out ----------------------------------------------------------------
+
+    def sign_in_page(self, request: Request) -> Response:
+        """The sign-in form. It has no session yet, so a token in a cookie of its own, sent
+        back in the form, guards it against cross-site posts."""
+        if request.method == "POST":
+            return self._sign_in(request)
+        token = request.cookies.get(LOGIN_CSRF) or secrets.token_urlsafe(24)
+        response = self.render(request, "login.html", {"next": _safe_next(request.query_params.get("next", "/")),
+                                                        "csrf": token})
+        response.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", secure=self.secure_cookies,
+                            path="/login")
+        return response
+
+    def _login_form(self, request: Request, status: int, **context: Any) -> Response:
+        return self.render(request, "login.html", {"csrf": request.cookies.get(LOGIN_CSRF, ""), **context},
+                           status=status)
+
+    def _sign_in(self, request: Request) -> Response:
+        form = _form(request)
+        login, password = str(form.get("login", "")).strip(), str(form.get("password", ""))
+        target = _safe_next(str(form.get("next") or "/"))
+        address = request.client.host if request.client else "?"
+        wait = self.throttle.wait_for(login, address)
+        if wait:
+            minutes = max(1, round(wait / 60))
+            error = translator(self.definitions.languages[0])("Too many failed sign-ins: try again in {minutes} min.",
+                                                              minutes=minutes)
+            return self._login_form(request, 429, error=error, login=login, next=target)
+        try:
+            identity = authenticate(self.store, login, password)
+        except LoginRefused:
+            self.throttle.failed(login, address)
+            error = translator(self.definitions.languages[0])("The login or the password is wrong.")
+            return self._login_form(request, 401, error=error, login=login, next=target)
+        self.throttle.succeeded(login, address)
+        session = open_session(self.store, identity.id)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(COOKIE, session.token, httponly=True, samesite="lax", secure=self.secure_cookies,
+                            max_age=12 * 3600, path="/")
+        return response
+
+    def sign_out(self, request: Request) -> Response:
+        close_session(self.store, request.cookies.get(COOKIE))
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    # -- pages -------------------------------------------------------------------------------
+
+    def home(self, request: Request, web_session, identity: Identity) -> Response:
+        language = identity.language or self.definitions.languages[0]
+        views = self.navigation(identity, language)
+
+        def work(session) -> list[dict[str, Any]]:
+            counted = []
+            for entry in views:
+                view = self.definitions.views[entry["name"]]
+                counted.append({**entry, "count": session.count(view.type, view.filter)})
+            return counted
+        return self.render(request, "home.html", {"views": self.store.read(work, identity=identity)},
+                           web_session=web_session, identity=identity)
+
+    def list_view(self, request: Request, web_session, identity: Identity) -> Response:
+        view = self.definitions.views.get(request.path_params["view"])
+        if view is None or view.name not in {v["name"] for v in self.navigation(identity, "en")}:
+            return self.render(request, "error.html", {"message": "There is no such list."}, status=404,
+                               web_session=web_session, identity=identity)
+        language = identity.language or self.definitions.languages[0]
+        typedef = self.definitions.type(view.type)
+        params = request.query_params
+        sort = params.get("sort") or ",".join(view.sort)
+        text = (params.get("q") or "").strip()
+        try:
+            page_number = max(1, int(params.get("page", "1")))
+        except ValueError:
+            page_number = 1
+        extra = None
+        problem = None
+        if params.get("f"):
+            try:
+                extra = yaml.safe_load(params["f"])
+            except yaml.YAMLError:
+                problem = "The filter does not read; write it like {status: open}."
+        filters = [f for f in (view.filter, extra, {"text": text} if text and typedef.text_index else None) if f]
+        spec = {"all": filters} if len(filters) > 1 else (filters[0] if filters else None)
+        hidden = hidden_fields(identity, typedef, self.definitions)
+        columns = [c for c in view.columns if c not in hidden]
+
+        def work(session):
+            page = session.query(view.type, spec, sort, offset=(page_number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+            rows = [{"number": r.number, "cells": [field_text(session, typedef, r.values, c, language, r.number)
+                                                    for c in columns]} for r in page.records]
+            return page.total, rows
+        try:
+            total, rows = self.store.read(work, identity=identity)
+        except QueryError as error:
+            problem, total, rows = str(error), 0, []
+        state = {"sort": sort, "q": text, "f": params.get("f", "")}
+        headers = []
+        for name in columns:
+            current = sort.split(",")[0] if sort else ""
+            next_sort = f"-{name}" if current == name else name
+            field = typedef.fields.get(name)
+            title = field.title(language) if field is not None else ("Number" if name == "id" else name)
+            sortable = name == "id" or (field is not None and typedef.index_for(name) is not None
+                                        and not field.kind.multiple and field.kind.sortable)
+            headers.append({"name": name, "title": title, "sortable": sortable,
+                            "url": _url(view.name, {**state, "sort": next_sort}),
+                            "order": "asc" if current == name else "desc" if current == f"-{name}" else ""})
+        pages = max(1, -(-total // PAGE_SIZE))
+        context = {"view": view, "title": label_text(view.label, language, view.name), "headers": headers,
+                   "rows": rows, "total": total, "page": page_number, "pages": pages, "state": state,
+                   "problem": problem, "searchable": typedef.text_index is not None,
+                   "previous": _url(view.name, {**state, "page": page_number - 1}) if page_number > 1 else None,
+                   "next": _url(view.name, {**state, "page": page_number + 1}) if page_number < pages else None,
+                   "first": (page_number - 1) * PAGE_SIZE + 1 if total else 0,
+                   "last": min(total, page_number * PAGE_SIZE)}
+        template = "_table.html" if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "table" \
+            else "list.html"
+        return self.render(request, template, context, web_session=web_session, identity=identity)
+
+    def record_page(self, request: Request, web_session, identity: Identity, *, problem: str | None = None,
+                    problems: Mapping[str, str] | None = None, status: int = 200) -> Response:
+        number = request.path_params["number"]
+        language = identity.language or self.definitions.languages[0]
+        zone = ZoneInfo(self.definitions.zone)
+
+        def work(session):
+            record = session.find(number)
+            typedef = self.definitions.type(record.type_name)
+            decision = decide(identity, "read", typedef, record, definitions=self.definitions,
+                              context=session.context(record.values))
+            if not decision:
+                raise NotFound(f"there is no record numbered `{number}`")    # what one may not read does not exist
+            hidden = hidden_fields(identity, typedef, self.definitions)
+            fields = [{"name": n, "title": f.title(language),
+                       "text": field_text(session, typedef, record.values, n, language, record.number)}
+                      for n, f in typedef.fields.items() if not f.system and n not in hidden]
+            transitions = [{"name": name, "label": label,
+                            "inputs": [{"name": i, "title": spec.title(language), "required": spec.required,
+                                        "kind": spec.kind.name} for i, spec in inputs.items()]}
+                           for name, label, inputs in available_transitions(session, record)]
+            history = [{"at": e["at"].astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                        "by": e["by"] + (f" for {e['acting_for']}" if e.get("acting_for") else ""),
+                        "action": e["action"], "reason": e.get("reason"),
+                        "changes": [(typedef.fields[n].title(language) if n in typedef.fields else n,
+                                     "" if old is None else str(old), "" if new is None else str(new))
+                                    for n, (old, new) in e["changes"].items() if n not in hidden]}
+                       for e in reversed(record.history.entries)]
+            clocks = clocks_of(session, record, language)
+            title = record.get(typedef.title_field) if typedef.title_field else None
+            return {"number": record.number, "version": record.version, "type_title": typedef.title(language),
+                    "title": title, "fields": fields, "transitions": transitions, "history": history,
+                    "clocks": clocks}
+        try:
+            context = self.store.read(work, identity=identity)
+        except NotFound as error:
+            return self.render(request, "error.html", {"message": str(error)}, status=404,
+                               web_session=web_session, identity=identity)
+        context.update(problem=problem, problems=problems or {})
+        return self.render(request, "record.html", context, status=status, web_session=web_session, identity=identity)
+
+    def fire_transition(self, request: Request, web_session, identity: Identity) -> Response:
+        number, name = request.path_params["number"], request.path_params["transition"]
+        form = _form(request)
+        inputs = {k: v for k, v in form.items() if k not in ("csrf", "version") and v != ""}
+        version = form.get("version")
+        try:
+            self.store.run(lambda s: fire(s, number, name, inputs, version=int(version) if version else None),
+                           identity=identity)
+        except TransitionRefused as refused:
+            return self.record_page(request, web_session, identity, problem=refused.reason, problems=refused.fields,
+                                    status=422)
+        except (AccessDenied, StaleEdit, ValidationError, DeskbaseError) as error:
+            return self.record_page(request, web_session, identity, problem=str(error), status=422)
+        return RedirectResponse(f"/r/{number}", status_code=303)
+
+
+# -- plumbing --------------------------------------------------------------------------------
+
+def _url(view: str, state: Mapping[str, Any]) -> str:
+    query = {k: v for k, v in state.items() if v not in ("", None, 1)}
+    return f"/v/{view}" + (f"?{urlencode(query)}" if query else "")
+
+
+def _safe_next(target: str) -> str:
+    """Only a path of this site: never an address elsewhere (`//evil.example`)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _form(request: Request) -> Mapping[str, Any]:
+    return request.state.form
+
+
+def _guarded(web: Web, handler, *, signed_in: bool = True):
+    """Wrap a page: read the form once, refuse unsafe requests without the session's CSRF
+    token, send people who are not signed in to the sign-in page."""
+    async def endpoint(request: Request) -> Response:
+        request.state.form = dict(await request.form()) if request.method in UNSAFE else {}
+        if not signed_in:
+            expected = request.cookies.get(LOGIN_CSRF)
+            if request.method in UNSAFE and not (expected and secrets.compare_digest(
+                    expected, str(request.state.form.get("csrf", "")))):
+                return PlainTextResponse("The form has expired; reload the page and try again.", status_code=403)
+            return await run_in_threadpool(handler, request)
+        web_session, identity = await run_in_threadpool(web.visitor, request)
+        if identity is None:
+            if request.headers.get("HX-Request"):
+                return Response(status_code=401, headers={"HX-Redirect": "/login"})
+            return RedirectResponse("/login?" + urlencode({"next": request.url.path}), status_code=303)
+        if request.method in UNSAFE:
+            given = request.headers.get("X-CSRF-Token") or request.state.form.get("csrf")
+            if not web_session.csrf_matches(given):
+                return PlainTextResponse("The form has expired or did not come from this site; reload the page "
+                                         "and try again.", status_code=403)
+        return await run_in_threadpool(handler, request, web_session, identity)
+    return endpoint
+
+
+def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
+    """The web application of a store opened with `open_store`."""
+    web = Web(store, secure_cookies=secure_cookies)
+
+    routes = [
+        Route("/login", _guarded(web, web.sign_in_page, signed_in=False), methods=["GET", "POST"]),
+        Route("/logout", _guarded(web, lambda r, s, i: web.sign_out(r)), methods=["POST"]),
+        Route("/", _guarded(web, web.home)),
+        Route("/v/{view}", _guarded(web, web.list_view)),
+        Route("/r/{number}", _guarded(web, web.record_page)),
+        Route("/r/{number}/fire/{transition}", _guarded(web, web.fire_transition), methods=["POST"]),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    app = Starlette(routes=routes)
+    app.state.web = web
+    return app

@@ -1,0 +1,34 @@
+"""How a record's values read for people, in their language: titles of the records refs
+point at, labels for enums, durations as 1h30m. The command line and the web pages both
+show values through here."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from deskbase.objects.model import TypeDef
+
+
+def ref_text(session, type_name: str, record_id: int) -> str:
+    """The title of the record a ref points at, or its number when its type has no title."""
+    typedef = session.definitions.type(type_name)
+    target = session.container(type_name).records.get(record_id)
+    if target is None:
+        return typedef.number(record_id)
+    return str(target.get(typedef.title_field)) if typedef.title_field else target.number
+
+
+def field_text(session, typedef: TypeDef, values: Mapping[str, Any], name: str, language: str = "en",
+               number: str | None = None) -> str:
+    """The text of one field of a record; `id` is its number."""
+    if name == "id":
+        return number or typedef.number(values["id"])
+    field = typedef.fields.get(name)
+    value = values.get(name)
+    if field is None:
+        return "" if value is None else str(value)
+    if field.kind.name == "ref" and value is not None:
+        return ref_text(session, field.kind.to, value)
+    if field.kind.name == "refs" and value:
+        return ", ".join(ref_text(session, field.kind.to, v) for v in value)
+    return field.kind.text(value, language)

@@ -1,0 +1,48 @@
+"""The words of the web pages in each language the definitions offer. Labels of types,
+fields and views come from the definitions; these are the interface's own. A missing
+translation shows the English text."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+FRENCH = {
+    "Sign in": "Se connecter",
+    "Sign out": "Se déconnecter",
+    "Login": "Identifiant",
+    "Password": "Mot de passe",
+    "The login or the password is wrong.": "L'identifiant ou le mot de passe est incorrect.",
+    "Too many failed sign-ins: try again in {minutes} min.":
+        "Trop d'échecs de connexion : réessayez dans {minutes} min.",
+    "Lists": "Listes",
+    "Search": "Rechercher",
+    "Filter": "Filtre",
+    "Apply": "Appliquer",
+    "Previous": "Précédent",
+    "Next": "Suivant",
+    "{first}–{last} of {total}": "{first}–{last} sur {total}",
+    "Nothing matches.": "Aucun résultat.",
+    "History": "Historique",
+    "Timers": "Délais",
+    "Due": "Échéance",
+    "Used": "Consommé",
+    "Actions": "Actions",
+    "Fire": "Valider",
+    "Cancel": "Annuler",
+    "Home": "Accueil",
+    "records": "enregistrements",
+    "for": "pour",
+    "There is no such list.": "Cette liste n'existe pas.",
+    "waiting": "non démarré", "running": "en cours", "paused": "suspendu", "met": "respecté", "breached": "dépassé",
+}
+CATALOGS = {"fr": FRENCH}
+
+
+@lru_cache(maxsize=16)
+def translator(language: str) -> Callable[..., str]:
+    """`t("Sign in")` in `language`; named values fill `{placeholders}`."""
+    catalog = CATALOGS.get(language, {})
+
+    def translate(text: str, **values) -> str:
+        return catalog.get(text, text).format(**values) if values else catalog.get(text, text)
+    return translate

@@ -1,0 +1,109 @@
+"""Web sign-in: sessions kept in the database (a random token in an HttpOnly cookie, so
+signing out or disabling an account ends them everywhere), the CSRF token of each
+session, and the throttling of repeated failed sign-ins."""
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from BTrees.OOBTree import OOBTree
+
+from deskbase.objects.store import Store
+
+SESSIONS_KEY = "deskbase.web_sessions"
+COOKIE = "deskbase_session"
+LIFETIME = timedelta(hours=12)
+UTC = timezone.utc
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A signed-in browser: whose it is, until when, and the token its forms must carry."""
+
+    token: str
+    login: str
+    csrf: str
+    expires_at: datetime
+
+    def csrf_matches(self, given: str | None) -> bool:
+        return bool(given) and hmac.compare_digest(self.csrf, given)
+
+
+def _sessions(connection) -> OOBTree:
+    root = connection.root()
+    if SESSIONS_KEY not in root:
+        root[SESSIONS_KEY] = OOBTree()
+    return root[SESSIONS_KEY]
+
+
+def open_session(store: Store, login: str, now: datetime | None = None) -> WebSession:
+    """A new session for an account that has just proven who it is."""
+    now = now or datetime.now(UTC)
+    session = WebSession(secrets.token_urlsafe(32), login, secrets.token_urlsafe(32), now + LIFETIME)
+
+    def work(db_session) -> None:
+        sessions = _sessions(db_session.connection)
+        sessions[session.token] = (session.login, session.csrf, session.expires_at)
+        for token, (_, _, expires) in list(sessions.items())[:50]:    # tidy a few expired ones as we go
+            if expires < now:
+                del sessions[token]
+    store.run(work)
+    return session
+
+
+def find_session(store: Store, token: str | None, now: datetime | None = None) -> WebSession | None:
+    """The live session of a cookie's token, or None."""
+    if not token:
+        return None
+    now = now or datetime.now(UTC)
+
+    def work(db_session) -> WebSession | None:
+        stored = db_session.connection.root().get(SESSIONS_KEY, {}).get(token)
+        if stored is None or stored[2] < now:
+            return None
+        return WebSession(token, *stored)
+    return store.read(work)
+
+
+def close_session(store: Store, token: str | None) -> None:
+    """Sign out: the token is forgotten, in every process."""
+    if token:
+        store.run(lambda s: _sessions(s.connection).pop(token, None))
+
+
+class SignInThrottle:
+    """At most `attempts` failed sign-ins per login and per address within `window`; past
+    that, sign-ins are refused until the oldest failure leaves the window. Kept in memory:
+    one server process's view (several processes each allow as many)."""
+
+    def __init__(self, attempts: int = 5, window: float = 900.0):
+        self.attempts, self.window = attempts, window
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_for(self, login: str, address: str) -> int:
+        """Seconds before another attempt is allowed (0: allowed now)."""
+        now = time.monotonic()
+        with self._lock:
+            waits = []
+            for key in (f"login:{login.casefold()}", f"address:{address}"):
+                failures = self._failures.get(key)
+                while failures and now - failures[0] > self.window:
+                    failures.popleft()
+                if failures and len(failures) >= self.attempts:
+                    waits.append(int(self.window - (now - failures[0])) + 1)
+            return max(waits, default=0)
+
+    def failed(self, login: str, address: str) -> None:
+        with self._lock:
+            for key in (f"login:{login.casefold()}", f"address:{address}"):
+                self._failures.setdefault(key, deque()).append(time.monotonic())
+
+    def succeeded(self, login: str, address: str) -> None:
+        with self._lock:
+            self._failures.pop(f"login:{login.casefold()}", None)

@@ -1,0 +1,169 @@
+"""The web interface through Starlette's TestClient: signing in and out, CSRF on every form,
+throttled failed sign-ins, lists scoped by role with sort, search and paging swapped by
+htmx, record pages with their transitions."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from starlette.testclient import TestClient
+
+from deskbase.rules.application import load_application_demo, open_store
+from deskbase.rules.identity import create_account, identity_of
+from deskbase.views.app import create_app
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def helpdesk_store(helpdesk_definitions):
+    from pathlib import Path
+    store = open_store("memory://", helpdesk_definitions)
+    load_application_demo(store, Path(__file__).parents[2] / "definitions" / "demo")
+    create_account(store, "tina", name="Tina Web", password=PASSWORD, roles=["technician"], email="tina@x.example")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def client(helpdesk_store):
+    with TestClient(create_app(helpdesk_store), follow_redirects=False) as test_client:
+        yield test_client
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client: TestClient, login: str, password: str = PASSWORD, next_page: str = "/"):
+    page = client.get("/login")
+    return client.post("/login", data={"login": login, "password": password, "csrf": csrf_of(page.text),
+                                       "next": next_page})
+
+
+def test_a_page_asks_to_sign_in_first_and_comes_back_after(client):
+    response = client.get("/v/my_tickets")
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=%2Fv%2Fmy_tickets"
+    signed = sign_in(client, "tina", next_page="/v/my_tickets")
+    assert signed.status_code == 303 and signed.headers["location"] == "/v/my_tickets"
+    cookie = signed.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("samesite", "SameSite")
+    assert client.get("/v/my_tickets").status_code == 200
+
+
+def test_a_wrong_password_says_so_without_saying_which_part(client):
+    response = sign_in(client, "tina", "not the password")
+    assert response.status_code == 401
+    assert "The login or the password is wrong." in response.text
+    assert sign_in(client, "nobody", "whatever it is").text.count("The login or the password is wrong.") == 1
+
+
+def test_repeated_failures_are_throttled(client):
+    for _ in range(5):
+        assert sign_in(client, "sbernard", "wrong password!").status_code == 401
+    response = sign_in(client, "sbernard", "demo-password")      # even the right password waits now
+    assert response.status_code == 429 and "Too many failed sign-ins" in response.text
+
+
+def test_the_sign_in_form_refuses_a_post_from_elsewhere(client):
+    response = client.post("/login", data={"login": "tina", "password": PASSWORD, "csrf": "forged"})
+    assert response.status_code == 403
+
+
+def test_a_form_without_the_sessions_token_is_refused(client, helpdesk_store):
+    sign_in(client, "tina")
+    number = helpdesk_store.read(lambda s: s.query("ticket", {"status": "awaiting_pickup"}, limit=1).records[0].number)
+    response = client.post(f"/r/{number}/fire/take", data={"time_spent": "10m", "csrf": "forged"})
+    assert response.status_code == 403
+    assert helpdesk_store.read(lambda s: s.find(number)["status"]) == "awaiting_pickup"
+
+
+def test_signing_out_ends_the_session(client):
+    sign_in(client, "tina")
+    home = client.get("/")
+    assert home.status_code == 200
+    cookie = client.cookies.get("deskbase_session")
+    response = client.post("/logout", data={"csrf": csrf_of(home.text)})
+    assert response.status_code == 303
+    client.cookies.set("deskbase_session", cookie)        # a copied cookie is worth nothing afterwards
+    assert client.get("/").status_code == 303
+
+
+def test_navigation_offers_the_views_of_the_role(client):
+    sign_in(client, "tina")
+    home = client.get("/").text
+    assert 'href="/v/my_tickets"' in home and 'href="/v/tickets_awaiting_pickup"' in home
+    assert 'href="/v/current_contracts"' not in home             # a supervisor's list
+    assert client.get("/v/current_contracts").status_code == 404
+
+
+def test_a_technicians_list_shows_only_what_they_may_read(client, helpdesk_store):
+    sign_in(client, "sbernard", "demo-password")
+    page = client.get("/v/open_tickets?page=1")
+    assert page.status_code == 200
+    shown = set(re.findall(r'href="/r/(T-\d+)"', page.text))
+    stands_in_for = list(identity_of(helpdesk_store, "sbernard").acting_for or ())     # absent colleagues
+    allowed = helpdesk_store.read(lambda s: {r.number for r in s.query(
+        "ticket", {"all": [{"status": {"not_in": ["resolved", "rejected", "cancelled", "closed"]}},
+                           {"any": [{"status": ["awaiting_pickup", "unassigned"]},
+                                    {"assignee": ["sbernard", *stands_in_for]}]}]},
+        limit=None).records})
+    assert shown and shown <= allowed
+    total = int(re.search(r"of (\d+)", page.text).group(1))
+    assert total == len(allowed)
+
+
+def test_sorting_and_paging_swap_only_the_table_for_htmx(client):
+    sign_in(client, "sbernard", "demo-password")
+    response = client.get("/v/open_tickets?sort=-id&page=2", headers={"HX-Request": "true", "HX-Target": "table"})
+    assert response.status_code == 200
+    assert "<html" not in response.text and "<table" in response.text
+    numbers = re.findall(r'href="/r/T-(\d+)"', response.text)
+    assert numbers == sorted(numbers, reverse=True)
+    assert 'rel="prev"' in response.text
+
+
+def test_a_bad_ad_hoc_filter_is_explained_not_crashed(client):
+    sign_in(client, "sbernard", "demo-password")
+    response = client.get("/v/open_tickets", params={"f": "{statu: open}"})
+    assert response.status_code == 200
+    assert "`statu` is not a field" in response.text
+
+
+def test_search_finds_by_words_within_the_scope(client):
+    sign_in(client, "cmartin", "demo-password")
+    response = client.get("/v/all_tickets", params={"q": "imprimante"})
+    assert response.status_code == 200
+    assert re.findall(r'href="/r/(T-\d+)"', response.text)
+
+
+def test_a_record_page_shows_fields_timers_history_and_transitions(client, helpdesk_store):
+    sign_in(client, "sbernard", "demo-password")
+    number = helpdesk_store.read(lambda s: s.query("ticket", {"status": "awaiting_pickup"}, limit=1).records[0].number)
+    page = client.get(f"/r/{number}")
+    assert page.status_code == 200
+    assert number in page.text and "History" in page.text and "Timers" in page.text
+    assert f'action="/r/{number}/fire/take"' in page.text and 'name="time_spent"' in page.text
+
+
+def test_a_record_outside_the_scope_does_not_exist_for_the_reader(client, helpdesk_store):
+    sign_in(client, "sbernard", "demo-password")
+    number = helpdesk_store.read(lambda s: s.query(
+        "ticket", {"all": [{"status": "in_progress"}, {"assignee": {"ne": "sbernard"}}]}, limit=1).records[0].number)
+    response = client.get(f"/r/{number}")
+    assert response.status_code == 404 and "there is no record numbered" in response.text
+
+
+def test_firing_a_transition_from_the_page(client, helpdesk_store):
+    sign_in(client, "tina")
+    number = helpdesk_store.read(lambda s: s.query("ticket", {"status": "awaiting_pickup"}, sort="-id",
+                                                   limit=1).records[0].number)
+    page = client.get(f"/r/{number}")
+    token = csrf_of(page.text)
+    refused = client.post(f"/r/{number}/fire/take", data={"csrf": token})
+    assert refused.status_code == 422 and "time_spent" in refused.text
+    done = client.post(f"/r/{number}/fire/take", data={"csrf": token, "time_spent": "20m", "work_done": "looked"})
+    assert done.status_code == 303 and done.headers["location"] == f"/r/{number}"
+    values = helpdesk_store.read(lambda s: dict(s.find(number).values))
+    assert values["status"] == "in_progress" and values["assignee"] == "tina"
+    assert "transition take" in client.get(f"/r/{number}").text
