@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -21,13 +23,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from deskbase.objects.errors import DeskbaseError, NotFound, QueryError, StaleEdit, ValidationError
-from deskbase.objects.fields import label_text
+from deskbase.objects.fields import AttachmentsKind, label_text
 from deskbase.objects.store import Store
 from deskbase.rules.access import AccessDenied, decide, hidden_fields
 from deskbase.rules.identity import AccountError, Identity, LoginRefused, authenticate, identity_of
 from deskbase.rules.timers import clocks_of
 from deskbase.rules.workflows import TransitionRefused, available_transitions, fire
 
+from . import editing
 from .display import field_text
 from .i18n import translator
 from .sessions import COOKIE, SignInThrottle, close_session, find_session, open_session
@@ -36,6 +39,7 @@ HERE = Path(__file__).parent
 PAGE_SIZE = 25
 LOGIN_CSRF = "deskbase_login_csrf"
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+MAX_REQUEST = 100 * 2**20        # a form with its files; each attachments field also has its own limit
 
 
 class Web:
@@ -64,7 +68,8 @@ class Web:
                web_session=None, identity: Identity | None = None) -> HTMLResponse:
         language = getattr(identity, "language", None) or self.definitions.languages[0]
         base = {"request": request, "me": identity, "csrf": getattr(web_session, "csrf", ""),
-                "t": translator(language), "language": language, "navigation": self.navigation(identity, language)}
+                "t": translator(language), "language": language, "navigation": self.navigation(identity, language),
+                "creatable": editing.creatable(self, identity, language) if identity is not None else []}
         return self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
 
     def navigation(self, identity: Identity | None, language: str) -> list[dict[str, str]]:
@@ -235,9 +240,15 @@ class Web:
                        for e in reversed(record.history.entries)]
             clocks = clocks_of(session, record, language)
             title = record.get(typedef.title_field) if typedef.title_field else None
+            files = [{"name": item.filename, "size": item.size, "url": f"/r/{record.number}/files/{item.blob_id}"}
+                     for n, f in typedef.fields.items() if isinstance(f.kind, AttachmentsKind) and n not in hidden
+                     for item in record.get(n) or ()]
+            may_edit = decide(identity, "update", typedef, record, definitions=self.definitions,
+                              context=session.context(record.values)).allowed
             return {"number": record.number, "version": record.version, "type_title": typedef.title(language),
                     "title": title, "fields": fields, "transitions": transitions, "history": history,
-                    "clocks": clocks}
+                    "clocks": clocks, "files": files, "may_edit": may_edit,
+                    "related": self.related(session, identity, typedef, record, language)}
         try:
             context = self.store.read(work, identity=identity)
         except NotFound as error:
@@ -246,10 +257,37 @@ class Web:
         context.update(problem=problem, problems=problems or {})
         return self.render(request, "record.html", context, status=status, web_session=web_session, identity=identity)
 
+    def related(self, session, identity: Identity, typedef, record, language: str) -> list[dict[str, Any]]:
+        """The records of other types that point at this one (its comments, its work), newest
+        first, as the person may read them, with a link to add one."""
+        found = []
+        for other in self.definitions.types.values():
+            for name, definition in other.fields.items():
+                kind = definition.kind
+                if kind.name != "ref" or kind.to != typedef.name or other.index_for(name) is None:
+                    continue
+                if not decide(identity, "read", other, definitions=self.definitions):
+                    continue
+                page = session.query(other.name, {name: record.id}, "-id", limit=20)
+                hidden = hidden_fields(identity, other, self.definitions) | {name}
+                columns = [n for n, f in other.fields.items()
+                           if not f.system and n not in hidden and f.kind.name not in ("attachments", "computed")][:5]
+                rows = [{"number": r.number,
+                         "cells": [field_text(session, other, r.values, c, language, r.number) for c in columns]}
+                        for r in page.records]
+                may_add = decide(identity, "create", other, definitions=self.definitions).allowed
+                if not rows and not may_add:
+                    continue
+                found.append({"title": f"{label_text(other.plural, language, other.title(language))}"
+                                       + (f" ({definition.title(language)})" if other.name == typedef.name else ""),
+                              "headers": [other.fields[c].title(language) for c in columns], "rows": rows,
+                              "total": page.total, "add": f"/new/{other.name}?{name}={record.id}" if may_add else None})
+        return found
+
     def fire_transition(self, request: Request, web_session, identity: Identity) -> Response:
         number, name = request.path_params["number"], request.path_params["transition"]
         form = _form(request)
-        inputs = {k: v for k, v in form.items() if k not in ("csrf", "version") and v != ""}
+        inputs = {k: v for k, v in form.items() if k not in ("csrf", "version", "fire") and v != ""}
         version = form.get("version")
         try:
             self.store.run(lambda s: fire(s, number, name, inputs, version=int(version) if version else None),
@@ -282,7 +320,10 @@ def _guarded(web: Web, handler, *, signed_in: bool = True):
     """Wrap a page: read the form once, refuse unsafe requests without the session's CSRF
     token, send people who are not signed in to the sign-in page."""
     async def endpoint(request: Request) -> Response:
-        request.state.form = dict(await request.form()) if request.method in UNSAFE else {}
+        if request.method in UNSAFE and int(request.headers.get("content-length") or 0) > MAX_REQUEST:
+            return PlainTextResponse(f"The upload is too large: at most {MAX_REQUEST // 2**20} MiB in one form.",
+                                     status_code=413)
+        request.state.form = await request.form() if request.method in UNSAFE else FormData()
         if not signed_in:
             expected = request.cookies.get(LOGIN_CSRF)
             if request.method in UNSAFE and not (expected and secrets.compare_digest(
@@ -314,6 +355,10 @@ def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
         Route("/v/{view}", _guarded(web, web.list_view)),
         Route("/r/{number}", _guarded(web, web.record_page)),
         Route("/r/{number}/fire/{transition}", _guarded(web, web.fire_transition), methods=["POST"]),
+        Route("/r/{number}/edit", _guarded(web, partial(editing.edit_record, web)), methods=["GET", "POST"]),
+        Route("/r/{number}/files/{file}", _guarded(web, partial(editing.download, web))),
+        Route("/new/{type}", _guarded(web, partial(editing.new_record, web)), methods=["GET", "POST"]),
+        Route("/forms/{type}/field/{field}", _guarded(web, partial(editing.field_widget, web))),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes)

@@ -167,3 +167,102 @@ def test_firing_a_transition_from_the_page(client, helpdesk_store):
     values = helpdesk_store.read(lambda s: dict(s.find(number).values))
     assert values["status"] == "in_progress" and values["assignee"] == "tina"
     assert "transition take" in client.get(f"/r/{number}").text
+
+
+# -- forms -----------------------------------------------------------------------------------
+
+def ids_of(store, type_name: str, where) -> list[int]:
+    return store.read(lambda s: [r.id for r in s.query(type_name, where, limit=None).records])
+
+
+def test_a_new_ticket_form_creates_the_ticket(client, helpdesk_store):
+    sign_in(client, "tina")
+    form = client.get("/new/ticket")
+    assert form.status_code == 200 and 'name="title"' in form.text
+    assert 'name="status"' not in form.text and 'name="resolution_due"' not in form.text   # the rules' own
+    chabrier = ids_of(helpdesk_store, "organization", {"code": "CHAB"})[0]
+    response = client.post("/new/ticket", data={"csrf": csrf_of(form.text), "title": "Scanner offline",
+                                                "organization": str(chabrier), "priority": "high"})
+    assert response.status_code == 303
+    number = response.headers["location"].rsplit("/", 1)[1]
+    values = helpdesk_store.read(lambda s: dict(s.find(number).values))
+    assert values["title"] == "Scanner offline" and values["organization"] == chabrier
+    assert values["status"] == "awaiting_pickup" and values["created_by"] == "tina"
+
+
+def test_errors_are_shown_next_to_their_field_and_what_was_typed_is_kept(client):
+    sign_in(client, "tina")
+    form = client.get("/new/ticket")
+    response = client.post("/new/ticket", data={"csrf": csrf_of(form.text), "title": "",
+                                                "description": "kept text", "remaining_effort": "soon"})
+    assert response.status_code == 422
+    assert 'id="error-title"' in response.text and "is required" in response.text
+    assert 'id="error-remaining_effort"' in response.text and "is not a duration" in response.text
+    assert "kept text" in response.text
+
+
+def test_a_subcategory_is_offered_only_under_its_category(client, helpdesk_store):
+    sign_in(client, "tina")
+    tops = ids_of(helpdesk_store, "category", {"parent": None})
+    hardware = [top for top in tops if ids_of(helpdesk_store, "category", {"parent": top})]
+    children = set(ids_of(helpdesk_store, "category", {"parent": hardware[0]}))
+    empty = client.get("/forms/ticket/field/subcategory")
+    assert empty.status_code == 200 and "<option value=\"" not in empty.text.replace('<option value=""></option>', "")
+    offered = client.get("/forms/ticket/field/subcategory", params={"category": str(hardware[0])})
+    shown = {int(v) for v in re.findall(r'<option value="(\d+)"', offered.text)}
+    assert shown == children and children
+    form = client.get("/new/ticket")
+    assert 'hx-trigger="change from:#input-category"' in form.text
+
+
+def test_an_edit_made_from_an_old_version_is_refused(client, helpdesk_store):
+    sign_in(client, "cmartin", "demo-password")
+    number = helpdesk_store.read(lambda s: s.query("ticket", {"status": "in_progress"}, limit=1).records[0].number)
+    form = client.get(f"/r/{number}/edit")
+    assert form.status_code == 200
+    version = re.search(r'name="version" value="(\d+)"', form.text).group(1)
+    helpdesk_store.run(lambda s: s.update(number, {"internal_notes": "changed meanwhile"}))
+    response = client.post(f"/r/{number}/edit", data={"csrf": csrf_of(form.text), "version": version,
+                                                      "internal_notes": "my edit"})
+    assert response.status_code == 409 and "was changed by" in response.text
+    assert helpdesk_store.read(lambda s: s.find(number)["internal_notes"]) == "changed meanwhile"
+
+
+def test_an_attachment_is_uploaded_and_downloaded_but_not_by_someone_out_of_scope(client, helpdesk_store):
+    sign_in(client, "cmartin", "demo-password")
+    number = helpdesk_store.read(lambda s: s.query("ticket", {"status": "in_progress"}, limit=1).records[0].number)
+    form = client.get(f"/r/{number}/edit")
+    version = re.search(r'name="version" value="(\d+)"', form.text).group(1)
+    response = client.post(f"/r/{number}/edit", data={"csrf": csrf_of(form.text), "version": version},
+                           files={"attachments": ("report.pdf", b"%PDF-1.4 hello", "application/pdf")})
+    assert response.status_code == 303
+    page = client.get(f"/r/{number}")
+    link = re.search(r'href="(/r/[^"]+/files/[^"]+)"', page.text).group(1)
+    download = client.get(link)
+    assert download.content == b"%PDF-1.4 hello"
+    assert download.headers["content-disposition"].startswith("attachment;")
+    sign_in(client, "psvoboda", "demo-password")          # a customer of another organization
+    assert client.get(link).status_code == 404
+
+
+def test_a_file_of_a_refused_type_is_refused_with_a_sentence(client, helpdesk_store):
+    sign_in(client, "cmartin", "demo-password")
+    number = helpdesk_store.read(lambda s: s.query("ticket", {"status": "in_progress"}, limit=1).records[0].number)
+    form = client.get(f"/r/{number}/edit")
+    version = re.search(r'name="version" value="(\d+)"', form.text).group(1)
+    response = client.post(f"/r/{number}/edit", data={"csrf": csrf_of(form.text), "version": version},
+                           files={"attachments": ("tool.exe", b"MZ", "application/x-msdownload")})
+    assert response.status_code == 422 and 'id="error-attachments"' in response.text
+
+
+def test_the_record_page_lists_related_records_with_a_link_to_add_one(client, helpdesk_store):
+    sign_in(client, "cmartin", "demo-password")
+    number, record_id = helpdesk_store.read(lambda s: (lambda r: (r.number, r.id))(
+        s.query("comment", limit=1).records[0]))
+    ticket_id = helpdesk_store.read(lambda s: s.find(number)["ticket"])
+    ticket_number = helpdesk_store.read(lambda s: s.get("ticket", ticket_id).number)
+    page = client.get(f"/r/{ticket_number}")
+    assert f'href="/r/{number}"' in page.text
+    assert f'href="/new/comment?ticket={ticket_id}"' in page.text
+    form = client.get(f"/new/comment?ticket={ticket_id}")
+    assert f'<option value="{ticket_id}" selected>{ticket_number} ' in form.text

@@ -1,0 +1,246 @@
+"""Creating and editing records from the web: forms generated from the type, errors shown
+next to their field with what was typed kept, edits made from an older version refused,
+dependent choices reloaded by htmx, and attachments uploaded and downloaded."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from deskbase.objects.errors import DeskbaseError, NotFound, StaleEdit, ValidationError
+from deskbase.objects.fields import AttachmentsKind, Upload
+from deskbase.rules.access import AccessDenied, decide, hidden_fields, readonly_fields
+from deskbase.rules.identity import Identity
+from deskbase.rules.timers import timers
+from deskbase.rules.workflows import workflow_of
+
+from .forms import submitted, widgets
+
+if TYPE_CHECKING:
+    from .app import Web
+
+
+def creatable(web: "Web", identity: Identity, language: str) -> list[dict[str, str]]:
+    """The types this person may create records of, for the `New …` links."""
+    return [{"type": name, "label": typedef.title(language), "url": f"/new/{name}"}
+            for name, typedef in web.definitions.types.items()
+            if decide(identity, "create", typedef, definitions=web.definitions).allowed]
+
+
+def kept_by_rules(definitions, typedef) -> frozenset[str]:
+    """Fields no form offers: the state a workflow moves, the deadlines and states timers keep."""
+    kept = set()
+    workflow = workflow_of(definitions, typedef.name)
+    if workflow is not None:
+        kept.add(workflow.field)
+    type_timers = timers(definitions).by_type.get(typedef.name)
+    for clock in type_timers.clocks.values() if type_timers else ():
+        kept.update(name for name in (clock.deadline_field, clock.state_field) if name)
+    return frozenset(kept)
+
+
+def _language(web: "Web", identity: Identity) -> str:
+    return identity.language or web.definitions.languages[0]
+
+
+def _uploads(request: Request, typedef, allowed: set[str]) -> dict[str, list[Upload]]:
+    found: dict[str, list[Upload]] = {}
+    for name in allowed:
+        if not isinstance(typedef.fields[name].kind, AttachmentsKind):
+            continue
+        files = [item for item in request.state.form.getlist(name) if getattr(item, "filename", None)]
+        if files:
+            found[name] = [Upload(item.filename, item.file.read(), item.content_type or "application/octet-stream")
+                           for item in files]
+    return found
+
+
+def _form_page(web: "Web", request: Request, web_session, identity: Identity, *, typedef, values, action: str,
+               title: str, status: int = 200, errors=None, typed=None, problem: str | None = None,
+               version: int | None = None, creating: bool) -> Response:
+    language = _language(web, identity)
+    hidden = hidden_fields(identity, typedef, web.definitions) | kept_by_rules(web.definitions, typedef)
+    readonly = readonly_fields(identity, typedef, web.definitions)
+
+    def work(session):
+        return widgets(session, typedef, values, language=language, hidden=hidden,
+                       readonly=frozenset() if creating else readonly, errors=errors, typed=typed,
+                       creating=creating)
+    fields = web.store.read(work, identity=identity)
+    return web.render(request, "form.html", {"title": title, "fields": fields, "action": action, "type": typedef.name,
+                                             "problem": problem, "version": version},
+                      status=status, web_session=web_session, identity=identity)
+
+
+def new_record(web: "Web", request: Request, web_session, identity: Identity) -> Response:
+    typedef = web.definitions.types.get(request.path_params["type"])
+    language = _language(web, identity)
+    if typedef is None or not decide(identity, "create", typedef, definitions=web.definitions):
+        return web.render(request, "error.html", {"message": "You may not create records of this kind."},
+                          status=403, web_session=web_session, identity=identity)
+    title = f"{typedef.title(language)}"
+    action = f"/new/{typedef.name}"
+    hidden = hidden_fields(identity, typedef, web.definitions) | kept_by_rules(web.definitions, typedef)
+    shown = {n for n, f in typedef.fields.items() if not f.system and n not in hidden and f.kind.writable}
+    if request.method == "GET":
+        prefill = {name: value for name, value in request.query_params.items() if name in shown}
+        return _form_page(web, request, web_session, identity, typedef=typedef, values={}, typed=prefill,
+                          action=action + (f"?{request.url.query}" if request.url.query else ""), title=title,
+                          creating=True)
+    form = request.state.form
+    values = submitted(typedef, form, {n: form.getlist(n) for n in shown}, allowed=shown)
+    values = {name: value for name, value in values.items() if value not in (None, [], False) or name in form}
+    values.update(_uploads(request, typedef, shown))
+    try:
+        number = web.store.run(lambda session: session.create(typedef.name, values).number, identity=identity)
+    except ValidationError as error:
+        return _form_page(web, request, web_session, identity, typedef=typedef, values={}, typed=_typed(form, shown),
+                          errors=error.errors, action=action, title=title, status=422, creating=True,
+                          problem=_problem(error))
+    except (AccessDenied, DeskbaseError) as error:
+        return _form_page(web, request, web_session, identity, typedef=typedef, values={}, typed=_typed(form, shown),
+                          errors=getattr(error, "fields", None), action=action, title=title, status=422,
+                          creating=True, problem=str(error))
+    return RedirectResponse(f"/r/{number}", status_code=303)
+
+
+def edit_record(web: "Web", request: Request, web_session, identity: Identity) -> Response:
+    number = request.path_params["number"]
+    language = _language(web, identity)
+
+    def load(session):
+        record = session.find(number)
+        typedef = web.definitions.type(record.type_name)
+        if not decide(identity, "read", typedef, record, definitions=web.definitions,
+                      context=session.context(record.values)):
+            raise NotFound(f"there is no record numbered `{number}`")
+        may = decide(identity, "update", typedef, record, definitions=web.definitions,
+                     context=session.context(record.values))
+        return typedef, dict(record.values), record.version, may
+    try:
+        typedef, values, version, may = web.store.read(load, identity=identity)
+    except NotFound as error:
+        return web.render(request, "error.html", {"message": str(error)}, status=404,
+                          web_session=web_session, identity=identity)
+    title = f"{number} – {typedef.title(language)}"
+    action = f"/r/{number}/edit"
+    if not may:
+        return web.render(request, "error.html", {"message": may.reason}, status=403,
+                          web_session=web_session, identity=identity)
+    hidden = hidden_fields(identity, typedef, web.definitions) | kept_by_rules(web.definitions, typedef)
+    readonly = readonly_fields(identity, typedef, web.definitions)
+    shown = {n for n, f in typedef.fields.items()
+             if not f.system and n not in hidden and n not in readonly and f.kind.writable}
+    if request.method == "GET":
+        return _form_page(web, request, web_session, identity, typedef=typedef, values=values, action=action,
+                          title=title, version=version, creating=False)
+    form = request.state.form
+    changes = submitted(typedef, form, {n: form.getlist(n) for n in shown}, allowed=shown & _sent(form))
+    changes.update(_uploads(request, typedef, shown))
+    sent_version = form.get("version")
+    try:
+        web.store.run(lambda session: session.update(number, _changed_only(session, number, changes),
+                                                     version=int(sent_version) if sent_version else None),
+                      identity=identity)
+    except StaleEdit as error:
+        return _form_page(web, request, web_session, identity, typedef=typedef, values=values, typed=_typed(form, shown),
+                          action=action, title=title, status=409, version=version, creating=False,
+                          problem=str(error))
+    except ValidationError as error:
+        return _form_page(web, request, web_session, identity, typedef=typedef, values=values, typed=_typed(form, shown),
+                          errors=error.errors, action=action, title=title, status=422, version=int(sent_version or 0),
+                          creating=False, problem=_problem(error))
+    except (AccessDenied, DeskbaseError) as error:
+        return _form_page(web, request, web_session, identity, typedef=typedef, values=values, typed=_typed(form, shown),
+                          errors=getattr(error, "fields", None), action=action, title=title, status=422,
+                          version=int(sent_version or 0), creating=False, problem=str(error))
+    return RedirectResponse(f"/r/{number}", status_code=303)
+
+
+def _sent(form) -> set[str]:
+    """The fields a form carried (a checkbox left unticked is not sent: its `present` marker is)."""
+    return set(form.keys()) | {key[len("present:"):] for key in form.keys() if key.startswith("present:")}
+
+
+def _changed_only(session, number: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Leave out what did not change, so that an untouched field a person may see but whose
+    value they could not have typed the same way (a ref shown as a number) is not rewritten."""
+    record = session.find(number)
+    typedef = session.definitions.type(record.type_name)
+    kept = {}
+    for name, value in changes.items():
+        kind = typedef.fields[name].kind
+        try:
+            coerced = kind.coerce(value, session.lookup) if not isinstance(value, list) or kind.name == "refs" \
+                else value
+        except (DeskbaseError, ValueError):
+            kept[name] = value                  # let the write path word the error
+            continue
+        if isinstance(kind, AttachmentsKind) or coerced != record.get(name):
+            kept[name] = value
+    return kept
+
+
+def _typed(form, shown: set[str]) -> dict[str, Any]:
+    typed: dict[str, Any] = {}
+    for name in shown:
+        items = [item for item in form.getlist(name) if isinstance(item, str)]
+        if len(items) > 1:
+            typed[name] = items
+        elif items:
+            typed[name] = items[0]
+    return typed
+
+
+def _problem(error: ValidationError) -> str:
+    count = len(error.errors)
+    return "Please correct the field below." if count == 1 else f"Please correct the {count} fields below."
+
+
+def field_widget(web: "Web", request: Request, web_session, identity: Identity) -> Response:
+    """One field of a form drawn again from the values typed so far (dependent choices)."""
+    typedef = web.definitions.types.get(request.path_params["type"])
+    name = request.path_params["field"]
+    if typedef is None or name not in typedef.fields:
+        return Response(status_code=404)
+    language = _language(web, identity)
+    hidden = hidden_fields(identity, typedef, web.definitions)
+    typed = {key: value for key, value in request.query_params.items() if key in typedef.fields}
+
+    def work(session):
+        return widgets(session, typedef, {}, language=language, hidden=hidden, readonly=frozenset(), typed=typed,
+                       only=(name,))
+    found = web.store.read(work, identity=identity)
+    if not found:
+        return Response(status_code=404)
+    return web.render(request, "_widget.html", {"field": found[0], "type": typedef.name},
+                      web_session=web_session, identity=identity)
+
+
+def download(web: "Web", request: Request, web_session, identity: Identity) -> Response:
+    """A file of a record the person may read, always as a download (never shown inline)."""
+    number, blob_id = request.path_params["number"], request.path_params["file"]
+
+    def work(session):
+        record = session.find(number)
+        typedef = web.definitions.type(record.type_name)
+        if not decide(identity, "read", typedef, record, definitions=web.definitions,
+                      context=session.context(record.values)):
+            raise NotFound("no such file")
+        hidden = hidden_fields(identity, typedef, web.definitions)
+        for name, definition in typedef.fields.items():
+            if isinstance(definition.kind, AttachmentsKind) and name not in hidden:
+                for item in record.get(name) or ():
+                    if item.blob_id == blob_id:
+                        return item.filename, item.read()
+        raise NotFound("no such file")
+    try:
+        filename, content = web.store.read(work, identity=identity)
+    except NotFound:
+        return web.render(request, "error.html", {"message": "There is no such file."}, status=404,
+                          web_session=web_session, identity=identity)
+    return Response(content, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}",
+                             "X-Content-Type-Options": "nosniff"})

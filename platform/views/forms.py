@@ -1,0 +1,177 @@
+"""Forms generated from type definitions: one widget per field by its kind, values shown as
+a person types them, choices of refs limited by their `where` (a subcategory offered only
+under its category) and reloaded when a field they read changes, and the fields a person
+may not see or change left out or shown read-only."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from deskbase.objects.errors import DeskbaseError
+from deskbase.objects.fields import (AttachmentsKind, BooleanKind, ComputedKind, DateKind, DateTimeKind, DecimalKind,
+                                     DurationKind, EnumKind, IntegerKind, RefKind, RefsKind, TagsKind, TextKind,
+                                     format_duration)
+from deskbase.objects.model import TypeDef
+
+
+MAX_CHOICES = 300      # more records than this: a text box taking a number or an exact title
+
+
+@dataclass
+class Widget:
+    """One field of a form as the template draws it."""
+
+    name: str
+    title: str
+    control: str                  # text | textarea | number | checkbox | date | datetime | select | multiselect | file
+    value: Any = ""
+    required: bool = False
+    readonly: bool = False
+    help: str = ""
+    error: str = ""
+    choices: list[tuple[str, str]] = field(default_factory=list)    # (value, label)
+    selected: frozenset[str] = frozenset()
+    depends_on: tuple[str, ...] = ()       # fields whose change reloads this one's choices
+    reloads: tuple[str, ...] = ()          # fields whose choices depend on this one
+    step: str = ""
+
+
+def form_value(session, kind, value: Any) -> Any:
+    """A stored value as a person types it back."""
+    if value is None or value == ():
+        return ""
+    if isinstance(kind, DateTimeKind) and isinstance(value, datetime):
+        return value.astimezone(ZoneInfo(kind.zone)).strftime("%Y-%m-%dT%H:%M")
+    if isinstance(kind, DateKind) and isinstance(value, date):
+        return value.isoformat()
+    if isinstance(kind, DurationKind):
+        return format_duration(value)
+    if isinstance(kind, (DecimalKind,)) and isinstance(value, Decimal):
+        return str(value)
+    if isinstance(kind, TagsKind):
+        return ", ".join(value)
+    if isinstance(kind, RefsKind):
+        return [str(item) for item in value]
+    return str(value) if not isinstance(value, bool) else value
+
+
+def dependencies(store, typedef: TypeDef) -> dict[str, tuple[str, ...]]:
+    """For each ref field whose `where` reads the edited record, the fields it reads."""
+    found = {}
+    for name, definition in typedef.fields.items():
+        kind = definition.kind
+        if isinstance(kind, RefKind) and kind.where:
+            reads = store.compiled_filter(kind.where, kind.to, typedef.name).record_fields
+            if reads:
+                found[name] = tuple(sorted(reads))
+    return found
+
+
+def widgets(session, typedef: TypeDef, values: Mapping[str, Any], *, language: str, hidden: frozenset[str],
+            readonly: frozenset[str], errors: Mapping[str, str] | None = None, typed: Mapping[str, Any] | None = None,
+            only: tuple[str, ...] | None = None, creating: bool = True) -> list[Widget]:
+    """The widgets of a form over a record's `values`; `typed` is what the person sent back
+    (shown again after a refusal), `errors` the message per field."""
+    errors, typed = errors or {}, typed or {}
+    depends = dependencies(session.store, typedef)
+    reloads: dict[str, list[str]] = {}
+    for dependent, reads in depends.items():
+        for read in reads:
+            reloads.setdefault(read, []).append(dependent)
+    found = []
+    for name, definition in typedef.fields.items():
+        kind = definition.kind
+        if definition.system or name in hidden or isinstance(kind, ComputedKind):
+            continue
+        if only is not None and name not in only:
+            continue
+        shown = typed[name] if name in typed else form_value(session, kind, values.get(name))
+        widget = Widget(name, definition.title(language), _control(kind), shown,
+                        required=definition.required, readonly=name in readonly,
+                        help=_text(definition.help, language), error=errors.get(name, ""),
+                        depends_on=depends.get(name, ()), reloads=tuple(reloads.get(name, ())))
+        if isinstance(kind, EnumKind):
+            widget.choices = [(value, kind.text(value, language)) for value in kind.values]
+        elif isinstance(kind, RefKind):
+            _ref_choices(session, typedef, kind, widget, {**values, **_typed_ids(typedef, typed)})
+        elif isinstance(kind, (DecimalKind, IntegerKind)):
+            widget.step = "1" if isinstance(kind, IntegerKind) else "any"
+        if isinstance(shown, list):
+            widget.selected = frozenset(shown)
+        found.append(widget)
+    return found
+
+
+CONTROLS = ((AttachmentsKind, "file"), (BooleanKind, "checkbox"), (TextKind, "textarea"), (EnumKind, "select"),
+            (RefsKind, "multiselect"), (RefKind, "select"), (DateTimeKind, "datetime"), (DateKind, "date"),
+            ((IntegerKind, DecimalKind), "number"))     # the first that fits; a kind not named is a text box
+
+
+def _control(kind) -> str:
+    return next((control for kinds, control in CONTROLS if isinstance(kind, kinds)), "text")
+
+
+def _text(value: Any, language: str) -> str:
+    if isinstance(value, Mapping):
+        return str(value.get(language) or value.get("en") or next(iter(value.values()), ""))
+    return "" if value is None else str(value)
+
+
+def _typed_ids(typedef: TypeDef, typed: Mapping[str, Any]) -> dict[str, Any]:
+    """What the person chose in ref fields, as ids, so dependent choices follow them."""
+    ids = {}
+    for name, raw in typed.items():
+        definition = typedef.fields.get(name)
+        if definition is not None and isinstance(definition.kind, RefKind) and not definition.kind.multiple:
+            ids[name] = int(raw) if str(raw).isdigit() else None
+    return ids
+
+
+def _ref_choices(session, typedef: TypeDef, kind: RefKind, widget: Widget, values: Mapping[str, Any]) -> None:
+    """The records a ref may point at, as the person may read them; a `where` reading the
+    record follows its current values (none chosen yet: nothing offered)."""
+    try:
+        page = session.query(kind.to, kind.where, _title_sort(session, kind.to), limit=MAX_CHOICES + 1,
+                             context=session.context(values), record_type=typedef.name)
+    except DeskbaseError:
+        return
+    if page.total > MAX_CHOICES:
+        widget.control = "text"                       # too many to list: a number or an exact title
+        if widget.value and str(widget.value).isdigit():
+            widget.value = session.definitions.type(kind.to).number(int(widget.value))
+        return
+    target = session.definitions.type(kind.to)
+    widget.choices = [(str(record.id), " ".join(str(part) for part in (record.number, record.get(target.title_field))
+                                                 if part)) for record in page.records]
+
+
+def _title_sort(session, type_name: str) -> str | None:
+    typedef = session.definitions.type(type_name)
+    title = typedef.title_field
+    if title and typedef.index_for(title) is not None and typedef.fields[title].kind.sortable:
+        return title
+    return None
+
+
+def submitted(typedef: TypeDef, form: Mapping[str, Any], multi: Mapping[str, list[str]], *,
+              allowed: set[str]) -> dict[str, Any]:
+    """The values a form sent for the fields it showed: empty inputs clear a field, an
+    unticked checkbox is false, several choices are a list."""
+    values: dict[str, Any] = {}
+    for name in allowed:
+        definition = typedef.fields[name]
+        kind = definition.kind
+        if isinstance(kind, AttachmentsKind):
+            continue
+        if isinstance(kind, BooleanKind):
+            values[name] = name in form
+        elif isinstance(kind, RefsKind):
+            values[name] = [item for item in multi.get(name, []) if item]
+        elif name in form:
+            raw = form[name]
+            values[name] = None if isinstance(raw, str) and raw.strip() == "" else raw
+    return values
