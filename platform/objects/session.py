@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from .errors import DeskbaseError, FieldError, NotFound, StaleEdit, ValidationError, hint_for
 from .expressions import ExpressionError, evaluate
-from .fields import AttachmentsKind, ComputedKind, DecimalKind, DurationKind, RefKind, Upload
+from .fields import AttachmentsKind, ComputedKind, DecimalKind, DurationKind, RefKind, Upload, UserKind
 from .model import TypeDef
 from .query import parse_sort, search
 from .records import Attachment, Record, TypeContainer
@@ -55,10 +55,12 @@ class Session:
 
     `identity` is the signed-in person as the rules layer describes them (any object with
     `id`, `acting_for` and `as_context()`); None is the system, which reads and writes
-    everything. With an identity, queries are limited by `store.hooks.read_scope` and
-    writes are checked by the hooks the access layer installs."""
+    everything. `acting_for` is one login, or several (the people a deputy stands in for):
+    see `_acting_for` for what the history then says. With an identity, queries are
+    limited by `store.hooks.read_scope` and writes are checked by the hooks the access
+    layer installs."""
 
-    def __init__(self, store: "Store", connection, *, user: str, acting_for: str | None = None,
+    def __init__(self, store: "Store", connection, *, user: str, acting_for: str | tuple[str, ...] | None = None,
                  me: Mapping[str, Any] | None = None, now: datetime | None = None, identity: Any = None):
         if identity is not None:
             if store.hooks.read_scope is None:
@@ -436,7 +438,7 @@ class Session:
                  new: Mapping[str, Any], changed: tuple[str, ...], reason: str | None = None) -> None:
         fields = typedef.fields
         entry = {
-            "at": self.now, "by": self.user, "acting_for": self.acting_for, "action": action,
+            "at": self.now, "by": self.user, "acting_for": self._acting_for(typedef, old, new), "action": action,
             "version": new.get("version", old.get("version")),
             "changes": {name: (_json(fields, name, old.get(name)), _json(fields, name, new.get(name)))
                         for name in changed},
@@ -444,6 +446,18 @@ class Session:
         if reason:
             entry["reason"] = reason
         record.history.append(entry)
+
+    def _acting_for(self, typedef: TypeDef, old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+        """Whom a change was made for, as its history entry says. One login is said of every
+        change; several (a deputy standing in for people away) are narrowed to those a user
+        field of the record names before or after the change, so Bob editing Alice's record
+        writes "bob for alice" while his own work stays his alone."""
+        acting_for = self.acting_for
+        if not acting_for or isinstance(acting_for, str):
+            return acting_for or None
+        named = {values.get(name) for values in (old, new)
+                 for name, field in typedef.fields.items() if isinstance(field.kind, UserKind)}
+        return ", ".join(login for login in acting_for if login in named) or None
 
 
 def _computed_value(kind, raw: Any) -> Any:

@@ -20,6 +20,8 @@ from deskbase.objects.fields import RefKind
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
 
+from .substitution import stands_in_for
+
 ACCOUNTS_KEY = "deskbase.accounts"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MINIMUM_PASSWORD_LENGTH = 10
@@ -102,14 +104,16 @@ def identity_settings(definitions: Definitions) -> IdentitySettings:
 @dataclass(frozen=True)
 class Identity:
     """The person (or job) a session acts as. `groups` holds the direct groups and all
-    their ancestors; `superuser` bypasses every access rule (the system, for jobs)."""
+    their ancestors; `superuser` bypasses every access rule (the system, for jobs).
+    `acting_for` holds the logins of the people this person stands in for while they are
+    away (see substitution.py), or None when they stand in for nobody."""
 
     id: str
     name: str = ""
     roles: tuple[str, ...] = ()
     groups: tuple[int, ...] = ()
     organization: int | None = None
-    acting_for: str | None = None
+    acting_for: tuple[str, ...] | None = None
     language: str = "en"
     superuser: bool = False
 
@@ -283,10 +287,17 @@ def _ancestors(session, groups: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(found)
 
 
+def identity_for_account(session, account: Account) -> Identity:
+    """The identity an account acts as, read in an open session (no password asked)."""
+    return _identity(session, account)
+
+
 def _identity(session, account: Account) -> Identity:
+    # Built per request or session, so the absences that hold now are read here (one indexed query).
     superuser = any(session.definitions.roles.get(role, {}).get("superuser") for role in account.roles)
     return Identity(account.login, account.name, tuple(account.roles), _ancestors(session, tuple(account.groups)),
-                    account.organization, None, account.language, bool(superuser))
+                    account.organization, stands_in_for(session, account.login) or None, account.language,
+                    bool(superuser))
 
 
 def identity_of(store: Store, login: str) -> Identity:

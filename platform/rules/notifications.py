@@ -21,8 +21,10 @@ from deskbase.objects.records import Record
 from deskbase.objects.session import Change, Session
 from deskbase.objects.store import Store
 
-from .identity import ACCOUNTS_KEY
+from .access import decide
+from .identity import ACCOUNTS_KEY, identity_for_account
 from .outbox import queue_message, record_thread
+from .substitution import with_deputies
 
 EVENTS = ("create", "update", "transition", "delete", "timer")
 CHANNELS = ("email", "sms")
@@ -271,9 +273,16 @@ def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: 
         if rule.channel != "email":
             return None                          # accounts hold an e-mail address, no phone number
         found = accounts.get(str(login)) if login else None
-        if found is not None and found.active and found.email and found.login != session.user:
+        if found is not None and found.active and found.email and found.login != session.user \
+                and may_read(found):
             return found.email, found.language or default_language
         return None
+
+    def may_read(found) -> bool:
+        # A message tells what the record holds: only to whom its access rules let read it.
+        reader = identity_for_account(session, found)
+        return decide(reader, "read", typedef, values, definitions=session.definitions,
+                      context=session.context(values)).allowed
 
     found: list[tuple[str, str] | None] = []
     for recipient in rule.recipients:
@@ -296,7 +305,7 @@ def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: 
         value = source.get(field_name)
         items = value if isinstance(value, (list, tuple)) else (value,)
         if isinstance(owner.fields[field_name].kind, UserKind):
-            found += [account(item) for item in items]
+            found += [account(item) for item in with_deputies(session, items)]   # and whoever stands in
         else:
             found += [(str(item).strip(), default_language) for item in items if item and str(item).strip()]
     for entry in found:

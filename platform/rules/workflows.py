@@ -532,6 +532,13 @@ def fire(session: Session, record: Record | str, transition_name: str, inputs: M
     return _fire(session, session.resolve(record), transition_name, inputs or {}, version=version, system=False)
 
 
+def fire_as_system(session: Session, record: Record, transition_name: str,
+                   inputs: Mapping[str, Any] | None = None) -> Record:
+    """Fire a transition (or an automatic one) for the engine itself — dispatch, events: no
+    person's right is checked and the history says the system did it."""
+    return _fire(session, record, transition_name, inputs or {}, version=None, system=True)
+
+
 def _fire(session: Session, record: Record, transition_name: str, inputs: Mapping[str, Any], *,
           version: int | None, system: bool) -> Record:
     typedef = session.definitions.type(record.type_name)

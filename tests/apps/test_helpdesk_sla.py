@@ -169,3 +169,19 @@ def test_a_resolved_ticket_fires_nothing_more(helpdesk):
     work(helpdesk, number, "resolve", paris(23, 10))
     assert ticket(helpdesk, number)["sla_state"] == "met"
     assert check_due(helpdesk, paris(30, 10)).passed == []
+
+
+def test_a_follower_who_may_not_read_the_ticket_is_not_warned(helpdesk):
+    from deskbase.rules.outbox import list_messages
+    create_account(helpdesk, "tom", name="Tom", password=PASSWORD, roles=["technician"], email="tom@support.example")
+    create_account(helpdesk, "fay", name="Fay", password=PASSWORD, roles=["supervisor"], email="fay@support.example")
+    followed = open_ticket(helpdesk, paris(23, 8, 30), "premium", follower="tom")
+    supervised = open_ticket(helpdesk, paris(23, 8, 30), "premium", follower="fay")
+    for number in (followed, supervised):
+        work(helpdesk, number, "take", paris(23, 8, 35))
+    check_due(helpdesk, paris(23, 15, 0))                                # 80 % of 8 h around the clock
+    warned = helpdesk.read(lambda s: {(m.recipients[0], m.record) for m in list_messages(s, limit=1000)
+                                      if "due" in m.subject and "Resolution" in m.subject})
+    # Tom, a technician, may not read a ticket Tina has taken (T7): he is not told of it.
+    assert ("tom@support.example", followed) not in warned
+    assert ("tina@support.example", followed) in warned and ("fay@support.example", supervised) in warned

@@ -30,6 +30,7 @@ def shop(definitions):
     create_account(store, "nina", name="Nina", password=PASSWORD, roles=["mechanic"], email="nina@shop.example.org",
                    language="fr")
     create_account(store, "mona", name="Mona", password=PASSWORD, roles=["manager"], email="mona@shop.example.org")
+    create_account(store, "theo", name="Theo", password=PASSWORD, roles=["trainee"], email="theo@shop.example.org")
     yield store
     store.close()
 
@@ -78,6 +79,13 @@ def test_creating_a_record_notifies_its_parties_and_the_users_with_the_role(shop
     number = new_repair(shop, assignee="nina")
     assert [m[1] for m in to(shop, "mona@shop.example.org")] == [f"New repair {number}"]
     assert len(to(shop, "carla@example.com")) == 1
+
+
+def test_nobody_hears_of_a_record_their_access_rules_do_not_let_them_read(shop):
+    new_repair(shop, assignee="nina")
+    assert to(shop, "theo@shop.example.org") == []           # a trainee reads only their own repairs
+    number = new_repair(shop, assignee="theo")
+    assert f"New repair {number}" in [m[1] for m in to(shop, "theo@shop.example.org")]
 
 
 def test_a_rolled_back_change_queues_nothing(shop):
@@ -130,13 +138,13 @@ def write_app(tmp_path: Path, old: str, new: str) -> Path:
 
 @pytest.mark.parametrize("old, new, message, line", [
     ("on: {type: repair, events: [create, transition]}", "on: {type: repare, events: [create, transition]}",
-     "`repare` is not a type", 48),
-    ("- {field: assignee}", "- {field: asignee}", "`asignee` is not a field of type `repair`", 51),
-    ("- {path: customer.email}", "- {path: customer.mail}", "`mail` is not a user or address field", 52),
-    ("{users: {roles: [manager]}}", "{users: {roles: [boss]}}", "role `boss` is not defined", 63),
-    ("channel: email", "channel: pigeon", "`pigeon` is not a channel", 53),
-    ("is {{ record.status_label }}\"", "is {{ record.status_label \"", "the template does not read", 55),
-    ("when: {status: {ne: dropped}}", "when: {state: {ne: dropped}}", "`state`", 49),
+     "`repare` is not a type", 51),
+    ("- {field: assignee}", "- {field: asignee}", "`asignee` is not a field of type `repair`", 54),
+    ("- {path: customer.email}", "- {path: customer.mail}", "`mail` is not a user or address field", 55),
+    ("{users: {roles: [manager, trainee]}}", "{users: {roles: [boss, trainee]}}", "role `boss` is not defined", 66),
+    ("channel: email", "channel: pigeon", "`pigeon` is not a channel", 56),
+    ("is {{ record.status_label }}\"", "is {{ record.status_label \"", "the template does not read", 58),
+    ("when: {status: {ne: dropped}}", "when: {state: {ne: dropped}}", "`state`", 52),
 ])
 def test_a_mistake_in_a_notification_rule_is_located(tmp_path, old, new, message, line):
     with pytest.raises(DefinitionErrors) as raised:
