@@ -89,7 +89,10 @@ def widgets(session, typedef: TypeDef, values: Mapping[str, Any], *, language: s
             continue
         if only is not None and name not in only:
             continue
-        shown = typed[name] if name in typed else form_value(session, kind, values.get(name))
+        stored = values.get(name)
+        if creating and stored is None and definition.default is not None:
+            stored = _default(session, kind, definition.default)     # what the record gets if left alone
+        shown = typed[name] if name in typed else form_value(session, kind, stored)
         widget = Widget(name, definition.title(language), _control(kind), shown,
                         required=definition.required, readonly=name in readonly,
                         help=_text(definition.help, language), error=errors.get(name, ""),
@@ -109,6 +112,14 @@ def widgets(session, typedef: TypeDef, values: Mapping[str, Any], *, language: s
 CONTROLS = ((AttachmentsKind, "file"), (BooleanKind, "checkbox"), (TextKind, "textarea"), (EnumKind, "select"),
             (RefsKind, "multiselect"), (RefKind, "select"), (DateTimeKind, "datetime"), (DateKind, "date"),
             ((IntegerKind, DecimalKind), "number"))     # the first that fits; a kind not named is a text box
+
+
+def _default(session, kind, default: Any) -> Any:
+    word = {"$now": session.now, "$today": session.today, "$me": session.user}.get(default, default)
+    try:
+        return kind.coerce(word, session.lookup)
+    except (DeskbaseError, ValueError):
+        return None
 
 
 def _control(kind) -> str:

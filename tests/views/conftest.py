@@ -1,0 +1,96 @@
+"""A live server on loopback and a real Chromium driven by Playwright, for the browser tests.
+Outside CI a missing Chromium or Playwright skips those tests with a reason; under CI=true
+it fails."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deskbase.rules.application import load_application_demo, open_store
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+DEMO = Path(__file__).parents[2] / "definitions" / "demo"
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+class LiveServer:
+    """The web application served by uvicorn in a thread of this process."""
+
+    def __init__(self, store) -> None:
+        import uvicorn
+
+        from deskbase.views.app import create_app
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.store = store
+        config = uvicorn.Config(create_app(store), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> "LiveServer":
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the web server did not start within 20 s")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def demo_store(helpdesk_definitions):
+    store = open_store("memory://", helpdesk_definitions)
+    load_application_demo(store, DEMO)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def live_server(demo_store) -> Iterator[LiveServer]:
+    server = LiveServer(demo_store).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed: pip install -e '.[test]'")
+    if not Path(CHROMIUM).exists():
+        _missing("Chromium is not installed: apt-get install chromium (make test does it as root)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(15_000)
+    yield opened
+    context.close()

@@ -1,0 +1,71 @@
+"""The main flows in a real Chromium: a technician signs in, finds a ticket, takes it with
+the time spent and sees it move on; lists sort without reloading the page; a form offers
+subcategories only under the chosen category and keeps what was typed when it refuses."""
+from __future__ import annotations
+
+import re
+
+
+def sign_in(page, live_server, login: str, password: str = "demo-password") -> None:
+    page.goto(f"{live_server.url}/login")
+    page.fill("input[name=login]", login)
+    page.fill("input[name=password]", password)
+    page.click("form.login button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+
+def test_a_technician_takes_a_ticket_and_logs_the_time_spent(page, live_server, demo_store):
+    sign_in(page, live_server, "tdvorak")
+    page.click("text=Tickets awaiting pickup")
+    page.wait_for_selector("table.records tbody tr")
+    first = page.locator("table.records tbody tr").first.locator("a").first
+    number = first.inner_text().strip()
+    first.click()
+    page.wait_for_url(re.compile(rf".*/r/{number}$"))
+    assert "Awaiting pickup" in page.inner_text("dl.fields")
+    page.click("details:has(summary:text-is('Take')) summary")
+    page.fill("details:has(summary:text-is('Take')) input[name=time_spent]", "25m")
+    page.click("details:has(summary:text-is('Take')) button[type=submit]")
+    page.wait_for_url(re.compile(rf".*/r/{number}$"))
+    assert "In progress" in page.inner_text("dl.fields")
+    assert "transition take" in page.inner_text("section.history")
+    values = demo_store.read(lambda s: dict(s.find(number).values))
+    assert values["status"] == "in_progress" and values["assignee"] == "tdvorak"
+    newest = demo_store.read(lambda s: dict(s.query("work_entry", {"ticket": values["id"]}, "-id", limit=1)
+                                            .records[0].values))
+    assert newest["duration"] == 25 * 60 and newest["performer"] == "tdvorak"
+
+
+def test_clicking_a_column_sorts_the_table_without_reloading_the_page(page, live_server):
+    sign_in(page, live_server, "cmartin")
+    page.goto(f"{live_server.url}/v/all_tickets")
+    page.evaluate("window.stayed = true")                     # gone if the whole page reloads
+    page.click("table.records th a:text-is('Number')")
+    page.wait_for_url(re.compile(r".*sort=id.*"))
+    page.click("table.records th a:has-text('Number')")
+    page.wait_for_url(re.compile(r".*sort=-id.*"))
+    numbers = [int(n) for n in re.findall(r"T-(\d+)", page.inner_text("table.records tbody"))]
+    assert numbers == sorted(numbers, reverse=True) and numbers
+    assert page.evaluate("window.stayed") is True
+
+
+def test_a_form_offers_subcategories_under_the_chosen_category(page, live_server, demo_store):
+    sign_in(page, live_server, "cmartin")
+    page.goto(f"{live_server.url}/new/ticket")
+    category = demo_store.read(lambda s: next(r for r in s.query("category", {"parent": None}, limit=None).records
+                                              if s.count("category", {"parent": r.id})))
+    children = demo_store.read(lambda s: {str(r.id) for r in s.query("category", {"parent": category.id},
+                                                                       limit=None).records})
+    assert page.locator("#input-subcategory option[value]:not([value=''])").count() == 0
+    page.select_option("#input-category", str(category.id))
+    page.wait_for_function("document.querySelectorAll('#input-subcategory option').length > 1")
+    offered = set(page.eval_on_selector_all("#input-subcategory option", "els => els.map(e => e.value)")) - {""}
+    assert offered == children
+    page.fill("#input-title", "Label printer")
+    page.fill("#input-description", "typed before the mistake")
+    page.fill("#input-remaining_effort", "soon")                # not a duration: refused, nothing lost
+    page.click("form.record-form button[type=submit]")
+    page.wait_for_selector("#error-remaining_effort")
+    assert "is not a duration" in page.inner_text("#error-remaining_effort")
+    assert page.input_value("#input-description") == "typed before the mistake"
+    assert page.input_value("#input-category") == str(category.id)
