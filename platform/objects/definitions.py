@@ -760,6 +760,16 @@ class _Compiler:
         view_filter = spec.get("filter")
         if isinstance(view_filter, dict) and typedef is not None and self.knows_fields(type_name):
             self.check_filter(view_filter, typedef, path + ("filter",))
+        chart = spec.get("chart") if isinstance(spec.get("chart"), str) else None
+        if chart and typedef is not None and self.knows_fields(type_name):
+            field = typedef.fields.get(chart)
+            if field is None:
+                self.error(path + ("chart",), f"`{chart}` is not a field of type `{type_name}`",
+                           hint_for(chart, typedef.fields))
+            elif field.kind.name not in ("enum", "ref", "user", "boolean", "string", "tags") or \
+                    typedef.index_for(chart) is None:
+                self.error(path + ("chart",), f"a chart counts the values of an indexed enum, ref, user, boolean, "
+                                              f"tags or string field; `{chart}` is not one")
         return ViewDef(
             name=name,
             type=type_name if isinstance(type_name, str) else "",
@@ -768,6 +778,7 @@ class _Compiler:
             filter=freeze_plain(view_filter) if isinstance(view_filter, dict) else None,
             sort=sort,
             roles=roles,
+            chart=chart,
         )
 
     @staticmethod

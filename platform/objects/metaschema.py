@@ -198,6 +198,8 @@ _VIEW = {
                  "items": {"type": "string", "pattern": r"^-?[a-z][a-z0-9_]*$",
                            "x-noun": "a field name, with `-` in front to sort descending"}},
         "roles": _names("a list of role names", "a role name"),
+        # Counted by this field's values on the dashboard, as a bar chart.
+        "chart": _name("a field name") | {"description": "the indexed field whose values the dashboard counts"},
     },
     "additionalProperties": False,
 }
@@ -208,7 +210,9 @@ _ROLE = {
     "x-member": "a setting of a role",
     "properties": {"label": _LABEL,
                    # Given every right by the access layer, whatever its rules say.
-                   "superuser": {"type": "boolean", "x-noun": "true or false"}},
+                   "superuser": {"type": "boolean", "x-noun": "true or false"},
+                   # People with only such roles get the portal's layout in the web interface.
+                   "portal": {"type": "boolean", "x-noun": "true or false"}},
     "additionalProperties": False,
 }
 

@@ -123,6 +123,7 @@ class ViewDef:
     filter: Any = None
     sort: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
+    chart: str | None = None      # the field whose values a dashboard counts
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .errors import DeskbaseError, FieldError, NotFound, StaleEdit, ValidationError, hint_for
+from BTrees.IIBTree import intersection
+
+from .errors import DeskbaseError, FieldError, NotFound, QueryError, StaleEdit, ValidationError, hint_for
 from .expressions import ExpressionError, evaluate
 from .fields import AttachmentsKind, ComputedKind, DecimalKind, DurationKind, RefKind, Upload, UserKind
+from .indexes import as_set
 from .model import TypeDef
 from .query import parse_sort, search
 from .records import Attachment, Record, TypeContainer
@@ -148,6 +151,36 @@ class Session:
         total, ids = search(container.indexes, typedef, compiled, order, offset=offset,
                             limit=limit, context=context or self.context())
         return Page(total, [container.records[i] for i in ids], offset, limit or total)
+
+    def count_by(self, type_name: str, field_name: str, filter: Any = None) -> list[tuple[Any, int]]:
+        """(value, how many records) for each value of an indexed field among the records that
+        match `filter` and the session's read scope, in the field's order; None stands for the
+        records without a value. Counted from the field's index, one set intersection a value."""
+        typedef = self.definitions.type(type_name)
+        indexes = self.container(type_name).indexes
+        index = indexes.for_field(typedef, field_name)
+        if index is None:
+            raise QueryError(f"`{field_name}` of `{type_name}` has no index to count by")
+        scope = self.read_scope(typedef)
+        if scope is False:
+            return []
+        if scope is not True:
+            filter = {"all": [scope, filter]} if filter else scope
+        ids = self.store.compiled_filter(filter, type_name).ids(indexes, typedef, self.context()) if filter else None
+        total = len(ids) if ids is not None else indexes.count
+        kind = typedef.fields[field_name].kind
+        counts, counted = [], 0
+        for key, holder in index.items():
+            found = as_set(holder)
+            size = len(found) if ids is None else len(intersection(found, ids))
+            if size:
+                value = kind.values[key] if getattr(kind, "values", None) and isinstance(key, int) \
+                    and 0 <= key < len(kind.values) else key
+                counts.append((value, size))
+                counted += size
+        if total > counted and not kind.multiple:
+            counts.append((None, total - counted))
+        return counts
 
     def count(self, type_name: str, filter: Any = None, context: Mapping[str, Any] | None = None) -> int:
         """How many records of a type match a filter (and the session's read scope)."""

@@ -593,3 +593,14 @@ def test_any_damage_to_valid_definitions_is_reported_as_located_sentences(tmp_pa
         load_definitions(folder)
     except DefinitionErrors as raised:
         assert all(error.line >= 1 and error.column >= 1 and error.message for error in raised.errors)
+
+
+def test_a_view_chart_counts_an_indexed_field_only(app):
+    path = app / "app.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("roles: [agent]", "roles: [agent]\n    chart: prioirty"))
+    [error] = _errors(app)
+    assert (error.message, error.hint) == ("`prioirty` is not a field of type `task`", "did you mean `priority`?")
+    path.write_text(text.replace("roles: [agent]", "roles: [agent]\n    chart: title"))
+    [error] = _errors(app)
+    assert "a chart counts the values of an indexed" in error.message

@@ -169,3 +169,22 @@ def test_a_small_result_is_sorted_in_memory(values, item_type, items, monkeypatc
     compiled = compile_filter({"size": 7, "status": "open"}, item_type)
     total, ids = search(indexes, item_type, compiled, parse_sort("-start", item_type))
     assert 0 < total < query.SMALL_RESULT and len(ids) == min(total, 50)
+
+
+def test_count_by_counts_each_value_of_an_indexed_field_and_the_empty_ones(store):
+    def work(session):
+        for priority, count in (("high", 3), ("low", 2)):
+            for n in range(count):
+                session.create("task", {"title": f"{priority} {n}", "priority": priority})
+        session.create("task", {"title": "owned", "owner": "ann", "done": True})
+        return (session.count_by("task", "priority"), session.count_by("task", "owner"),
+                session.count_by("task", "priority", {"done": {"ne": True}}))
+    by_priority, by_owner, filtered = store.run(work)
+    assert by_priority == [("high", 3), ("medium", 1), ("low", 2)]          # in the enum's order
+    assert by_owner == [("ann", 1), (None, 5)]
+    assert filtered == [("high", 3), ("low", 2)]
+
+
+def test_count_by_a_field_without_an_index_says_so(store):
+    with pytest.raises(QueryError, match="`notes` of `task` has no index"):
+        store.read(lambda s: s.count_by("task", "notes"))
