@@ -62,6 +62,28 @@ def definition_error(positions: SourceMap, path: DocPath, message: str, hint: st
     return DefinitionError(at.file, at.line, at.column, format_path(path), message, hint)
 
 
+def check_ref_path(text: str, typedef: TypeDef, definitions: Any, accepts: Callable[[Any], bool], noun: str,
+                   path: DocPath, positions: SourceMap, errors: list[DefinitionError]) -> tuple[str, str] | None:
+    """A `ref.field` path written in a section (`organization.approver`): a ref of `typedef`
+    holding one record, then a field of its target that `accepts` (`noun` names what it must
+    be, such as "a user field"). The (ref, field) pair, or None with the problem in `errors`."""
+    ref_name, _, target_field = str(text).partition(".")
+    ref = typedef.fields.get(ref_name)
+    if ref is None or not isinstance(ref.kind, RefKind) or ref.kind.multiple or not target_field:
+        refs = [n for n, f in typedef.fields.items() if isinstance(f.kind, RefKind) and not f.kind.multiple]
+        errors.append(definition_error(positions, path, f"`{text}` is not a ref field of `{typedef.name}` then "
+                                       f"{noun} of its target", hint_for(ref_name, refs) or "write it as ref.field"))
+        return None
+    target = definitions.types[ref.kind.to]
+    field = target.fields.get(target_field)
+    if field is None or not accepts(field):
+        usable = [n for n, f in target.fields.items() if accepts(f)]
+        errors.append(definition_error(positions, path, f"`{target_field}` is not {noun} of `{target.name}`",
+                                       hint_for(target_field, usable)))
+        return None
+    return ref_name, target_field
+
+
 def filter_errors(spec: Any, target: TypeDef, path: DocPath, positions: SourceMap,
                   record_type: TypeDef | None = None) -> list[DefinitionError]:
     """The problem of a filter written at `path`, compiled as the engine will, located at

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import yaml
 from BTrees.IIBTree import IISet, difference, intersection, multiunion
 
 from . import textsearch
@@ -50,6 +51,23 @@ _REFERENCE = re.compile(
     r"\$(?P<source>\w+)(?:\.(?P<name>\w+))?"
     r"(?:\s*(?P<sign>[+-])\s*(?P<amount>\d+)\s*(?P<unit>[dhm]))?")
 _UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+
+
+def parse_filter_text(text: str | None, path: str = "") -> Any:
+    """A filter typed as JSON or YAML (`{status: open}`), as the command line, list pages and
+    the API take it; None when empty; QueryError with the column of a mistake."""
+    if not text or not str(text).strip():
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at column {mark.column + 1}" if mark else ""
+        raise QueryError(f"the filter is not valid JSON or YAML{where}: {getattr(error, 'problem', error)}",
+                         path) from None
+    if not isinstance(value, dict):
+        raise QueryError("a filter is a map such as {status: open}", path)
+    return value
 
 
 # -- context -----------------------------------------------------------------------------

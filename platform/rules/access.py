@@ -194,6 +194,33 @@ def decide(identity: Identity | None, action: str, typedef: TypeDef, record: Rec
     return Decision(False, f"{_who(roles)} may {action} only {_records(typedef)} {scopes}: this one is not")
 
 
+def fixed_values(identity: Identity | None, action: str, typedef: TypeDef, definitions: Definitions) -> dict[str, Any]:
+    """The values a person's only way to `action` records pins down: each `field: value` at
+    the top of the one filter that grants it (`{organization: $me.organization, visibility:
+    public}`), with `$me…` read. A form fills them in rather than asking. Nothing is pinned
+    when a role grants the action outright or two roles grant it differently."""
+    rules = access_rules(definitions)
+    if _unrestricted(identity, rules):
+        return {}
+    grants = [grant for _, grant in _grants(identity, action, typedef, rules) if grant is not False]
+    if len(grants) != 1 or not isinstance(grants[0], Mapping):
+        return {}
+    me = identity.as_context()
+    pinned = {}
+    for name, value in grants[0].items():
+        if name not in typedef.fields or isinstance(value, (Mapping, list, tuple)):
+            continue
+        if isinstance(value, str) and value.startswith("$me"):
+            attribute = value[4:] if value.startswith("$me.") else "id"
+            value = me.get(attribute)
+            if value is None or isinstance(value, (list, tuple)):
+                continue
+        elif isinstance(value, str) and value.startswith("$"):
+            continue
+        pinned[name] = value
+    return pinned
+
+
 def read_scope(identity: Identity | None, typedef: TypeDef, definitions: Definitions) -> Any:
     """The records of a type `identity` may read: True (all), False (none) or a filter."""
     rules = access_rules(definitions)

@@ -1,6 +1,6 @@
 """An application as the rules layer sees it: definitions with the rules' own sections
 (`identity:`, `access:`, `workflow:`, `notifications:`, `channels:`, `jobs:`, `calendars:`,
-`timers:`, `substitution:`, `dispatch:`), and stores that apply them. The one place where a
+`timers:`, `substitution:`, `dispatch:`, `approvals:`), and stores that apply them. The one place where a
 store gets its access rules, workflows and notifications installed is `open_store`."""
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from deskbase.objects.demo import load_demo
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
 
-from . import access, calendars, channels, dispatch, notifications, scheduled_jobs, substitution, timers, workflows
+from . import access, approvals, calendars, channels, dispatch, notifications, scheduled_jobs, substitution, timers, workflows
 from .identity import IDENTITY_SECTION, load_demo_users
 
 RULES_SECTIONS: tuple[Section, ...] = (IDENTITY_SECTION, access.ACCESS_SECTION, workflows.WORKFLOW_SECTION,
                                        notifications.NOTIFICATIONS_SECTION, channels.CHANNELS_SECTION,
                                        scheduled_jobs.JOBS_SECTION, calendars.CALENDARS_SECTION,
                                        timers.TIMERS_SECTION, substitution.SUBSTITUTION_SECTION,
-                                       dispatch.DISPATCH_SECTION)
+                                       dispatch.DISPATCH_SECTION, approvals.APPROVALS_SECTION)
 
 
 def load_application(folder: str | Path = "definitions", overlays: Sequence[str | Path] = ()) -> Definitions:
@@ -37,6 +37,7 @@ def open_store(uri: str | None, definitions: Definitions, *, migrate: bool = Tru
     notifications.install(store)
     timers.install(store)
     dispatch.install(store)
+    approvals.install(store)
     return store
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from BTrees.OOBTree import OOBTree
 
-from deskbase.objects.definitions import Section, definition_error, filter_errors
+from deskbase.objects.definitions import Section, check_ref_path, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, FieldError, hint_for
 from deskbase.objects.fields import RefKind, UserKind
 from deskbase.objects.model import Definitions, TypeDef
@@ -111,20 +111,12 @@ def _compile_rule(typedef: TypeDef, spec: Mapping[str, Any], path: tuple, positi
     sources = []
     for position, text in enumerate(spec["group"]["from"]):
         where = path + ("group", "from", position)
-        ref_name, _, target_field = text.partition(".")
-        ref = typedef.own_fields.get(ref_name)
-        if ref is None or not isinstance(ref.kind, RefKind) or ref.kind.multiple or not target_field:
-            errors.append(definition_error(positions, where, f"`{text}` is not a ref field of `{typedef.name}` then "
-                                                             f"a field of its target",
-                                           hint_for(ref_name, _single_refs(typedef)) or "write it as ref.field"))
-            continue
-        target = definitions.types[ref.kind.to]
-        if group_type is not None and target_field not in _single_refs(target, group_type):
-            errors.append(definition_error(positions, where, f"`{target_field}` is not a ref field of "
-                                                             f"`{target.name}` pointing at `{group_type}`",
-                                           hint_for(target_field, _single_refs(target, group_type))))
-            continue
-        sources.append((ref_name, target_field))
+        found = check_ref_path(text, typedef, definitions,
+                               lambda f: isinstance(f.kind, RefKind) and not f.kind.multiple
+                               and (group_type is None or f.kind.to == group_type),
+                               f"a ref field pointing at `{group_type}`", where, positions, errors)
+        if found is not None:
+            sources.append(found)
     operator = None
     if spec.get("operator"):
         operator = _compile_operator(typedef, spec["operator"], group_type, path + ("operator",), positions,

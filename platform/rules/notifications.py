@@ -13,9 +13,9 @@ from typing import Any
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from deskbase.objects.definitions import Section, definition_error, filter_errors
+from deskbase.objects.definitions import Section, check_ref_path, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, hint_for
-from deskbase.objects.fields import EnumKind, RefKind, StringKind, UserKind
+from deskbase.objects.fields import EnumKind, StringKind, UserKind
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Change, Session
@@ -23,6 +23,7 @@ from deskbase.objects.store import Store
 
 from .access import decide
 from .identity import ACCOUNTS_KEY, identity_for_account
+from . import links
 from .outbox import queue_message, record_thread
 from .substitution import with_deputies
 
@@ -177,21 +178,10 @@ def _recipient(spec: Mapping[str, Any], typedef: TypeDef, path: tuple, positions
     if "address" in spec:
         return Recipient(address=spec["address"])
     if "path" in spec:
-        ref_name, _, target_field = spec["path"].partition(".")
-        ref = typedef.fields.get(ref_name)
-        if ref is None or not isinstance(ref.kind, RefKind) or ref.kind.multiple or not target_field:
-            refs = [n for n, f in typedef.fields.items() if isinstance(f.kind, RefKind) and not f.kind.multiple]
-            errors.append(definition_error(positions, path + ("path",),
-                                           f"`{spec['path']}` is not a ref field of `{typedef.name}` then a field "
-                                           f"of its target", hint_for(ref_name, refs) or "write it as ref.field"))
-            return Recipient(path=(ref_name, target_field))
-        target = definitions.types[ref.kind.to]
-        field = target.fields.get(target_field)
-        if field is None or not isinstance(field.kind, (UserKind, StringKind)):
-            errors.append(definition_error(positions, path + ("path",),
-                                           f"`{target_field}` is not a user or address field of `{target.name}`",
-                                           hint_for(target_field, target.fields)))
-        return Recipient(path=(ref_name, target_field))
+        found = check_ref_path(spec["path"], typedef, definitions,
+                               lambda f: isinstance(f.kind, (UserKind, StringKind)), "a user or address field",
+                               path + ("path",), positions, errors)
+        return Recipient(path=found or tuple(spec["path"].partition(".")[::2]))
     roles = tuple(spec["users"]["roles"])
     for position, role in enumerate(roles):
         if role not in definitions.roles:
@@ -249,7 +239,11 @@ def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Recor
     base = str(settings.get("base_url") or "").rstrip("/")
     context = {**(details or {}), "record": _record_view(typedef, record.number, values, language),
                "link": f"{base}/r/{record.number}", "event": event, "actor": session.user,
-               "type": typedef.title(language)}
+               "type": typedef.title(language),
+               # Signed links for this recipient: act without signing in (see links.py).
+               "action_link": lambda transition: f"{base}/a/{links.fire_link(session, record.number, transition, address)}",
+               "answer_link": lambda type_name, **fixed:
+                   f"{base}/a/{links.create_link(session, type_name, fixed, address)}"}
     subject = _render(_pick(rule.subject, language), context)
     if record.number not in subject:
         subject = f"[{record.number}] {subject}"    # a reply is matched to its record by the number

@@ -14,6 +14,7 @@ from deskbase.objects.errors import DefinitionError, hint_for
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
 
+from .approvals import remind_and_expire
 from .jobs import CronError, CronSchedule, Job
 from .outbox import Sender, deliver_due, purge_sent
 from .timers import check_due
@@ -46,7 +47,14 @@ def _check_timers(store: Store, occurrence: datetime, options: Mapping[str, Any]
     return str(check_due(store, batch=int(options["batch"])))
 
 
+def _approval_reminders(store: Store, occurrence: datetime, options: Mapping[str, Any],
+                        senders: Mapping[str, Sender]) -> str:
+    return str(remind_and_expire(store, occurrence, batch=int(options["batch"])))
+
+
 ACTIONS: Mapping[str, Action] = MappingProxyType({
+    "approval_reminders": Action(_approval_reminders, MappingProxyType({"batch": 200}),
+                                 "remind approvers of the steps awaiting them, and expire the chains left too long"),
     "check_timers": Action(_check_timers, MappingProxyType({"batch": 200}),
                            "fire the timer thresholds passed since the last run (warnings, breaches)"),
     "deliver_messages": Action(_deliver_messages, MappingProxyType({"limit": 100}),

@@ -37,7 +37,7 @@ from BTrees.LLBTree import LLTreeSet
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
-from deskbase.objects.definitions import Section, definition_error, filter_errors
+from deskbase.objects.definitions import Section, check_ref_path, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
 from deskbase.objects.fields import (DateTimeKind, EnumKind, RefKind, StringKind, format_duration, label_text,
                                      parse_duration)
@@ -315,25 +315,17 @@ def _compile_type(typedef: TypeDef, spec: Mapping[str, Any], positions, definiti
 
 def _calendar_path(typedef: TypeDef, text: str, path: tuple, positions, definitions: Definitions,
                    calendars: Mapping[str, BusinessCalendar], errors: list[DefinitionError]) -> tuple[str, str] | None:
-    ref_name, _, target_field = text.partition(".")
-    ref = typedef.own_fields.get(ref_name)
-    if ref is None or not isinstance(ref.kind, RefKind) or ref.kind.multiple or not target_field:
-        refs = [n for n, f in typedef.own_fields.items() if isinstance(f.kind, RefKind) and not f.kind.multiple]
-        errors.append(definition_error(positions, path, f"`{text}` is not a ref field of `{typedef.name}` then a "
-                                       f"field of its target", hint_for(ref_name, refs) or "write it as ref.field"))
+    found = check_ref_path(text, typedef, definitions, lambda f: isinstance(f.kind, (EnumKind, StringKind)),
+                           "an enum or string field", path, positions, errors)
+    if found is None:
         return None
-    target = definitions.types[ref.kind.to]
-    field = target.own_fields.get(target_field)
-    if field is None or not isinstance(field.kind, (EnumKind, StringKind)):
-        errors.append(definition_error(positions, path, f"`{target_field}` is not an enum or string field of "
-                                       f"`{target.name}`", hint_for(target_field, target.own_fields)))
-        return None
-    if isinstance(field.kind, EnumKind):
-        for value in field.kind.values:
-            if value not in calendars:
-                errors.append(definition_error(positions, path, f"the value `{value}` of `{target.name}."
-                                               f"{target_field}` is not a calendar", hint_for(value, calendars)))
-    return ref_name, target_field
+    target = definitions.types[typedef.fields[found[0]].kind.to]
+    kind = target.fields[found[1]].kind
+    for value in kind.values if isinstance(kind, EnumKind) else ():
+        if value not in calendars:
+            errors.append(definition_error(positions, path, f"the value `{value}` of `{target.name}.{found[1]}` "
+                                           f"is not a calendar", hint_for(value, calendars)))
+    return found
 
 
 def _thresholds(typedef: TypeDef, specs: Any, path: tuple, positions,

@@ -27,6 +27,10 @@ from .identity import SYSTEM
 
 GUARD_NAMES = ("record", "me", "now", "today")
 WORDS = ("$me", "$now", "$today")   # besides $input.<name> and $record.<field>
+# Other rules that hold a person's transition back (an approval chain's `blocks`): each
+# `check(session, record, transition_name)` returns the sentence of a refusal, or None.
+# Appended by those rules' install(); the engine's own firing (fire_as_system) is not held.
+TRANSITION_CHECKS: list[Callable[[Session, Record, str], str | None]] = []
 
 
 class TransitionRefused(DeskbaseError):
@@ -468,6 +472,10 @@ def _refusal(session: Session, workflow: Workflow, record: Record, transition: T
             decision = decide(identity, "read", typedef, record, definitions=session.definitions, context=context)
             if not decision.allowed:
                 return f"you may not fire `{transition.name}` on {record.number}: {decision.reason}"
+    for check in TRANSITION_CHECKS:
+        held = check(session, record, transition.name)
+        if held:
+            return held
     if transition.guard:
         try:
             passed = evaluate(transition.guard, {"record": record.values, "me": session.me,

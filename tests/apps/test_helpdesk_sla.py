@@ -185,3 +185,12 @@ def test_a_follower_who_may_not_read_the_ticket_is_not_warned(helpdesk):
     # Tom, a technician, may not read a ticket Tina has taken (T7): he is not told of it.
     assert ("tom@support.example", followed) not in warned
     assert ("tina@support.example", followed) in warned and ("fay@support.example", supervised) in warned
+
+
+def test_waiting_for_the_customers_approval_does_not_count(helpdesk):
+    approver_set = helpdesk.run(lambda s: s.update(s.get("organization", helpdesk.acme), {"approver": "sam"}))
+    assert approver_set is not None
+    number = open_ticket(helpdesk, paris(23, 8, 30), estimated_cost="900")
+    values = ticket(helpdesk, number)
+    assert values["approval"] == "pending" and values["sla_state"] == "paused"
+    assert values["response_due"] is None

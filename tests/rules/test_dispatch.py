@@ -126,11 +126,11 @@ def test_without_an_operator_rule_only_the_team_is_given(staffing_variant):
     ("group: {field: team,", "group: {field: title,",
      "dispatch.request.group.field: `title` is not a ref field of `request` holding one record"),
     ("from: [customer.team,", "from: [customer.teem,",
-     "dispatch.request.group.from[0]: `teem` is not a ref field of `customer` pointing at `team`; "
+     "dispatch.request.group.from[0]: `teem` is not a ref field pointing at `team` of `customer`; "
      "did you mean `team`?"),
     ("from: [customer.team,", "from: [custome.team,",
-     "dispatch.request.group.from[0]: `custome.team` is not a ref field of `request` then a field of its "
-     "target; did you mean `customer`?"),
+     "dispatch.request.group.from[0]: `custome.team` is not a ref field of `request` then a ref field "
+     "pointing at `team` of its target; did you mean `customer`?"),
     ("operator: {field: handler,", "operator: {field: title,",
      "dispatch.request.operator.field: `title` is not a user field of `request`"),
     ("strategy: round_robin}", "strategy: round_robin, transition: finish}",
