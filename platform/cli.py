@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
 
 from .objects.errors import DeskbaseError, DefinitionErrors, QueryError
 from .objects.fields import format_duration, label_text
+from .objects.filters import parse_filter_text
 from .objects.model import Definitions, TypeDef
 from .views.display import field_text, ref_text
 
@@ -69,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a value the transition asks for, such as time_spent=30m (repeatable)")
     fire.add_argument("--as", dest="as_login", default=None, metavar="LOGIN",
                       help="fire it as this account (default: the system, which may fire every transition)")
+    approvals = commands.add_parser("approvals", parents=[common], help="approval chains: what awaits you, decide")
+    approval_commands = approvals.add_subparsers(dest="approvals_command", metavar="ACTION", required=True)
+    awaiting = approval_commands.add_parser("list", parents=[common], help="the records awaiting this account's approval")
+    awaiting.add_argument("--as", dest="as_login", required=True, metavar="LOGIN")
+    for decision in ("approve", "reject", "comment", "propose"):
+        deciding = approval_commands.add_parser(decision, parents=[common], help=f"{decision} as this account")
+        deciding.add_argument("number", help="a record number such as T-000123")
+        deciding.add_argument("--as", dest="as_login", required=True, metavar="LOGIN")
+        deciding.add_argument("--comment", default=None, help="what you say with it")
+        deciding.add_argument("--price", default=None, help="approve at, or propose, this price")
+        deciding.add_argument("--chain", default=None, help="the chain, when the record has several")
     users = commands.add_parser("users", parents=[common], help="local accounts: add, list")
     user_commands = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     add = user_commands.add_parser("add", parents=[common], help="create an account")
@@ -82,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from standard input instead of asking for it")
     user_commands.add_parser("list", parents=[common], help="list the accounts")
+    apikeys = commands.add_parser("apikeys", parents=[common], help="API keys of integrations: add, list, revoke")
+    key_commands = apikeys.add_subparsers(dest="apikeys_command", metavar="ACTION", required=True)
+    add_key = key_commands.add_parser("add", parents=[common], help="make a key acting as an account; printed once")
+    add_key.add_argument("name", help="what the key is for, one word such as monitoring")
+    add_key.add_argument("--as", dest="as_login", required=True, metavar="LOGIN", help="the account the key acts as")
+    key_commands.add_parser("list", parents=[common], help="the keys with their account and last use")
+    revoke_key = key_commands.add_parser("revoke", parents=[common], help="revoke a key: it opens nothing any more")
+    revoke_key.add_argument("name")
     reindex = commands.add_parser("reindex", parents=[common], help="rebuild indexes from the records")
     reindex.add_argument("types", nargs="*", help="types to rebuild (default: all)")
     commands.add_parser("info", parents=[common], help="what the database holds")
@@ -223,17 +242,7 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def _parse_filter(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at column {mark.column + 1}" if mark else ""
-        raise QueryError(f"the filter is not valid JSON or YAML{where}: {getattr(error, 'problem', error)}") from None
-    if not isinstance(value, dict):
-        raise QueryError("a filter is a map such as '{status: open}'")
-    return value
+    return parse_filter_text(text)
 
 
 def cmd_query(args) -> int:
@@ -362,6 +371,26 @@ def cmd_fire(args) -> int:
         return 0
 
 
+def cmd_approvals(args) -> int:
+    from .rules.approvals import decide_approval, pending_for
+    with _store(args) as store:
+        identity = _identity(store, args)
+        if args.approvals_command == "list":
+            rows = [[item.number, item.label, item.step, item.approver if item.approver != identity.id else "",
+                     item.since.strftime("%Y-%m-%d %H:%M")] for item in pending_for(store, identity)]
+            print(_table(rows, ["Record", "Approval", "Step", "For", "Since"]) if rows else "nothing awaits your approval")
+            return 0
+
+        def work(session):
+            view = decide_approval(session, args.number, args.approvals_command, chain=args.chain,
+                                   comment=args.comment, price=args.price)
+            awaiting = (f", awaiting {', '.join(view.awaiting) or 'an administrator'} (step {view.step})"
+                        if view.state == "pending" else "")
+            return f"{view.number}: {view.label} is {view.state}{awaiting}"
+        print(store.run(work, identity=identity))
+        return 0
+
+
 def cmd_reindex(args) -> int:
     with _store(args) as store:
         started = time.perf_counter()
@@ -474,6 +503,24 @@ def cmd_users(args) -> int:
         return 0
 
 
+def cmd_apikeys(args) -> int:
+    from .views.api_keys import add_key, list_keys, revoke_key
+    with _store(args) as store:
+        if args.apikeys_command == "add":
+            key = add_key(store, args.name, args.as_login)
+            print(f"API key `{args.name}` acting as {args.as_login} (shown only now; keep it secret):\n{key}")
+        elif args.apikeys_command == "revoke":
+            revoke_key(store, args.name)
+            print(f"API key `{args.name}` revoked")
+        else:
+            def moment(at) -> str:
+                return at.strftime("%Y-%m-%d %H:%M") if at else ""
+            rows = [[k.name, k.login, moment(k.created_at), moment(k.last_used_at), "revoked" if k.revoked_at else "live"]
+                    for k in list_keys(store)]
+            print(_table(rows, ["Name", "Account", "Created", "Last used", "State"]) if rows else "no API keys yet")
+        return 0
+
+
 def cmd_run(args) -> int:
     from .rules.application import load_application_demo as load_demo
     with _store(args) as store:
@@ -557,9 +604,9 @@ def _examples(session) -> list[str]:
 
 
 COMMANDS = {
-    "check": cmd_check, "migrate": cmd_migrate, "demo": cmd_demo, "query": cmd_query, "show": cmd_show, "fire": cmd_fire,
+    "check": cmd_check, "migrate": cmd_migrate, "demo": cmd_demo, "query": cmd_query, "show": cmd_show, "fire": cmd_fire, "approvals": cmd_approvals,
     "reindex": cmd_reindex, "info": cmd_info, "run": cmd_run, "users": cmd_users, "jobs": cmd_jobs,
-    "outbox": cmd_outbox, "worker": cmd_worker, "timers": cmd_timers,
+    "outbox": cmd_outbox, "worker": cmd_worker, "timers": cmd_timers, "apikeys": cmd_apikeys,
     "serve": cmd_serve,
 }
 

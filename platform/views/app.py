@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-import yaml
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -28,11 +27,13 @@ from deskbase.objects.store import Store
 from deskbase.rules.access import AccessDenied, decide, hidden_fields
 from deskbase.rules.identity import AccountError, Identity, LoginRefused, authenticate, identity_of
 from deskbase.rules.timers import clocks_of
-from deskbase.rules.workflows import TransitionRefused, available_transitions, fire
+from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
-from . import editing
+from . import editing, link_pages, stopwatch, export
+from .api import api_mount
 from .display import field_text
 from .i18n import translator
+from .lists import column_title, read_listing
 from .sessions import COOKIE, SignInThrottle, close_session, find_session, open_session
 
 HERE = Path(__file__).parent
@@ -67,7 +68,9 @@ class Web:
     def render(self, request: Request, template: str, context: Mapping[str, Any], *, status: int = 200,
                web_session=None, identity: Identity | None = None) -> HTMLResponse:
         language = getattr(identity, "language", None) or self.definitions.languages[0]
-        base = {"request": request, "me": identity, "csrf": getattr(web_session, "csrf", ""),
+        portal = identity is not None and bool(identity.roles) and not identity.superuser and all(
+            (self.definitions.roles.get(role) or {}).get("portal") for role in identity.roles)
+        base = {"request": request, "me": identity, "csrf": getattr(web_session, "csrf", ""), "portal": portal,
                 "t": translator(language), "language": language, "navigation": self.navigation(identity, language),
                 "creatable": editing.creatable(self, identity, language) if identity is not None else []}
         return self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
@@ -146,10 +149,30 @@ class Web:
             counted = []
             for entry in views:
                 view = self.definitions.views[entry["name"]]
-                counted.append({**entry, "count": session.count(view.type, view.filter)})
+                counted.append({**entry, "count": session.count(view.type, view.filter),
+                                "chart": self.chart(session, view, language) if view.chart else None})
             return counted
         return self.render(request, "home.html", {"views": self.store.read(work, identity=identity)},
                            web_session=web_session, identity=identity)
+
+    def chart(self, session, view, language: str) -> dict[str, Any]:
+        """A view's records counted by its `chart` field, as bars (drawn as SVG by the page)."""
+        typedef = self.definitions.type(view.type)
+        field = typedef.fields[view.chart]
+        bars = []
+        for value, count in session.count_by(view.type, view.chart, view.filter):
+            if value is None:
+                label = "—"
+            elif field.kind.name == "ref":
+                label = field_text(session, typedef, {view.chart: value}, view.chart, language)
+            else:
+                label = field.kind.text(value, language) if field.kind.name != "user" else str(value)
+            bars.append({"label": label, "count": count,
+                         "url": _url(view.name, {"f": f"{{{view.chart}: {'null' if value is None else value}}}"})})
+        most = max((bar["count"] for bar in bars), default=0) or 1
+        for bar in bars:
+            bar["width"] = round(100 * bar["count"] / most, 1)
+        return {"title": field.title(language), "bars": bars, "height": 22 * len(bars) + 4}
 
     def list_view(self, request: Request, web_session, identity: Identity) -> Response:
         view = self.definitions.views.get(request.path_params["view"])
@@ -157,28 +180,16 @@ class Web:
             return self.render(request, "error.html", {"message": "There is no such list."}, status=404,
                                web_session=web_session, identity=identity)
         language = identity.language or self.definitions.languages[0]
-        typedef = self.definitions.type(view.type)
-        params = request.query_params
-        sort = params.get("sort") or ",".join(view.sort)
-        text = (params.get("q") or "").strip()
+        listing = read_listing(self.definitions, view, request.query_params, identity)
+        typedef, sort, columns, problem = listing.typedef, listing.sort, listing.columns, listing.problem
         try:
-            page_number = max(1, int(params.get("page", "1")))
+            page_number = max(1, int(request.query_params.get("page", "1")))
         except ValueError:
             page_number = 1
-        extra = None
-        problem = None
-        if params.get("f"):
-            try:
-                extra = yaml.safe_load(params["f"])
-            except yaml.YAMLError:
-                problem = "The filter does not read; write it like {status: open}."
-        filters = [f for f in (view.filter, extra, {"text": text} if text and typedef.text_index else None) if f]
-        spec = {"all": filters} if len(filters) > 1 else (filters[0] if filters else None)
-        hidden = hidden_fields(identity, typedef, self.definitions)
-        columns = [c for c in view.columns if c not in hidden]
 
         def work(session):
-            page = session.query(view.type, spec, sort, offset=(page_number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+            page = session.query(view.type, listing.filter, sort, offset=(page_number - 1) * PAGE_SIZE,
+                                 limit=PAGE_SIZE)
             rows = [{"number": r.number, "cells": [field_text(session, typedef, r.values, c, language, r.number)
                                                     for c in columns]} for r in page.records]
             return page.total, rows
@@ -186,13 +197,13 @@ class Web:
             total, rows = self.store.read(work, identity=identity)
         except QueryError as error:
             problem, total, rows = str(error), 0, []
-        state = {"sort": sort, "q": text, "f": params.get("f", "")}
+        state = listing.state
         headers = []
         for name in columns:
             current = sort.split(",")[0] if sort else ""
             next_sort = f"-{name}" if current == name else name
             field = typedef.fields.get(name)
-            title = field.title(language) if field is not None else ("Number" if name == "id" else name)
+            title = column_title(typedef, name, language)
             sortable = name == "id" or (field is not None and typedef.index_for(name) is not None
                                         and not field.kind.multiple and field.kind.sortable)
             headers.append({"name": name, "title": title, "sortable": sortable,
@@ -240,6 +251,11 @@ class Web:
                        for e in reversed(record.history.entries)]
             clocks = clocks_of(session, record, language)
             title = record.get(typedef.title_field) if typedef.title_field else None
+            watch = stopwatch.view(stopwatch.read(session, identity.id, record.number), session.now)
+            for transition in transitions:      # the stopwatch's time fills the durations asked
+                for field in transition["inputs"]:
+                    if field["kind"] == "duration" and watch["minutes"]:
+                        field["value"] = f"{watch['minutes']}m"
             files = [{"name": item.filename, "size": item.size, "url": f"/r/{record.number}/files/{item.blob_id}"}
                      for n, f in typedef.fields.items() if isinstance(f.kind, AttachmentsKind) and n not in hidden
                      for item in record.get(n) or ()]
@@ -247,7 +263,8 @@ class Web:
                               context=session.context(record.values)).allowed
             return {"number": record.number, "version": record.version, "type_title": typedef.title(language),
                     "title": title, "fields": fields, "transitions": transitions, "history": history,
-                    "clocks": clocks, "files": files, "may_edit": may_edit,
+                    "clocks": clocks, "files": files, "may_edit": may_edit, "watch": watch,
+                    "timed": any(f["kind"] == "duration" for t in transitions for f in t["inputs"]),
                     "related": self.related(session, identity, typedef, record, language)}
         try:
             context = self.store.read(work, identity=identity)
@@ -281,7 +298,9 @@ class Web:
                 found.append({"title": f"{label_text(other.plural, language, other.title(language))}"
                                        + (f" ({definition.title(language)})" if other.name == typedef.name else ""),
                               "headers": [other.fields[c].title(language) for c in columns], "rows": rows,
-                              "total": page.total, "add": f"/new/{other.name}?{name}={record.id}" if may_add else None})
+                              "total": page.total,
+                              "add": f"/new/{other.name}?{name}={record.id}&return=/r/{record.number}"
+                                     if may_add else None})
         return found
 
     def fire_transition(self, request: Request, web_session, identity: Identity) -> Response:
@@ -289,9 +308,12 @@ class Web:
         form = _form(request)
         inputs = {k: v for k, v in form.items() if k not in ("csrf", "version", "fire") and v != ""}
         version = form.get("version")
+        def work(session):
+            record = fire(session, number, name, inputs, version=int(version) if version else None)
+            if any(kind == "duration" for kind in _input_kinds(session, record, name)):
+                stopwatch.used(session, identity.id, number)      # its time went into this transition
         try:
-            self.store.run(lambda s: fire(s, number, name, inputs, version=int(version) if version else None),
-                           identity=identity)
+            self.store.run(work, identity=identity)
         except TransitionRefused as refused:
             return self.record_page(request, web_session, identity, problem=refused.reason, problems=refused.fields,
                                     status=422)
@@ -301,6 +323,12 @@ class Web:
 
 
 # -- plumbing --------------------------------------------------------------------------------
+
+def _input_kinds(session, record, transition: str) -> list[str]:
+    workflow = workflow_of(session.definitions, record.type_name)
+    found = workflow.transitions.get(transition) if workflow else None
+    return [spec.kind.name for spec in found.inputs.values()] if found else []
+
 
 def _url(view: str, state: Mapping[str, Any]) -> str:
     query = {k: v for k, v in state.items() if v not in ("", None, 1)}
@@ -316,7 +344,7 @@ def _form(request: Request) -> Mapping[str, Any]:
     return request.state.form
 
 
-def _guarded(web: Web, handler, *, signed_in: bool = True):
+def _guarded(web: Web, handler, *, signed_in: bool = True, form_token: bool = True):
     """Wrap a page: read the form once, refuse unsafe requests without the session's CSRF
     token, send people who are not signed in to the sign-in page."""
     async def endpoint(request: Request) -> Response:
@@ -326,7 +354,8 @@ def _guarded(web: Web, handler, *, signed_in: bool = True):
         request.state.form = await request.form() if request.method in UNSAFE else FormData()
         if not signed_in:
             expected = request.cookies.get(LOGIN_CSRF)
-            if request.method in UNSAFE and not (expected and secrets.compare_digest(
+            # A signed link's token, in its own address, is what a forged post would lack.
+            if form_token and request.method in UNSAFE and not (expected and secrets.compare_digest(
                     expected, str(request.state.form.get("csrf", "")))):
                 return PlainTextResponse("The form has expired; reload the page and try again.", status_code=403)
             return await run_in_threadpool(handler, request)
@@ -353,12 +382,20 @@ def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
         Route("/logout", _guarded(web, lambda r, s, i: web.sign_out(r)), methods=["POST"]),
         Route("/", _guarded(web, web.home)),
         Route("/v/{view}", _guarded(web, web.list_view)),
+        Route("/v/{view}/export.xlsx", _guarded(web, partial(export.export_list, web))),
+        Route("/exports/{export}", _guarded(web, partial(export.export_progress, web))),
+        Route("/exports/{export}/file", _guarded(web, partial(export.export_file, web))),
         Route("/r/{number}", _guarded(web, web.record_page)),
         Route("/r/{number}/fire/{transition}", _guarded(web, web.fire_transition), methods=["POST"]),
         Route("/r/{number}/edit", _guarded(web, partial(editing.edit_record, web)), methods=["GET", "POST"]),
+        Route("/a/{token}", _guarded(web, partial(link_pages.link_page, web), signed_in=False, form_token=False),
+              methods=["GET", "POST"]),
+        Route("/r/{number}/stopwatch", _guarded(web, partial(stopwatch.handle, web))),
+        Route("/r/{number}/stopwatch/{action}", _guarded(web, partial(stopwatch.handle, web)), methods=["POST"]),
         Route("/r/{number}/files/{file}", _guarded(web, partial(editing.download, web))),
         Route("/new/{type}", _guarded(web, partial(editing.new_record, web)), methods=["GET", "POST"]),
         Route("/forms/{type}/field/{field}", _guarded(web, partial(editing.field_widget, web))),
+        api_mount(store),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes)

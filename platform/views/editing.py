@@ -3,6 +3,7 @@ next to their field with what was typed kept, edits made from an older version r
 dependent choices reloaded by htmx, and attachments uploaded and downloaded."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -11,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import DeskbaseError, NotFound, StaleEdit, ValidationError
 from deskbase.objects.fields import AttachmentsKind, Upload
-from deskbase.rules.access import AccessDenied, decide, hidden_fields, readonly_fields
+from deskbase.rules.access import AccessDenied, decide, fixed_values, hidden_fields, readonly_fields
 from deskbase.rules.identity import Identity
 from deskbase.rules.timers import timers
 from deskbase.rules.workflows import workflow_of
@@ -59,15 +60,19 @@ def _uploads(request: Request, typedef, allowed: set[str]) -> dict[str, list[Upl
 
 def _form_page(web: "Web", request: Request, web_session, identity: Identity, *, typedef, values, action: str,
                title: str, status: int = 200, errors=None, typed=None, problem: str | None = None,
-               version: int | None = None, creating: bool) -> Response:
+               version: int | None = None, creating: bool, pinned: Mapping[str, Any] | None = None) -> Response:
     language = _language(web, identity)
-    hidden = hidden_fields(identity, typedef, web.definitions) | kept_by_rules(web.definitions, typedef)
+    pinned = pinned if pinned is not None else (fixed_values(identity, "create", typedef, web.definitions)
+                                                if creating else {})
+    hidden = hidden_fields(identity, typedef, web.definitions) | kept_by_rules(web.definitions, typedef) | set(pinned)
     readonly = readonly_fields(identity, typedef, web.definitions)
+    if creating:
+        hidden |= readonly                 # what a person may not set, a new record gets by default
+    values = {**values, **pinned}          # dependent choices follow the pinned values too
 
     def work(session):
-        return widgets(session, typedef, values, language=language, hidden=hidden,
-                       readonly=frozenset() if creating else readonly, errors=errors, typed=typed,
-                       creating=creating)
+        return widgets(session, typedef, values, language=language, hidden=hidden, readonly=readonly,
+                       errors=errors, typed=typed, creating=creating)
     fields = web.store.read(work, identity=identity)
     return web.render(request, "form.html", {"title": title, "fields": fields, "action": action, "type": typedef.name,
                                              "problem": problem, "version": version},
@@ -82,19 +87,23 @@ def new_record(web: "Web", request: Request, web_session, identity: Identity) ->
                           status=403, web_session=web_session, identity=identity)
     title = f"{typedef.title(language)}"
     action = f"/new/{typedef.name}"
-    hidden = hidden_fields(identity, typedef, web.definitions) | kept_by_rules(web.definitions, typedef)
+    pinned = fixed_values(identity, "create", typedef, web.definitions)      # the person's scope decides them
+    hidden = (hidden_fields(identity, typedef, web.definitions) | kept_by_rules(web.definitions, typedef) | set(pinned)
+              | readonly_fields(identity, typedef, web.definitions))          # not theirs to set: the defaults
     shown = {n for n, f in typedef.fields.items() if not f.system and n not in hidden and f.kind.writable}
     if request.method == "GET":
         prefill = {name: value for name, value in request.query_params.items() if name in shown}
         return _form_page(web, request, web_session, identity, typedef=typedef, values={}, typed=prefill,
                           action=action + (f"?{request.url.query}" if request.url.query else ""), title=title,
-                          creating=True)
+                          creating=True, pinned=pinned)
     form = request.state.form
     values = submitted(typedef, form, {n: form.getlist(n) for n in shown}, allowed=shown)
     values = {name: value for name, value in values.items() if value not in (None, [], False) or name in form}
     values.update(_uploads(request, typedef, shown))
+    values.update(pinned)
     try:
         number = web.store.run(lambda session: session.create(typedef.name, values).number, identity=identity)
+        back = request.query_params.get("return", "")
     except ValidationError as error:
         return _form_page(web, request, web_session, identity, typedef=typedef, values={}, typed=_typed(form, shown),
                           errors=error.errors, action=action, title=title, status=422, creating=True,
@@ -103,7 +112,8 @@ def new_record(web: "Web", request: Request, web_session, identity: Identity) ->
         return _form_page(web, request, web_session, identity, typedef=typedef, values={}, typed=_typed(form, shown),
                           errors=getattr(error, "fields", None), action=action, title=title, status=422,
                           creating=True, problem=str(error))
-    return RedirectResponse(f"/r/{number}", status_code=303)
+    # Added from a record's page (a reply): back to that page.
+    return RedirectResponse(back if back.startswith("/r/") else f"/r/{number}", status_code=303)
 
 
 def edit_record(web: "Web", request: Request, web_session, identity: Identity) -> Response:

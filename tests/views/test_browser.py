@@ -69,3 +69,25 @@ def test_a_form_offers_subcategories_under_the_chosen_category(page, live_server
     assert "is not a duration" in page.inner_text("#error-remaining_effort")
     assert page.input_value("#input-description") == "typed before the mistake"
     assert page.input_value("#input-category") == str(category.id)
+
+
+def test_a_customer_opens_a_ticket_in_the_portal_and_replies(page, live_server, demo_store):
+    sign_in(page, live_server, "psvoboda")
+    assert page.locator("body.portal").count() == 1
+    page.click(".side a[href='/new/ticket']")                 # the `New` link of the portal
+    page.wait_for_url(re.compile(r".*/new/ticket$"))
+    assert page.locator("#input-organization").count() == 0   # their organization, filled in
+    page.fill("#input-title", "Čtečka čárových kódů nereaguje")
+    page.fill("#input-description", "Sklad 2, od 8:00.")
+    page.click("form.record-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/r/T-\d+$"))
+    number = page.url.rsplit("/", 1)[1]
+    assert "Awaiting pickup" in page.inner_text("dl.fields")
+    page.click("section.related a[href^='/new/comment']")
+    page.fill("#input-body", "Přikládáme fotku displeje.")
+    page.click("form.record-form button[type=submit]")
+    page.wait_for_url(re.compile(rf".*/r/{number}$"))
+    assert "Přikládáme fotku displeje." in page.inner_text("main")
+    ticket_id = demo_store.read(lambda s: s.find(number).id)
+    replies = demo_store.read(lambda s: [dict(r.values) for r in s.query("comment", {"ticket": ticket_id}).records])
+    assert [(r["author"], r["author_kind"], r["visibility"]) for r in replies] == [("psvoboda", "customer", "public")]

@@ -263,6 +263,70 @@ def test_the_record_page_lists_related_records_with_a_link_to_add_one(client, he
     ticket_number = helpdesk_store.read(lambda s: s.get("ticket", ticket_id).number)
     page = client.get(f"/r/{ticket_number}")
     assert f'href="/r/{number}"' in page.text
-    assert f'href="/new/comment?ticket={ticket_id}"' in page.text
+    assert f'href="/new/comment?ticket={ticket_id}&amp;return=/r/{ticket_number}"' in page.text
     form = client.get(f"/new/comment?ticket={ticket_id}")
     assert f'<option value="{ticket_id}" selected>{ticket_number} ' in form.text
+
+
+# -- the stopwatch (T11) -----------------------------------------------------------------------
+
+def test_the_stopwatch_runs_on_the_server_fills_the_time_spent_and_restarts_once_used(client, helpdesk_store):
+    from datetime import timedelta
+
+    from deskbase.views.stopwatch import STOPWATCHES_KEY
+    sign_in(client, "tina")
+    number = helpdesk_store.read(lambda s: s.query("ticket", {"status": "awaiting_pickup"}, sort="id",
+                                                   limit=1).records[0].number)
+    page = client.get(f"/r/{number}")
+    token = csrf_of(page.text)
+    assert 'id="stopwatch"' in page.text
+    started = client.post(f"/r/{number}/stopwatch/start", headers={"X-CSRF-Token": token, "HX-Request": "true"})
+    assert started.status_code == 200 and "Stop" in started.text and "<html" not in started.text
+
+    def backdate(session):          # as if it had been started 25 minutes ago
+        watches = session.connection.root()[STOPWATCHES_KEY]
+        counted, since = watches[("tina", number)]
+        watches[("tina", number)] = (counted, since - timedelta(minutes=25))
+    helpdesk_store.run(backdate)
+    other_device = TestClient(client.app, follow_redirects=False)
+    sign_in(other_device, "tina")
+    assert "25m" in other_device.get(f"/r/{number}/stopwatch").text          # the same stopwatch elsewhere
+    stopped = client.post(f"/r/{number}/stopwatch/stop", headers={"X-CSRF-Token": token})
+    assert "Start" in stopped.text and "25m" in stopped.text
+    page = client.get(f"/r/{number}")
+    assert re.search(r'name="time_spent" value="25m"', page.text)
+    done = client.post(f"/r/{number}/fire/take", data={"csrf": token, "time_spent": "25m"})
+    assert done.status_code == 303
+    assert helpdesk_store.read(lambda s: ("tina", number) in s.connection.root()[STOPWATCHES_KEY]) is False
+
+
+def test_the_stopwatch_of_a_record_one_may_not_read_does_not_exist(client, helpdesk_store):
+    sign_in(client, "psvoboda", "demo-password")
+    other = helpdesk_store.read(lambda s: s.query("ticket", {"organization": {"ne": identity_of(
+        helpdesk_store, "psvoboda").organization}}, limit=1).records[0].number)
+    page = client.get("/")
+    assert client.post(f"/r/{other}/stopwatch/start", headers={"X-CSRF-Token": csrf_of(page.text)}).status_code == 404
+
+
+# -- the dashboard -----------------------------------------------------------------------------
+
+def test_the_dashboard_counts_by_status_within_the_scope(client, helpdesk_store):
+    sign_in(client, "sbernard", "demo-password")
+    home = client.get("/").text
+    assert "<svg" in home
+    chart = home[home.index('aria-label="Open tickets: Status"'):]
+    chart = chart[:chart.index("</svg>")]
+    shown = {label: int(count) for label, count in re.findall(r"<title>([^<]+): (\d+)</title>", chart)}
+    expected = helpdesk_store.read(lambda s: s.count_by("ticket", "status", helpdesk_store.definitions.views[
+        "open_tickets"].filter), identity=identity_of(helpdesk_store, "sbernard"))
+    assert shown["In progress"] == dict(expected)["in_progress"]
+    everything = helpdesk_store.read(lambda s: s.count("ticket", {"status": "in_progress"}))
+    assert shown["In progress"] < everything                       # the technician's scope, not all
+
+
+def test_a_bar_links_to_its_list(client):
+    sign_in(client, "cmartin", "demo-password")
+    home = client.get("/").text
+    link = re.search(r'<a href="(/v/open_tickets\?f=[^"]+)">\s*<text[^>]*>Awaiting pickup', home).group(1)
+    page = client.get(link.replace("&amp;", "&"))
+    assert page.status_code == 200 and "Awaiting pickup" in page.text and "Unassigned</td>" not in page.text
