@@ -72,13 +72,28 @@ def parse_filter_text(text: str | None, path: str = "") -> Any:
 
 # -- context -----------------------------------------------------------------------------
 
+class ByType(tuple):
+    """A value of `$me` that depends on the type a filter is about: as a tuple, every item;
+    in a filter on type T, the items of `by_type[T]` when T is named there, else `default`.
+    (A deputy stands in for Alice on every kind of work, for Bob on one kind only.)"""
+
+    def __new__(cls, every: Sequence[Any], default: Sequence[Any], by_type: Mapping[str, Sequence[Any]]):
+        made = super().__new__(cls, every)
+        made.default, made.by_type = tuple(default), {k: tuple(v) for k, v in by_type.items()}
+        return made
+
+    def for_type(self, type_name: str | None) -> tuple:
+        return self.by_type.get(type_name, self.default) if type_name else tuple(self)
+
+
 class _Scope:
     """The context of one evaluation, with `now` and `today` fixed once."""
 
-    __slots__ = ("me", "record", "now", "today", "lookup")
+    __slots__ = ("me", "record", "now", "today", "lookup", "type_name")
 
-    def __init__(self, context: Mapping[str, Any] | None):
+    def __init__(self, context: Mapping[str, Any] | None, type_name: str | None = None):
         context = context or {}
+        self.type_name = type_name
         self.me = context.get("me") or {}
         self.record = context.get("record") or {}
         self.now = context.get("now") or datetime.now(UTC)
@@ -105,7 +120,8 @@ class Reference:
     def resolve(self, scope: _Scope) -> Any:
         """The value this reference stands for in `scope`; None when it is missing."""
         if self.source == "me":
-            return _attribute(scope.me, self.name or "id")
+            value = _attribute(scope.me, self.name or "id")
+            return (value.for_type(scope.type_name) or None) if isinstance(value, ByType) else value
         if self.source == "record":
             return _attribute(scope.record, self.name)
         if self.source == "now":
@@ -183,7 +199,7 @@ class _Run:
     __slots__ = ("indexes", "typedef", "scope", "population", "probes")
 
     def __init__(self, indexes: TypeIndexes | None, typedef: TypeDef, context):
-        self.indexes, self.typedef, self.scope = indexes, typedef, _Scope(context)
+        self.indexes, self.typedef, self.scope = indexes, typedef, _Scope(context, typedef.name)
         self.population = indexes.count if indexes is not None else 0
         self.probes: dict[int, _Probe] = {}
 

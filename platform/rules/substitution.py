@@ -10,7 +10,8 @@ from typing import Any
 
 from deskbase.objects.definitions import Section, definition_error
 from deskbase.objects.errors import DefinitionError, hint_for
-from deskbase.objects.fields import DateKind, DateTimeKind, UserKind
+from deskbase.objects.fields import DateKind, DateTimeKind, TagsKind, UserKind
+from deskbase.objects.filters import ByType
 from deskbase.objects.model import Definitions
 from deskbase.objects.session import Session
 
@@ -29,6 +30,7 @@ class Substitution:
     starts: str
     ends: str
     by_day: bool
+    scope: str | None = None      # a tags field: the types of work the deputy takes over (empty: all)
 
 
 _SCHEMA = {
@@ -38,7 +40,7 @@ _SCHEMA = {
     "x-member": "a setting of `substitution`",
     "required": ["type", "person", "deputy", "starts", "ends"],
     "properties": {"type": {"type": "string", "x-noun": "a type name"},
-                   **{name: {"type": "string", "x-noun": "a field name"} for name in ROLES}},
+                   **{name: {"type": "string", "x-noun": "a field name"} for name in (*ROLES, "scope")}},
     "additionalProperties": False,
 }
 
@@ -74,10 +76,16 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions
     if not errors and type(typedef.fields[spec["starts"]].kind) is not type(typedef.fields[spec["ends"]].kind):
         errors.append(definition_error(positions, ("substitution", "ends"),
                                        "`starts` and `ends` must be of the same kind (both dates or both datetimes)"))
+    scope = spec.get("scope")
+    if scope is not None and not isinstance(getattr(typedef.own_fields.get(scope), "kind", None), TagsKind):
+        errors.append(definition_error(positions, ("substitution", "scope"), f"`{scope}` is not a tags field of "
+                                       f"`{type_name}`: the scope lists the types of work taken over",
+                                       hint_for(scope, [n for n, f in typedef.own_fields.items()
+                                                        if isinstance(f.kind, TagsKind)])))
     if errors:
         return None, errors
     by_day = isinstance(typedef.fields[spec["starts"]].kind, DateKind)
-    return Substitution(type_name, spec["person"], spec["deputy"], spec["starts"], spec["ends"], by_day), []
+    return Substitution(type_name, spec["person"], spec["deputy"], spec["starts"], spec["ends"], by_day, scope), []
 
 
 SUBSTITUTION_SECTION = Section("substitution", "top", _SCHEMA, _compile)
@@ -113,12 +121,28 @@ def _absences(session: Session, who: str, logins: Iterable[str]) -> list[Mapping
 
 
 def stands_in_for(session: Session, login: str) -> tuple[str, ...]:
-    """The logins `login` stands in for now (the people away whose deputy they are), sorted."""
+    """The logins `login` stands in for now (the people away whose deputy they are), sorted.
+    When an absence has a scope, the result is a `ByType`: in a filter on a type, only the
+    people whose absence covers that type."""
     settings = substitution_of(session.definitions)
     if settings is None:
         return ()
-    found = {values.get(settings.person) for values in _absences(session, "deputy", (login,))}
-    return tuple(sorted(person for person in found if person and person != login))
+    everywhere: set[str] = set()
+    scoped: dict[str, set[str]] = {}
+    for values in _absences(session, "deputy", (login,)):
+        person = values.get(settings.person)
+        if not person or person == login:
+            continue
+        types = tuple(values.get(settings.scope) or ()) if settings.scope else ()
+        if types:
+            for type_name in types:
+                scoped.setdefault(type_name, set()).add(person)
+        else:
+            everywhere.add(person)
+    every = tuple(sorted(everywhere | {p for people in scoped.values() for p in people}))
+    if not scoped:
+        return every
+    return ByType(every, sorted(everywhere), {t: sorted(everywhere | people) for t, people in scoped.items()})
 
 
 def absent_among(session: Session, logins: Iterable[str]) -> frozenset[str]:

@@ -89,3 +89,33 @@ def test_technicians_read_absences_but_not_why(helpdesk):
     assert {"reason", "notes"} <= hidden_fields(sbernard, helpdesk.definitions.type("absence"), helpdesk.definitions)
     with pytest.raises(AccessDenied):
         helpdesk.run(lambda s: s.create("absence", {"operator": "sbernard", "starts": NOW}), identity=sbernard)
+
+
+def test_a_scoped_absence_hands_over_only_the_kinds_of_work_it_names(helpdesk):
+    def log_work(session):
+        return session.create("work_entry", {"ticket": helpdesk.ticket_id, "performer": "khaddad",
+                                             "duration": "30m"}).id
+    entry = helpdesk.run(log_work)
+    values = {"operator": "khaddad", "deputy": "sbernard", "starts": NOW - timedelta(hours=1),
+              "ends": NOW + timedelta(days=2), "scope": ["work_entry"]}
+    helpdesk.run(lambda s: s.create("absence", values))
+    sbernard = identity_of(helpdesk, "sbernard")
+    assert tuple(sbernard.acting_for) == ("khaddad",)
+    # His work entries are handed over, his tickets are not.
+    assert helpdesk.read(lambda s: s.count("work_entry", {"id": entry}), identity=sbernard) == 1
+    assert not sees_ticket(helpdesk)
+
+
+def test_a_scope_must_be_a_tags_field(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from deskbase.objects.errors import DefinitionErrors
+    from deskbase.rules.application import load_application
+    folder = tmp_path / "definitions"
+    shutil.copytree(Path(__file__).parents[2] / "definitions", folder, ignore=shutil.ignore_patterns("demo"))
+    path = folder / "helpdesk.yaml"
+    path.write_text(path.read_text().replace("  ends: ends\n  scope: scope\n", "  ends: ends\n  scope: notes\n"))
+    with pytest.raises(DefinitionErrors) as caught:
+        load_application(folder)
+    assert "`notes` is not a tags field of `absence`" in str(caught.value)
