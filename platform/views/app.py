@@ -25,7 +25,7 @@ from deskbase.objects.errors import DeskbaseError, NotFound, QueryError, StaleEd
 from deskbase.objects.fields import AttachmentsKind, label_text
 from deskbase.objects.store import Store
 from deskbase.rules.access import AccessDenied, decide, hidden_fields
-from deskbase.rules.identity import AccountError, Identity, LoginRefused, authenticate, identity_of
+from deskbase.rules.identity import AccountError, Identity, LoginRefused, authenticate, identity_of, set_password
 from deskbase.rules.timers import clocks_of
 from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
@@ -34,7 +34,7 @@ from .api import api_mount
 from .display import field_text
 from .i18n import translator
 from .lists import column_title, read_listing
-from .sessions import COOKIE, SignInThrottle, close_session, find_session, open_session
+from .sessions import COOKIE, SignInThrottle, close_session, close_sessions_of, find_session, open_session
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 25
@@ -138,6 +138,34 @@ class Web:
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
+
+    def account_page(self, request: Request, web_session, identity: Identity) -> Response:
+        """Change one's password: the current one, the new one twice. Every other session of
+        the account ends, so a stolen session does not outlive the change."""
+        t = translator(identity.language or self.definitions.languages[0])
+        if request.method == "GET":
+            return self.render(request, "account.html", {}, web_session=web_session, identity=identity)
+        form = _form(request)
+        current, new, again = (str(form.get(name, "")) for name in ("current", "new", "again"))
+        problem = None
+        try:
+            authenticate(self.store, identity.id, current)
+        except LoginRefused:
+            problem = t("The current password is wrong.")
+        if problem is None and new != again:
+            problem = t("The two new passwords differ.")
+        if problem is None:
+            try:
+                set_password(self.store, identity.id, new)
+            except AccountError as error:
+                problem = str(error)
+        if problem is not None:
+            return self.render(request, "account.html", {"problem": problem}, status=422,
+                               web_session=web_session, identity=identity)
+        ended = close_sessions_of(self.store, identity.id, keep=web_session.token)
+        return self.render(request, "account.html", {"done": t("Your password is changed.") + (
+            " " + t("{count} other sessions were ended.", count=ended) if ended else "")},
+            web_session=web_session, identity=identity)
 
     # -- pages -------------------------------------------------------------------------------
 
@@ -381,6 +409,7 @@ def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
         Route("/login", _guarded(web, web.sign_in_page, signed_in=False), methods=["GET", "POST"]),
         Route("/logout", _guarded(web, lambda r, s, i: web.sign_out(r)), methods=["POST"]),
         Route("/", _guarded(web, web.home)),
+        Route("/account", _guarded(web, web.account_page), methods=["GET", "POST"]),
         Route("/v/{view}", _guarded(web, web.list_view)),
         Route("/v/{view}/export.xlsx", _guarded(web, partial(export.export_list, web))),
         Route("/exports/{export}", _guarded(web, partial(export.export_progress, web))),

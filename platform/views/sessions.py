@@ -107,3 +107,14 @@ class SignInThrottle:
     def succeeded(self, login: str, address: str) -> None:
         with self._lock:
             self._failures.pop(f"login:{login.casefold()}", None)
+
+
+def close_sessions_of(store: Store, login: str, keep: str | None = None) -> int:
+    """End every session of an account but `keep` (after its password changed); how many."""
+    def work(db_session) -> int:
+        sessions = _sessions(db_session.connection)
+        ended = [token for token, (owner, _, _) in sessions.items() if owner == login and token != keep]
+        for token in ended:
+            del sessions[token]
+        return len(ended)
+    return store.run(work)

@@ -330,3 +330,25 @@ def test_a_bar_links_to_its_list(client):
     link = re.search(r'<a href="(/v/open_tickets\?f=[^"]+)">\s*<text[^>]*>Awaiting pickup', home).group(1)
     page = client.get(link.replace("&amp;", "&"))
     assert page.status_code == 200 and "Awaiting pickup" in page.text and "Unassigned</td>" not in page.text
+
+
+def test_changing_the_password_checks_the_current_one_and_ends_the_other_sessions(client, helpdesk_store):
+    create_account(helpdesk_store, "walt", name="Walt", password=PASSWORD, roles=["technician"])
+    other = TestClient(client.app, follow_redirects=False)
+    sign_in(other, "walt")
+    sign_in(client, "walt")
+    token = csrf_of(client.get("/account").text)
+    wrong = client.post("/account", data={"csrf": token, "current": "not it at all", "new": "a brand new secret",
+                                          "again": "a brand new secret"})
+    assert wrong.status_code == 422 and "The current password is wrong." in wrong.text
+    differ = client.post("/account", data={"csrf": token, "current": PASSWORD, "new": "a brand new secret",
+                                           "again": "another new secret"})
+    assert differ.status_code == 422 and "differ" in differ.text
+    short = client.post("/account", data={"csrf": token, "current": PASSWORD, "new": "short", "again": "short"})
+    assert short.status_code == 422 and "at least 10 characters" in short.text
+    done = client.post("/account", data={"csrf": token, "current": PASSWORD, "new": "a brand new secret",
+                                         "again": "a brand new secret"})
+    assert done.status_code == 200 and "Your password is changed. 1 other sessions were ended." in done.text
+    assert other.get("/").status_code == 303                    # the other device must sign in again
+    assert client.get("/").status_code == 200
+    assert sign_in(TestClient(client.app, follow_redirects=False), "walt", "a brand new secret").status_code == 303
