@@ -29,7 +29,7 @@ from deskbase.rules.identity import AccountError, Identity, LoginRefused, authen
 from deskbase.rules.timers import clocks_of
 from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
-from . import editing, link_pages, stopwatch, export
+from . import editing, link_pages, public_pages, stopwatch, export
 from .api import api_mount
 from .display import field_text
 from .i18n import translator
@@ -417,6 +417,8 @@ def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
         Route("/r/{number}", _guarded(web, web.record_page)),
         Route("/r/{number}/fire/{transition}", _guarded(web, web.fire_transition), methods=["POST"]),
         Route("/r/{number}/edit", _guarded(web, partial(editing.edit_record, web)), methods=["GET", "POST"]),
+        Route("/p/{form}", _guarded(web, partial(public_pages.public_page, web), signed_in=False, form_token=False),
+              methods=["GET", "POST"]),
         Route("/a/{token}", _guarded(web, partial(link_pages.link_page, web), signed_in=False, form_token=False),
               methods=["GET", "POST"]),
         Route("/r/{number}/stopwatch", _guarded(web, partial(stopwatch.handle, web))),

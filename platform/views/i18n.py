@@ -34,6 +34,13 @@ FRENCH = {
     "Stopwatch": "Chronomètre",
     "Confirm": "Confirmer",
     "My account": "Mon compte",
+    "Thank you: your request is registered.": "Merci : votre demande est enregistrée.",
+    "Its number:": "Son numéro :",
+    "Too many requests from your address; please try again in an hour.":
+        "Trop de demandes depuis votre adresse ; réessayez dans une heure.",
+    "Your name": "Votre nom",
+    "Your e-mail address": "Votre adresse e-mail",
+    "Send": "Envoyer",
     "Change my password": "Changer mon mot de passe",
     "Current password": "Mot de passe actuel",
     "New password": "Nouveau mot de passe",

@@ -1,0 +1,84 @@
+"""The public forms' pages (`/p/<form>`, T1): a visitor without an account sends a request.
+Spam is kept out by a field people never see (a robot filling it is told all went well
+and nothing is stored) and by a limit of submissions per address and hour."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from deskbase.objects.errors import DeskbaseError, ValidationError
+from deskbase.objects.fields import label_text
+from deskbase.rules.public_forms import public_forms, submit
+
+from .forms import submitted, widgets
+
+if TYPE_CHECKING:
+    from .app import Web
+
+HONEYPOT = "website"        # hidden from people by the page's style; robots fill every field
+
+
+class SubmissionLimit:
+    """At most `count` submissions per address within `window` seconds (in this process)."""
+
+    def __init__(self, count: int = 5, window: float = 3600.0):
+        self.count, self.window = count, window
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, address: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            seen = self._seen.setdefault(address, deque())
+            while seen and now - seen[0] > self.window:
+                seen.popleft()
+            if len(seen) >= self.count:
+                return False
+            seen.append(now)
+            return True
+
+
+LIMITS: dict[int, SubmissionLimit] = {}
+
+
+def limit_of(web: "Web") -> SubmissionLimit:
+    return LIMITS.setdefault(id(web), SubmissionLimit())
+
+
+def public_page(web: "Web", request: Request) -> Response:
+    form = public_forms(web.definitions).get(request.path_params["form"])
+    if form is None:
+        return web.render(request, "error.html", {"message": "There is no such form."}, status=404)
+    language = web.definitions.languages[0]
+    typedef = web.definitions.type(form.type)
+    title = label_text(form.label, language, typedef.title(language))
+    shown = set(form.fields)
+    context = {"title": title, "form": form.name, "asks_sender": form.sender is not None}
+    typed, errors, status = {}, {}, 200
+    if request.method == "POST":
+        sent = request.state.form
+        if sent.get(HONEYPOT):
+            return web.render(request, "public.html", {**context, "done": True})      # a robot: nothing stored
+        if not limit_of(web).allow(request.client.host if request.client else "?"):
+            return web.render(request, "public.html", {**context, "limited": True}, status=429)
+        values = submitted(typedef, sent, {n: sent.getlist(n) for n in shown}, allowed=shown)
+        try:
+            number = submit(web.store, form, {k: v for k, v in values.items() if v not in (None, "")},
+                            email=str(sent.get("email", "")), name=str(sent.get("name", "")))
+            return web.render(request, "public.html", {**context, "done": True, "number": number})
+        except ValidationError as error:
+            typed, errors, status = {n: sent.get(n) for n in shown}, error.errors, 422
+            context.update(email=sent.get("email", ""), name=sent.get("name", ""),
+                           email_error=error.errors.get("email", ""))
+        except DeskbaseError as error:
+            typed, status = {n: sent.get(n) for n in shown}, 422
+            context["problem"] = str(error)
+    hidden = frozenset(n for n in typedef.fields if n not in shown)
+    fields = web.store.read(lambda session: widgets(session, typedef, {}, language=language, hidden=hidden,
+                                                    readonly=frozenset(), errors=errors, typed=typed))
+    return web.render(request, "public.html", {**context, "fields": fields, "type": typedef.name}, status=status)
