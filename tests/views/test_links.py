@@ -84,3 +84,22 @@ def test_the_resolution_message_carries_links_to_accept_and_dispute(demo_store):
     assert len(found) == 2
     kinds = [demo_store.read(lambda s, t=t: links.read(s, t).transition) for t in found]
     assert sorted(kinds) == ["accept", "dispute"]
+
+
+def test_the_closing_message_asks_for_the_customers_satisfaction(client, demo_store):
+    from deskbase.rules.outbox import list_messages
+    number = resolved_ticket(demo_store)
+    demo_store.run(lambda s: fire(s, number, "close"))
+    body = demo_store.read(lambda s: [m.body for m in list_messages(s, limit=5000) if m.record == number
+                                      and "Closed" in m.subject][-1])
+    [token] = re.findall(r"/a/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)", body)
+    form = client.get(f"/a/{token}")
+    assert form.status_code == 200 and 'name="rating"' in form.text and 'name="ticket"' not in form.text
+    refused = client.post(f"/a/{token}", data={"comment": "no rating"})
+    assert refused.status_code == 422 and 'id="error-rating"' in refused.text and "no rating" in refused.text
+    done = client.post(f"/a/{token}", data={"rating": "satisfied", "comment": "quick, thanks"})
+    assert done.status_code == 200 and "Done" in done.text
+    ticket_id = demo_store.read(lambda s: s.find(number).id)
+    [answer] = demo_store.read(lambda s: [dict(r.values) for r in s.query("survey", {"ticket": ticket_id}).records])
+    assert (answer["rating"], answer["comment"]) == ("satisfied", "quick, thanks")
+    assert client.post(f"/a/{token}", data={"rating": "neutral"}).status_code == 410     # once
