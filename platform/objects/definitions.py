@@ -792,6 +792,32 @@ class _Compiler:
                     typedef.index_for(chart) is None:
                 self.error(path + ("chart",), f"a chart counts the values of an indexed enum, ref, user, boolean, "
                                               f"tags or string field; `{chart}` is not one")
+        bulk = []
+        for position, action in enumerate(spec.get("bulk") or ()):
+            if not isinstance(action, dict):
+                continue
+            where = path + ("bulk", position)
+            made = self.typedefs.get(action.get("create"))
+            if made is None:
+                self.error(where + ("create",), f"`{action.get('create')}` is not a type",
+                           hint_for(action.get("create"), self.type_names))
+                continue
+            via = made.fields.get(action.get("via"))
+            if via is None or via.kind.name != "ref" or via.kind.to != type_name:
+                self.error(where + ("via",), f"`{action.get('via')}` is not a ref field of `{made.name}` pointing "
+                                             f"at `{type_name}`",
+                           hint_for(action.get("via"), [n for n, f in made.fields.items()
+                                                        if f.kind.name == "ref" and f.kind.to == type_name]))
+                continue
+            split = action.get("split")
+            if split is not None and getattr(made.fields.get(split), "kind", None) is not None and \
+                    made.fields[split].kind.name not in ("duration", "integer", "decimal", "money"):
+                self.error(where + ("split",), f"`{split}` cannot be split: a bulk action shares a duration or a "
+                                               f"number among the records it makes")
+            elif split is not None and split not in made.fields:
+                self.error(where + ("split",), f"`{split}` is not a field of `{made.name}`",
+                           hint_for(split, made.fields))
+            bulk.append(freeze_plain(action))
         return ViewDef(
             name=name,
             type=type_name if isinstance(type_name, str) else "",
@@ -801,6 +827,7 @@ class _Compiler:
             sort=sort,
             roles=roles,
             chart=chart,
+            bulk=tuple(bulk),
         )
 
     @staticmethod

@@ -200,6 +200,14 @@ _VIEW = {
         "roles": _names("a list of role names", "a role name"),
         # Counted by this field's values on the dashboard, as a bar chart.
         "chart": _name("a field name") | {"description": "the indexed field whose values the dashboard counts"},
+        # Records created at once for the records ticked in the list (one time entry on several tasks).
+        "bulk": {"type": "array", "x-noun": "a list such as [{create: work, via: task, split: duration}]",
+                 "items": {"type": "object", "required": ["create", "via"],
+                           "x-noun": "a bulk action: a map with create, via, split and label",
+                           "x-member": "a setting of a bulk action (create, via, split, label)",
+                           "properties": {"create": _name("a type name"), "via": _name("a field name"),
+                                          "split": _name("a field name"), "label": _LABEL},
+                           "additionalProperties": False}},
     },
     "additionalProperties": False,
 }

@@ -124,6 +124,7 @@ class ViewDef:
     sort: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     chart: str | None = None      # the field whose values a dashboard counts
+    bulk: tuple[Mapping[str, Any], ...] = ()   # {create, via, split, label}: records made for the ticked ones
 
 
 @dataclass(frozen=True)

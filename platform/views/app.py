@@ -29,7 +29,7 @@ from deskbase.rules.identity import AccountError, Identity, LoginRefused, authen
 from deskbase.rules.timers import clocks_of
 from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
-from . import editing, link_pages, public_pages, stopwatch, export
+from . import bulk, editing, link_pages, public_pages, stopwatch, export
 from .api import api_mount
 from .display import field_text
 from .i18n import translator
@@ -202,14 +202,16 @@ class Web:
             bar["width"] = round(100 * bar["count"] / most, 1)
         return {"title": field.title(language), "bars": bars, "height": 22 * len(bars) + 4}
 
-    def list_view(self, request: Request, web_session, identity: Identity) -> Response:
+    def list_view(self, request: Request, web_session, identity: Identity, *, problem: str | None = None,
+                  bulk_errors=None, status: int = 200) -> Response:
         view = self.definitions.views.get(request.path_params["view"])
         if view is None or view.name not in {v["name"] for v in self.navigation(identity, "en")}:
             return self.render(request, "error.html", {"message": "There is no such list."}, status=404,
                                web_session=web_session, identity=identity)
         language = identity.language or self.definitions.languages[0]
         listing = read_listing(self.definitions, view, request.query_params, identity)
-        typedef, sort, columns, problem = listing.typedef, listing.sort, listing.columns, listing.problem
+        typedef, sort, columns = listing.typedef, listing.sort, listing.columns
+        problem = problem or listing.problem
         try:
             page_number = max(1, int(request.query_params.get("page", "1")))
         except ValueError:
@@ -220,11 +222,13 @@ class Web:
                                  limit=PAGE_SIZE)
             rows = [{"number": r.number, "cells": [field_text(session, typedef, r.values, c, language, r.number)
                                                     for c in columns]} for r in page.records]
-            return page.total, rows
+            actions = bulk.actions_for(self, session, identity, view, language, errors=bulk_errors) \
+                if view.bulk else []
+            return page.total, rows, actions
         try:
-            total, rows = self.store.read(work, identity=identity)
+            total, rows, actions = self.store.read(work, identity=identity)
         except QueryError as error:
-            problem, total, rows = str(error), 0, []
+            problem, total, rows, actions = str(error), 0, [], []
         state = listing.state
         headers = []
         for name in columns:
@@ -244,10 +248,11 @@ class Web:
                    "previous": _url(view.name, {**state, "page": page_number - 1}) if page_number > 1 else None,
                    "next": _url(view.name, {**state, "page": page_number + 1}) if page_number < pages else None,
                    "first": (page_number - 1) * PAGE_SIZE + 1 if total else 0,
-                   "last": min(total, page_number * PAGE_SIZE)}
+                   "last": min(total, page_number * PAGE_SIZE), "bulk": actions,
+                   "made": request.query_params.get("made")}
         template = "_table.html" if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "table" \
             else "list.html"
-        return self.render(request, template, context, web_session=web_session, identity=identity)
+        return self.render(request, template, context, web_session=web_session, identity=identity, status=status)
 
     def record_page(self, request: Request, web_session, identity: Identity, *, problem: str | None = None,
                     problems: Mapping[str, str] | None = None, status: int = 200) -> Response:
@@ -411,6 +416,7 @@ def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
         Route("/", _guarded(web, web.home)),
         Route("/account", _guarded(web, web.account_page), methods=["GET", "POST"]),
         Route("/v/{view}", _guarded(web, web.list_view)),
+        Route("/v/{view}/bulk/{index}", _guarded(web, partial(bulk.apply, web)), methods=["POST"]),
         Route("/v/{view}/export.xlsx", _guarded(web, partial(export.export_list, web))),
         Route("/exports/{export}", _guarded(web, partial(export.export_progress, web))),
         Route("/exports/{export}/file", _guarded(web, partial(export.export_file, web))),

@@ -34,6 +34,9 @@ FRENCH = {
     "Stopwatch": "Chronomètre",
     "Confirm": "Confirmer",
     "My account": "Mon compte",
+    "{count} records made.": "{count} enregistrements créés.",
+    "For each ticked record:": "Pour chaque ligne cochée :",
+    "shared among them:": "réparti entre elles :",
     "Thank you: your request is registered.": "Merci : votre demande est enregistrée.",
     "Its number:": "Son numéro :",
     "Too many requests from your address; please try again in an hour.":

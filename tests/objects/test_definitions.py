@@ -604,3 +604,16 @@ def test_a_view_chart_counts_an_indexed_field_only(app):
     path.write_text(text.replace("roles: [agent]", "roles: [agent]\n    chart: title"))
     [error] = _errors(app)
     assert "a chart counts the values of an indexed" in error.message
+
+
+def test_a_bulk_action_makes_records_that_point_at_the_listed_ones(app):
+    path = app / "app.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("roles: [agent]", "roles: [agent]\n    bulk: [{create: work, via: task, split: duration}]"))
+    assert load_definitions(app).views["open_tasks"].bulk[0]["split"] == "duration"
+    path.write_text(text.replace("roles: [agent]", "roles: [agent]\n    bulk: [{create: work, via: tsak}]"))
+    [error] = _errors(app)
+    assert (error.message, error.hint) == ("`tsak` is not a ref field of `work` pointing at `task`", "did you mean `task`?")
+    path.write_text(text.replace("roles: [agent]", "roles: [agent]\n    bulk: [{create: work, via: task, split: task}]"))
+    [error] = _errors(app)
+    assert "`task` cannot be split" in error.message

@@ -352,3 +352,41 @@ def test_changing_the_password_checks_the_current_one_and_ends_the_other_session
     assert other.get("/").status_code == 303                    # the other device must sign in again
     assert client.get("/").status_code == 200
     assert sign_in(TestClient(client.app, follow_redirects=False), "walt", "a brand new secret").status_code == 303
+
+
+# -- bulk actions (T22) --------------------------------------------------------------------------
+
+def test_one_visit_logged_on_several_tickets_shares_the_time(client, helpdesk_store):
+    sign_in(client, "sbernard", "demo-password")
+    page = client.get("/v/my_tickets")
+    numbers = re.findall(r'name="selected" value="(T-\d+)"', page.text)[:3]
+    assert len(numbers) == 3 and 'name="a0.duration"' in page.text and 'name="a0.ticket"' not in page.text
+    ids = [helpdesk_store.read(lambda s, n=n: s.find(n).id) for n in numbers]
+    before = helpdesk_store.read(lambda s: s.count("work_entry"))
+    response = client.post("/v/my_tickets/bulk/0", data={"csrf": csrf_of(page.text), "selected": numbers,
+                                                         "a0.duration": "1h40", "a0.description": "site visit",
+                                                         "a0.billable": "1"})
+    assert response.status_code == 303 and response.headers["location"] == "/v/my_tickets?made=3"
+    made = helpdesk_store.read(lambda s: [dict(r.values) for r in s.query("work_entry", {"ticket": ids}, "-id",
+                                                                          limit=3).records])
+    assert sorted(entry["duration"] for entry in made) == [33 * 60 + 20] * 3          # 100 minutes, shared
+    assert {entry["performer"] for entry in made} == {"sbernard"} and {e["ticket"] for e in made} == set(ids)
+    assert helpdesk_store.read(lambda s: s.count("work_entry")) == before + 3
+    assert "3 records made." in client.get("/v/my_tickets?made=3").text
+
+
+def test_a_bulk_action_on_a_record_out_of_scope_makes_nothing(client, helpdesk_store):
+    sign_in(client, "sbernard", "demo-password")
+    page = client.get("/v/my_tickets")
+    mine = re.findall(r'name="selected" value="(T-\d+)"', page.text)[0]
+    theirs = helpdesk_store.read(lambda s: s.query("ticket", {"all": [{"assignee": {"ne": "sbernard"}},
+                                                                      {"status": "in_progress"}]},
+                                                   limit=40).records)
+    foreign = next(r.number for r in theirs if r["assignee"] not in identity_of(helpdesk_store, "sbernard").acting_for)
+    before = helpdesk_store.read(lambda s: s.count("work_entry"))
+    response = client.post("/v/my_tickets/bulk/0", data={"csrf": csrf_of(page.text), "selected": [mine, foreign],
+                                                         "a0.duration": "1h"})
+    assert response.status_code == 422 and "Nothing was made" in response.text
+    refused = client.post("/v/my_tickets/bulk/0", data={"csrf": csrf_of(page.text), "selected": [mine]})
+    assert refused.status_code == 422 and "duration" in refused.text
+    assert helpdesk_store.read(lambda s: s.count("work_entry")) == before
