@@ -434,6 +434,8 @@ class _Compiler:
             default=default,
             help=_freeze(spec.get("help")),
             renamed_from=renamed_from if isinstance(renamed_from, str) else None,
+            required_when=freeze_plain(spec["required_when"]) if isinstance(spec.get("required_when"), dict) else None,
+            shown_when=freeze_plain(spec["shown_when"]) if isinstance(spec.get("shown_when"), dict) else None,
         )
 
     def kind(self, kind_name: str, spec: dict, path: DocPath, zone: str) -> Kind:
@@ -692,6 +694,10 @@ class _Compiler:
                 self.check_filter(kind.where, self.typedefs[kind.to], path + ("where",), typedef)
             if isinstance(kind, ComputedKind) and kind.aggregate is not None:
                 self.check_aggregate(typedef, field_name, kind, path + ("aggregate",))
+            for option in ("required_when", "shown_when"):
+                condition = getattr(field, option)
+                if condition is not None:
+                    self.check_filter(condition, typedef, path + (option,))
 
     def check_aggregate(self, typedef: TypeDef, field_name: str, kind: ComputedKind, path: DocPath) -> None:
         spec = kind.aggregate

@@ -92,6 +92,9 @@ COMMON_OPTIONS: dict[str, dict] = {
     "label": _LABEL,
     "help": _LABEL,
     "required": {"type": "boolean", "x-noun": "true or false"},
+    # A filter on the record: the field is required, or offered in forms, only when it matches.
+    "required_when": {"type": "object", "x-noun": "a filter on the record such as {kind: incident}"},
+    "shown_when": {"type": "object", "x-noun": "a filter on the record such as {kind: incident}"},
     "default": {},
     "renamed_from": _name("a field name"),
 }

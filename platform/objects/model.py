@@ -28,6 +28,8 @@ class FieldDef:
     help: Any = None
     renamed_from: str | None = None
     system: bool = False
+    required_when: Any = None     # a filter on the record: required only when it matches
+    shown_when: Any = None        # a filter on the record: offered in forms only when it matches
 
     def title(self, language: str = "en") -> str:
         return label_text(self.label, language, self.name.replace("_", " "))

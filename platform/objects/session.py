@@ -356,6 +356,9 @@ class Session:
             value = new.get(name)
             if field.required and value in (None, (), ""):
                 errors[name] = "is required"
+            elif field.required_when is not None and value in (None, (), "") and self._asks(typedef, field, new,
+                                                                                           changed):
+                errors[name] = "is required here"
             elif isinstance(field.kind, RefKind) and value not in (None, ()) and (
                     changed is None or name in changed or self._where_reads(typedef, field.kind, changed)):
                 problem = self._check_reference(typedef, name, field.kind, value, new)
@@ -363,6 +366,15 @@ class Session:
                     errors[name] = problem
         if errors:
             raise ValidationError(typedef.name, errors, typedef.title())
+
+    def _asks(self, typedef: TypeDef, field, new: Mapping[str, Any], changed: set[str] | None) -> bool:
+        """Whether a field's `required_when` holds for these values. On an update it is asked
+        only when the field or one its condition reads changes, so a record made before the
+        rule can still be edited otherwise."""
+        condition = self.store.compiled_filter(field.required_when, typedef.name)
+        if changed is not None and not ({field.name} | set(condition.fields)) & changed:
+            return False
+        return condition.matches(new, typedef, self.context(new))
 
     def _where_reads(self, typedef: TypeDef, kind: RefKind, changed: set[str]) -> bool:
         """Whether a ref's `where` reads one of the changed fields through $record."""

@@ -82,6 +82,12 @@ def widgets(session, typedef: TypeDef, values: Mapping[str, Any], *, language: s
     for dependent, reads in depends.items():
         for read in reads:
             reloads.setdefault(read, []).append(dependent)
+    current = _current(session, typedef, values, typed)
+    for name, definition in typedef.fields.items():       # conditions reload the fields they govern
+        for condition in (definition.shown_when, definition.required_when):
+            if condition is not None:
+                reads = session.store.compiled_filter(condition, typedef.name).fields
+                depends[name] = tuple(sorted(set(depends.get(name, ())) | set(reads)))
     found = []
     for name, definition in typedef.fields.items():
         kind = definition.kind
@@ -105,8 +111,30 @@ def widgets(session, typedef: TypeDef, values: Mapping[str, Any], *, language: s
             widget.step = "1" if isinstance(kind, IntegerKind) else "any"
         if isinstance(shown, list):
             widget.selected = frozenset(shown)
+        if definition.shown_when is not None and not _holds(session, typedef, definition.shown_when, current):
+            widget.control = "absent"                    # not asked for these values; comes back when they change
+        if definition.required_when is not None and _holds(session, typedef, definition.required_when, current):
+            widget.required = True
         found.append(widget)
     return found
+
+
+def _current(session, typedef: TypeDef, values: Mapping[str, Any], typed: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's values as the form now has them: stored ones, then what was typed."""
+    current = dict(values)
+    for name, raw in typed.items():
+        definition = typedef.fields.get(name)
+        if definition is None:
+            continue
+        try:
+            current[name] = definition.kind.coerce(raw, session.lookup) if raw not in (None, "") else None
+        except (DeskbaseError, ValueError):
+            pass
+    return current
+
+
+def _holds(session, typedef: TypeDef, condition: Any, current: Mapping[str, Any]) -> bool:
+    return session.store.compiled_filter(condition, typedef.name).matches(current, typedef, session.context(current))
 
 
 CONTROLS = ((AttachmentsKind, "file"), (BooleanKind, "checkbox"), (TextKind, "textarea"), (EnumKind, "select"),

@@ -63,7 +63,7 @@ def work(helpdesk, number: str, transition: str, at: datetime, who: Identity = T
 
 def test_a_premium_urgent_ticket_is_due_around_the_clock(helpdesk):
     saturday_night = paris(21, 23)
-    number = open_ticket(helpdesk, saturday_night, "premium", priority="urgent", kind="incident")
+    number = open_ticket(helpdesk, saturday_night, "premium", priority="urgent", kind="incident", impact="site")
     values = ticket(helpdesk, number)
     assert values["response_due"] == (saturday_night + timedelta(minutes=15)).astimezone(UTC)
     assert values["resolution_due"] == (saturday_night + timedelta(hours=4)).astimezone(UTC)
@@ -132,7 +132,7 @@ def test_a_technician_cannot_move_a_deadline(helpdesk):
 
 
 def test_warning_escalation_and_duty_phone_reach_real_servers(helpdesk, smtp_server, sms_gateway):
-    number = open_ticket(helpdesk, paris(23, 8, 30), "premium", priority="urgent", kind="incident")
+    number = open_ticket(helpdesk, paris(23, 8, 30), "premium", priority="urgent", kind="incident", impact="site")
     work(helpdesk, number, "take", paris(23, 8, 35))
     senders = {"email": SmtpSender("127.0.0.1", smtp_server.port, sender_address="helpdesk@localhost", timeout=5),
                "sms": HttpSmsSender(sms_gateway.url, body_template={"to": "{to}", "text": "{text}"})}
@@ -194,3 +194,14 @@ def test_waiting_for_the_customers_approval_does_not_count(helpdesk):
     values = ticket(helpdesk, number)
     assert values["approval"] == "pending" and values["sla_state"] == "paused"
     assert values["response_due"] is None
+
+
+def test_an_incident_asks_who_is_affected_but_not_from_monitoring(helpdesk):
+    from deskbase.objects.errors import ValidationError
+    with pytest.raises(ValidationError) as refused:
+        open_ticket(helpdesk, paris(23, 9), kind="incident")
+    assert refused.value.errors == {"impact": "is required here"}
+    assert open_ticket(helpdesk, paris(23, 9), kind="incident", channel="api")        # a monitoring tool
+    assert open_ticket(helpdesk, paris(23, 9))                                         # a service request
+    made = open_ticket(helpdesk, paris(23, 9), kind="incident", impact="site")
+    helpdesk.run(lambda s: s.update(made, {"title": "line 3 stopped again"}))       # other edits go on

@@ -390,3 +390,15 @@ def test_a_bulk_action_on_a_record_out_of_scope_makes_nothing(client, helpdesk_s
     refused = client.post("/v/my_tickets/bulk/0", data={"csrf": csrf_of(page.text), "selected": [mine]})
     assert refused.status_code == 422 and "duration" in refused.text
     assert helpdesk_store.read(lambda s: s.count("work_entry")) == before
+
+
+def test_a_field_is_asked_only_when_its_condition_holds(client):
+    sign_in(client, "tina")
+    form = client.get("/new/ticket")
+    assert 'id="field-impact"' in form.text and 'name="impact"' not in form.text          # a service request
+    assert 'hx-trigger="change from:#input-channel, change from:#input-kind"' in form.text
+    asked = client.get("/forms/ticket/field/impact", params={"kind": "incident", "channel": "phone"})
+    assert 'name="impact"' in asked.text and "Who is affected? *" in asked.text
+    refused = client.post("/new/ticket", data={"csrf": csrf_of(form.text), "title": "printer on fire",
+                                               "kind": "incident", "channel": "phone"})
+    assert refused.status_code == 422 and 'id="error-impact"' in refused.text
