@@ -29,7 +29,7 @@ from deskbase.rules.identity import AccountError, Identity, LoginRefused, authen
 from deskbase.rules.timers import clocks_of
 from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
-from . import bulk, editing, link_pages, public_pages, stopwatch, export
+from . import bulk, editing, link_pages, public_pages, saved, stopwatch, export
 from .api import api_mount
 from .display import field_text
 from .i18n import translator
@@ -72,7 +72,8 @@ class Web:
             (self.definitions.roles.get(role) or {}).get("portal") for role in identity.roles)
         base = {"request": request, "me": identity, "csrf": getattr(web_session, "csrf", ""), "portal": portal,
                 "t": translator(language), "language": language, "navigation": self.navigation(identity, language),
-                "creatable": editing.creatable(self, identity, language) if identity is not None else []}
+                "creatable": editing.creatable(self, identity, language) if identity is not None else [],
+                "saved": self.store.read(lambda s: saved.saved_lists(s, identity.id)) if identity is not None else []}
         return self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
 
     def navigation(self, identity: Identity | None, language: str) -> list[dict[str, str]]:
@@ -416,6 +417,8 @@ def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
         Route("/", _guarded(web, web.home)),
         Route("/account", _guarded(web, web.account_page), methods=["GET", "POST"]),
         Route("/v/{view}", _guarded(web, web.list_view)),
+        Route("/v/{view}/save", _guarded(web, partial(saved.save, web)), methods=["POST"]),
+        Route("/saved/forget", _guarded(web, partial(saved.forget, web)), methods=["POST"]),
         Route("/v/{view}/bulk/{index}", _guarded(web, partial(bulk.apply, web)), methods=["POST"]),
         Route("/v/{view}/export.xlsx", _guarded(web, partial(export.export_list, web))),
         Route("/exports/{export}", _guarded(web, partial(export.export_progress, web))),

@@ -34,6 +34,8 @@ FRENCH = {
     "Stopwatch": "Chronomètre",
     "Confirm": "Confirmer",
     "My account": "Mon compte",
+    "My lists": "Mes listes",
+    "Save this list as…": "Enregistrer cette liste sous…",
     "{count} records made.": "{count} enregistrements créés.",
     "For each ticked record:": "Pour chaque ligne cochée :",
     "shared among them:": "réparti entre elles :",

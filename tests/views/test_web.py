@@ -402,3 +402,17 @@ def test_a_field_is_asked_only_when_its_condition_holds(client):
     refused = client.post("/new/ticket", data={"csrf": csrf_of(form.text), "title": "printer on fire",
                                                "kind": "incident", "channel": "phone"})
     assert refused.status_code == 422 and 'id="error-impact"' in refused.text
+
+
+def test_a_list_saved_under_a_name_comes_back_in_the_navigation_of_its_owner_only(client):
+    sign_in(client, "sbernard", "demo-password")
+    page = client.get("/v/open_tickets?sort=-id&f={priority: urgent}&page=3")
+    saved = client.post("/v/open_tickets/save", data={"csrf": csrf_of(page.text), "name": "My urgent ones",
+                                                      "query": "sort=-id&f={priority: urgent}&page=3"})
+    assert saved.status_code == 303
+    assert saved.headers["location"] == "/v/open_tickets?sort=-id&f=%7Bpriority%3A+urgent%7D"     # not the page
+    home = client.get("/").text
+    assert ">My urgent ones</a>" in home
+    assert client.post("/v/current_contracts/save", data={"csrf": csrf_of(home), "name": "x"}).status_code == 422
+    sign_in(client, "khaddad", "demo-password")
+    assert "My urgent ones" not in client.get("/").text
