@@ -416,3 +416,16 @@ def test_a_list_saved_under_a_name_comes_back_in_the_navigation_of_its_owner_onl
     assert client.post("/v/current_contracts/save", data={"csrf": csrf_of(home), "name": "x"}).status_code == 422
     sign_in(client, "khaddad", "demo-password")
     assert "My urgent ones" not in client.get("/").text
+
+
+def test_the_team_activity_shows_the_last_weeks_work_by_person(client, helpdesk_store):
+    from datetime import date, timedelta
+    sign_in(client, "cmartin", "demo-password")
+    page = client.get("/v/team_activity")
+    assert page.status_code == 200
+    since = date.today() - timedelta(days=7)
+    expected = helpdesk_store.read(lambda s: s.count("work_entry", {"date": {"gte": since.isoformat()}}))
+    assert f"of {expected}" in page.text or (expected == 0 and "Nothing matches." in page.text)
+    assert 'aria-label="Team activity, last 7 days: Performed by"' in client.get("/").text
+    day = client.get("/v/team_activity", params={"f": f"{{date: {date.today().isoformat()}}}"})
+    assert day.status_code == 200 and "does not read" not in day.text
