@@ -29,7 +29,7 @@ from deskbase.rules.identity import AccountError, Identity, LoginRefused, authen
 from deskbase.rules.timers import clocks_of
 from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
-from . import bulk, editing, link_pages, public_pages, saved, stopwatch, export
+from . import bulk, editing, imports, link_pages, public_pages, saved, stopwatch, export
 from .api import api_mount
 from .display import field_text
 from .i18n import translator
@@ -417,6 +417,7 @@ def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
         Route("/", _guarded(web, web.home)),
         Route("/account", _guarded(web, web.account_page), methods=["GET", "POST"]),
         Route("/v/{view}", _guarded(web, web.list_view)),
+        Route("/import/{type}", _guarded(web, partial(imports.import_page, web)), methods=["GET", "POST"]),
         Route("/v/{view}/save", _guarded(web, partial(saved.save, web)), methods=["POST"]),
         Route("/saved/forget", _guarded(web, partial(saved.forget, web)), methods=["POST"]),
         Route("/v/{view}/bulk/{index}", _guarded(web, partial(bulk.apply, web)), methods=["POST"]),

@@ -35,6 +35,13 @@ FRENCH = {
     "Confirm": "Confirmer",
     "My account": "Mon compte",
     "My lists": "Mes listes",
+    "Import": "Importer",
+    "{count} records imported.": "{count} enregistrements importés.",
+    "Nothing was imported. Correct these rows and import the file again:":
+        "Rien n'a été importé. Corrigez ces lignes et importez à nouveau le fichier :",
+    "Row": "Ligne", "Column": "Colonne", "Problem": "Problème",
+    "The first row names the columns, by field name or label:":
+        "La première ligne nomme les colonnes, par nom de champ ou libellé :",
     "Save this list as…": "Enregistrer cette liste sous…",
     "{count} records made.": "{count} enregistrements créés.",
     "For each ticked record:": "Pour chaque ligne cochée :",
