@@ -91,3 +91,26 @@ def test_a_customer_opens_a_ticket_in_the_portal_and_replies(page, live_server, 
     ticket_id = demo_store.read(lambda s: s.find(number).id)
     replies = demo_store.read(lambda s: [dict(r.values) for r in s.query("comment", {"ticket": ticket_id}).records])
     assert [(r["author"], r["author_kind"], r["visibility"]) for r in replies] == [("psvoboda", "customer", "public")]
+
+
+def test_a_manager_filters_a_list_exports_it_and_the_workbook_matches_the_screen(page, live_server):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+    sign_in(page, live_server, "cmartin")
+    page.goto(f"{live_server.url}/v/open_tickets")
+    page.fill("input[name=f]", "{priority: [urgent, very_high]}")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url(re.compile(r".*f=.*"))
+    page.wait_for_selector("table.records tbody tr")
+    shown = re.findall(r"T-\d+", page.inner_text("table.records tbody"))
+    total = int(re.search(r"of (\d+)", page.inner_text("p.count")).group(1))
+    assert shown and total <= 25                        # one page: every row is on the screen
+    with page.expect_download() as waiting:
+        page.click("a.export")
+    workbook = load_workbook(BytesIO(open(waiting.value.path(), "rb").read()), read_only=True)
+    rows = list(workbook.active.iter_rows(values_only=True))
+    assert [str(row[0]) for row in rows[1:]] == shown
+    headers = [cell.strip() for cell in page.eval_on_selector_all("table.records thead th",
+                                                                  "els => els.map(e => e.innerText)")]
+    assert list(rows[0]) == [header.rstrip(" ▲▼") for header in headers]
