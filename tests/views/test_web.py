@@ -429,3 +429,11 @@ def test_the_team_activity_shows_the_last_weeks_work_by_person(client, helpdesk_
     assert 'aria-label="Team activity, last 7 days: Performed by"' in client.get("/").text
     day = client.get("/v/team_activity", params={"f": f"{{date: {date.today().isoformat()}}}"})
     assert day.status_code == 200 and "does not read" not in day.text
+
+
+def test_a_french_account_reads_the_pages_in_french(client, helpdesk_store):
+    create_account(helpdesk_store, "fanny", name="Fanny", password=PASSWORD, roles=["technician"], language="fr")
+    sign_in(client, "fanny")
+    home = client.get("/").text
+    assert "Se déconnecter" in home and "Tickets en attente de prise en charge" in home     # UI and definitions
+    assert '<html lang="fr">' in home
