@@ -51,6 +51,8 @@ class Web:
         self.definitions = store.definitions
         self.secure_cookies = secure_cookies
         self.throttle = SignInThrottle()
+        self.exports = export.ExportJobs()                    # background exports, per application
+        self.submissions = public_pages.SubmissionLimit()     # public forms sent per address
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["label_text"] = label_text
 

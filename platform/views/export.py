@@ -10,7 +10,6 @@ import tempfile
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -199,16 +198,11 @@ class ExportJobs:
             job.path.unlink(missing_ok=True)
 
 
-_JOBS: weakref.WeakKeyDictionary[Any, ExportJobs] = weakref.WeakKeyDictionary()
-_JOBS_LOCK = threading.Lock()
 
 
 def jobs_of(web) -> ExportJobs:
-    """The background exports of a `Web` (one registry per application)."""
-    with _JOBS_LOCK:
-        if web not in _JOBS:
-            _JOBS[web] = ExportJobs()
-        return _JOBS[web]
+    """The background exports of a `Web` (one registry per application, kept on it)."""
+    return web.exports
 
 
 # -- pages --------------------------------------------------------------------------------------

@@ -43,13 +43,6 @@ class SubmissionLimit:
             return True
 
 
-LIMITS: dict[int, SubmissionLimit] = {}
-
-
-def limit_of(web: "Web") -> SubmissionLimit:
-    return LIMITS.setdefault(id(web), SubmissionLimit())
-
-
 def public_page(web: "Web", request: Request) -> Response:
     form = public_forms(web.definitions).get(request.path_params["form"])
     if form is None:
@@ -64,7 +57,7 @@ def public_page(web: "Web", request: Request) -> Response:
         sent = request.state.form
         if sent.get(HONEYPOT):
             return web.render(request, "public.html", {**context, "done": True})      # a robot: nothing stored
-        if not limit_of(web).allow(request.client.host if request.client else "?"):
+        if not web.submissions.allow(request.client.host if request.client else "?"):
             return web.render(request, "public.html", {**context, "limited": True}, status=429)
         values = submitted(typedef, sent, {n: sent.getlist(n) for n in shown}, allowed=shown)
         try:

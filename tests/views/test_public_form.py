@@ -7,12 +7,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from deskbase.views.app import create_app
-from deskbase.views.public_pages import LIMITS
 
 
 @pytest.fixture
 def client(demo_store):
-    LIMITS.clear()
     with TestClient(create_app(demo_store), follow_redirects=False) as test_client:
         yield test_client
 
