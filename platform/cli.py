@@ -132,7 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
                             help="port (default 8000)")
         serving.add_argument("--no-worker", action="store_true", help="do not run the scheduled jobs in this process")
         serving.add_argument("--check", action="store_true", help=argparse.SUPPRESS)   # prepare, print, do not listen
+    for module in _command_modules():
+        COMMANDS.update(module.add_commands(commands, common))
     return parser
+
+
+# Command groups that live beside what they drive, each with
+# `add_commands(subparsers, common) -> {command name: handler}`.
+COMMAND_MODULES = ("deskbase.connectors.directory_commands", "deskbase.connectors.mail_commands")
+
+
+def _command_modules() -> list:
+    import importlib
+    return [importlib.import_module(name) for name in COMMAND_MODULES]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

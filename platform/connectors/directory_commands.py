@@ -1,0 +1,10 @@
+"""`deskbase` commands of the directory (Active Directory): test a sign-in, synchronise accounts."""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callable[[argparse.Namespace], int]]:
+    """Add this group's sub-commands to `commands`; return their handlers by command name."""
+    return {}
