@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from types import MappingProxyType
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -436,6 +436,7 @@ class _Compiler:
             renamed_from=renamed_from if isinstance(renamed_from, str) else None,
             required_when=freeze_plain(spec["required_when"]) if isinstance(spec.get("required_when"), dict) else None,
             shown_when=freeze_plain(spec["shown_when"]) if isinstance(spec.get("shown_when"), dict) else None,
+            copied_from=tuple(spec["copied_from"].split(".", 1)) if isinstance(spec.get("copied_from"), str) else None,
         )
 
     def kind(self, kind_name: str, spec: dict, path: DocPath, zone: str) -> Kind:
@@ -698,6 +699,20 @@ class _Compiler:
                 condition = getattr(field, option)
                 if condition is not None:
                     self.check_filter(condition, typedef, path + (option,))
+            if field.copied_from is not None:
+                self.check_copy(typedef, field_name, field, path + ("copied_from",))
+
+    def check_copy(self, typedef: TypeDef, field_name: str, field: FieldDef, path: DocPath) -> None:
+        """`copied_from: ref.field`: a ref of the type, then a field of its target of the same kind."""
+        ref = typedef.fields.get(field.copied_from[0])
+        if ref is not None and isinstance(ref.kind, RefKind) and not self.knows_fields(ref.kind.to):
+            return                                  # its target's own problem is reported already
+
+        def same_kind(source: FieldDef) -> bool:
+            return (type(source.kind) is type(field.kind)
+                    and getattr(source.kind, "to", None) == getattr(field.kind, "to", None))
+        check_ref_path(".".join(field.copied_from), typedef, SimpleNamespace(types=self.typedefs), same_kind,
+                       f"a {field.kind.name} field like `{field_name}`", path, self.positions, self.errors)
 
     def check_aggregate(self, typedef: TypeDef, field_name: str, kind: ComputedKind, path: DocPath) -> None:
         spec = kind.aggregate

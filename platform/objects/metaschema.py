@@ -97,6 +97,10 @@ COMMON_OPTIONS: dict[str, dict] = {
     "shown_when": {"type": "object", "x-noun": "a filter on the record such as {kind: incident}"},
     "default": {},
     "renamed_from": _name("a field name"),
+    # Kept equal to a field of the record a ref points at (`project.owner`): set by the
+    # engine when the record is made or the ref changes, never typed.
+    "copied_from": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
+                    "x-noun": "a path such as project.owner: a ref of the type, then a field of its target"},
 }
 KIND_OPTIONS: dict[str, dict[str, dict]] = {
     "string": {"max_length": _WHOLE, "pattern": {"type": "string", "x-noun": "a regular expression"}},

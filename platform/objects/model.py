@@ -30,6 +30,7 @@ class FieldDef:
     system: bool = False
     required_when: Any = None     # a filter on the record: required only when it matches
     shown_when: Any = None        # a filter on the record: offered in forms only when it matches
+    copied_from: tuple[str, str] | None = None   # (ref field, field of its target) the engine copies
 
     def title(self, language: str = "en") -> str:
         return label_text(self.label, language, self.name.replace("_", " "))
@@ -98,6 +99,11 @@ class TypeDef:
     @property
     def text_index(self) -> IndexDef | None:
         return self.indexes.get("text")
+
+    @property
+    def copies(self) -> tuple[tuple[str, str, str], ...]:
+        """(field, ref, field of the ref's target) for each field the engine copies."""
+        return tuple((name, *f.copied_from) for name, f in self.fields.items() if f.copied_from)
 
     def number(self, record_id: int) -> str:
         """The number people see, such as `T-000123`."""

@@ -215,6 +215,7 @@ class Session:
         """Create a record of a type from form or JSON values; ValidationError lists every problem."""
         typedef = self.definitions.type(type_name)
         container = self.container(type_name)
+        values = self._copied(typedef, values, None)
         self._check("create", typedef, None, values)
         new, errors = self._coerce(typedef, values, creating=True)
         for provide in self.store.hooks.defaults:   # e.g. a workflow's initial state
@@ -250,6 +251,7 @@ class Session:
             at = last.get("at")
             raise StaleEdit(record.number, int(version), record.version, last.get("by"),
                             at.strftime("%Y-%m-%d %H:%M UTC") if isinstance(at, datetime) else None)
+        changes = self._copied(typedef, changes, record)
         self._check("update", typedef, record, changes)
         coerced, errors = self._coerce(typedef, changes, creating=False)
         old = record.values
@@ -299,6 +301,28 @@ class Session:
     def _check(self, action: str, typedef: TypeDef, record: Record | None, values: Mapping[str, Any]) -> None:
         for check in self.store.hooks.checks:
             check(self, action, typedef, record, values)
+
+    def _copied(self, typedef: TypeDef, values: Mapping[str, Any], record: Record | None) -> Mapping[str, Any]:
+        """`values` with the fields copied from the records refs point at (`copied_from`)
+        set from them: on create, and on update when the ref changes. Whatever was given
+        for such a field is replaced, so rules judge the value the record will hold."""
+        copies = typedef.copies
+        if not copies:
+            return values
+        result = dict(values)
+        for name, ref, source in copies:
+            if record is not None and ref not in values:
+                result.pop(name, None)           # the ref stays: so does the copy
+                continue
+            raw = values.get(ref) if ref in values else None
+            try:
+                target_id = typedef.fields[ref].kind.coerce(raw, self.lookup) if raw not in (None, "") else None
+            except (FieldError, TypeError, ValueError):
+                continue                         # the ref's own problem is reported by validation
+            kind = typedef.fields[ref].kind
+            target = self.container(kind.to).records.get(target_id) if target_id is not None else None
+            result[name] = target.get(source) if target is not None else None
+        return result
 
     def _derive(self, typedef: TypeDef, record: Record | None, old: Mapping[str, Any],
                 new: dict[str, Any]) -> tuple[str, ...]:

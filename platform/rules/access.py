@@ -342,8 +342,9 @@ def check_write(session: Session, action: str, typedef: TypeDef, record: Record 
         return
     hidden = hidden_fields(identity, typedef, definitions)
     readonly = readonly_fields(identity, typedef, definitions)
+    copied = {name for name, _, _ in typedef.copies}          # set by the engine, not by the person
     refused = {name: ("is hidden from you" if name in hidden else "is read-only for you")
-               for name in values if name in hidden or name in readonly}
+               for name in values if (name in hidden or name in readonly) and name not in copied}
     if refused:
         listed = ", ".join(f"`{name}` {why}" for name, why in refused.items())
         raise AccessDenied(action, f"you may not set {listed} (your roles: {', '.join(identity.roles)})", refused)

@@ -10,7 +10,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -21,15 +20,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from deskbase.objects.errors import DeskbaseError, NotFound, QueryError, StaleEdit, ValidationError
-from deskbase.objects.fields import AttachmentsKind, label_text
+from deskbase.objects.errors import NotFound, QueryError
+from deskbase.objects.fields import label_text
 from deskbase.objects.store import Store
-from deskbase.rules.access import AccessDenied, decide, hidden_fields
+from deskbase.rules.access import decide, hidden_fields
 from deskbase.rules.identity import AccountError, Identity, LoginRefused, authenticate, identity_of, set_password
-from deskbase.rules.timers import clocks_of
-from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
-from . import bulk, editing, imports, link_pages, public_pages, saved, stopwatch, export
+from . import bulk, editing, export, filter_builder, imports, link_pages, public_pages, record_page, saved, stopwatch
 from .api import api_mount
 from .display import field_text
 from .i18n import translator
@@ -212,6 +209,11 @@ class Web:
             return self.render(request, "error.html", {"message": "There is no such list."}, status=404,
                                web_session=web_session, identity=identity)
         language = identity.language or self.definitions.languages[0]
+        if request.query_params.get("add_field"):          # a condition from the filter builder
+            try:
+                return filter_builder.added(self, request, view, self.definitions.type(view.type))
+            except QueryError as error:
+                problem = problem or f"The condition was not added: {error}."
         listing = read_listing(self.definitions, view, request.query_params, identity)
         typedef, sort, columns = listing.typedef, listing.sort, listing.columns
         problem = problem or listing.problem
@@ -232,6 +234,13 @@ class Web:
             total, rows, actions = self.store.read(work, identity=identity)
         except QueryError as error:
             problem, total, rows, actions = str(error), 0, [], []
+        hidden = hidden_fields(identity, typedef, self.definitions)
+        t = translator(language)
+        builder = {"fields": filter_builder.filterable(typedef, hidden, language),
+                   "comparisons": [(op, t(words)) for op, words in filter_builder.COMPARISONS.items()],
+                   "conditions": [{**c, "url": _url(view.name, {**listing.state, "f": c["without"]})}
+                                  for c in self.store.read(lambda session: filter_builder.conditions(
+                                      session, typedef, listing.extra, language), identity=identity)]}
         state = listing.state
         headers = []
         for name in columns:
@@ -252,119 +261,13 @@ class Web:
                    "next": _url(view.name, {**state, "page": page_number + 1}) if page_number < pages else None,
                    "first": (page_number - 1) * PAGE_SIZE + 1 if total else 0,
                    "last": min(total, page_number * PAGE_SIZE), "bulk": actions,
-                   "made": request.query_params.get("made")}
+                   "made": request.query_params.get("made"), "builder": builder}
         template = "_table.html" if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "table" \
             else "list.html"
         return self.render(request, template, context, web_session=web_session, identity=identity, status=status)
 
-    def record_page(self, request: Request, web_session, identity: Identity, *, problem: str | None = None,
-                    problems: Mapping[str, str] | None = None, status: int = 200) -> Response:
-        number = request.path_params["number"]
-        language = identity.language or self.definitions.languages[0]
-        zone = ZoneInfo(self.definitions.zone)
-
-        def work(session):
-            record = session.find(number)
-            typedef = self.definitions.type(record.type_name)
-            decision = decide(identity, "read", typedef, record, definitions=self.definitions,
-                              context=session.context(record.values))
-            if not decision:
-                raise NotFound(f"there is no record numbered `{number}`")    # what one may not read does not exist
-            hidden = hidden_fields(identity, typedef, self.definitions)
-            fields = [{"name": n, "title": f.title(language),
-                       "text": field_text(session, typedef, record.values, n, language, record.number)}
-                      for n, f in typedef.fields.items() if not f.system and n not in hidden]
-            transitions = [{"name": name, "label": label,
-                            "inputs": [{"name": i, "title": spec.title(language), "required": spec.required,
-                                        "kind": spec.kind.name} for i, spec in inputs.items()]}
-                           for name, label, inputs in available_transitions(session, record)]
-            history = [{"at": e["at"].astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-                        "by": e["by"] + (f" for {e['acting_for']}" if e.get("acting_for") else ""),
-                        "action": e["action"], "reason": e.get("reason"),
-                        "changes": [(typedef.fields[n].title(language) if n in typedef.fields else n,
-                                     "" if old is None else str(old), "" if new is None else str(new))
-                                    for n, (old, new) in e["changes"].items() if n not in hidden]}
-                       for e in reversed(record.history.entries)]
-            clocks = clocks_of(session, record, language)
-            title = record.get(typedef.title_field) if typedef.title_field else None
-            watch = stopwatch.view(stopwatch.read(session, identity.id, record.number), session.now)
-            for transition in transitions:      # the stopwatch's time fills the durations asked
-                for field in transition["inputs"]:
-                    if field["kind"] == "duration" and watch["minutes"]:
-                        field["value"] = f"{watch['minutes']}m"
-            files = [{"name": item.filename, "size": item.size, "url": f"/r/{record.number}/files/{item.blob_id}"}
-                     for n, f in typedef.fields.items() if isinstance(f.kind, AttachmentsKind) and n not in hidden
-                     for item in record.get(n) or ()]
-            may_edit = decide(identity, "update", typedef, record, definitions=self.definitions,
-                              context=session.context(record.values)).allowed
-            return {"number": record.number, "version": record.version, "type_title": typedef.title(language),
-                    "title": title, "fields": fields, "transitions": transitions, "history": history,
-                    "clocks": clocks, "files": files, "may_edit": may_edit, "watch": watch,
-                    "timed": any(f["kind"] == "duration" for t in transitions for f in t["inputs"]),
-                    "related": self.related(session, identity, typedef, record, language)}
-        try:
-            context = self.store.read(work, identity=identity)
-        except NotFound as error:
-            return self.render(request, "error.html", {"message": str(error)}, status=404,
-                               web_session=web_session, identity=identity)
-        context.update(problem=problem, problems=problems or {})
-        return self.render(request, "record.html", context, status=status, web_session=web_session, identity=identity)
-
-    def related(self, session, identity: Identity, typedef, record, language: str) -> list[dict[str, Any]]:
-        """The records of other types that point at this one (its comments, its work), newest
-        first, as the person may read them, with a link to add one."""
-        found = []
-        for other in self.definitions.types.values():
-            for name, definition in other.fields.items():
-                kind = definition.kind
-                if kind.name != "ref" or kind.to != typedef.name or other.index_for(name) is None:
-                    continue
-                if not decide(identity, "read", other, definitions=self.definitions):
-                    continue
-                page = session.query(other.name, {name: record.id}, "-id", limit=20)
-                hidden = hidden_fields(identity, other, self.definitions) | {name}
-                columns = [n for n, f in other.fields.items()
-                           if not f.system and n not in hidden and f.kind.name not in ("attachments", "computed")][:5]
-                rows = [{"number": r.number,
-                         "cells": [field_text(session, other, r.values, c, language, r.number) for c in columns]}
-                        for r in page.records]
-                may_add = decide(identity, "create", other, definitions=self.definitions).allowed
-                if not rows and not may_add:
-                    continue
-                found.append({"title": f"{label_text(other.plural, language, other.title(language))}"
-                                       + (f" ({definition.title(language)})" if other.name == typedef.name else ""),
-                              "headers": [other.fields[c].title(language) for c in columns], "rows": rows,
-                              "total": page.total,
-                              "add": f"/new/{other.name}?{name}={record.id}&return=/r/{record.number}"
-                                     if may_add else None})
-        return found
-
-    def fire_transition(self, request: Request, web_session, identity: Identity) -> Response:
-        number, name = request.path_params["number"], request.path_params["transition"]
-        form = _form(request)
-        inputs = {k: v for k, v in form.items() if k not in ("csrf", "version", "fire") and v != ""}
-        version = form.get("version")
-        def work(session):
-            record = fire(session, number, name, inputs, version=int(version) if version else None)
-            if any(kind == "duration" for kind in _input_kinds(session, record, name)):
-                stopwatch.used(session, identity.id, number)      # its time went into this transition
-        try:
-            self.store.run(work, identity=identity)
-        except TransitionRefused as refused:
-            return self.record_page(request, web_session, identity, problem=refused.reason, problems=refused.fields,
-                                    status=422)
-        except (AccessDenied, StaleEdit, ValidationError, DeskbaseError) as error:
-            return self.record_page(request, web_session, identity, problem=str(error), status=422)
-        return RedirectResponse(f"/r/{number}", status_code=303)
-
 
 # -- plumbing --------------------------------------------------------------------------------
-
-def _input_kinds(session, record, transition: str) -> list[str]:
-    workflow = workflow_of(session.definitions, record.type_name)
-    found = workflow.transitions.get(transition) if workflow else None
-    return [spec.kind.name for spec in found.inputs.values()] if found else []
-
 
 def _url(view: str, state: Mapping[str, Any]) -> str:
     query = {k: v for k, v in state.items() if v not in ("", None, 1)}
@@ -420,14 +323,18 @@ def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
         Route("/account", _guarded(web, web.account_page), methods=["GET", "POST"]),
         Route("/v/{view}", _guarded(web, web.list_view)),
         Route("/import/{type}", _guarded(web, partial(imports.import_page, web)), methods=["GET", "POST"]),
+        Route("/v/{view}/condition", _guarded(web, partial(filter_builder.value_control, web))),
         Route("/v/{view}/save", _guarded(web, partial(saved.save, web)), methods=["POST"]),
         Route("/saved/forget", _guarded(web, partial(saved.forget, web)), methods=["POST"]),
         Route("/v/{view}/bulk/{index}", _guarded(web, partial(bulk.apply, web)), methods=["POST"]),
         Route("/v/{view}/export.xlsx", _guarded(web, partial(export.export_list, web))),
         Route("/exports/{export}", _guarded(web, partial(export.export_progress, web))),
         Route("/exports/{export}/file", _guarded(web, partial(export.export_file, web))),
-        Route("/r/{number}", _guarded(web, web.record_page)),
-        Route("/r/{number}/fire/{transition}", _guarded(web, web.fire_transition), methods=["POST"]),
+        Route("/r/{number}", _guarded(web, partial(record_page.record_page, web))),
+        Route("/r/{number}/fire/{transition}", _guarded(web, partial(record_page.fire_transition, web)),
+              methods=["POST"]),
+        Route("/r/{number}/inline/{field}", _guarded(web, partial(record_page.inline_field, web)),
+              methods=["GET", "POST"]),
         Route("/r/{number}/edit", _guarded(web, partial(editing.edit_record, web)), methods=["GET", "POST"]),
         Route("/p/{form}", _guarded(web, partial(public_pages.public_page, web), signed_in=False, form_token=False),
               methods=["GET", "POST"]),

@@ -3,6 +3,7 @@ next to their field with what was typed kept, edits made from an older version r
 dependent choices reloaded by htmx, and attachments uploaded and downloaded."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -31,8 +32,9 @@ def creatable(web: "Web", identity: Identity, language: str) -> list[dict[str, s
 
 
 def kept_by_rules(definitions, typedef) -> frozenset[str]:
-    """Fields no form offers: the state a workflow moves, the deadlines and states timers keep."""
-    kept = set()
+    """Fields no form offers: the state a workflow moves, the deadlines and states timers keep,
+    the values copied from the records refs point at."""
+    kept = {name for name, _, _ in typedef.copies}
     workflow = workflow_of(definitions, typedef.name)
     if workflow is not None:
         kept.add(workflow.field)
@@ -225,8 +227,13 @@ def field_widget(web: "Web", request: Request, web_session, identity: Identity) 
     found = web.store.read(work, identity=identity)
     if not found:
         return Response(status_code=404)
-    return web.render(request, "_widget.html", {"field": found[0], "type": typedef.name},
+    prefix = request.query_params.get("prefix", "")
+    return web.render(request, "_widget.html",
+                      {"field": found[0], "type": typedef.name, "prefix": prefix if _PREFIX.fullmatch(prefix) else ""},
                       web_session=web_session, identity=identity)
+
+
+_PREFIX = re.compile(r"[a-z0-9_-]{0,40}")
 
 
 def download(web: "Web", request: Request, web_session, identity: Identity) -> Response:

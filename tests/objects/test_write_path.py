@@ -291,3 +291,33 @@ def test_concurrent_writes_to_different_records_do_not_conflict(tasks_definition
         assert s.count("task", {"text": "beta"}) == 18 and s.count("task", {"text": "alpha"}) == 21
         assert s.count("task") == 21
     store.close()
+
+
+def test_a_copied_field_follows_the_record_its_ref_points_at_whatever_is_given(store):
+    with store.session(user="ann") as s:
+        support, field = s.create("team", {"name": "Support"}), s.create("team", {"name": "Field"})
+        printer = s.create("task", {"title": "Printer", "team": support.id})
+        van = s.create("task", {"title": "Van", "team": field.id})
+        work = s.create("work", {"task": printer.id, "duration": "1h", "team": field.id})
+        assert work["team"] == support.id                      # the task's team, not the one given
+        s.update(work.number, {"team": field.id})
+        assert work["team"] == support.id                      # typed alone, it changes nothing
+        s.update(work.number, {"task": van.id})
+        assert work["team"] == field.id                        # moved to another task: its team
+        orphan = s.create("work", {"task": s.create("task", {"title": "No team"}).id, "duration": "5m"})
+        assert orphan["team"] is None
+
+
+@pytest.mark.parametrize("path, message", [
+    ("task.nothing", "`nothing` is not a ref field like `team` of `task`"),
+    ("task.title", "`title` is not a ref field like `team` of `task`"),
+    ("duration.team", "`duration.team` is not a ref field of `work`"),
+])
+def test_a_copy_from_a_field_that_cannot_hold_the_value_is_refused(tasks_folder, path, message):
+    from deskbase.objects.definitions import load_definitions
+    from deskbase.objects.errors import DefinitionErrors
+    file = tasks_folder / "tasks.yaml"
+    file.write_text(file.read_text().replace("copied_from: task.team", f"copied_from: {path}"))
+    with pytest.raises(DefinitionErrors) as raised:
+        load_definitions(tasks_folder)
+    assert message in str(raised.value) and "types.work.fields.team.copied_from" in str(raised.value)

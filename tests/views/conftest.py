@@ -87,10 +87,23 @@ def chromium():
         browser.close()
 
 
-@pytest.fixture
-def page(chromium):
+def _browser_page(chromium):
     context = chromium.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
     opened = context.new_page()
     opened.set_default_timeout(15_000)
+    return context, opened
+
+
+@pytest.fixture
+def page(chromium):
+    context, opened = _browser_page(chromium)
+    yield opened
+    context.close()
+
+
+@pytest.fixture
+def other_page(chromium):
+    """A second person's browser (cookies of its own) beside `page`."""
+    context, opened = _browser_page(chromium)
     yield opened
     context.close()

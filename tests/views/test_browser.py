@@ -1,6 +1,9 @@
 """The main flows in a real Chromium: a technician signs in, finds a ticket, takes it with
-the time spent and sees it move on; lists sort without reloading the page; a form offers
-subcategories only under the chosen category and keeps what was typed when it refuses."""
+the time spent and sees it move on; a customer opens a ticket in the portal and replies with
+a file, a technician times the work with the stopwatch, answers and resolves, the customer
+validates; lists sort without reloading the page; a form offers subcategories only under
+the chosen category and keeps what was typed when it refuses; a manager's export equals the
+screen."""
 from __future__ import annotations
 
 import re
@@ -28,7 +31,7 @@ def test_a_technician_takes_a_ticket_and_logs_the_time_spent(page, live_server, 
     page.click("details:has(summary:text-is('Take')) button[type=submit]")
     page.wait_for_url(re.compile(rf".*/r/{number}$"))
     assert "In progress" in page.inner_text("dl.fields")
-    assert "transition take" in page.inner_text("section.history")
+    assert "transition take" in page.inner_text("section.timeline")
     values = demo_store.read(lambda s: dict(s.find(number).values))
     assert values["status"] == "in_progress" and values["assignee"] == "tdvorak"
     newest = demo_store.read(lambda s: dict(s.query("work_entry", {"ticket": values["id"]}, "-id", limit=1)
@@ -71,7 +74,22 @@ def test_a_form_offers_subcategories_under_the_chosen_category(page, live_server
     assert page.input_value("#input-category") == str(category.id)
 
 
-def test_a_customer_opens_a_ticket_in_the_portal_and_replies(page, live_server, demo_store):
+def _wind_back_stopwatch(store, login: str, number: str, minutes: int) -> None:
+    """As if the stopwatch had been started `minutes` earlier (a test cannot wait that long)."""
+    from datetime import timedelta
+
+    from deskbase.views import stopwatch
+
+    def work(session):
+        watch = stopwatch.read(session, login, number)
+        stopwatch._write(session, login, number,
+                         stopwatch.Stopwatch(watch.counted, watch.running_since - timedelta(minutes=minutes)))
+    store.run(work)
+
+
+def test_a_customer_opens_a_ticket_replies_with_a_photo_and_validates_the_resolution(page, live_server, demo_store,
+                                                                                      other_page, tmp_path):
+    # The customer power user opens a ticket in the portal and replies with a file.
     sign_in(page, live_server, "psvoboda")
     assert page.locator("body.portal").count() == 1
     page.click(".side a[href='/new/ticket']")                 # the `New` link of the portal
@@ -83,14 +101,63 @@ def test_a_customer_opens_a_ticket_in_the_portal_and_replies(page, live_server, 
     page.wait_for_url(re.compile(r".*/r/T-\d+$"))
     number = page.url.rsplit("/", 1)[1]
     assert "Awaiting pickup" in page.inner_text("dl.fields")
-    page.click("section.related a[href^='/new/comment']")
-    page.fill("#input-body", "Přikládáme fotku displeje.")
-    page.click("form.record-form button[type=submit]")
+    composer = page.locator("form.composer[action^='/new/comment']")
+    assert composer.locator("#comment-input-visibility").count() == 0     # a customer's reply is public
+    photo = tmp_path / "displej.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 2048)
+    composer.locator("#comment-input-body").fill("Přikládáme fotku displeje.")
+    composer.locator("#comment-input-files").set_input_files(str(photo))
+    composer.locator("button[type=submit]").click()
     page.wait_for_url(re.compile(rf".*/r/{number}$"))
-    assert "Přikládáme fotku displeje." in page.inner_text("main")
+    reply = page.locator("section.timeline li.entry-comment").first
+    assert "Přikládáme fotku displeje." in reply.inner_text() and "displej.png" in reply.inner_text()
     ticket_id = demo_store.read(lambda s: s.find(number).id)
     replies = demo_store.read(lambda s: [dict(r.values) for r in s.query("comment", {"ticket": ticket_id}).records])
     assert [(r["author"], r["author_kind"], r["visibility"]) for r in replies] == [("psvoboda", "customer", "public")]
+    assert [f.filename for f in replies[0]["files"]] == ["displej.png"]
+
+    # A technician takes it, times the work with the stopwatch, answers and resolves it.
+    technician = other_page
+    sign_in(technician, live_server, "tdvorak")
+    technician.goto(f"{live_server.url}/r/{number}")
+    assert "Přikládáme fotku displeje." in technician.inner_text("section.timeline")
+    technician.click("#stopwatch button:text-is('Start')")
+    technician.wait_for_selector("#stopwatch.running")
+    _wind_back_stopwatch(demo_store, "tdvorak", number, 12)
+    technician.reload()                                        # it runs on the server: a reload keeps it
+    technician.click("#stopwatch button:text-is('Stop')")
+    technician.wait_for_selector("#stopwatch:not(.running)")
+    assert technician.inner_text("#stopwatch output") == "12m"
+    technician.reload()
+    technician.click("details:has(summary:text-is('Take')) summary")
+    assert technician.input_value("details:has(summary:text-is('Take')) input[name=time_spent]") == "12m"
+    technician.click("details:has(summary:text-is('Take')) button[type=submit]")
+    technician.wait_for_url(re.compile(rf".*/r/{number}$"))
+    answer = technician.locator("form.composer[action^='/new/comment']")
+    answer.locator("#comment-input-action").select_option("solution")
+    answer.locator("#comment-input-body").fill("Čtečka byla přeprogramována, prosím ověřte.")
+    answer.locator("button[type=submit]").click()
+    technician.wait_for_url(re.compile(rf".*/r/{number}$"))
+    assert "Solution" in technician.locator("section.timeline li.entry-comment").first.inner_text()
+    technician.click("details:has(summary:text-is('Resolve')) summary")
+    resolve = technician.locator("details:has(summary:text-is('Resolve'))")
+    resolve.locator("input[name=time_spent]").fill("5m")
+    for required in resolve.locator("textarea[required]").all():
+        required.fill("Přeprogramování čtečky.")
+    resolve.locator("button[type=submit]").click()
+    technician.wait_for_url(re.compile(rf".*/r/{number}$"))
+    assert "Resolved" in technician.inner_text("dl.fields")
+    work = demo_store.read(lambda s: sorted(r["duration"] for r in s.query("work_entry", {"ticket": ticket_id}).records))
+    assert work == [5 * 60, 12 * 60]                           # the stopwatch's 12 min and the 5 typed
+
+    # The customer reads the answer and validates the resolution.
+    page.reload()
+    assert "Čtečka byla přeprogramována" in page.inner_text("section.timeline")
+    page.click("details:has(summary:text-is('Accept the resolution')) summary")
+    page.click("details:has(summary:text-is('Accept the resolution')) button[type=submit]")
+    page.wait_for_url(re.compile(rf".*/r/{number}$"))
+    assert "Closed" in page.inner_text("dl.fields")
+    assert demo_store.read(lambda s: s.find(number)["status"]) == "closed"
 
 
 def test_a_manager_filters_a_list_exports_it_and_the_workbook_matches_the_screen(page, live_server):
@@ -114,3 +181,35 @@ def test_a_manager_filters_a_list_exports_it_and_the_workbook_matches_the_screen
     headers = [cell.strip() for cell in page.eval_on_selector_all("table.records thead th",
                                                                   "els => els.map(e => e.innerText)")]
     assert list(rows[0]) == [header.rstrip(" ▲▼") for header in headers]
+
+
+def test_a_supervisor_builds_a_filter_by_pointing_and_clicking_then_takes_a_condition_out(page, live_server,
+                                                                                         demo_store):
+    sign_in(page, live_server, "cmartin")
+    page.goto(f"{live_server.url}/v/open_tickets")
+    page.select_option("form.condition-builder select[name=add_field]", "priority")
+    page.wait_for_selector("#condition-value select[name=add_value]")      # the priorities, offered
+    page.select_option("#condition-value select[name=add_value]", "urgent")
+    page.click("form.condition-builder button[type=submit]")
+    page.wait_for_url(re.compile(r".*f=%7Bpriority%3A\+urgent%7D.*"))
+    assert page.inner_text("ul.conditions").startswith("Priority is Urgent")
+    numbers = re.findall(r"T-\d+", page.inner_text("table.records tbody"))
+    urgent = demo_store.read(lambda s: {r.number for r in s.query("ticket", {"priority": "urgent"}, limit=None).records})
+    assert numbers and set(numbers) <= urgent
+    page.click("ul.conditions a[title=Remove]")
+    page.wait_for_url(re.compile(r".*/v/open_tickets(\?sort=[^&]*)?$"))
+    assert page.locator("ul.conditions").count() == 0
+
+
+def test_a_field_is_changed_in_place_without_leaving_the_page(page, live_server, demo_store):
+    sign_in(page, live_server, "cmartin")
+    number = demo_store.read(lambda s: s.query("ticket", {"status": "in_progress"}, limit=1).records[0].number)
+    page.goto(f"{live_server.url}/r/{number}")
+    page.evaluate("window.stayed = true")
+    page.click("#inline-title button.inline-edit")
+    page.fill("#inline-input-title", "Quai B : imprimante remplacée")
+    page.click("#inline-title button[type=submit]")
+    page.wait_for_selector("#inline-title:has-text('Quai B : imprimante remplacée') button.inline-edit")
+    assert "Quai B : imprimante remplacée" in page.inner_text("h1")
+    assert page.evaluate("window.stayed") is True
+    assert demo_store.read(lambda s: s.find(number)["title"]) == "Quai B : imprimante remplacée"

@@ -3,6 +3,7 @@ throttled failed sign-ins, lists scoped by role with sort, search and paging swa
 htmx, record pages with their transitions."""
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -142,7 +143,7 @@ def test_a_record_page_shows_fields_timers_history_and_transitions(client, helpd
     number = helpdesk_store.read(lambda s: s.query("ticket", {"status": "awaiting_pickup"}, limit=1).records[0].number)
     page = client.get(f"/r/{number}")
     assert page.status_code == 200
-    assert number in page.text and "History" in page.text and "Timers" in page.text
+    assert number in page.text and "Timeline" in page.text and "Timers" in page.text
     assert f'action="/r/{number}/fire/take"' in page.text and 'name="time_spent"' in page.text
 
 
@@ -255,17 +256,90 @@ def test_a_file_of_a_refused_type_is_refused_with_a_sentence(client, helpdesk_st
     assert response.status_code == 422 and 'id="error-attachments"' in response.text
 
 
-def test_the_record_page_lists_related_records_with_a_link_to_add_one(client, helpdesk_store):
+def test_the_timeline_merges_the_entries_written_on_a_record_with_its_changes_newest_first(client, helpdesk_store):
     sign_in(client, "cmartin", "demo-password")
-    number, record_id = helpdesk_store.read(lambda s: (lambda r: (r.number, r.id))(
-        s.query("comment", limit=1).records[0]))
-    ticket_id = helpdesk_store.read(lambda s: s.find(number)["ticket"])
-    ticket_number = helpdesk_store.read(lambda s: s.get("ticket", ticket_id).number)
-    page = client.get(f"/r/{ticket_number}")
-    assert f'href="/r/{number}"' in page.text
-    assert f'href="/new/comment?ticket={ticket_id}&amp;return=/r/{ticket_number}"' in page.text
-    form = client.get(f"/new/comment?ticket={ticket_id}")
-    assert f'<option value="{ticket_id}" selected>{ticket_number} ' in form.text
+    ticket = helpdesk_store.read(lambda s: s.query("ticket", {"status": "awaiting_pickup"}, limit=1).records[0])
+    stamp = lambda at: at.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Paris")).strftime("%Y-%m-%d %H:%M")
+
+    supervisor = identity_of(helpdesk_store, "cmartin")
+    helpdesk_store.run(lambda s: s.update(ticket.number, {"title": "Scanner offline, floor 3"}), identity=supervisor)
+    comment = helpdesk_store.run(lambda s: s.create("comment", {
+        "ticket": ticket.id, "body": "Which model is it?", "action": "question", "visibility": "internal"}).number,
+        identity=supervisor)
+    page = client.get(f"/r/{ticket.number}")
+    timeline = page.text[page.text.index('<section class="timeline">'):]
+    assert timeline.index("Which model is it?") < timeline.index("Scanner offline, floor 3") \
+        < timeline.index("created")                                              # newest first
+    entry = re.search(r'<li class="entry entry-comment ([^"]*)">(.*?)</li>', timeline, re.S)
+    assert "entry-visibility-internal" in entry.group(1) and "entry-action-question" in entry.group(1)
+    assert f'href="/r/{comment}"' in entry.group(2) and "Question" in entry.group(2) and "cmartin" in entry.group(2)
+    only = client.get(f"/r/{ticket.number}?timeline=entries").text
+    only = only[only.index('<section class="timeline">'):]
+    assert "Which model is it?" in only and "Scanner offline, floor 3" not in only
+    assert stamp(helpdesk_store.read(lambda s: s.find(comment)["created_at"])) in entry.group(2)
+
+
+def test_an_entry_added_from_the_record_page_takes_the_record_and_its_organization(client, helpdesk_store):
+    sign_in(client, "cmartin", "demo-password")
+    ticket = helpdesk_store.read(lambda s: s.query("ticket", {"organization": {"ne": None}}, limit=1).records[0])
+    page = client.get(f"/r/{ticket.number}")
+    composer = re.search(r'<form method="post" action="(/new/comment[^"]*)"[^>]*class="record-form composer">(.*?)</form>',
+                         page.text, re.S)
+    assert composer and f'name="ticket" value="{ticket.id}"' in composer.group(2)
+    assert 'name="organization"' not in composer.group(2)                 # copied from the ticket, not asked
+    made = client.post(composer.group(1).replace("&amp;", "&"), data={
+        "csrf": csrf_of(page.text), "ticket": str(ticket.id), "body": "Le lecteur a été remplacé.",
+        "action": "solution", "visibility": "public"}, files={"files": ("photo.png", b"\x89PNG\r\n\x1a\n", "image/png")})
+    assert made.status_code == 303 and made.headers["location"] == f"/r/{ticket.number}"
+    comment = helpdesk_store.read(lambda s: dict(s.query("comment", {"ticket": ticket.id}, "-id", limit=1).records[0].values))
+    assert comment["organization"] == ticket["organization"] and comment["action"] == "solution"
+    assert [f.filename for f in comment["files"]] == ["photo.png"]
+    assert "photo.png" in client.get(f"/r/{ticket.number}").text
+
+
+def test_a_customer_cannot_write_on_a_ticket_of_another_organization(client, helpdesk_store):
+    sign_in(client, "psvoboda", "demo-password")
+    me = identity_of(helpdesk_store, "psvoboda")
+    other = helpdesk_store.read(lambda s: s.query("ticket", {"organization": {"ne": me.organization}}, limit=1)
+                                .records[0])
+    page = client.get("/new/comment")
+    refused = client.post("/new/comment", data={"csrf": csrf_of(page.text), "ticket": str(other.id),
+                                                "body": "Slipped in?"})
+    assert refused.status_code == 422
+    assert helpdesk_store.read(lambda s: s.count("comment", {"all": [{"ticket": other.id}, {"text": "Slipped"}]})) == 0
+
+
+def test_a_field_changed_in_place_saves_and_a_change_made_meanwhile_is_not_overwritten(client, helpdesk_store):
+    sign_in(client, "cmartin", "demo-password")
+    ticket = helpdesk_store.read(lambda s: s.query("ticket", {"status": "in_progress"}, limit=1).records[0])
+    page = client.get(f"/r/{ticket.number}")
+    assert f'hx-get="/r/{ticket.number}/inline/title"' in page.text
+    assert f'hx-get="/r/{ticket.number}/inline/status"' not in page.text       # the workflow moves it
+    editor = client.get(f"/r/{ticket.number}/inline/title", headers={"HX-Request": "true"})
+    seen = html.unescape(re.search(r'name="seen" value="([^"]*)"', editor.text).group(1))
+    assert editor.status_code == 200 and 'id="inline-input-title"' in editor.text
+    saved = client.post(f"/r/{ticket.number}/inline/title", data={"csrf": csrf_of(page.text), "seen": seen,
+                                                                  "title": "Renamed in place"})
+    assert saved.status_code == 303, saved.text
+    assert helpdesk_store.read(lambda s: s.find(ticket.number)["title"]) == "Renamed in place"
+    helpdesk_store.run(lambda s: s.update(ticket.number, {"title": "Renamed by a colleague"}))
+    late = client.post(f"/r/{ticket.number}/inline/title", data={"csrf": csrf_of(page.text), "seen": "Renamed in place",
+                                                                 "title": "Mine"})
+    assert "changed by someone else meanwhile" in late.text and "Renamed by a colleague" in late.text
+    assert late.headers["HX-Retarget"] == "#inline-title"
+    assert helpdesk_store.read(lambda s: s.find(ticket.number)["title"]) == "Renamed by a colleague"
+    assert client.get(f"/r/{ticket.number}/inline/status").status_code == 404
+
+
+def test_nobody_changes_in_place_what_they_may_not_update(client, helpdesk_store):
+    sign_in(client, "psvoboda", "demo-password")
+    me = identity_of(helpdesk_store, "psvoboda")
+    ticket = helpdesk_store.read(lambda s: s.query("ticket", {"organization": me.organization}, limit=1).records[0])
+    page = client.get(f"/r/{ticket.number}")
+    assert "/inline/" not in page.text
+    assert client.post(f"/r/{ticket.number}/inline/title", data={"csrf": csrf_of(page.text), "seen": ticket["title"],
+                                                                 "title": "Mine"}).status_code == 404
+    assert helpdesk_store.read(lambda s: s.find(ticket.number)["title"]) == ticket["title"]
 
 
 # -- the stopwatch (T11) -----------------------------------------------------------------------
@@ -409,7 +483,7 @@ def test_a_list_saved_under_a_name_comes_back_in_the_navigation_of_its_owner_onl
     page = client.get("/v/open_tickets?sort=-id&f={priority: urgent}&page=3")
     saved = client.post("/v/open_tickets/save", data={"csrf": csrf_of(page.text), "name": "My urgent ones",
                                                       "query": "sort=-id&f={priority: urgent}&page=3"})
-    assert saved.status_code == 303
+    assert saved.status_code == 303, saved.text
     assert saved.headers["location"] == "/v/open_tickets?sort=-id&f=%7Bpriority%3A+urgent%7D"     # not the page
     home = client.get("/").text
     assert ">My urgent ones</a>" in home

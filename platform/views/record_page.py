@@ -1,0 +1,330 @@
+"""A record's page: its fields (each editable in place), the transitions with the inputs
+they ask, the stopwatch, clocks and files, the records that point at it, and a timeline
+that merges its history with the entries written on it (exchanges, work, messages), with a
+form to add each kind of entry without leaving the page."""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from deskbase.objects.errors import DeskbaseError, NotFound, StaleEdit, ValidationError
+from deskbase.objects.fields import (AttachmentsKind, BooleanKind, ComputedKind, DurationKind, EnumKind, TextKind,
+                                     UserKind, label_text)
+from deskbase.objects.model import TypeDef
+from deskbase.rules.access import AccessDenied, decide, fixed_values, hidden_fields, readonly_fields
+from deskbase.rules.identity import Identity
+from deskbase.rules.timers import clocks_of
+from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
+
+from . import stopwatch
+from .display import field_text
+from .editing import kept_by_rules
+from .forms import form_value, submitted, widgets
+
+if TYPE_CHECKING:
+    from .app import Web
+
+TIMELINE_LIMIT = 200        # entries of each kind on one page, newest first
+RELATED_LIMIT = 20
+
+
+def _language(web: "Web", identity: Identity) -> str:
+    return identity.language or web.definitions.languages[0]
+
+
+def _readable(web: "Web", session, identity: Identity, number: str):
+    """The record numbered `number` and its type, if the person may read it (else NotFound:
+    what one may not read does not exist)."""
+    record = session.find(number)
+    typedef = web.definitions.type(record.type_name)
+    if not decide(identity, "read", typedef, record, definitions=web.definitions,
+                  context=session.context(record.values)):
+        raise NotFound(f"there is no record numbered `{number}`")
+    return record, typedef
+
+
+def entry_sources(definitions, typedef: TypeDef) -> list[tuple[TypeDef, str]]:
+    """The kinds of entries written on records of `typedef`, with the field through which
+    they point at one: types without a title of their own that must point at one through an
+    indexed reference (an exchange on a task, a work entry). Their records make the
+    timeline; titled records are listed as related."""
+    found = []
+    for other in definitions.types.values():
+        if other.title_field:
+            continue
+        for name, definition in other.fields.items():
+            kind = definition.kind
+            if (kind.name == "ref" and kind.to == typedef.name and definition.required
+                    and other.index_for(name) is not None):
+                found.append((other, name))
+                break
+    # Kinds whose entries must say something (an exchange) come before the others (work done):
+    # the first is the one whose form the page opens.
+    return sorted(found, key=lambda source: not any(isinstance(f.kind, TextKind) and f.required
+                                                    for f in source[0].fields.values()))
+
+
+def inline_editable(web: "Web", identity: Identity, typedef: TypeDef) -> frozenset[str]:
+    """The fields a person who may update a record may change in place on its page."""
+    closed = (hidden_fields(identity, typedef, web.definitions) | readonly_fields(identity, typedef, web.definitions)
+              | kept_by_rules(web.definitions, typedef))
+    return frozenset(name for name, f in typedef.fields.items()
+                     if not f.system and name not in closed and f.kind.writable
+                     and not isinstance(f.kind, (AttachmentsKind, ComputedKind)))
+
+
+def record_page(web: "Web", request: Request, web_session, identity: Identity, *, problem: str | None = None,
+                problems: Mapping[str, str] | None = None, status: int = 200) -> Response:
+    """The page of one record, as the person may see it."""
+    number = request.path_params["number"]
+    language = _language(web, identity)
+    only_entries = request.query_params.get("timeline") == "entries"
+
+    def work(session):
+        record, typedef = _readable(web, session, identity, number)
+        hidden = hidden_fields(identity, typedef, web.definitions)
+        may_edit = decide(identity, "update", typedef, record, definitions=web.definitions,
+                          context=session.context(record.values)).allowed
+        editable = inline_editable(web, identity, typedef) if may_edit else frozenset()
+        fields = [{"name": n, "title": f.title(language), "editable": n in editable,
+                   "text": field_text(session, typedef, record.values, n, language, record.number)}
+                  for n, f in typedef.fields.items() if not f.system and n not in hidden]
+        transitions = [{"name": name, "label": label,
+                        "inputs": [{"name": i, "title": spec.title(language), "required": spec.required,
+                                    "kind": spec.kind.name} for i, spec in inputs.items()]}
+                       for name, label, inputs in available_transitions(session, record)]
+        watch = stopwatch.view(stopwatch.read(session, identity.id, record.number), session.now)
+        for transition in transitions:      # the stopwatch's time fills the durations asked
+            for field in transition["inputs"]:
+                if field["kind"] == "duration" and watch["minutes"]:
+                    field["value"] = f"{watch['minutes']}m"
+        files = [{"name": item.filename, "size": item.size, "url": f"/r/{record.number}/files/{item.blob_id}"}
+                 for n, f in typedef.fields.items() if isinstance(f.kind, AttachmentsKind) and n not in hidden
+                 for item in record.get(n) or ()]
+        sources = [(other, via) for other, via in entry_sources(web.definitions, typedef)
+                   if decide(identity, "read", other, definitions=web.definitions)
+                   or decide(identity, "create", other, definitions=web.definitions)]
+        return {"number": record.number, "version": record.version, "type_title": typedef.title(language),
+                "title": record.get(typedef.title_field) if typedef.title_field else None,
+                "fields": fields, "transitions": transitions, "clocks": clocks_of(session, record, language),
+                "files": files, "may_edit": may_edit, "watch": watch,
+                "timed": any(f["kind"] == "duration" for t in transitions for f in t["inputs"]),
+                "timeline": _timeline(web, session, identity, typedef, record, sources, language, only_entries),
+                "only_entries": only_entries,
+                "composers": _composers(web, session, identity, record, sources, language),
+                "related": _related(web, session, identity, typedef, record, language,
+                                    skip={(other.name, via) for other, via in sources})}
+    try:
+        context = web.store.read(work, identity=identity)
+    except NotFound as error:
+        return web.render(request, "error.html", {"message": str(error)}, status=404,
+                          web_session=web_session, identity=identity)
+    context.update(problem=problem, problems=problems or {})
+    return web.render(request, "record.html", context, status=status, web_session=web_session, identity=identity)
+
+
+# -- the timeline ------------------------------------------------------------------------------
+
+def _timeline(web: "Web", session, identity: Identity, typedef: TypeDef, record, sources, language: str,
+              only_entries: bool) -> list[dict[str, Any]]:
+    """The record's history and the entries written on it, newest first, as one list."""
+    zone = ZoneInfo(web.definitions.zone)
+    items: list[tuple[datetime, int, dict[str, Any]]] = []
+    if not only_entries:
+        hidden = hidden_fields(identity, typedef, web.definitions)
+        for position, entry in enumerate(record.history.entries):
+            changes = [(typedef.fields[n].title(language) if n in typedef.fields else n,
+                        "" if old is None else str(old), "" if new is None else str(new))
+                       for n, (old, new) in entry["changes"].items() if n not in hidden]
+            items.append((entry["at"], position, {
+                "kind": "change", "at": entry["at"].astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                "by": entry["by"] + (f" for {entry['acting_for']}" if entry.get("acting_for") else ""),
+                "action": entry["action"], "reason": entry.get("reason"), "changes": changes}))
+    for other, via in sources:
+        if not decide(identity, "read", other, definitions=web.definitions):
+            continue
+        page = session.query(other.name, {via: record.id}, "-id", limit=TIMELINE_LIMIT)
+        for entry in page.records:
+            items.append((entry.get("created_at"), 0, _entry(web, session, identity, other, via, entry, language, zone)))
+    items.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    return [item for _, _, item in items]
+
+
+def _entry(web: "Web", session, identity: Identity, typedef: TypeDef, via: str, record, language: str,
+           zone: ZoneInfo) -> dict[str, Any]:
+    """One entry of a timeline: who wrote it and when, its kind and tags, its text and files."""
+    hidden = hidden_fields(identity, typedef, web.definitions) | {via}
+    own = {n: f for n, f in typedef.fields.items() if not f.system and n not in hidden}
+    by = next((record.get(n) for n, f in own.items() if isinstance(f.kind, UserKind) and record.get(n)), None)
+    text_field = next((n for n, f in own.items() if isinstance(f.kind, TextKind)), None)
+    tags, classes = [], []
+    for name, definition in own.items():
+        value = record.get(name)
+        if isinstance(definition.kind, EnumKind) and value is not None:
+            tags.append(definition.kind.text(value, language))
+            classes.append(f"entry-{name}-{value}")
+        elif isinstance(definition.kind, DurationKind) and value:
+            tags.append(field_text(session, typedef, record.values, name, language, record.number))
+        elif isinstance(definition.kind, BooleanKind) and value is True:
+            tags.append(definition.title(language))
+    files = [{"name": item.filename, "size": item.size, "url": f"/r/{record.number}/files/{item.blob_id}"}
+             for n, f in own.items() if isinstance(f.kind, AttachmentsKind) for item in record.get(n) or ()]
+    return {"kind": "entry", "type": typedef.name, "label": typedef.title(language), "number": record.number,
+            "at": record.get("created_at").astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            "by": by or record.get("created_by"), "tags": tags, "classes": " ".join(classes),
+            "text": record.get(text_field) if text_field else "", "files": files}
+
+
+def _composers(web: "Web", session, identity: Identity, record, sources, language: str) -> list[dict[str, Any]]:
+    """A short form per kind of entry the person may add: its text, choices, switches, files,
+    durations and what it requires without a default; the rest takes its defaults."""
+    found = []
+    for other, via in sources:
+        if not decide(identity, "create", other, definitions=web.definitions):
+            continue
+        pinned = fixed_values(identity, "create", other, web.definitions)
+        readonly = readonly_fields(identity, other, web.definitions)
+        closed = (hidden_fields(identity, other, web.definitions) | kept_by_rules(web.definitions, other)
+                  | readonly | set(pinned) | {via})
+        asked = tuple(n for n, f in other.fields.items()
+                      if not f.system and n not in closed and f.kind.writable
+                      and (isinstance(f.kind, (TextKind, EnumKind, BooleanKind, AttachmentsKind, DurationKind))
+                           or (f.required and f.default is None)))
+        fields = widgets(session, other, {via: record.id, **pinned}, language=language, hidden=frozenset(closed),
+                         readonly=readonly, only=asked)
+        found.append({"type": other.name, "label": label_text(other.label, language, other.name), "via": via,
+                      "via_value": record.id, "fields": fields,
+                      "action": f"/new/{other.name}?return=/r/{record.number}"})
+    return found
+
+
+def _related(web: "Web", session, identity: Identity, typedef: TypeDef, record, language: str,
+             skip: set[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The records of other types that point at this one and are not timeline entries, newest
+    first, as the person may read them, with a link to add one."""
+    found = []
+    for other in web.definitions.types.values():
+        for name, definition in other.fields.items():
+            kind = definition.kind
+            if (kind.name != "ref" or kind.to != typedef.name or other.index_for(name) is None
+                    or (other.name, name) in skip):
+                continue
+            if not decide(identity, "read", other, definitions=web.definitions):
+                continue
+            page = session.query(other.name, {name: record.id}, "-id", limit=RELATED_LIMIT)
+            hidden = hidden_fields(identity, other, web.definitions) | {name}
+            columns = [n for n, f in other.fields.items()
+                       if not f.system and n not in hidden and f.kind.name not in ("attachments", "computed")][:5]
+            rows = [{"number": r.number,
+                     "cells": [field_text(session, other, r.values, c, language, r.number) for c in columns]}
+                    for r in page.records]
+            may_add = decide(identity, "create", other, definitions=web.definitions).allowed
+            if not rows and not may_add:
+                continue
+            found.append({"title": f"{label_text(other.plural, language, other.title(language))}"
+                                   + (f" ({definition.title(language)})" if other.name == typedef.name else ""),
+                          "headers": [other.fields[c].title(language) for c in columns], "rows": rows,
+                          "total": page.total,
+                          "add": f"/new/{other.name}?{name}={record.id}&return=/r/{record.number}"
+                                 if may_add else None})
+    return found
+
+
+# -- acting on the record ----------------------------------------------------------------------
+
+def _input_kinds(session, record, transition: str) -> list[str]:
+    workflow = workflow_of(session.definitions, record.type_name)
+    found = workflow.transitions.get(transition) if workflow else None
+    return [spec.kind.name for spec in found.inputs.values()] if found else []
+
+
+def fire_transition(web: "Web", request: Request, web_session, identity: Identity) -> Response:
+    """Fire a transition with the inputs of its form; a refusal comes back on the page."""
+    number, name = request.path_params["number"], request.path_params["transition"]
+    form = request.state.form
+    inputs = {k: v for k, v in form.items() if k not in ("csrf", "version", "fire") and v != ""}
+    version = form.get("version")
+
+    def work(session):
+        record = fire(session, number, name, inputs, version=int(version) if version else None)
+        if any(kind == "duration" for kind in _input_kinds(session, record, name)):
+            stopwatch.used(session, identity.id, number)      # its time went into this transition
+    try:
+        web.store.run(work, identity=identity)
+    except TransitionRefused as refused:
+        return record_page(web, request, web_session, identity, problem=refused.reason, problems=refused.fields,
+                           status=422)
+    except (AccessDenied, StaleEdit, ValidationError, DeskbaseError) as error:
+        return record_page(web, request, web_session, identity, problem=str(error), status=422)
+    return RedirectResponse(f"/r/{number}", status_code=303)
+
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def inline_field(web: "Web", request: Request, web_session, identity: Identity) -> Response:
+    """Change one field in place. GET draws its editor; POST saves it when nobody changed
+    that field since the editor was drawn (changes to other fields do not get in the way),
+    then the record's part of the page is drawn again."""
+    number, name = request.path_params["number"], request.path_params["field"]
+    language = _language(web, identity)
+    if not _NAME.fullmatch(name):
+        return Response(status_code=404)
+
+    def load(session):
+        record, typedef = _readable(web, session, identity, number)
+        if name not in typedef.fields or not decide(identity, "update", typedef, record, definitions=web.definitions,
+                                                    context=session.context(record.values)) \
+                or name not in inline_editable(web, identity, typedef):
+            raise NotFound(f"`{name}` cannot be changed here")
+        shown = form_value(session, typedef.fields[name].kind, record.get(name))
+        return record, typedef, shown
+
+    def editor(session, typed=None, error: str = "", seen: Any = None) -> dict[str, Any]:
+        record, typedef, shown = load(session)
+        field = widgets(session, typedef, record.values, language=language, hidden=frozenset(),
+                        readonly=frozenset(), typed=typed, errors={name: error} if error else None,
+                        only=(name,), creating=False)[0]
+        return {"field": field, "type": typedef.name, "number": number, "prefix": "inline-",
+                "seen": _seen_text(shown if seen is None else seen)}
+    try:
+        if request.method == "GET":
+            return web.render(request, "_inline_field.html", web.store.read(editor, identity=identity),
+                              web_session=web_session, identity=identity)
+        form = request.state.form
+        seen = str(form.get("seen", ""))
+
+        def save(session):
+            record, typedef, shown = load(session)
+            if _seen_text(shown) != seen:
+                raise _ChangedMeanwhile(f"{typedef.fields[name].title(language)} was changed by someone else "
+                                        f"meanwhile; it now reads “{field_text(session, typedef, record.values, name, language, number)}”.")
+            changes = submitted(typedef, form, {name: form.getlist(name)}, allowed={name})
+            if changes.get(name) != record.get(name):
+                session.update(number, {name: changes.get(name)})
+        web.store.run(save, identity=identity)
+    except NotFound as error:
+        return HTMLResponse(f'<p class="error" role="alert">{error}</p>', status_code=404)
+    except (_ChangedMeanwhile, ValidationError, AccessDenied, DeskbaseError) as error:
+        message = (getattr(error, "errors", None) or {}).get(name) or str(error)
+        context = web.store.read(lambda session: editor(session, typed={name: form.get(name, "")}, error=message),
+                                 identity=identity)
+        response = web.render(request, "_inline_field.html", context, web_session=web_session, identity=identity)
+        response.headers.update({"HX-Retarget": f"#inline-{name}", "HX-Reswap": "outerHTML",
+                                 "HX-Reselect": f"#inline-{name}"})
+        return response
+    return RedirectResponse(f"/r/{number}", status_code=303)
+
+
+class _ChangedMeanwhile(DeskbaseError):
+    """The field is not what the person saw when they began to change it."""
+
+
+def _seen_text(value: Any) -> str:
+    return ",".join(value) if isinstance(value, list) else str(value)
