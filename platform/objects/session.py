@@ -412,9 +412,14 @@ class Session:
         ids = value if isinstance(value, tuple) else (value,)
         where = self.store.compiled_filter(kind.where, kind.to, typedef.name) if kind.where else None
         context = self.context(new) if where else None
+        # Of a type the person reads in part, what they may not read does not exist for them
+        # (a type closed to them is named by id only, as their own organization is).
+        scope = self.read_scope(target_type)
+        readable = None if isinstance(scope, bool) else self.store.compiled_filter(scope, kind.to)
         for record_id in ids:
             target = records.get(record_id)
-            if target is None:
+            if target is None or (readable is not None and not readable.matches(
+                    target.values, target_type, self.context(target.values))):
                 return f"there is no {target_type.title()} {target_type.number(record_id)}"
             if where is not None and not where.matches(target.values, target_type, context):
                 shown = target.get(target_type.title_field) if target_type.title_field else None

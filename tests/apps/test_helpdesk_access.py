@@ -125,6 +125,26 @@ def test_technician_does_not_see_ticket_assigned_to_another(helpdesk):
     assert "tinas" not in visible(helpdesk, "tom")
 
 
+def test_nobody_writes_on_a_ticket_they_may_not_read_it_does_not_exist_for_them(helpdesk):
+    from deskbase.objects.errors import ValidationError
+    toms = helpdesk.read(lambda s: s.get("ticket", helpdesk.ids["toms"]).number)
+    for who, kind, values in (("tina", "comment", {"body": "I was here"}),
+                              ("tina", "work_entry", {"duration": "1h"})):
+        with pytest.raises(ValidationError) as refused:
+            helpdesk.run(lambda s: s.create(kind, {"ticket": helpdesk.ids["toms"], **values}),
+                         identity=me(helpdesk, who))
+        assert f"there is no Ticket {toms}" in str(refused.value)
+    with pytest.raises(AccessDenied, match="whose organization is your organization"):   # the ticket's, copied
+        helpdesk.run(lambda s: s.create("comment", {"ticket": helpdesk.ids["toms"], "body": "Not ours",
+                                                    "organization": helpdesk.ids["acme"]}),
+                     identity=me(helpdesk, "customer_user"))
+    assert helpdesk.read(lambda s: s.count("comment", {"ticket": helpdesk.ids["toms"]})) == 0
+    # the one who works it writes on it, and the entry takes the ticket's organization
+    comment = helpdesk.run(lambda s: dict(s.create("comment", {"ticket": helpdesk.ids["toms"], "body": "On it"}).values),
+                           identity=me(helpdesk, "tom"))
+    assert comment["organization"] == helpdesk.ids["globex"]
+
+
 def test_technician_refusal_says_why(helpdesk):
     with pytest.raises(AccessDenied) as denied:
         helpdesk.run(lambda s: s.update(helpdesk.ids["toms"], {"priority": "high"}, type_name="ticket"),

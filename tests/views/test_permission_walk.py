@@ -1,6 +1,6 @@
-"""A walk through every list page, export, record page and API list as each demo account:
-no record outside the account's read scope is ever shown, counted or exported, and a
-record outside it does not exist for them."""
+"""A walk through every list page, export, record page (its timeline too) and API list as
+each demo account: no record outside the account's read scope is ever shown, counted or
+exported, and a record outside it does not exist for them, not even to write on."""
 from __future__ import annotations
 
 import io
@@ -79,9 +79,30 @@ def test_a_record_outside_the_scope_answers_404_on_every_route(walk, demo_store,
         assert walk.get(f"/r/{number}").status_code == 404
         assert walk.get(f"/r/{number}/edit").status_code == 404
         assert walk.get(f"/r/{number}/stopwatch").status_code == 404
+        assert walk.get(f"/r/{number}/inline/title").status_code == 404
+        assert walk.post(f"/r/{number}/inline/title", data={"csrf": token, "title": "x"}).status_code == 404
+        ticket_id = demo_store.read(lambda s: s.find(number).id)
+        assert walk.post("/new/comment", data={"csrf": token, "ticket": str(ticket_id), "body": "walked in"}
+                         ).status_code in (403, 422)
         assert walk.post(f"/r/{number}/fire/take", data={"csrf": token, "time_spent": "5m"}).status_code in (404, 422)
         assert walk.get(f"/api/v1/ticket/{number}", headers={"Authorization": f"Bearer {key}"}).status_code == 404
     listed = walk.get("/api/v1/ticket", params={"limit": 500}, headers={"Authorization": f"Bearer {key}"}).json()
     returned = {r["number"] for r in listed["records"]}
     assert returned == readable(demo_store, identity, returned) and not returned & set(hidden)
     assert demo_store.read(lambda s: [dict(s.find(n).values) for n in hidden]) == before     # nothing changed
+    assert demo_store.read(lambda s: s.count("comment", {"text": "walked"})) == 0
+
+
+@pytest.mark.parametrize("login", ("sbernard", "ngirard", "psvoboda", "jroux", "lfontaine"))
+def test_a_record_page_shows_only_entries_and_records_the_reader_may_read(walk, demo_store, login):
+    sign_in(walk, login, "demo-password")
+    identity = identity_of(demo_store, login)
+    tickets = demo_store.read(lambda s: [r.number for r in s.query("ticket", sort="-id", limit=40).records],
+                              identity=identity)
+    assert tickets
+    linked = set()
+    for number in tickets:
+        page = walk.get(f"/r/{number}")
+        assert page.status_code == 200
+        linked |= set(NUMBER.findall(page.text)) - {number}
+    assert linked == readable(demo_store, identity, linked)       # no internal comment, no other's work
