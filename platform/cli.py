@@ -461,15 +461,20 @@ def cmd_worker(args) -> int:
     from .connectors.channels import job_runner
     with _store(args) as store:
         runner = job_runner(store)
-        if not runner.jobs:
-            print("no jobs in the definitions: nothing to run")
-            return 0
         stop = threading.Event()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signal_number, lambda *_: stop.set())
-        print(f"worker {runner.holder} started: {', '.join(sorted(runner.jobs))}; "
+        listening = _listen_to_mailboxes(store, stop)
+        if not runner.jobs and not listening:
+            print("no jobs and no mailbox to listen to in the definitions: nothing to run")
+            return 0
+        print(f"worker {runner.holder} started: {', '.join(sorted(runner.jobs)) or 'no jobs'}; "
               f"looking every {args.interval:g} s; Ctrl-C stops it", flush=True)
-        runner.serve(stop, interval=args.interval, report=lambda run: print(_run_line(run), flush=True))
+        if runner.jobs:
+            runner.serve(stop, interval=args.interval, report=lambda run: print(_run_line(run), flush=True))
+        else:
+            while not stop.wait(1.0):           # wakes for the signal handlers now and then
+                pass
         print("worker stopped", flush=True)
         return 0
 
@@ -582,11 +587,26 @@ def _serve(store, args) -> int:
         runner = job_runner(store)
         threading.Thread(target=runner.serve, args=(stop,), kwargs={"interval": 15.0}, daemon=True,
                          name="deskbase-jobs").start()
+        _listen_to_mailboxes(store, stop)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
         stop.set()
     return 0
+
+
+def _listen_to_mailboxes(store, stop) -> list:
+    """Mailboxes with `idle: true` are listened to in threads of this process until `stop`;
+    the threads."""
+    from .connectors.imap import start_idle
+
+    def report(fetched) -> None:
+        if fetched.outcomes or fetched.errors:
+            print(f"{datetime.now():%H:%M:%S} mail {fetched}", flush=True)
+    listening = start_idle(store, stop, report=report)
+    if listening:
+        print(f"listening to {len(listening)} mailbox(es) with IMAP IDLE", flush=True)
+    return listening
 
 
 def _demo_accounts(folder: Path) -> list[dict]:

@@ -5,6 +5,7 @@ skips its tests with a reason; under CI=true it fails."""
 from __future__ import annotations
 
 import email
+import importlib.util
 import json
 import os
 import shutil
@@ -180,9 +181,7 @@ class SmtpServer:
 
 
 def _need_aiosmtpd() -> None:
-    try:
-        import aiosmtpd  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("aiosmtpd") is None:
         reason = "aiosmtpd is not installed: pip install -e '.[test]'"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
@@ -270,3 +269,69 @@ def sms_gateway() -> Iterator[SmsGateway]:
     server.shutdown()
     server.server_close()
     thread.join(5)
+
+
+# -- Active Directory (Samba AD DC) ------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def samba_directory(tmp_path_factory):
+    """A real Samba AD domain controller on 127.0.0.1 (389, 636) with the people of
+    tests/servers/samba.py, started once for the session and stopped by its PID. Outside CI
+    a machine without Samba skips these tests with a reason; under CI=true it fails."""
+    from servers.samba import SambaDirectory, add_example_people, missing
+    reason = missing()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    directory = SambaDirectory(tmp_path_factory.mktemp("samba") / "dc").provision()
+    add_example_people(directory)
+    directory.start()
+    yield directory
+    directory.stop()
+
+
+# -- IMAP: Dovecot -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Any]:
+    """A real Dovecot IMAP server (tests/servers/dovecot.py) on a free loopback port, one
+    account; each test works in a folder of its own (`imap_folder`)."""
+    from servers.dovecot import Dovecot, dovecot_binary
+    import importlib.util
+    if importlib.util.find_spec("imapclient") is None:
+        reason = "imapclient is not installed: pip install -e ."
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    if dovecot_binary() is None:
+        reason = "dovecot is not installed: apt-get install -y dovecot-imapd (make test-services)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    # Not under pytest's temporary folder: its parents are private to root (0700), and
+    # Dovecot's own users must read the account file.
+    import tempfile
+    folder = Path(tempfile.mkdtemp(prefix="deskbase-dovecot-"))
+    server = Dovecot(folder).start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def imap_folder(dovecot, request) -> Iterator[str]:
+    """A new, empty folder of the Dovecot account for one test; removed after it."""
+    import re as _re
+    name = "t_" + _re.sub(r"[^A-Za-z0-9]+", "_", request.node.name)[:60]
+    client = dovecot.client()
+    if client.folder_exists(name):
+        client.delete_folder(name)
+    client.create_folder(name)
+    client.logout()
+    yield name
+    client = dovecot.client()
+    for folder in (name, name + "_done"):
+        if client.folder_exists(folder):
+            client.delete_folder(folder)
+    client.logout()

@@ -2,9 +2,65 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 
 
 def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callable[[argparse.Namespace], int]]:
     """Add this group's sub-commands to `commands`; return their handlers by command name."""
-    return {}
+    directory = commands.add_parser("directory", parents=[common],
+                                    help="the Active Directory of the definitions: test a sign-in, sync accounts")
+    actions = directory.add_subparsers(dest="directory_command", metavar="ACTION", required=True)
+    test = actions.add_parser("test", parents=[common],
+                              help="sign in as LOGIN against the directory and print what the account would get "
+                                   "(writes nothing)")
+    test.add_argument("login")
+    test.add_argument("--password-stdin", action="store_true",
+                      help="read the password from standard input instead of asking for it")
+    sync = actions.add_parser("sync", parents=[common],
+                              help="create, update and disable the directory's accounts here")
+    sync.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    return {"directory": cmd_directory}
+
+
+def cmd_directory(args: argparse.Namespace) -> int:
+    """`deskbase directory test LOGIN` and `deskbase directory sync [--dry-run]`."""
+    from deskbase.cli import _store
+    from deskbase.rules.identity import LoginRefused
+
+    from .active_directory import DirectoryError, directory_of, sync_directory
+    with _store(args) as store:
+        directory = directory_of(store)
+        if directory.settings.skip_certificate_check:
+            print("warning: skip_certificate_check_INSECURE is set: the directory's certificate is not checked",
+                  file=sys.stderr)
+        if args.directory_command == "sync":
+            report = sync_directory(store, dry_run=args.dry_run)
+            for outcome in ("created", "updated", "disabled"):
+                logins = getattr(report, outcome)
+                if logins:
+                    print(f"{'would be ' if args.dry_run else ''}{outcome}: {', '.join(sorted(logins))}")
+            print(report)
+            return 0
+        if directory.settings.is_local(args.login):
+            print(f"`{args.login}` is in `local_only`: it signs in with its local password, never the directory")
+            return 1
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            import getpass
+            password = getpass.getpass(f"directory password of {args.login}: ")
+        try:
+            person = directory.check_password(args.login, password)
+        except LoginRefused as refused:
+            print(f"refused: {refused.reason}")
+            return 1
+        except DirectoryError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        access = ", ".join(person.roles) if person.active and person.roles else "none: the account would be disabled"
+        for label, value in (("login", person.login), ("dn", person.dn), ("name", person.name),
+                             ("email", person.email), ("phone", person.phone), ("department", person.department),
+                             ("roles", access), ("groups", "; ".join(person.groups) or "none")):
+            print(f"  {label:<11} {value}")
+        return 0

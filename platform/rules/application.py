@@ -15,14 +15,17 @@ from deskbase.objects.store import Store
 
 from . import (access, approvals, calendars, channels, dispatch, notifications, public_forms, scheduled_jobs,
                substitution, timers, workflows)
+from .directory import DIRECTORY_SECTION
 from .identity import IDENTITY_SECTION, load_demo_users
+from .mail_intake import MAILBOXES_SECTION
 
 RULES_SECTIONS: tuple[Section, ...] = (IDENTITY_SECTION, access.ACCESS_SECTION, workflows.WORKFLOW_SECTION,
                                        notifications.NOTIFICATIONS_SECTION, channels.CHANNELS_SECTION,
                                        scheduled_jobs.JOBS_SECTION, calendars.CALENDARS_SECTION,
                                        timers.TIMERS_SECTION, substitution.SUBSTITUTION_SECTION,
                                        dispatch.DISPATCH_SECTION, approvals.APPROVALS_SECTION,
-                                       public_forms.PUBLIC_FORMS_SECTION)
+                                       public_forms.PUBLIC_FORMS_SECTION, DIRECTORY_SECTION,
+                                       MAILBOXES_SECTION)
 
 
 def load_application(folder: str | Path = "definitions", overlays: Sequence[str | Path] = ()) -> Definitions:

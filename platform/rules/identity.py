@@ -26,13 +26,18 @@ ACCOUNTS_KEY = "deskbase.accounts"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 MINIMUM_PASSWORD_LENGTH = 10
 REFUSED = "the login or the password is wrong, or the account is disabled"
+WRONG_LOGIN = "The login or the password is wrong."
+LOCAL, DIRECTORY = "local", "directory"
 
 
 class LoginRefused(DeskbaseError):
-    """A sign-in that failed; the message never says which part was wrong."""
+    """A sign-in that failed. `reason` is the sentence the person is shown: by default one
+    for every cause, so it never says which part was wrong; a cause of its own (such as an
+    unreachable directory) only where saying it reveals nothing to a guesser."""
 
-    def __init__(self) -> None:
-        super().__init__(REFUSED)
+    def __init__(self, reason: str = WRONG_LOGIN) -> None:
+        super().__init__(REFUSED if reason == WRONG_LOGIN else reason)
+        self.reason = reason
 
 
 class AccountError(DeskbaseError):
@@ -131,7 +136,13 @@ SYSTEM = Identity("system", "System", superuser=True)
 # -- accounts ------------------------------------------------------------------------------
 
 class Account(Persistent):
-    """A local account. Changed only through the functions of this module."""
+    """An account. Changed only through the functions of this module. `source` is `local`
+    (its password is checked here) or `directory` (the directory checks it and keeps the
+    name, email, phone, department and roles current; no local password)."""
+
+    source = LOCAL          # class defaults: accounts stored before these existed read as local
+    phone = ""
+    department = ""
 
     def __init__(self, login: str, name: str, email: str, password_hash: str, roles: tuple[str, ...],
                  groups: tuple[int, ...], organization: int | None, language: str):
@@ -255,6 +266,55 @@ def disable_account(store: Store, login: str) -> None:
     store.run(work)
 
 
+def find_account(store: Store, login: str) -> Account | None:
+    """A read-only copy of an account, or None when there is none of that login."""
+    def work(session) -> Account | None:
+        accounts = _accounts(session.connection)
+        account = accounts.get(login) if accounts is not None else None
+        return _detached(account) if account is not None else None
+    return store.read(work)
+
+
+def save_directory_account(store: Store, login: str, *, name: str, email: str = "", phone: str = "",
+                           department: str = "", roles: Iterable[str] = (), active: bool = True,
+                           create: bool = True, write: bool = True) -> str:
+    """Create or bring up to date the account of a person of the directory: `created`,
+    `updated`, `unchanged` (or `absent` when not `create`d); `write=False` only tells. A
+    local account of the same login becomes a directory account (its password is no longer
+    used): the directory is the authority for the logins it holds. Groups, organization
+    and language stay as set here."""
+    values = {"name": name, "email": email, "phone": phone, "department": department, "roles": tuple(roles),
+              "active": bool(active)}
+
+    def work(session) -> str:
+        accounts = _accounts(session.connection, create=write)
+        account = accounts.get(login) if accounts is not None else None
+        if account is None:
+            if not create:
+                return "absent"
+            if write:
+                _check_membership(session, values["roles"], (), None)
+                account = Account(login, name, email, "", values["roles"], (), None,
+                                  session.definitions.languages[0])
+                account.source, account.phone, account.department = DIRECTORY, phone, department
+                account.active = values["active"]
+                accounts[login] = account
+            return "created"
+        changed = {key: value for key, value in values.items() if getattr(account, key) != value}
+        if account.source != DIRECTORY:
+            changed["source"] = DIRECTORY
+        if not changed:
+            return "unchanged"
+        if write:
+            if "roles" in changed:
+                _check_membership(session, values["roles"], (), None)
+            for key, value in changed.items():
+                setattr(account, key, value)
+            account.password_hash = ""
+        return "updated"
+    return store.run(work) if write else store.read(work)
+
+
 def list_accounts(store: Store) -> list[Account]:
     """Every account, by login (read-only copies of their attributes are safe to keep)."""
     def work(session) -> list[Account]:
@@ -267,7 +327,7 @@ def _detached(account: Account) -> Account:
     copy = Account.__new__(Account)
     copy.__dict__.update({k: getattr(account, k) for k in
                           ("login", "name", "email", "password_hash", "roles", "groups", "organization",
-                           "active", "language")})
+                           "active", "language", "source", "phone", "department")})
     return copy
 
 
@@ -318,7 +378,7 @@ def authenticate(store: Store, login: str, password: str) -> Identity:
         account = accounts.get(login) if accounts is not None else None
         # Hash even when there is no such account: the time taken must not tell.
         matches = verify_password(password, account.password_hash if account is not None else _DUMMY_HASH)
-        if account is None or not matches or not account.active:
+        if account is None or not matches or not account.active or account.source != LOCAL:
             raise LoginRefused()
         return _identity(session, account)
     return store.read(work)

@@ -93,14 +93,16 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions
                                                on_key=True))
         sender = None
         if spec.get("sender"):
-            sender = _sender(spec["sender"], typedef, path + ("sender",), positions, definitions, errors)
+            sender = compile_sender(spec["sender"], typedef, path + ("sender",), positions, definitions, errors)
         forms[name] = PublicForm(name, typedef.name, spec.get("label"), tuple(spec["fields"]),
                                  MappingProxyType(dict(spec.get("set") or {})), sender)
     return MappingProxyType(forms), errors
 
 
-def _sender(spec: Mapping[str, Any], typedef, path: tuple, positions, definitions: Definitions,
-            errors: list[DefinitionError]) -> Sender | None:
+def compile_sender(spec: Mapping[str, Any], typedef, path: tuple, positions, definitions: Definitions,
+                   errors: list[DefinitionError]) -> Sender | None:
+    """A `sender:` map written at `path` for records of `typedef`, checked; None (with the
+    problems in `errors`) when it names what does not exist. Mailboxes share it."""
     source = definitions.types.get(spec["type"])
     if source is None:
         errors.append(definition_error(positions, path + ("type",), f"`{spec['type']}` is not a type",
@@ -147,14 +149,34 @@ def submit(store: Store, form: PublicForm, values: Mapping[str, Any], *, email: 
 
     def work(session) -> str:
         record_values = {**given, **form.set}
-        sender = form.sender
-        if sender is not None:
-            found = session.query(sender.type, {sender.email: email}, limit=1).records
-            who: Record = found[0] if found else session.create(
-                sender.type, {sender.email: email, **({sender.name: name.strip() or email} if sender.name else {})})
-            record_values[sender.link] = who.id
-            for target, origin in sender.copy.items():
-                if who.get(origin) is not None:
-                    record_values.setdefault(target, who.get(origin))
+        if form.sender is not None:
+            who = find_sender(session, form.sender, email) or create_sender(session, form.sender, email, name)
+            record_values.update(sender_values(form.sender, who, record_values))
         return session.create(form.type, record_values).number
     return store.run(work, user=ACTOR)
+
+
+def find_sender(session, sender: Sender, email: str) -> Record | None:
+    """The record of whoever writes from this address, or None: found by the exact address,
+    then by the address in lower case (people type their address as they like)."""
+    for address in dict.fromkeys((email, email.lower())):
+        found = session.query(sender.type, {sender.email: address}, limit=1).records
+        if found:
+            return found[0]
+    return None
+
+
+def create_sender(session, sender: Sender, email: str, name: str = "") -> Record:
+    """A new record for an unknown sender: their address, and their name when the type has one."""
+    return session.create(sender.type, {sender.email: email,
+                                        **({sender.name: name.strip() or email} if sender.name else {})})
+
+
+def sender_values(sender: Sender, who: Record, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a new record gets from its sender: the link, and the copied fields the
+    record does not set itself."""
+    values: dict[str, Any] = {sender.link: who.id}
+    for target, origin in sender.copy.items():
+        if who.get(origin) is not None and given.get(target) is None:
+            values[target] = who.get(origin)
+    return values

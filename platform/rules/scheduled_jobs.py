@@ -52,15 +52,33 @@ def _approval_reminders(store: Store, occurrence: datetime, options: Mapping[str
     return str(remind_and_expire(store, occurrence, batch=int(options["batch"])))
 
 
+def _fetch_mail(store: Store, occurrence: datetime, options: Mapping[str, Any],
+                senders: Mapping[str, Sender]) -> str:
+    from deskbase.connectors.imap import fetch_mailboxes    # the connector layer, loaded when used
+    names = [options["mailbox"]] if options["mailbox"] else None
+    return "; ".join(str(report) for report in fetch_mailboxes(store, names, limit=int(options["limit"]))) \
+        or "no mailboxes in the definitions"
+
+
+def _sync_directory(store: Store, occurrence: datetime, options: Mapping[str, Any],
+                    senders: Mapping[str, Sender]) -> str:
+    from deskbase.connectors.active_directory import sync_directory    # the connector layer, loaded when used
+    return str(sync_directory(store))
+
+
 ACTIONS: Mapping[str, Action] = MappingProxyType({
     "approval_reminders": Action(_approval_reminders, MappingProxyType({"batch": 200}),
                                  "remind approvers of the steps awaiting them, and expire the chains left too long"),
     "check_timers": Action(_check_timers, MappingProxyType({"batch": 200}),
                            "fire the timer thresholds passed since the last run (warnings, breaches)"),
+    "fetch_mail": Action(_fetch_mail, MappingProxyType({"mailbox": "", "limit": 500}),
+                         "read new mail of the mailboxes (one, or all when `mailbox` is empty) into records"),
     "deliver_messages": Action(_deliver_messages, MappingProxyType({"limit": 100}),
                                "send the outbox's due messages through the channels"),
     "purge_messages": Action(_purge_messages, MappingProxyType({"keep_days": 30}),
                              "delete sent messages older than keep_days"),
+    "sync_directory": Action(_sync_directory, MappingProxyType({}),
+                             "bring the directory's accounts up to date (created, updated, disabled)"),
 })
 
 
@@ -110,6 +128,11 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -
                 errors.append(definition_error(positions, path + ("options", key), f"`{key}` is not an option of "
                                                f"{spec['action']}: {', '.join(action.options) or 'it has none'}",
                                                hint_for(key, action.options), on_key=True))
+            elif isinstance(action.options[key], str):     # an option whose default is text takes text
+                if not isinstance(value, str):
+                    errors.append(definition_error(positions, path + ("options", key), f"`{key}` is a text"))
+                else:
+                    options[key] = value
             elif not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 errors.append(definition_error(positions, path + ("options", key), f"`{key}` is a whole number"))
             else:

@@ -110,6 +110,7 @@ class Web:
                            status=status)
 
     def _sign_in(self, request: Request) -> Response:
+        from deskbase.connectors.sign_in import UNREACHABLE, sign_in   # the directory, when the definitions have one
         form = _form(request)
         login, password = str(form.get("login", "")).strip(), str(form.get("password", ""))
         target = _safe_next(str(form.get("next") or "/"))
@@ -121,11 +122,13 @@ class Web:
                                                               minutes=minutes)
             return self._login_form(request, 429, error=error, login=login, next=target)
         try:
-            identity = authenticate(self.store, login, password)
-        except LoginRefused:
-            self.throttle.failed(login, address)
-            error = translator(self.definitions.languages[0])("The login or the password is wrong.")
-            return self._login_form(request, 401, error=error, login=login, next=target)
+            identity = sign_in(self.store, login, password)
+        except LoginRefused as refused:
+            if refused.reason != UNREACHABLE:       # no password was checked: not a guess to count
+                self.throttle.failed(login, address)
+            error = translator(self.definitions.languages[0])(refused.reason)
+            return self._login_form(request, 503 if refused.reason == UNREACHABLE else 401, error=error,
+                                    login=login, next=target)
         self.throttle.succeeded(login, address)
         session = open_session(self.store, identity.id)
         response = RedirectResponse(target, status_code=303)
@@ -143,6 +146,12 @@ class Web:
         """Change one's password: the current one, the new one twice. Every other session of
         the account ends, so a stolen session does not outlive the change."""
         t = translator(identity.language or self.definitions.languages[0])
+        from deskbase.rules.identity import DIRECTORY, find_account
+        account = find_account(self.store, identity.id)
+        if account is not None and account.source == DIRECTORY:
+            return self.render(request, "account.html", {"managed": t("Your password is managed by the directory.")},
+                               status=200 if request.method == "GET" else 409,
+                               web_session=web_session, identity=identity)
         if request.method == "GET":
             return self.render(request, "account.html", {}, web_session=web_session, identity=identity)
         form = _form(request)
