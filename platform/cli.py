@@ -26,6 +26,12 @@ from .views.display import field_text, ref_text
 DEFAULT_DEFINITIONS = os.environ.get("DESKBASE_DEFINITIONS", "definitions")
 
 
+def shown_uri(uri: str) -> str:
+    """A database URI as it may be printed: the password in it replaced by ***."""
+    import re
+    return re.sub(r"(//[^:/@]+:)[^@/]+@", r"\1***@", uri)
+
+
 def _common_options() -> argparse.ArgumentParser:
     # SUPPRESS keeps a value given before the command from being reset by the sub-parser
     common = argparse.ArgumentParser(add_help=False)
@@ -139,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Command groups that live beside what they drive, each with
 # `add_commands(subparsers, common) -> {command name: handler}`.
-COMMAND_MODULES = ("deskbase.connectors.directory_commands", "deskbase.connectors.mail_commands")
+COMMAND_MODULES = ("deskbase.connectors.directory_commands", "deskbase.connectors.mail_commands",
+                   "deskbase.rules.generator_commands", "deskbase.connectors.document_commands")
 
 
 def _command_modules() -> list:
@@ -419,7 +426,7 @@ def _summary(store) -> list[str]:
 
 def cmd_info(args) -> int:
     with _store(args) as store:
-        print(f"database: {store.uri}")
+        print(f"database: {shown_uri(store.uri)}")
         print("\n".join(_summary(store)))
         return 0
 
@@ -547,7 +554,7 @@ def cmd_run(args) -> int:
             print("first start: loading the demo data…")
             counts = load_demo(store, demo_folder)
             print("  " + ", ".join(f"{n} {t}" for t, n in counts.items()))
-        print(f"Deskbase is ready. Database: {store.uri}")
+        print(f"Deskbase is ready. Database: {shown_uri(store.uri)}")
         print("\n".join(_summary(store)))
         accounts = _demo_accounts(demo_folder) if demo_folder.is_dir() else []
         if accounts:
@@ -612,7 +619,8 @@ def _listen_to_mailboxes(store, stop) -> list:
 def _demo_accounts(folder: Path) -> list[dict]:
     """The `users` entries of the demo files, to print their logins at start."""
     from .objects.demo import read_demo
-    return [dict(user) for _, document, _ in read_demo(folder, extra_keys=("users",))
+    from .rules.application import DEMO_SECTIONS
+    return [dict(user) for _, document, _ in read_demo(folder, extra_keys=tuple(DEMO_SECTIONS))
             for user in document.get("users") or () if isinstance(user, dict)]
 
 

@@ -64,6 +64,16 @@ def helpdesk_definitions():
     return load_application(HELPDESK)
 
 
+@pytest.fixture(scope="module")
+def demo_store(helpdesk_definitions):
+    """The shipped application with its demo loaded, shared by the tests of a module."""
+    from deskbase.rules.application import load_application_demo, open_store
+    store = open_store("memory://", helpdesk_definitions)
+    load_application_demo(store, HELPDESK / "demo")
+    yield store
+    store.close()
+
+
 @pytest.fixture
 def file_uri(tmp_path: Path) -> str:
     folder = tmp_path / "var"
@@ -335,3 +345,37 @@ def imap_folder(dovecot, request) -> Iterator[str]:
         if client.folder_exists(folder):
             client.delete_folder(folder)
     client.logout()
+
+
+# -- PostgreSQL for RelStorage ---------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A real PostgreSQL (tests/servers/postgres.py) made with initdb in a temporary folder, on
+    127.0.0.1:55432 (a free port when that one is taken), started once for the session and
+    stopped with pg_ctl on the data folder it started. Outside CI a machine without PostgreSQL
+    or RelStorage skips these tests with a reason; under CI=true it fails."""
+    from servers.postgres import PostgresServer, missing
+    reason = missing()
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+    server.remove()
+
+
+@pytest.fixture
+def postgres_database(postgres_server, tmp_path, request) -> Iterator[Any]:
+    """A new, empty database of that server for one test, dropped after it; `.uri(process)` is
+    the RelStorage URI one process opens (blobs in the database, a blob cache of its own)."""
+    import re as _re
+    import secrets
+
+    from servers.postgres import PostgresDatabase
+    name = "t_" + _re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + "_" + secrets.token_hex(3)
+    database = PostgresDatabase(postgres_server, name, tmp_path)
+    yield database
+    database.drop()

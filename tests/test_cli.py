@@ -256,3 +256,10 @@ def test_timers_start_says_when_every_record_has_its_clocks(sla_cli):
     assert code == 0 and "every record has its clocks already" in out
     code, _, err = sla_cli("timers", "start", "plan")
     assert code == 1 and "`plan` has no timers; types with timers: request" in err
+
+
+def test_a_database_password_is_never_printed():
+    from deskbase.cli import shown_uri
+    assert shown_uri("postgres://deskbase:s3cret@db.example:5432/zodb?blob_dir=/var/cache") == \
+        "postgres://deskbase:***@db.example:5432/zodb?blob_dir=/var/cache"
+    assert shown_uri("file:///srv/var/Data.fs") == "file:///srv/var/Data.fs"

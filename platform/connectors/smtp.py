@@ -41,8 +41,8 @@ class SmtpSender:
         self.local_hostname = local_hostname
 
     def build(self, message: OutgoingMessage) -> EmailMessage:
-        """The email for an outbox message: UTF-8 text, an HTML alternative if given, and the
-        headers that let replies be threaded and keep auto-responders quiet."""
+        """The email for an outbox message: UTF-8 text, an HTML alternative if given, its files
+        as attachments, and the headers that let replies be threaded and keep auto-responders quiet."""
         email = EmailMessage(policy=SMTP_POLICY)
         email["From"] = self.sender_address
         email["To"] = ", ".join(message.recipients)
@@ -67,6 +67,11 @@ class SmtpSender:
         email.set_content(message.body, charset="utf-8")
         if message.html:
             email.add_alternative(message.html, subtype="html", charset="utf-8")
+        for item in message.files:
+            maintype, _, subtype = (item.content_type or "").partition("/")
+            if not maintype or not subtype:
+                maintype, subtype = "application", "octet-stream"
+            email.add_attachment(item.content, maintype=maintype, subtype=subtype, filename=item.filename)
         return email
 
     def send(self, message: OutgoingMessage) -> str | None:

@@ -19,7 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from . import metaschema
 from .errors import DefinitionError, DefinitionErrors, FieldError, QueryError, hint_for
-from .fields import (KINDS, AttachmentsKind, ComputedKind, EnumKind, Kind, RefKind, StringKind,
+from .fields import (KINDS, AttachmentsKind, ComputedKind, EnumKind, Kind, RefKind, SequenceKind, StringKind,
                      TextKind, parse_duration)
 from .filters import compile_filter
 from .model import SYSTEM_FIELDS, SYSTEM_INDEXES, Definitions, FieldDef, IndexDef, TypeDef, ViewDef, system_fields
@@ -28,7 +28,8 @@ from .sourcemap import DocPath, Document, Position, SourceMap, format_path, pars
 
 EXPRESSION_NAMES = ("record", "now", "today")
 # Which `$` words a default may be, and for which kinds.
-DEFAULT_WORDS = {"$now": ("datetime", "date"), "$today": ("date", "datetime"), "$me": ("user",)}
+DEFAULT_WORDS = {"$now": ("datetime", "date"), "$today": ("date", "datetime"), "$me": ("user",),
+                 "$only_choice": ("ref",)}     # the one record the ref's `where` offers, if only one
 _CONTEXT_WORD = re.compile(r"\$[A-Za-z_][\w.+-]*")   # `$now`, `$me.groups`; `$5` is plain text
 _NUMERIC = ("integer", "decimal", "money", "duration")
 _SEARCHABLE = ("string", "text")
@@ -89,7 +90,7 @@ def filter_errors(spec: Any, target: TypeDef, path: DocPath, positions: SourceMa
     """The problem of a filter written at `path`, compiled as the engine will, located at
     the part at fault; an empty list when it compiles."""
     try:
-        compile_filter(_thaw(spec), target, record_type=record_type)
+        compile_filter(thaw(spec), target, record_type=record_type)
     except QueryError as exc:
         inner = exc.path or ""
         joined = format_path(path) + ("" if not inner or inner.startswith("[") else ".") + inner
@@ -375,6 +376,9 @@ class _Compiler:
             indexes=MappingProxyType(self.indexes(name, spec, fields)),
             title_field=title if isinstance(title, str) and title in fields else None,
             plural=_freeze(spec.get("plural")),
+            constraints=tuple(freeze_plain(item) for item in spec.get("constraints") or ()
+                              if isinstance(item, dict) and isinstance(item.get("no_overlap"), dict)),
+            summaries=tuple(freeze_plain(item) for item in spec.get("summaries") or () if isinstance(item, dict)),
         )
 
     @staticmethod
@@ -437,6 +441,7 @@ class _Compiler:
             required_when=freeze_plain(spec["required_when"]) if isinstance(spec.get("required_when"), dict) else None,
             shown_when=freeze_plain(spec["shown_when"]) if isinstance(spec.get("shown_when"), dict) else None,
             copied_from=tuple(spec["copied_from"].split(".", 1)) if isinstance(spec.get("copied_from"), str) else None,
+            suggest=freeze_plain(spec["suggest"]) if isinstance(spec.get("suggest"), dict) else None,
         )
 
     def kind(self, kind_name: str, spec: dict, path: DocPath, zone: str) -> Kind:
@@ -466,8 +471,17 @@ class _Compiler:
         """The dataclass value for one YAML option, or None when it is unusable (reported)."""
         if option in ("max_length", "places", "max_size"):
             return value if isinstance(value, int) and not isinstance(value, bool) else None
-        if option in ("currency", "expression"):
+        if option in ("currency", "expression", "per"):
             return value if isinstance(value, str) else None
+        if option == "format":
+            if not isinstance(value, str):
+                return None
+            try:
+                value.format(seq=1, year=2026)
+            except (KeyError, IndexError, ValueError) as exc:
+                self.error(path, f"`{value}` is not a number format: it may name only {{seq}} and {{year}} ({exc})")
+                return None
+            return value
         if option == "pattern":
             if not isinstance(value, str):
                 return None
@@ -488,7 +502,7 @@ class _Compiler:
                 self.error(path, f"field `{path[-2]}` refers to `{value}`, which is not a type",
                            hint_for(value, self.type_names))
             return value
-        if option in ("where", "aggregate"):
+        if option in ("where", "aggregate", "assigned_when"):
             return freeze_plain(value) if isinstance(value, dict) else None
         if option == "accept":
             return tuple(str(item) for item in value) if isinstance(value, list) else None
@@ -555,7 +569,7 @@ class _Compiler:
                 self.error(path, f"`{raw}` cannot be the default of {_a(kind.name)} field; it fits {fits} fields")
             else:
                 self.error(path, f"`{raw}` is not a value the engine can fill in; a default may be "
-                                 "`$now`, `$today` (dates and times) or `$me` (users)",
+                                 "`$now`, `$today` (dates and times), `$me` (users) or `$only_choice` (refs)",
                            hint_for(raw, DEFAULT_WORDS))
             return None
         if isinstance(kind, EnumKind):
@@ -688,6 +702,8 @@ class _Compiler:
     def check_links(self, name: str) -> None:
         """Filters and aggregates, which can only be checked once every type is compiled."""
         typedef = self.typedefs[name]
+        self.check_constraints(typedef)
+        self.check_summaries(typedef)
         for field_name, field in typedef.own_fields.items():
             kind = field.kind
             path = ("types", name, "fields", field_name)
@@ -701,6 +717,82 @@ class _Compiler:
                     self.check_filter(condition, typedef, path + (option,))
             if field.copied_from is not None:
                 self.check_copy(typedef, field_name, field, path + ("copied_from",))
+            if field.suggest is not None:
+                self.check_suggest(typedef, field, path + ("suggest",))
+            if isinstance(kind, SequenceKind) and kind.assigned_when is not None:
+                self.check_filter(kind.assigned_when, typedef, path + ("assigned_when",))
+
+    def check_suggest(self, typedef: TypeDef, field: FieldDef, path: DocPath) -> None:
+        """`suggest: {type, filter}` on a text field: a type with a text index, a filter over it."""
+        if not isinstance(field.kind, StringKind):
+            self.error(path, f"only string and text fields suggest records as they are typed; `{field.name}` is "
+                             f"{_a(field.kind.name)} field", on_key=True)
+        target_name = field.suggest.get("type")
+        target = self.typedefs.get(target_name) if isinstance(target_name, str) else None
+        if target is None:
+            self.error(path + ("type",), f"`{target_name}` is not a type", hint_for(str(target_name), self.type_names))
+            return
+        if not self.knows_fields(target_name):
+            return
+        if target.text_index is None:
+            self.error(path + ("type",), f"`{target_name}` has no text index to search as people type",
+                       f"add `{{text: [...]}}` to the `index` of type `{target_name}`")
+        if isinstance(field.suggest.get("filter"), Mapping):
+            self.check_filter(field.suggest["filter"], target, path + ("filter",))
+
+    def check_constraints(self, typedef: TypeDef) -> None:
+        """`no_overlap`: the other type, its matched and period fields (indexed), ours."""
+        for position, constraint in enumerate(typedef.constraints):
+            spec = constraint["no_overlap"]
+            path = ("types", typedef.name, "constraints", position, "no_overlap")
+            other = self.typedefs.get(spec.get("type")) if isinstance(spec.get("type"), str) else None
+            if other is None:
+                self.error(path + ("type",), f"`{spec.get('type')}` is not a type",
+                           hint_for(str(spec.get("type")), self.type_names))
+                continue
+            if not self.knows_fields(other.name):
+                continue
+            pairs = [(theirs, ours, path + ("match", theirs)) for theirs, ours in (spec.get("match") or {}).items()]
+            pairs += [(theirs, ours, path + (key, position))
+                      for key in ("period",) for position, (theirs, ours)
+                      in enumerate(zip(spec.get("period") or (), spec.get("during") or ()))]
+            for theirs, ours, where in pairs:
+                if theirs not in other.fields or other.index_for(theirs) is None:
+                    self.error(where, f"`{theirs}` is not an indexed field of `{other.name}`",
+                               hint_for(str(theirs), [n for n in other.fields if other.index_for(n)]))
+                if ours not in typedef.fields:
+                    self.error(where, f"`{ours}` is not a field of `{typedef.name}`", hint_for(str(ours), typedef.fields))
+            for key, owner in (("period", other), ("during", typedef)):
+                for position, name in enumerate(spec.get(key) or ()):
+                    field = owner.fields.get(name)
+                    if field is not None and field.kind.name not in ("date", "datetime"):
+                        self.error(path + (key, position), f"`{name}` of `{owner.name}` is not a date or datetime field")
+            if isinstance(spec.get("where"), Mapping):
+                self.check_filter(spec["where"], other, path + ("where",))
+
+    def check_summaries(self, typedef: TypeDef) -> None:
+        """A summary counts records of `of` pointing here through `via`, by an indexed field."""
+        for position, spec in enumerate(typedef.summaries):
+            path = ("types", typedef.name, "summaries", position)
+            source = self.typedefs.get(spec.get("of")) if isinstance(spec.get("of"), str) else None
+            if source is None:
+                self.error(path + ("of",), f"`{spec.get('of')}` is not a type", hint_for(str(spec.get("of")), self.type_names))
+                continue
+            if not self.knows_fields(source.name):
+                continue
+            via = source.fields.get(spec.get("via"))
+            if via is None or not isinstance(via.kind, RefKind) or via.kind.to != typedef.name \
+                    or source.index_for(via.name) is None:
+                refs = [n for n, f in source.fields.items() if isinstance(f.kind, RefKind) and f.kind.to == typedef.name]
+                self.error(path + ("via",), f"`{spec.get('via')}` is not an indexed ref field of `{source.name}` "
+                                            f"pointing at `{typedef.name}`", hint_for(str(spec.get("via")), refs))
+            by = source.fields.get(spec.get("by"))
+            if by is None or by.kind.name not in ("enum", "ref", "user", "boolean", "string", "tags") \
+                    or source.index_for(by.name) is None:
+                self.error(path + ("by",), f"a summary counts the values of an indexed enum, ref, user, boolean, "
+                                           f"tags or string field of `{source.name}`; `{spec.get('by')}` is not one")
+            if isinstance(spec.get("filter"), Mapping):
+                self.check_filter(spec["filter"], source, path + ("filter",))
 
     def check_copy(self, typedef: TypeDef, field_name: str, field: FieldDef, path: DocPath) -> None:
         """`copied_from: ref.field`: a ref of the type, then a field of its target of the same kind."""
@@ -804,10 +896,22 @@ class _Compiler:
         if isinstance(view_filter, dict) and typedef is not None and self.knows_fields(type_name):
             self.check_filter(view_filter, typedef, path + ("filter",))
         chart = spec.get("chart") if isinstance(spec.get("chart"), str) else None
+        average = None
+        if isinstance(spec.get("chart"), dict):
+            chart = spec["chart"].get("by") if isinstance(spec["chart"].get("by"), str) else None
+            average = spec["chart"].get("average") if isinstance(spec["chart"].get("average"), str) else None
+        if average and typedef is not None and self.knows_fields(type_name):
+            number = typedef.fields.get(average)
+            kind = number.kind.result if number is not None and isinstance(number.kind, ComputedKind) else \
+                getattr(number, "kind", None)
+            if kind is None or kind.name not in _NUMERIC or typedef.index_for(average) is None:
+                self.error(path + ("chart", "average"), f"a chart averages an indexed number field "
+                                                        f"({', '.join(_NUMERIC)}); `{average}` is not one",
+                           hint_for(average, [n for n, f in typedef.fields.items() if typedef.index_for(n)]))
         if chart and typedef is not None and self.knows_fields(type_name):
             field = typedef.fields.get(chart)
             if field is None:
-                self.error(path + ("chart",), f"`{chart}` is not a field of type `{type_name}`",
+                self.error(path + (("chart", "by") if average else ("chart",)), f"`{chart}` is not a field of type `{type_name}`",
                            hint_for(chart, typedef.fields))
             elif field.kind.name not in ("enum", "ref", "user", "boolean", "string", "tags") or \
                     typedef.index_for(chart) is None:
@@ -848,6 +952,7 @@ class _Compiler:
             sort=sort,
             roles=roles,
             chart=chart,
+            chart_average=average,
             bulk=tuple(bulk),
         )
 
@@ -861,10 +966,10 @@ class _Compiler:
         return kind.sortable and not kind.multiple
 
 
-def _thaw(value: Any) -> Any:
+def thaw(value: Any) -> Any:
     """Plain dicts and lists again, for code that builds on a filter spec."""
     if isinstance(value, Mapping):
-        return {key: _thaw(item) for key, item in value.items()}
+        return {key: thaw(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_thaw(item) for item in value]
+        return [thaw(item) for item in value]
     return value

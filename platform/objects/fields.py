@@ -525,9 +525,30 @@ class ComputedKind(Kind):
         return self.result.text(value, language)
 
 
+@dataclass(frozen=True)
+class SequenceKind(Kind):
+    """A number the engine gives a record once and never takes back, without gaps:
+    `format` such as `INV-{year}-{seq:05d}`, counted for ever or again each year (`per:
+    year`), given when the record first matches `assigned_when` (at creation without it).
+    The counter moves in the transaction that gives the number, so a write that fails gives
+    none away; a record holding one cannot be deleted."""
+
+    name: ClassVar[str] = "sequence"
+    writable: ClassVar[bool] = False
+    format: str = "{seq}"
+    per: str | None = None                  # "year", or None: one count for ever
+    assigned_when: Any = None               # a filter on the record
+
+    def _coerce(self, raw, lookup):
+        return str(raw)
+
+    def render(self, seq: int, year: int) -> str:
+        return self.format.format(seq=seq, year=year)
+
+
 KINDS: dict[str, type[Kind]] = {
     kind.name: kind for kind in (
         StringKind, TextKind, IntegerKind, DecimalKind, MoneyKind, BooleanKind, DateKind,
         DateTimeKind, DurationKind, EnumKind, RefKind, RefsKind, TagsKind, UserKind,
-        AttachmentsKind, ComputedKind)
+        AttachmentsKind, ComputedKind, SequenceKind)
 }

@@ -86,6 +86,13 @@ _AGGREGATE = {
     "additionalProperties": False,
 }
 
+# Records of another type offered as links while a person types the field (found by their
+# text index among those the person may read): articles that may answer a question.
+_SUGGEST = {"type": "object", "x-noun": "a suggestion: {type: <type with a text index>, filter: {...}}",
+            "x-member": "a setting of a suggestion (type, filter)", "required": ["type"],
+            "properties": {"type": _name("a type name") | {"description": "the type of the records suggested"},
+                           "filter": _FILTER},
+            "additionalProperties": False}
 # Options every field may have, then the options of each kind (docs/definitions.md §Fields).
 COMMON_OPTIONS: dict[str, dict] = {
     "kind": {},
@@ -101,6 +108,7 @@ COMMON_OPTIONS: dict[str, dict] = {
     # engine when the record is made or the ref changes, never typed.
     "copied_from": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
                     "x-noun": "a path such as project.owner: a ref of the type, then a field of its target"},
+    "suggest": _SUGGEST,          # string and text fields only (checked when compiled)
 }
 KIND_OPTIONS: dict[str, dict[str, dict]] = {
     "string": {"max_length": _WHOLE, "pattern": {"type": "string", "x-noun": "a regular expression"}},
@@ -127,6 +135,10 @@ KIND_OPTIONS: dict[str, dict[str, dict]] = {
                             "description": "the kind of value it computes, such as integer or money"},
                  "expression": {"type": "string", "x-noun": "an expression"},
                  "aggregate": _AGGREGATE},
+    "sequence": {"format": {"type": "string", "pattern": r"\{seq(:[0-9]*d)?\}",
+                            "x-noun": "a number format with {seq}, such as \"INV-{year}-{seq:05d}\""},
+                 "per": {"enum": ["year"], "x-noun": "`year` (counted again each year)"},
+                 "assigned_when": _FILTER},
 }
 REQUIRED_OPTIONS = {"enum": ["values"], "ref": ["to"], "refs": ["to"], "computed": ["result"]}
 
@@ -173,6 +185,40 @@ _INDEX_ENTRY = {
     "else": _name_pattern("a field name"),
 }
 
+_PAIR = {"type": "array", "minItems": 2, "maxItems": 2, "items": _name("a field name"),
+         "x-noun": "two field names: [start, end]"}
+_NO_OVERLAP = {
+    "type": "object",
+    "x-noun": "a no_overlap constraint: {type, match, period, during}",
+    "x-member": "a setting of no_overlap (type, match, period, during, where, message)",
+    "required": ["type", "match", "period", "during"],
+    "properties": {
+        "type": _name("a type name") | {"description": "the type of the records that must not overlap"},
+        "match": {"type": "object", "minProperties": 1, "x-noun": "a map from their field to ours: {operator: technician}",
+                  "additionalProperties": _name("a field name"), "description": "which of them concern this record"},
+        "period": _PAIR | {"description": "their start and end fields"},
+        "during": _PAIR | {"description": "this record's start and end fields"},
+        "where": _FILTER,
+        "message": _LABEL,
+    },
+    "additionalProperties": False,
+}
+_SUMMARY = {
+    "type": "object",
+    "x-noun": "a summary: {of: <type>, via: <ref field>, by: <field>}",
+    "x-member": "a setting of a summary (of, via, by, filter, limit, label)",
+    "required": ["of", "via", "by"],
+    "properties": {
+        "of": _name("a type name") | {"description": "the type of the related records counted"},
+        "via": _name("a field name") | {"description": "their ref field that points at this record"},
+        "by": _name("a field name") | {"description": "the indexed field whose values are counted"},
+        "filter": _FILTER,
+        "limit": _WHOLE,
+        "label": _LABEL,
+    },
+    "additionalProperties": False,
+}
+
 _TYPE = {
     "type": "object",
     "x-noun": "a type: a map with its label, fields and indexes",
@@ -186,6 +232,15 @@ _TYPE = {
         "fields": {"type": "object", "x-noun": "a map of fields", "description": "its fields",
                    "propertyNames": _name("a field name"), "additionalProperties": _field_schema()},
         "index": {"type": "array", "x-noun": "a list of index entries", "items": _INDEX_ENTRY},
+        # Writes refused because another record overlaps in time (a visit during an absence).
+        "constraints": {"type": "array", "x-noun": "a list of constraints such as [{no_overlap: {...}}]",
+                        "items": {"type": "object", "required": ["no_overlap"],
+                                  "x-noun": "a constraint: {no_overlap: {...}}",
+                                  "x-member": "a kind of constraint (no_overlap)",
+                                  "properties": {"no_overlap": _NO_OVERLAP}, "additionalProperties": False}},
+        # Counts of related records by a field's values, shown on each record's page.
+        "summaries": {"type": "array", "x-noun": "a list of summaries such as [{of: task, via: project, by: kind}]",
+                      "items": _SUMMARY},
     },
     "additionalProperties": False,
 }
@@ -206,7 +261,14 @@ _VIEW = {
                            "x-noun": "a field name, with `-` in front to sort descending"}},
         "roles": _names("a list of role names", "a role name"),
         # Counted by this field's values on the dashboard, as a bar chart.
-        "chart": _name("a field name") | {"description": "the indexed field whose values the dashboard counts"},
+        # `{by: team, average: rating}`: the average of a number per value instead of a count.
+        "chart": {"type": ["string", "object"], "x-noun": "a field name, or {by: <field>, average: <number field>}",
+                  "description": "the indexed field whose values the dashboard counts",
+                  "if": {"type": "object"},
+                  "then": {"required": ["by", "average"], "x-member": "a setting of a chart (by, average)",
+                           "properties": {"by": _name("a field name"), "average": _name("a field name")},
+                           "additionalProperties": False},
+                  "else": _name_pattern("a field name")},
         # Records created at once for the records ticked in the list (one time entry on several tasks).
         "bulk": {"type": "array", "x-noun": "a list such as [{create: work, via: task, split: duration}]",
                  "items": {"type": "object", "required": ["create", "via"],

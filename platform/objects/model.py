@@ -31,6 +31,7 @@ class FieldDef:
     required_when: Any = None     # a filter on the record: required only when it matches
     shown_when: Any = None        # a filter on the record: offered in forms only when it matches
     copied_from: tuple[str, str] | None = None   # (ref field, field of its target) the engine copies
+    suggest: Any = None           # {type, filter}: records of that type offered while the field is typed
 
     def title(self, language: str = "en") -> str:
         return label_text(self.label, language, self.name.replace("_", " "))
@@ -76,6 +77,10 @@ class TypeDef:
     indexes: Mapping[str, IndexDef]
     title_field: str | None = None
     plural: Any = None
+    # {no_overlap: {type, match, period, during, where, message}}: writes the engine refuses.
+    constraints: tuple[Mapping[str, Any], ...] = ()
+    # {of, via, by, filter, limit, label}: counts of related records shown on a record's page.
+    summaries: tuple[Mapping[str, Any], ...] = ()
     _by_field: Mapping[str, IndexDef] = field(default_factory=lambda: FROZEN_EMPTY, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -132,6 +137,7 @@ class ViewDef:
     sort: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     chart: str | None = None      # the field whose values a dashboard counts
+    chart_average: str | None = None   # with it, the dashboard shows this number's average per value
     bulk: tuple[Mapping[str, Any], ...] = ()   # {create, via, split, label}: records made for the ticked ones
 
 

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from BTrees.IIBTree import intersection
+from BTrees.OOBTree import OOBTree
 
 from .errors import DeskbaseError, FieldError, NotFound, QueryError, StaleEdit, ValidationError, hint_for
 from .expressions import ExpressionError, evaluate
-from .fields import AttachmentsKind, ComputedKind, DecimalKind, DurationKind, RefKind, Upload, UserKind
+from .fields import (AttachmentsKind, ComputedKind, DecimalKind, DurationKind, RefKind, SequenceKind, Upload,
+                     UserKind, label_text)
 from .indexes import as_set
 from .model import TypeDef
 from .query import parse_sort, search
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from .store import Store
 
 UTC = timezone.utc
+SEQUENCES_KEY = "deskbase.sequences"     # (type, field, year or 0) → the last number given
 
 
 @dataclass(frozen=True)
@@ -161,12 +164,9 @@ class Session:
         index = indexes.for_field(typedef, field_name)
         if index is None:
             raise QueryError(f"`{field_name}` of `{type_name}` has no index to count by")
-        scope = self.read_scope(typedef)
-        if scope is False:
+        readable, ids = self._matching_ids(typedef, filter)
+        if not readable:
             return []
-        if scope is not True:
-            filter = {"all": [scope, filter]} if filter else scope
-        ids = self.store.compiled_filter(filter, type_name).ids(indexes, typedef, self.context()) if filter else None
         total = len(ids) if ids is not None else indexes.count
         kind = typedef.fields[field_name].kind
         counts, counted = [], 0
@@ -181,6 +181,45 @@ class Session:
         if total > counted and not kind.multiple:
             counts.append((None, total - counted))
         return counts
+
+    def average_by(self, type_name: str, field_name: str, number_field: str,
+                   filter: Any = None) -> list[tuple[Any, Any, int]]:
+        """(value, average of `number_field`, how many records have a number) for each value
+        of an indexed field among the records that match `filter` and the read scope, in the
+        field's order; records without a number are left out. The numbers are read from their
+        own index's sort keys, never from the records."""
+        typedef = self.definitions.type(type_name)
+        indexes = self.container(type_name).indexes
+        index, numbers = indexes.for_field(typedef, field_name), indexes.for_field(typedef, number_field)
+        if index is None or numbers is None or not hasattr(numbers, "slot"):
+            raise QueryError(f"`{field_name}` and `{number_field}` of `{type_name}` need an index to average by")
+        readable, ids = self._matching_ids(typedef, filter)
+        if not readable:
+            return []
+        kind = typedef.fields[field_name].kind
+        found = []
+        for key, holder in index.items():
+            members = as_set(holder) if ids is None else intersection(as_set(holder), ids)
+            values = [number for number in (indexes.key_of(numbers, record_id) for record_id in members)
+                      if number is not None]
+            if values:
+                value = kind.values[key] if getattr(kind, "values", None) and isinstance(key, int) \
+                    and 0 <= key < len(kind.values) else key
+                found.append((value, sum(values) / len(values), len(values)))
+        return found
+
+    def _matching_ids(self, typedef: TypeDef, filter: Any) -> tuple[bool, Any]:
+        """Whether the person may read any record of the type, and the ids matching `filter`
+        within their read scope through the indexes (None: every record)."""
+        scope = self.read_scope(typedef)
+        if scope is False:
+            return False, None
+        if scope is not True:
+            filter = {"all": [scope, filter]} if filter else scope
+        if not filter:
+            return True, None
+        indexes = self.container(typedef.name).indexes
+        return True, self.store.compiled_filter(filter, typedef.name).ids(indexes, typedef, self.context())
 
     def count(self, type_name: str, filter: Any = None, context: Mapping[str, Any] | None = None) -> int:
         """How many records of a type match a filter (and the session's read scope)."""
@@ -218,8 +257,12 @@ class Session:
         values = self._copied(typedef, values, None)
         self._check("create", typedef, None, values)
         new, errors = self._coerce(typedef, values, creating=True)
-        for provide in self.store.hooks.defaults:   # e.g. a workflow's initial state
-            for name, value in provide(self, typedef, values).items():
+        for name, field in typedef.fields.items():  # the only choice of a ref, before what reads it
+            if field.default == "$only_choice" and name not in values:
+                new[name] = self._only_choice(typedef, field.kind, new)
+        seen = {**values, **{name: value for name, value in new.items() if name not in values}}
+        for provide in self.store.hooks.defaults:   # e.g. a workflow's initial state, a dispatched group
+            for name, value in provide(self, typedef, seen).items():
                 if new.get(name) in (None, ()) and name not in errors:
                     new[name] = typedef.fields[name].kind.coerce(value, self.lookup)
         self._apply_defaults(typedef, new, values)
@@ -230,6 +273,7 @@ class Session:
         self._store_attachments(typedef, {}, new)
         self._compute(typedef, new)
         self._derive(typedef, None, {}, new)
+        self._number(typedef, {}, new)
         record = Record(type_name, typedef.number(record_id), new)
         container.records[record_id] = record
         container.indexes.add(typedef, record_id, new)
@@ -267,7 +311,7 @@ class Session:
             return record
         self._store_attachments(typedef, old, new)
         self._compute(typedef, new)
-        derived = self._derive(typedef, record, old, new)
+        derived = self._derive(typedef, record, old, new) + self._number(typedef, old, new)
         changed += tuple(name for name in derived if name not in changed and new.get(name) != old.get(name))
         new.update(version=record.version + 1, modified_at=self.now, modified_by=self.user)
         record.replace_values(new)
@@ -283,6 +327,11 @@ class Session:
         if version is not None and int(version) != record.version:
             raise StaleEdit(record.number, int(version), record.version, None, None)
         self._check("delete", typedef, record, {})
+        numbered = [n for n, f in typedef.fields.items() if isinstance(f.kind, SequenceKind) and record.get(n)]
+        if numbered:
+            raise ValidationError(typedef.name, {numbered[0]: f"{record.get(numbered[0])} was given and numbers "
+                                                 "must not go missing: this record cannot be deleted"},
+                                  typedef.title())
         container = self.container(record.type_name)
         old = record.values
         container.indexes.remove(typedef, record.id, old)
@@ -304,17 +353,18 @@ class Session:
 
     def _copied(self, typedef: TypeDef, values: Mapping[str, Any], record: Record | None) -> Mapping[str, Any]:
         """`values` with the fields copied from the records refs point at (`copied_from`)
-        set from them: on create, and on update when the ref changes. Whatever was given
-        for such a field is replaced, so rules judge the value the record will hold."""
+        set from them: on create, and on update when the ref changes; in the order of the
+        fields, so a copy may follow a ref copied before it. Whatever was given for such a
+        field is replaced, so rules judge the value the record will hold."""
         copies = typedef.copies
         if not copies:
             return values
         result = dict(values)
         for name, ref, source in copies:
-            if record is not None and ref not in values:
+            if record is not None and ref not in result:
                 result.pop(name, None)           # the ref stays: so does the copy
                 continue
-            raw = values.get(ref) if ref in values else None
+            raw = result.get(ref)                # a ref copied just before counts (a copy of a copy)
             try:
                 target_id = typedef.fields[ref].kind.coerce(raw, self.lookup) if raw not in (None, "") else None
             except (FieldError, TypeError, ValueError):
@@ -323,6 +373,29 @@ class Session:
             target = self.container(kind.to).records.get(target_id) if target_id is not None else None
             result[name] = target.get(source) if target is not None else None
         return result
+
+    def _number(self, typedef: TypeDef, old: Mapping[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
+        """Give the sequence fields whose moment has come their number; their names. The
+        counters live in one tree keyed by (type, field, year): two transactions giving the
+        same counter a number conflict and one is retried, so numbers are unique and gapless."""
+        given = []
+        for name, field in typedef.fields.items():
+            kind = field.kind
+            if not isinstance(kind, SequenceKind) or old.get(name) or new.get(name):
+                continue
+            if kind.assigned_when is not None and not self.store.compiled_filter(
+                    kind.assigned_when, typedef.name).matches(new, typedef, self.context(new)):
+                continue
+            year = self.now.astimezone(ZoneInfo(self.definitions.zone)).year
+            root = self.connection.root()
+            if SEQUENCES_KEY not in root:
+                root[SEQUENCES_KEY] = OOBTree()
+            key = (typedef.name, name, year if kind.per == "year" else 0)
+            seq = root[SEQUENCES_KEY].get(key, 0) + 1
+            root[SEQUENCES_KEY][key] = seq
+            new[name] = kind.render(seq, year)
+            given.append(name)
+        return tuple(given)
 
     def _derive(self, typedef: TypeDef, record: Record | None, old: Mapping[str, Any],
                 new: dict[str, Any]) -> tuple[str, ...]:
@@ -372,6 +445,14 @@ class Session:
                 default = self.user
             new[name] = field.kind.coerce(default, self.lookup)
 
+    def _only_choice(self, typedef: TypeDef, kind: RefKind, new: Mapping[str, Any]) -> int | None:
+        """The one record a ref's `where` offers for these values, or None when there are
+        none or several (a person then chooses)."""
+        if kind.where is None:
+            return None
+        page = self.query(kind.to, kind.where, limit=2, context=self.context(new), record_type=typedef.name)
+        return page.records[0].id if page.total == 1 else None
+
     def _validate(self, typedef: TypeDef, new: dict[str, Any], errors: dict[str, str],
                   changed: set[str] | None) -> None:
         for name, field in typedef.fields.items():
@@ -388,8 +469,53 @@ class Session:
                 problem = self._check_reference(typedef, name, field.kind, value, new)
                 if problem:
                     errors[name] = problem
+        for constraint in typedef.constraints:
+            self._check_overlap(typedef, constraint["no_overlap"], new, errors, changed)
         if errors:
             raise ValidationError(typedef.name, errors, typedef.title())
+
+    def _check_overlap(self, typedef: TypeDef, spec: Mapping[str, Any], new: Mapping[str, Any],
+                       errors: dict[str, str], changed: set[str] | None) -> None:
+        """`no_overlap`: refuse a record whose period [during] meets the period of a record of
+        `type` that matches it (`match`: their field → ours) and `where`. Their empty end is
+        open; periods that only touch do not overlap. Checked on creation and when one of the
+        fields it reads changes, over every record (not only those the person may read)."""
+        ours = tuple(spec["match"].values()) + tuple(spec["during"])
+        if changed is not None and not set(ours) & changed:
+            return
+        start, end = (new.get(name) for name in spec["during"])
+        if start is None or end is None or any(new.get(name) in (None, ()) for name in spec["match"].values()):
+            return
+        their_start, their_end = spec["period"]
+        our_start, our_end = spec["during"]
+        condition = [{theirs: f"$record.{mine}"} for theirs, mine in spec["match"].items()]
+        condition += [{their_start: {"lt": f"$record.{our_end}"}},
+                      {"any": [{their_end: None}, {their_end: {"gt": f"$record.{our_start}"}}]}]
+        if spec.get("where"):
+            condition.append(spec["where"])
+        page = self.query(spec["type"], {"all": condition}, their_start, limit=5, scoped=False,
+                          context=self.context(new), record_type=typedef.name)
+        other = self.definitions.type(spec["type"])
+        clash = next((record for record in page.records
+                      if not (other.name == typedef.name and record.id == new.get("id"))), None)
+        if clash is None:
+            return
+        zone = ZoneInfo(self.definitions.zone)
+
+        def moment(value: Any) -> str:
+            if isinstance(value, datetime):
+                return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+            return "…" if value is None else str(value)
+        words = {"number": clash.number, "from": moment(clash.get(their_start)), "until": moment(clash.get(their_end)),
+                 "value": ", ".join(str(new.get(mine)) for mine in spec["match"].values()),
+                 "type": other.title()}
+        template = label_text(spec.get("message"), getattr(self.identity, "language", None) or "en", "") \
+            or "{value}: {type} {number} from {from} to {until} overlaps this period"
+        try:
+            message = template.format(**words)
+        except (KeyError, IndexError, ValueError):
+            message = template
+        errors.setdefault(next(iter(spec["match"].values())), message)
 
     def _asks(self, typedef: TypeDef, field, new: Mapping[str, Any], changed: set[str] | None) -> bool:
         """Whether a field's `required_when` holds for these values. On an update it is asked
@@ -477,13 +603,12 @@ class Session:
             if function in ("count", "sum"):
                 deltas: dict[int, Any] = {}
                 for values, sign in ((change.old, -1), (change.new, 1)):
-                    target_id = values.get(via) if values else None
-                    if target_id is not None:
+                    for target_id in _targets(values.get(via) if values else None):   # a refs field: each
                         share = self._contribution(change.typedef, spec, values)
                         deltas[target_id] = deltas.get(target_id, 0) + sign * share
                 updates = {target_id: delta for target_id, delta in deltas.items() if delta}
             else:
-                updates = {t: None for t in {change.old.get(via), change.new.get(via)} - {None}}
+                updates = {t: None for t in set(_targets(change.old.get(via))) | set(_targets(change.new.get(via)))}
             for target_id, delta in updates.items():
                 target = records.get(target_id)
                 if target is None:
@@ -493,6 +618,7 @@ class Session:
                     self._compute(owner, values, only={name})
                 else:
                     values[name] = _computed_value(owner.fields[name].kind.result, (values.get(name) or 0) + delta)
+                self._compute(owner, values, only=self.store.expressions_of(owner))   # they may read the aggregate
                 if values[name] != target.values.get(name):
                     # a derived value: no new version, so nobody's open edit becomes stale
                     old = target.values
@@ -532,6 +658,13 @@ class Session:
         named = {values.get(name) for values in (old, new)
                  for name, field in typedef.fields.items() if isinstance(field.kind, UserKind)}
         return ", ".join(login for login in acting_for if login in named) or None
+
+
+def _targets(value: Any) -> tuple:
+    """The ids a ref (one) or refs (several) field holds."""
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
 
 
 def _computed_value(kind, raw: Any) -> Any:

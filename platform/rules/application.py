@@ -16,6 +16,8 @@ from deskbase.objects.store import Store
 from . import (access, approvals, calendars, channels, dispatch, notifications, public_forms, scheduled_jobs,
                substitution, timers, workflows)
 from .directory import DIRECTORY_SECTION
+from .documents import DOCUMENTS_SECTION
+from .generators import GENERATORS_SECTION, run_demo_generators
 from .identity import IDENTITY_SECTION, load_demo_users
 from .mail_intake import MAILBOXES_SECTION
 
@@ -25,7 +27,7 @@ RULES_SECTIONS: tuple[Section, ...] = (IDENTITY_SECTION, access.ACCESS_SECTION, 
                                        timers.TIMERS_SECTION, substitution.SUBSTITUTION_SECTION,
                                        dispatch.DISPATCH_SECTION, approvals.APPROVALS_SECTION,
                                        public_forms.PUBLIC_FORMS_SECTION, DIRECTORY_SECTION,
-                                       MAILBOXES_SECTION)
+                                       MAILBOXES_SECTION, GENERATORS_SECTION, DOCUMENTS_SECTION)
 
 
 def load_application(folder: str | Path = "definitions", overlays: Sequence[str | Path] = ()) -> Definitions:
@@ -46,14 +48,20 @@ def open_store(uri: str | None, definitions: Definitions, *, migrate: bool = Tru
     return store
 
 
+# Lists a demo file may hold besides records: accounts, and generators run after its records.
+DEMO_SECTIONS = {"users": load_demo_users, "run_generators": run_demo_generators}
+
+
 def load_application_demo(store: Store, folder: str | Path, **options: Any) -> dict[str, int]:
-    """Load a demo folder, its `users:` lists included; options as for `load_demo`. Demo
+    """Load a demo folder, its `users:` and `run_generators:` lists included (the latter
+    after its file's records: `{generator: monthly_reports, month: previous}`); options as
+    for `load_demo`. Demo
     records queue no notifications: their people and addresses are made up."""
     silenced = notifications.notify in store.hooks.effects
     if silenced:
         store.hooks.effects.remove(notifications.notify)
     try:
-        return load_demo(store, Path(folder), sections={"users": load_demo_users}, **options)
+        return load_demo(store, Path(folder), sections=DEMO_SECTIONS, **options)
     finally:
         if silenced:
             store.hooks.effects.append(notifications.notify)

@@ -15,13 +15,13 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from deskbase.objects.definitions import Section, check_ref_path, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, hint_for
-from deskbase.objects.fields import EnumKind, StringKind, UserKind
+from deskbase.objects.fields import AttachmentsKind, EnumKind, StringKind, UserKind
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Change, Session
 from deskbase.objects.store import Store
 
-from .access import decide
+from .access import decide, hidden_fields
 from .identity import ACCOUNTS_KEY, identity_for_account
 from . import links
 from .outbox import queue_message, record_thread
@@ -61,6 +61,7 @@ class Notification:
     channel: str
     subject: Mapping[str, str]        # language → template source
     body: Mapping[str, str]
+    attach: str | None = None         # an attachments field whose files travel with the email
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ _SCHEMA = {
             "channel": {"type": "string", "x-noun": "a channel such as email"},
             "subject": _TEXT,
             "body": _TEXT,
+            "attach": {"type": "string", "x-noun": "an attachments field of the record, such as documents"},
         },
         "additionalProperties": False,
     },
@@ -155,6 +157,16 @@ def _compile_rule(name: str, spec: Mapping[str, Any], positions, definitions: De
                 where = path + (key,) + ((language,) if language else ())
                 errors.append(definition_error(positions, where, f"the template does not read: {error.message} "
                                                                  f"(its line {error.lineno})"))
+    attach = spec.get("attach")
+    if attach is not None:
+        field = typedef.fields.get(attach)
+        if field is None or not isinstance(field.kind, AttachmentsKind):
+            usable = [n for n, f in typedef.fields.items() if isinstance(f.kind, AttachmentsKind)]
+            errors.append(definition_error(positions, path + ("attach",), f"`{attach}` is not an attachments field "
+                                           f"of `{type_name}`", hint_for(attach, usable)))
+        elif channel != "email":
+            errors.append(definition_error(positions, path + ("attach",), f"files travel by email only, not by "
+                                           f"{channel}"))
     timer_events = tuple(spec["on"].get("timers") or ())
     if timer_events and "timer" not in spec["on"]["events"]:
         errors.append(definition_error(positions, path + ("on", "timers"), "`timers` names threshold events, "
@@ -162,7 +174,7 @@ def _compile_rule(name: str, spec: Mapping[str, Any], positions, definitions: De
     if len(errors) > before:
         return None
     return Notification(name, type_name, tuple(spec["on"]["events"]), spec.get("when"), timer_events, recipients,
-                        channel, texts["subject"], texts["body"])
+                        channel, texts["subject"], texts["body"], attach)
 
 
 def _recipient(spec: Mapping[str, Any], typedef: TypeDef, path: tuple, positions, definitions: Definitions,
@@ -227,14 +239,17 @@ def announce(session: Session, typedef: TypeDef, record: Record, event: str, val
             when = session.store.compiled_filter(rule.when, rule.type)
             if not when.matches(values, typedef, session.context(values)):
                 continue
-        for address, language in _recipients(session, rule, typedef, values):
-            _queue(session, rule, typedef, record, event, values, address, language, details)
+        for address, language, account in _recipients(session, rule, typedef, values):
+            _queue(session, rule, typedef, record, event, values, address, language, details,
+                   attach=rule.attach is not None and (account is None or rule.attach not in hidden_fields(
+                       identity_for_account(session, account), typedef, session.definitions)))
             queued += 1
     return queued
 
 
 def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Record, event: str,
-           values: Mapping[str, Any], address: str, language: str, details: Mapping[str, Any] | None) -> None:
+           values: Mapping[str, Any], address: str, language: str, details: Mapping[str, Any] | None, *,
+           attach: bool = False) -> None:
     settings = session.definitions.settings
     base = str(settings.get("base_url") or "").rstrip("/")
     context = {**(details or {}), "record": _record_view(typedef, record.number, values, language),
@@ -250,12 +265,14 @@ def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Recor
     mail = settings.get("mail") or {}
     headers = {"Reply-To": mail["reply_to"]} if rule.channel == "email" and mail.get("reply_to") else None
     queue_message(session, rule.channel, [address], subject, _render(_pick(rule.body, language), context),
-                  headers=headers, thread=record_thread(session, record), record=record)
+                  headers=headers, thread=record_thread(session, record), record=record,
+                  # the field's files as they are once this change commits, read when the email is sent
+                  attachments=((record.number, rule.attach),) if attach else ())
 
 
 def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: Mapping[str, Any]):
-    """(address, language) of each recipient, without the actor and without repeats. Read as
-    the system: the rule decides who hears, not what the actor may see."""
+    """(address, language, account or None) of each recipient, without the actor and without
+    repeats. Read as the system: the rule decides who hears, not what the actor may see."""
     accounts = session.connection.root().get(ACCOUNTS_KEY) or {}
     default_language = (session.definitions.settings.get("languages") or ["en"])[0]
     actor = accounts.get(session.user)
@@ -269,7 +286,7 @@ def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: 
         found = accounts.get(str(login)) if login else None
         if found is not None and found.active and found.email and found.login != session.user \
                 and may_read(found):
-            return found.email, found.language or default_language
+            return found.email, found.language or default_language, found
         return None
 
     def may_read(found) -> bool:
@@ -278,10 +295,10 @@ def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: 
         return decide(reader, "read", typedef, values, definitions=session.definitions,
                       context=session.context(values)).allowed
 
-    found: list[tuple[str, str] | None] = []
+    found: list[tuple[str, str, Any] | None] = []
     for recipient in rule.recipients:
         if recipient.address:
-            found.append((recipient.address, default_language))
+            found.append((recipient.address, default_language, None))
             continue
         if recipient.roles:
             found += [account(a.login) for a in accounts.values() if set(a.roles) & set(recipient.roles)]
@@ -301,7 +318,7 @@ def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: 
         if isinstance(owner.fields[field_name].kind, UserKind):
             found += [account(item) for item in with_deputies(session, items)]   # and whoever stands in
         else:
-            found += [(str(item).strip(), default_language) for item in items if item and str(item).strip()]
+            found += [(str(item).strip(), default_language, None) for item in items if item and str(item).strip()]
     for entry in found:
         if entry is not None and entry[0].lower() not in seen:
             seen.add(entry[0].lower())

@@ -11,7 +11,7 @@ import secrets
 import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any, Protocol
@@ -79,6 +79,18 @@ class OutgoingMessage:
     references: tuple[str, ...] = ()
     record: str | None = None              # the number of the record that caused it, if any
     attempt: int = 1                       # 1 for the first try; also the claim's token
+    attachments: tuple[tuple[str, str], ...] = ()   # (record number, attachments field) whose files go along
+    queued_at: datetime | None = None
+    files: tuple["OutgoingFile", ...] = ()          # those files, read just before sending
+
+
+@dataclass(frozen=True)
+class OutgoingFile:
+    """A file sent with a message."""
+
+    filename: str
+    content_type: str
+    content: bytes
 
 
 class Sender(Protocol):
@@ -126,11 +138,16 @@ class DeliveryReport:
 # -- persistent state ---------------------------------------------------------------------
 
 class Message(Persistent):
-    """One queued message with its delivery state and every attempt made."""
+    """One queued message with its delivery state and every attempt made. Files it carries are
+    kept as references (record number, attachments field), never as bytes: the outbox stays
+    small, and the files are read from the record's blobs when the message is sent."""
+
+    attachments: tuple[tuple[str, str], ...] = ()    # messages queued before files travelled have none
 
     def __init__(self, message_id: int, channel: str, recipients: tuple[str, ...], subject: str,
                  body: str, *, html: str | None, headers: dict[str, str], email_id: str | None,
-                 thread: tuple[str, ...], record: str | None, queued_at: datetime, queued_by: str):
+                 thread: tuple[str, ...], record: str | None, queued_at: datetime, queued_by: str,
+                 attachments: tuple[tuple[str, str], ...] = ()):
         self.id = message_id
         self.channel = channel
         self.recipients = recipients
@@ -141,6 +158,8 @@ class Message(Persistent):
         self.message_id = email_id
         self.thread = thread
         self.record = record
+        if attachments:
+            self.attachments = attachments
         self.queued_at = queued_at
         self.queued_by = queued_by
         self.state = PENDING
@@ -174,7 +193,7 @@ class Message(Persistent):
             id=self.id, channel=self.channel, recipients=tuple(self.recipients), subject=self.subject,
             body=self.body, html=self.html, headers=dict(self.headers), message_id=self.message_id,
             in_reply_to=self.in_reply_to, references=self.references, record=self.record,
-            attempt=len(self.attempts))
+            attempt=len(self.attempts), attachments=tuple(self.attachments), queued_at=self.queued_at)
 
     def _update_attempt(self, **changes: Any) -> None:
         last = dict(self.attempts[-1], **changes)
@@ -225,9 +244,12 @@ def _outbox(session: "Session", *, create: bool = False) -> Outbox | None:
 
 def queue_message(session: "Session", channel: str, recipients: Iterable[str], subject: str, body: str, *,
                   html: str | None = None, headers: Mapping[str, str] | None = None,
-                  thread: Iterable[str] | None = None, record: Any = None) -> int:
+                  thread: Iterable[str] | None = None, record: Any = None,
+                  attachments: Iterable[tuple[str, str]] = ()) -> int:
     """Write a message to the outbox in the session's transaction; returns its id.
-    Nothing is sent before that transaction commits, and nothing if it aborts."""
+    Nothing is sent before that transaction commits, and nothing if it aborts.
+    `attachments` are (record number, attachments field): the files that field holds once
+    this transaction commits go with the message (email only)."""
     channel = _check_channel(channel)
     recipients = _check_recipients(channel, recipients)
     subject = " ".join(str(subject).split())    # a subject is one line, whatever a template made of it
@@ -240,7 +262,8 @@ def queue_message(session: "Session", channel: str, recipients: Iterable[str], s
     message = Message(message_id, channel, recipients, subject, str(body),
                       html=None if html is None else str(html), headers=header_map, email_id=email_id,
                       thread=thread_ids, record=None if number is None else str(number),
-                      queued_at=session.now, queued_by=session.user)
+                      queued_at=session.now, queued_by=session.user,
+                      attachments=tuple((str(number), str(field)) for number, field in attachments))
     outbox.messages[message_id] = message
     outbox.due[_due_key(message)] = message_id
     if email_id is not None and message.record is not None:
@@ -405,6 +428,8 @@ def deliver_due(store: "Store", senders: Mapping[str, Sender], *, now: datetime 
     clock = (lambda: _aware(now)) if now else (lambda: datetime.now(UTC))
     report = DeliveryReport()
     for message in claim_due(store, senders, now=clock(), worker_id=holder, limit=limit, policy=policy):
+        if message.attachments:
+            message = _with_files(store, message)
         outcome, text = _send(senders[message.channel], message)
         result = _record(store, message, holder, outcome, text, clock(), policy)
         if result == SENT:
@@ -416,6 +441,27 @@ def deliver_due(store: "Store", senders: Mapping[str, Sender], *, now: datetime 
         else:
             report.lost.append(message.id)
     return report
+
+
+def _with_files(store: "Store", message: OutgoingMessage) -> OutgoingMessage:
+    """The message with the files it carries, read from the records' blobs now, one message at
+    a time (never every claimed message's files at once). A field's files are those it held
+    when the message was queued: later ones are not sent; a record deleted since sends none."""
+    from deskbase.objects.errors import NotFound
+
+    def work(session: "Session") -> tuple[OutgoingFile, ...]:
+        files = []
+        for number, field_name in message.attachments:
+            try:
+                record = session.find(number)
+            except NotFound:
+                log.warning("message %s: %s is gone; sent without its files", message.id, number)
+                continue
+            for item in record.get(field_name) or ():
+                if message.queued_at is None or getattr(item, "uploaded_at", message.queued_at) <= message.queued_at:
+                    files.append(OutgoingFile(item.filename, item.content_type, item.read()))
+        return tuple(files)
+    return replace(message, files=store.read(work))
 
 
 def _send(sender: Sender, message: OutgoingMessage) -> tuple[str, str | None]:

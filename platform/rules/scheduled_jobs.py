@@ -66,11 +66,19 @@ def _sync_directory(store: Store, occurrence: datetime, options: Mapping[str, An
     return str(sync_directory(store))
 
 
+def _generate(store: Store, occurrence: datetime, options: Mapping[str, Any],
+              senders: Mapping[str, Sender]) -> str:
+    from .generators import run_generator       # generators build on workflows, which build on this
+    return str(run_generator(store, str(options["generator"]), now=occurrence))
+
+
 ACTIONS: Mapping[str, Action] = MappingProxyType({
     "approval_reminders": Action(_approval_reminders, MappingProxyType({"batch": 200}),
                                  "remind approvers of the steps awaiting them, and expire the chains left too long"),
     "check_timers": Action(_check_timers, MappingProxyType({"batch": 200}),
                            "fire the timer thresholds passed since the last run (warnings, breaches)"),
+    "generate": Action(_generate, MappingProxyType({"generator": ""}),
+                       "run a generator of `generators:` for its period (the records of last month, …)"),
     "fetch_mail": Action(_fetch_mail, MappingProxyType({"mailbox": "", "limit": 500}),
                          "read new mail of the mailboxes (one, or all when `mailbox` is empty) into records"),
     "deliver_messages": Action(_deliver_messages, MappingProxyType({"limit": 100}),

@@ -3,7 +3,7 @@ fire them, guards, inputs, effects), automatic transitions fired on events, and 
 write-path checks that keep the state field in the workflow's hands."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field as _field
@@ -11,7 +11,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-from deskbase.objects.definitions import Section, check_expression, definition_error, filter_errors
+from deskbase.objects.definitions import Section, check_expression, definition_error, filter_errors, freeze_plain
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
 from deskbase.objects.expressions import ExpressionError, evaluate
 from deskbase.objects.fields import (BooleanKind, DateKind, DateTimeKind, DecimalKind, DurationKind, EnumKind,
@@ -22,6 +22,7 @@ from deskbase.objects.sourcemap import format_path
 from deskbase.objects.session import Change, Session
 from deskbase.objects.store import Store
 
+from . import documents
 from .access import AccessDenied, decide
 from .identity import SYSTEM
 
@@ -132,9 +133,32 @@ class _CheckContext:
     inputs: Mapping[str, Input]
 
 
+@dataclass(frozen=True)
+class RecordToCreate:
+    """One entry of a `create` effect: a record of `type` with `values` — or, with `source`
+    (a type and a filter that may name `$record.<field>`), one for each record it finds
+    (and for which the expression `source_when` holds), whose fields the values read as
+    `$from.<field>`; made only when the record the effect runs on matches `when`.
+    `$created.<field>` reads the last single record made before; a value written `= …` is
+    an expression over `record`, `source` and `created`. With `keep_document`, the document
+    of that name is made of each record the entry made and kept in the document's
+    `attach_to` field — once every entry of the effect is done, so it also shows the records
+    later entries made for it (the lines of an order made after the order)."""
+
+    type: str
+    values: Mapping[str, Any]
+    source_type: str | None = None
+    source_filter: Any = None
+    source_sort: str = "id"
+    when: Any = None
+    source_when: str | None = None          # an expression over `record` and `source`
+    keep_document: str | None = None        # a document of `type`, kept in its `attach_to` field
+
+
 def _check_create(spec: Any, context: "_CheckContext") -> tuple[Any, list[DefinitionError]]:
     errors: list[DefinitionError] = []
     compiled = []
+    made: TypeDef | None = None
     for position, entry in enumerate(spec):
         path = context.path + (position,)
         type_name = entry.get("type")
@@ -143,33 +167,155 @@ def _check_create(spec: Any, context: "_CheckContext") -> tuple[Any, list[Defini
                                            hint_for(type_name, context.definitions.types)))
             continue
         target = context.definitions.types[type_name]
+        source = entry.get("from") or {}
+        source_type = context.definitions.types.get(source.get("type")) if source else None
+        if source and source_type is None:
+            errors.append(definition_error(context.positions, path + ("from", "type"),
+                                           f"`{source.get('type')}` is not a type",
+                                           hint_for(source.get("type"), context.definitions.types)))
+            continue
+        if source_type is not None and source.get("filter") is not None:
+            errors += filter_errors(source["filter"], source_type, path + ("from", "filter"), context.positions,
+                                    context.typedef)
+        if entry.get("when") is not None:
+            errors += filter_errors(entry["when"], context.typedef, path + ("when",), context.positions)
+        for where, text in ((path + ("from", "when"), source.get("when")),
+                            *((path + ("values", n), v) for n, v in (entry.get("values") or {}).items())):
+            if isinstance(text, str) and (text.startswith("=") or where[-1] == "when"):
+                try:
+                    check_expression(text.lstrip("="), names=CREATE_NAMES, at=context.positions.locate(where),
+                                     path=format_path(where))
+                except DefinitionError as error:
+                    errors.append(error)
         values = entry.get("values") or {}
         for name, value in values.items():
             if name not in target.own_fields:
                 errors.append(definition_error(context.positions, path + ("values", name),
                                                f"`{name}` is not a field of type `{type_name}`",
                                                hint_for(name, target.own_fields), on_key=True))
+            if isinstance(value, str) and value.startswith("="):
+                continue                               # an expression: checked above
+            head, _, field_name = value.partition(".") if isinstance(value, str) else ("", "", "")
+            if head in ("$from", "$created"):
+                read = source_type if head == "$from" else made
+                if read is None:
+                    errors.append(definition_error(context.positions, path + ("values", name),
+                                                   f"`{value}`: there is no " + (
+                                                       "`from:` in this entry" if head == "$from" else
+                                                       "record made before this entry")))
+                elif field_name not in read.fields:
+                    errors.append(definition_error(context.positions, path + ("values", name),
+                                                   f"`{field_name}` is not a field of type `{read.name}`",
+                                                   hint_for(field_name, read.fields)))
+                continue
             errors += _check_value(value, context, path + ("values", name))
-        compiled.append((type_name, MappingProxyType(dict(values))))
+        if entry.get("keep_document") is not None:
+            errors += documents.check_effect(entry["keep_document"], context.definitions, context.positions,
+                                             path + ("keep_document",), target)[1]
+        compiled.append(RecordToCreate(type_name, MappingProxyType(dict(values)),
+                                       source_type.name if source_type else None,
+                                       freeze_plain(source["filter"]) if source.get("filter") is not None else None,
+                                       str(source.get("sort") or "id"),
+                                       freeze_plain(entry["when"]) if entry.get("when") is not None else None,
+                                       source.get("when"), entry.get("keep_document")))
+        if source_type is None:
+            made = target
     return tuple(compiled), errors
 
 
+def stored_as_given(session: Session, record: Record, name: str) -> Any:
+    """A stored value as it would be given to the write path again: a duration is kept in
+    seconds but a bare number given means minutes, so it travels as a timedelta."""
+    value = record.get(name)
+    field = session.definitions.type(record.type_name).fields.get(name)
+    if field is not None and isinstance(getattr(field.kind, "result", field.kind), DurationKind) \
+            and isinstance(value, int):
+        return timedelta(seconds=value)
+    return value
+
+
+CREATE_NAMES = ("record", "source", "created", "now", "today")    # what a `create` expression may read
+
+
 def _apply_create(session: Session, record: Record, spec: Any, resolve: Callable[[Any], Any]) -> None:
-    for type_name, values in spec:
-        session.create(type_name, {name: resolve(value) for name, value in values.items()})
+    create_records(session, record, spec, resolve)
+
+
+def create_records(session: Session, record: Record, spec: Sequence[RecordToCreate],
+                   resolve: Callable[[Any], Any]) -> list[Record]:
+    """Make the records of a `create` effect for `record`, then the documents its entries keep
+    of them; the records made, in order."""
+    typedef = session.definitions.type(record.type_name)
+    context = session.context(record.values)
+    created: Record | None = None
+    made: list[Record] = []
+    to_keep: list[tuple[Record, str]] = []
+    for entry in spec:
+        if entry.when is not None and not session.store.compiled_filter(entry.when, typedef.name).matches(
+                record.values, typedef, context):
+            continue
+        sources: list[Record | None] = [None]
+        if entry.source_type is not None:
+            sources = session.query(entry.source_type, entry.source_filter, entry.source_sort, limit=None,
+                                    context=context, record_type=typedef.name).records
+        for source in sources:
+            names = {"record": record.values, "source": source.values if source is not None else None,
+                     "created": created.values if created is not None else None,
+                     "now": session.now, "today": session.today}
+            if entry.source_when and not evaluate(entry.source_when, names):
+                continue
+
+            def value_of(value: Any, source: Record | None = source, names=names) -> Any:
+                if isinstance(value, str) and value.startswith("="):
+                    return evaluate(value[1:], names)
+                head, _, name = value.partition(".") if isinstance(value, str) else ("", "", "")
+                if head == "$from":
+                    return stored_as_given(session, source, name)
+                if head == "$created":
+                    return stored_as_given(session, created, name) if created is not None else None
+                return resolve(value)
+            one = session.create(entry.type, {name: value_of(value) for name, value in entry.values.items()})
+            made.append(one)
+            if entry.keep_document is not None:
+                to_keep.append((one, entry.keep_document))
+            if entry.source_type is None:
+                created = one
+    # Made last: a document lists what later entries made for its record (its lines).
+    for one, name in to_keep:
+        documents.apply_effect(session, one, (name,))
+    return made
 
 
 EFFECTS: dict[str, EffectKind] = {
     "create": EffectKind(
         {"type": "array", "x-noun": "a list of records to create, such as [{type: work_entry, values: {...}}]",
          "items": {"type": "object", "x-noun": "a record to create: {type: <type>, values: {...}}",
-                   "x-member": "a setting of a record to create (type, values)",
+                   "x-member": "a setting of a record to create (type, values, from, when, keep_document)",
                    "required": ["type"],
                    "properties": {"type": {"type": "string", "x-noun": "a type name",
                                            "description": "the type of the record"},
-                                  "values": {"type": "object", "x-noun": "a map of field values"}},
+                                  "values": {"type": "object", "x-noun": "a map of field values"},
+                                  # one record for each record found: {type: line, filter: {order: $record.id}}
+                                  "from": {"type": "object", "required": ["type"],
+                                           "x-noun": "the records to make one for: {type: <type>, filter: {...}}",
+                                           "x-member": "a setting of `from` (type, filter, sort, when)",
+                                           "properties": {"type": {"type": "string", "x-noun": "a type name"},
+                                                          "filter": {"type": "object", "x-noun": "a filter"},
+                                                          "sort": {"type": "string", "x-noun": "a sort"},
+                                                          "when": {"type": "string",
+                                                                   "x-noun": "an expression over record and source"}},
+                                           "additionalProperties": False},
+                                  "when": {"type": "object", "x-noun": "a filter on the record"},
+                                  # the PDF of a document of the record made, kept in its attach_to field
+                                  "keep_document": {"type": "string", "x-noun": "a document name"}},
                    "additionalProperties": False}},
         _check_create, _apply_create),
+    # Make documents (documents.py) and keep their PDF in their `attach_to` field.
+    "attach_document": EffectKind(
+        documents.EFFECT_SCHEMA,
+        lambda spec, context: documents.check_effect(spec, context.definitions, context.positions, context.path,
+                                                     context.typedef),
+        lambda session, record, names, resolve: documents.apply_effect(session, record, names)),
 }
 
 

@@ -27,6 +27,7 @@ from deskbase.rules.access import decide, hidden_fields
 from deskbase.rules.identity import AccountError, Identity, LoginRefused, authenticate, identity_of, set_password
 
 from . import bulk, editing, export, filter_builder, imports, link_pages, public_pages, record_page, saved, stopwatch
+from . import document_pages, suggestions
 from .api import api_mount
 from .display import field_text
 from .i18n import translator
@@ -193,23 +194,33 @@ class Web:
                            web_session=web_session, identity=identity)
 
     def chart(self, session, view, language: str) -> dict[str, Any]:
-        """A view's records counted by its `chart` field, as bars (drawn as SVG by the page)."""
+        """A view's records counted by its `chart` field (or, with `average`, the average of a
+        number per value of it), as bars (drawn as SVG by the page)."""
         typedef = self.definitions.type(view.type)
         field = typedef.fields[view.chart]
         bars = []
-        for value, count in session.count_by(view.type, view.chart, view.filter):
+        if view.chart_average:
+            measured = [(value, round(average, 2), count) for value, average, count
+                        in session.average_by(view.type, view.chart, view.chart_average, view.filter)]
+        else:
+            measured = [(value, count, count) for value, count in session.count_by(view.type, view.chart, view.filter)]
+        for value, count, records in measured:
             if value is None:
                 label = "—"
             elif field.kind.name == "ref":
                 label = field_text(session, typedef, {view.chart: value}, view.chart, language)
             else:
                 label = field.kind.text(value, language) if field.kind.name != "user" else str(value)
-            bars.append({"label": label, "count": count,
+            bars.append({"label": label, "count": count, "records": records,
                          "url": _url(view.name, {"f": f"{{{view.chart}: {'null' if value is None else value}}}"})})
         most = max((bar["count"] for bar in bars), default=0) or 1
         for bar in bars:
             bar["width"] = round(100 * bar["count"] / most, 1)
-        return {"title": field.title(language), "bars": bars, "height": 22 * len(bars) + 4}
+        title = field.title(language)
+        if view.chart_average:
+            title = translator(language)("Average {number} by {field}",
+                                         number=typedef.fields[view.chart_average].title(language), field=title)
+        return {"title": title, "bars": bars, "height": 22 * len(bars) + 4}
 
     def list_view(self, request: Request, web_session, identity: Identity, *, problem: str | None = None,
                   bulk_errors=None, status: int = 200) -> Response:
@@ -352,8 +363,11 @@ def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
         Route("/r/{number}/stopwatch", _guarded(web, partial(stopwatch.handle, web))),
         Route("/r/{number}/stopwatch/{action}", _guarded(web, partial(stopwatch.handle, web)), methods=["POST"]),
         Route("/r/{number}/files/{file}", _guarded(web, partial(editing.download, web))),
+        Route("/r/{number}/documents/{name}.pdf", _guarded(web, partial(document_pages.download, web))),
+        Route("/r/{number}/documents/{name}/keep", _guarded(web, partial(document_pages.keep, web)), methods=["POST"]),
         Route("/new/{type}", _guarded(web, partial(editing.new_record, web)), methods=["GET", "POST"]),
         Route("/forms/{type}/field/{field}", _guarded(web, partial(editing.field_widget, web))),
+        Route("/forms/{type}/suggest/{field}", _guarded(web, partial(suggestions.suggestions, web))),
         api_mount(store),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

@@ -38,6 +38,7 @@ class Widget:
     depends_on: tuple[str, ...] = ()       # fields whose change reloads this one's choices
     reloads: tuple[str, ...] = ()          # fields whose choices depend on this one
     step: str = ""
+    suggest: bool = False                  # records are suggested under it as it is typed
 
 
 def form_value(session, kind, value: Any) -> Any:
@@ -102,7 +103,8 @@ def widgets(session, typedef: TypeDef, values: Mapping[str, Any], *, language: s
         widget = Widget(name, definition.title(language), _control(kind), shown,
                         required=definition.required, readonly=name in readonly,
                         help=_text(definition.help, language), error=errors.get(name, ""),
-                        depends_on=depends.get(name, ()), reloads=tuple(reloads.get(name, ())))
+                        depends_on=depends.get(name, ()), reloads=tuple(reloads.get(name, ())),
+                        suggest=definition.suggest is not None and name not in readonly)
         if isinstance(kind, EnumKind):
             widget.choices = [(value, kind.text(value, language)) for value in kind.values]
         elif isinstance(kind, RefKind):

@@ -4,15 +4,18 @@ that merges its history with the entries written on it (exchanges, work, message
 form to add each kind of entry without leaving the page."""
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from deskbase.objects.definitions import thaw
 from deskbase.objects.errors import DeskbaseError, NotFound, StaleEdit, ValidationError
 from deskbase.objects.fields import (AttachmentsKind, BooleanKind, ComputedKind, DurationKind, EnumKind, TextKind,
                                      UserKind, label_text)
@@ -24,6 +27,7 @@ from deskbase.rules.workflows import TransitionRefused, available_transitions, f
 
 from . import stopwatch
 from .display import field_text
+from .document_pages import document_links
 from .editing import kept_by_rules
 from .forms import form_value, submitted, widgets
 
@@ -117,9 +121,11 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                 "timed": any(f["kind"] == "duration" for t in transitions for f in t["inputs"]),
                 "timeline": _timeline(web, session, identity, typedef, record, sources, language, only_entries),
                 "only_entries": only_entries,
+                "documents": document_links(session, record, language),
                 "composers": _composers(web, session, identity, record, sources, language),
                 "related": _related(web, session, identity, typedef, record, language,
-                                    skip={(other.name, via) for other, via in sources})}
+                                    skip={(other.name, via) for other, via in sources}),
+                "summaries": _summaries(web, session, identity, typedef, record, language)}
     try:
         context = web.store.read(work, identity=identity)
     except NotFound as error:
@@ -233,6 +239,39 @@ def _related(web: "Web", session, identity: Identity, typedef: TypeDef, record, 
                           "total": page.total,
                           "add": f"/new/{other.name}?{name}={record.id}&return=/r/{record.number}"
                                  if may_add else None})
+    return found
+
+
+def _summaries(web: "Web", session, identity: Identity, typedef: TypeDef, record,
+               language: str) -> list[dict[str, Any]]:
+    """The type's `summaries`: the related records the person may read, counted by a field's
+    values through the indexes, most frequent first, as rows with a bar's width; each row
+    links to those records in a list of that type without a filter of its own, if the person
+    is offered one."""
+    found = []
+    offered = [web.definitions.views[entry["name"]] for entry in web.navigation(identity, language)]
+    for spec in typedef.summaries:
+        other = web.definitions.type(spec["of"])
+        if not decide(identity, "read", other, definitions=web.definitions):
+            continue
+        condition = {spec["via"]: record.id}
+        if spec.get("filter"):
+            condition = {"all": [condition, thaw(spec["filter"])]}
+        listing = next((view for view in offered if view.type == other.name and not view.filter), None)
+        counted = [(value, count) for value, count in session.count_by(other.name, spec["by"], condition)
+                   if value is not None]
+        counted.sort(key=lambda item: -item[1])
+        counted = counted[:spec.get("limit") or 5]
+        most = max((count for _, count in counted), default=0) or 1
+        field = other.fields[spec["by"]]
+        rows = [{"label": field_text(session, other, {spec["by"]: value}, spec["by"], language)
+                 if field.kind.name == "ref" else field.kind.text(value, language),
+                 "count": count, "width": round(100 * count / most),
+                 "url": f"/v/{listing.name}?" + urlencode({"f": json.dumps({"all": [condition, {spec["by"]: value}]})})
+                 if listing else None} for value, count in counted]
+        found.append({"title": label_text(spec.get("label"), language, "")
+                      or f"{label_text(other.plural, language, other.title(language))}: {field.title(language)}",
+                      "rows": rows})
     return found
 
 

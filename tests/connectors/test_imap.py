@@ -17,6 +17,7 @@ from email.utils import make_msgid
 from pathlib import Path
 
 import pytest
+from servers.dovecot import new_mail
 
 from deskbase.connectors.imap import MailboxUnreachable, fetch, start_idle
 from deskbase.connectors.smtp import SmtpSender
@@ -38,26 +39,8 @@ def mailbox(desk_definitions, dovecot, imap_folder, monkeypatch):
                                folder=imap_folder)
 
 
-def new_mail(subject="Printer broken", body="The printer on floor 2 is broken.", sender="ana@client.example",
-             attachment: bytes | None = None, **headers) -> bytes:
-    mail = EmailMessage()
-    mail["From"] = sender
-    mail["To"] = "inbox@example.test"
-    mail["Subject"] = subject
-    mail["Message-ID"] = make_msgid(domain="client.example")
-    for name, value in headers.items():
-        mail[name.replace("_", "-")] = value
-    mail.set_content(body)
-    if attachment is not None:
-        mail.add_attachment(attachment, maintype="application", subtype="pdf", filename="scan.pdf")
-    return bytes(mail)
-
-
 def append(dovecot, folder: str, *messages: bytes) -> None:
-    client = dovecot.client()
-    for raw in messages:
-        client.append(folder, raw)
-    client.logout()
+    dovecot.append(folder, *messages)
 
 
 def flags(dovecot, folder: str) -> dict[int, set[bytes]]:

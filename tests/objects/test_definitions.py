@@ -366,7 +366,8 @@ def test_two_types_may_not_number_their_records_alike(tmp_path):
      "the default `hihg` is not one of the values of `size`: high, low", "did you mean `high`?"),
     ("{kind: string, default: $me}", "`$me` cannot be the default of a string field; it fits user fields", None),
     ("{kind: date, default: $tody}", "`$tody` is not a value the engine can fill in; a default may be "
-                                     "`$now`, `$today` (dates and times) or `$me` (users)", "did you mean `$today`?"),
+                                     "`$now`, `$today` (dates and times), `$me` (users) or `$only_choice` (refs)",
+     "did you mean `$today`?"),
     ("{kind: computed, result: integer, expression: '1', default: 2}",
      "computed field `size` has no default: the engine computes it", "remove `default`"),
 ])

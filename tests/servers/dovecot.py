@@ -108,3 +108,28 @@ class Dovecot:
         client = IMAPClient(self.host, self.port, ssl=False, timeout=10)
         client.login(self.user, self.password)
         return client
+
+    def append(self, folder: str, *messages: bytes) -> None:
+        """Put messages in a folder, as a mail server delivering them would."""
+        client = self.client()
+        for raw in messages:
+            client.append(folder, raw)
+        client.logout()
+
+
+def new_mail(subject="Printer broken", body="The printer on floor 2 is broken.", sender="ana@client.example",
+             attachment: bytes | None = None, **headers) -> bytes:
+    """A plain message as a person's mail program sends it (`In_Reply_To="…"` adds headers)."""
+    from email.message import EmailMessage
+    from email.utils import make_msgid
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = "inbox@example.test"
+    mail["Subject"] = subject
+    mail["Message-ID"] = make_msgid(domain="client.example")
+    for name, value in headers.items():
+        mail[name.replace("_", "-")] = value
+    mail.set_content(body)
+    if attachment is not None:
+        mail.add_attachment(attachment, maintype="application", subtype="pdf", filename="scan.pdf")
+    return bytes(mail)

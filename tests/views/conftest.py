@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from deskbase.rules.application import load_application_demo, open_store
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DEMO = Path(__file__).parents[2] / "definitions" / "demo"
 
 
 def _missing(reason: str) -> None:
@@ -53,14 +51,6 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def demo_store(helpdesk_definitions):
-    store = open_store("memory://", helpdesk_definitions)
-    load_application_demo(store, DEMO)
-    yield store
-    store.close()
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ def readable(store, identity, numbers) -> set[str]:
 
 
 DEMO_LOGINS = ("cmartin", "jroux", "lfontaine", "icarvalho", "sbernard", "khaddad", "tdvorak", "ngirard",
-               "jdupont", "psvoboda")
+               "jdupont", "psvoboda", "jcerny")
 
 
 @pytest.mark.parametrize("login", DEMO_LOGINS)
