@@ -26,7 +26,7 @@ from deskbase.objects.store import Store
 from deskbase.rules.access import decide, hidden_fields
 from deskbase.rules.identity import AccountError, Identity, LoginRefused, authenticate, identity_of, set_password
 
-from . import bulk, editing, export, filter_builder, imports, link_pages, public_pages, record_page, saved, stopwatch
+from . import approval_pages, bulk, editing, export, filter_builder, imports, link_pages, public_pages, record_page, saved, stopwatch
 from . import document_pages, suggestions
 from .api import api_mount
 from .display import field_text
@@ -190,7 +190,8 @@ class Web:
                 counted.append({**entry, "count": session.count(view.type, view.filter),
                                 "chart": self.chart(session, view, language) if view.chart else None})
             return counted
-        return self.render(request, "home.html", {"views": self.store.read(work, identity=identity)},
+        return self.render(request, "home.html", {"views": self.store.read(work, identity=identity),
+                                                  "awaiting": approval_pages.awaiting(self, identity)},
                            web_session=web_session, identity=identity)
 
     def chart(self, session, view, language: str) -> dict[str, Any]:
@@ -352,6 +353,8 @@ def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
         Route("/exports/{export}/file", _guarded(web, partial(export.export_file, web))),
         Route("/r/{number}", _guarded(web, partial(record_page.record_page, web))),
         Route("/r/{number}/fire/{transition}", _guarded(web, partial(record_page.fire_transition, web)),
+              methods=["POST"]),
+        Route("/r/{number}/approval/{chain}", _guarded(web, partial(approval_pages.decide_on_page, web)),
               methods=["POST"]),
         Route("/r/{number}/inline/{field}", _guarded(web, partial(record_page.inline_field, web)),
               methods=["GET", "POST"]),

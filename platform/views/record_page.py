@@ -25,7 +25,7 @@ from deskbase.rules.identity import Identity
 from deskbase.rules.timers import clocks_of
 from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
-from . import stopwatch
+from . import approval_pages, stopwatch
 from .display import field_text
 from .document_pages import document_links
 from .editing import kept_by_rules
@@ -123,6 +123,7 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                 "only_entries": only_entries,
                 "documents": document_links(session, record, language),
                 "composers": _composers(web, session, identity, record, sources, language),
+                "approvals": approval_pages.on_record(session, identity, record),
                 "related": _related(web, session, identity, typedef, record, language,
                                     skip={(other.name, via) for other, via in sources}),
                 "summaries": _summaries(web, session, identity, typedef, record, language)}

@@ -79,6 +79,8 @@ def test_a_record_outside_the_scope_answers_404_on_every_route(walk, demo_store,
         assert walk.get(f"/r/{number}").status_code == 404
         assert walk.get(f"/r/{number}/edit").status_code == 404
         assert walk.get(f"/r/{number}/stopwatch").status_code == 404
+        assert walk.post(f"/r/{number}/approval/costly_request", data={"csrf": token, "decision": "approve"}
+                         ).status_code == 404
         assert walk.get(f"/r/{number}/inline/title").status_code == 404
         assert walk.post(f"/r/{number}/inline/title", data={"csrf": token, "title": "x"}).status_code == 404
         ticket_id = demo_store.read(lambda s: s.find(number).id)

@@ -1,0 +1,79 @@
+"""Approvals in the web interface (P7): on a record's page, each approval chain run on it —
+its state, the step awaited and by whom, every decision — with the form to approve, reject,
+comment or propose a price for those who may; on the home page, what awaits the person."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from deskbase.objects.errors import NotFound
+from deskbase.rules.access import decide
+from deskbase.rules.approvals import (DECISIONS, ApprovalRefused, approval_chains, chains_on, decide_approval,
+                                      pending_for)
+from deskbase.rules.identity import Identity
+
+if TYPE_CHECKING:
+    from .app import Web
+
+
+def on_record(session, identity: Identity, record) -> list[dict[str, Any]]:
+    """The approval chains of a record as its page shows them."""
+    chains = approval_chains(session.definitions).by_name
+    zone = ZoneInfo(session.definitions.zone)
+    typedef = session.definitions.type(record.type_name)
+    may_update = decide(identity, "update", typedef, record, definitions=session.definitions,
+                        context=session.context(record.values)).allowed
+    mine = {identity.id, *(identity.acting_for or ())}
+    shown = []
+    for view in chains_on(session, record):
+        pending = view.state == "pending"
+        deciding = pending and (identity.superuser or bool(mine & set(view.awaiting)))
+        shown.append({
+            "chain": view.chain, "label": view.label, "state": view.state, "step": view.step,
+            "awaiting": view.awaiting, "price": view.price,
+            "quote": chains[view.chain].quote is not None if view.chain in chains else False,
+            "may_decide": deciding, "may_comment": pending and (deciding or may_update),
+            "decisions": [{"at": entry["at"].astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                           "by": entry["by"] + (f" for {entry['for']}" if entry.get("for") not in (None, entry["by"])
+                                                else ""),
+                           "decision": entry["decision"], "comment": entry.get("comment"),
+                           "price": entry.get("price")} for entry in reversed(view.decisions)]})
+    return shown
+
+
+def decide_on_page(web: "Web", request: Request, web_session, identity: Identity) -> Response:
+    """A decision sent from a record's page; a refusal comes back on the page with its reason."""
+    from .record_page import record_page
+    number, chain = request.path_params["number"], request.path_params["chain"]
+    form = request.state.form
+    decision = str(form.get("decision", ""))
+    comment = str(form.get("comment", "")).strip() or None
+    price = str(form.get("price", "")).strip() or None
+
+    def work(session):
+        record = session.find(number)
+        typedef = session.definitions.type(record.type_name)
+        if not decide(identity, "read", typedef, record, definitions=session.definitions,
+                      context=session.context(record.values)):
+            raise NotFound(f"there is no record numbered `{number}`")
+        decide_approval(session, record, decision, chain=chain, comment=comment, price=price)
+    if decision not in DECISIONS:
+        return record_page(web, request, web_session, identity, problem=f"`{decision}` is not a decision.",
+                           status=422)
+    try:
+        web.store.run(work, identity=identity)
+    except NotFound:
+        return Response(status_code=404)
+    except ApprovalRefused as refused:
+        return record_page(web, request, web_session, identity, problem=str(refused), status=422)
+    return RedirectResponse(f"/r/{number}", status_code=303)
+
+
+def awaiting(web: "Web", identity: Identity) -> list[dict[str, Any]]:
+    """What awaits the person's approval (or that of someone they stand in for), oldest first."""
+    return [{"number": item.number, "label": item.label, "step": item.step,
+             "for": item.approver if item.approver != identity.id else None}
+            for item in pending_for(web.store, identity)]
