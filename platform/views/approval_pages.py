@@ -15,6 +15,8 @@ from deskbase.rules.approvals import (DECISIONS, ApprovalRefused, approval_chain
                                       pending_for)
 from deskbase.rules.identity import Identity
 
+from .editing import readable_record
+
 if TYPE_CHECKING:
     from .app import Web
 
@@ -54,11 +56,7 @@ def decide_on_page(web: "Web", request: Request, web_session, identity: Identity
     price = str(form.get("price", "")).strip() or None
 
     def work(session):
-        record = session.find(number)
-        typedef = session.definitions.type(record.type_name)
-        if not decide(identity, "read", typedef, record, definitions=session.definitions,
-                      context=session.context(record.values)):
-            raise NotFound(f"there is no record numbered `{number}`")
+        record, _ = readable_record(session, identity, number)
         decide_approval(session, record, decision, chain=chain, comment=comment, price=price)
     if decision not in DECISIONS:
         return record_page(web, request, web_session, identity, problem=f"`{decision}` is not a decision.",

@@ -44,6 +44,17 @@ def kept_by_rules(definitions, typedef) -> frozenset[str]:
     return frozenset(kept)
 
 
+def readable_record(session, identity: Identity, number: str):
+    """The record numbered `number` and its type, if the person may read it; otherwise
+    NotFound, as if it did not exist."""
+    record = session.find(number)
+    typedef = session.definitions.type(record.type_name)
+    if not decide(identity, "read", typedef, record, definitions=session.definitions,
+                  context=session.context(record.values)):
+        raise NotFound(f"there is no record numbered `{number}`")
+    return record, typedef
+
+
 def _language(web: "Web", identity: Identity) -> str:
     return identity.language or web.definitions.languages[0]
 
@@ -123,11 +134,7 @@ def edit_record(web: "Web", request: Request, web_session, identity: Identity) -
     language = _language(web, identity)
 
     def load(session):
-        record = session.find(number)
-        typedef = web.definitions.type(record.type_name)
-        if not decide(identity, "read", typedef, record, definitions=web.definitions,
-                      context=session.context(record.values)):
-            raise NotFound(f"there is no record numbered `{number}`")
+        record, typedef = readable_record(session, identity, number)
         may = decide(identity, "update", typedef, record, definitions=web.definitions,
                      context=session.context(record.values))
         return typedef, dict(record.values), record.version, may

@@ -28,7 +28,7 @@ from deskbase.rules.workflows import TransitionRefused, available_transitions, f
 from . import approval_pages, stopwatch
 from .display import field_text
 from .document_pages import document_links
-from .editing import kept_by_rules
+from .editing import kept_by_rules, readable_record
 from .forms import form_value, submitted, widgets
 
 if TYPE_CHECKING:
@@ -40,17 +40,6 @@ RELATED_LIMIT = 20
 
 def _language(web: "Web", identity: Identity) -> str:
     return identity.language or web.definitions.languages[0]
-
-
-def _readable(web: "Web", session, identity: Identity, number: str):
-    """The record numbered `number` and its type, if the person may read it (else NotFound:
-    what one may not read does not exist)."""
-    record = session.find(number)
-    typedef = web.definitions.type(record.type_name)
-    if not decide(identity, "read", typedef, record, definitions=web.definitions,
-                  context=session.context(record.values)):
-        raise NotFound(f"there is no record numbered `{number}`")
-    return record, typedef
 
 
 def entry_sources(definitions, typedef: TypeDef) -> list[tuple[TypeDef, str]]:
@@ -91,7 +80,7 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
     only_entries = request.query_params.get("timeline") == "entries"
 
     def work(session):
-        record, typedef = _readable(web, session, identity, number)
+        record, typedef = readable_record(session, identity, number)
         hidden = hidden_fields(identity, typedef, web.definitions)
         may_edit = decide(identity, "update", typedef, record, definitions=web.definitions,
                           context=session.context(record.values)).allowed
@@ -318,7 +307,7 @@ def inline_field(web: "Web", request: Request, web_session, identity: Identity) 
         return Response(status_code=404)
 
     def load(session):
-        record, typedef = _readable(web, session, identity, number)
+        record, typedef = readable_record(session, identity, number)
         if name not in typedef.fields or not decide(identity, "update", typedef, record, definitions=web.definitions,
                                                     context=session.context(record.values)) \
                 or name not in inline_editable(web, identity, typedef):
