@@ -111,6 +111,12 @@ def test_tokens_are_topped_up_at_the_start_of_each_period_once(billing):
 
 
 def test_the_monthly_report_lists_the_months_work_services_and_top_ups_once_per_contract(billing):
+    for description, amount, billable in (("Courier for the spare part", "35.00", True),
+                                          ("Parking at the customer's", "12.00", False)):
+        billing.run(lambda s: s.create("expense", {"ticket": billing.ids["globex_ticket"], "kind": "fee",
+                                                   "description": description, "amount": amount,
+                                                   "billable": billable, "date": date(2026, 10, 20),
+                                                   "performer": "tina"}))
     made = run_generator(billing, "monthly_reports", now=NOVEMBER_FIRST)     # the month before: October
     assert made.period == OCTOBER and len(made.made) == 2 and not made.failed
     assert run_generator(billing, "monthly_reports", now=NOVEMBER_FIRST).existing == 2   # nothing twice
@@ -130,7 +136,9 @@ def test_the_monthly_report_lists_the_months_work_services_and_top_ups_once_per_
     flat = {line["description"]: line for line in globex_lines if line["kind"] == "flat_rate"}
     assert flat["Printer fleet rental"]["quantity"] == 3                    # a quarter paid ahead
     assert flat["Backup monitoring"]["quantity"] == Decimal("0.6774")       # from the 11th: 21 days of 31
-    assert globex["billable_amount"] == Decimal("120.00") + Decimal("47.50") + 900 + Decimal("42.00")
+    expenses = [(line["description"], line["amount"]) for line in globex_lines if line["kind"] == "expense"]
+    assert expenses == [("Courier for the spare part", Decimal("35.00")), ("Parking at the customer's", 0)]
+    assert globex["billable_amount"] == Decimal("120.00") + Decimal("47.50") + 900 + Decimal("42.00") + 35
 
 
 def test_a_report_is_sent_once_approved_and_its_invoice_is_numbered_without_gaps(billing):
@@ -152,7 +160,7 @@ def test_a_report_is_sent_once_approved_and_its_invoice_is_numbered_without_gaps
     assert len(made) == 1                                                      # tokens are prepaid: no invoice
     invoice, lines = made[0]
     assert invoice["invoice_number"] == "F2026-00001" and invoice["organization"] == billing.ids["globex"]
-    assert invoice["total"] == Decimal("1109.50") and len(lines) == 4
+    assert invoice["total"] == Decimal("1144.50") and len(lines) == 5
     second = billing.run(lambda s: s.create("invoice", {"title": "Extra", "contract": billing.ids["hourly"]})
                          .number, identity=CLAIRE, now=NOVEMBER_FIRST)
     assert billing.read(lambda s: s.find(second)["invoice_number"]) == "F2026-00002"
@@ -169,7 +177,7 @@ def test_the_sent_report_keeps_its_pdf_listing_the_work_and_the_amount_to_invoic
     assert "Activity report" in text and "Globex support" in text and "Oct 1, 2026 – Oct 31, 2026" in text
     assert "Oct 13, 2026 tina VPN drops 1h30 1h30" in text            # a work line: no description, its ticket's title
     assert "Printer fleet rental 3 months €300.00 €900.00" in text    # a flat-rate service, a quarter ahead
-    assert "Amount to invoice, before tax €1,109.50" in text
+    assert "Amount to invoice, before tax €1,144.50" in text
     assert "Invoiced on invoice F2026-00001" in text
 
 
@@ -194,7 +202,7 @@ def test_the_invoice_made_by_sending_keeps_its_pdf_with_its_number_and_total(bil
     text = pdf_text(content, tmp_path)
     assert "Invoice No. F2026-00001" in text and "Invoiced to Invoice F2026-00001 Globex" in text   # two columns
     assert "Printer fleet rental 3 €300.00 €900.00" in text           # its lines, made after it, are in it
-    assert "Total before tax €1,109.50" in text
+    assert "Total before tax €1,144.50" in text
     history = billing.read(lambda s: [entry.get("reason") for entry in s.find(number).history.entries])
     assert history[-1] == "document invoice"
 
