@@ -187,8 +187,9 @@ def fetch_mailboxes(store: "Store", names: Iterable[str] | None = None, *, limit
 def idle(store: "Store", mailbox: Mailbox, stop: threading.Event, *, renew: float = RENEW_IDLE,
          poll: float = 60.0, check: float = 1.0, report: Callable[[FetchReport], None] | None = None) -> None:
     """Until `stop` is set: fetch, then wait with IDLE and fetch again as soon as the server
-    announces a message (EXISTS), re-issuing IDLE every `renew` seconds; without IDLE on the
-    server, poll every `poll` seconds. A lost connection is opened again after `poll` seconds."""
+    announces a message (EXISTS), and at least every `poll` seconds (IDLE is issued again
+    each time, never kept past `renew`); without IDLE on the server, poll every `poll`
+    seconds. A lost connection is opened again after `poll` seconds."""
     from imapclient.exceptions import IMAPClientError
     while not stop.is_set():
         try:
@@ -207,13 +208,23 @@ def idle(store: "Store", mailbox: Mailbox, stop: threading.Event, *, renew: floa
                     stop.wait(poll)
                     _notify(report, fetch(store, mailbox, client=client))
                     continue
-                if _wait_idle(client, stop, renew, check):
+                # A message may arrive between the fetch and the IDLE command, and the server's
+                # word of it then comes before IDLE answers: ask once more first, and fetch at
+                # least every `poll` seconds, so no message waits for the next announcement.
+                if not _announced(client.noop()[1]):
+                    _wait_idle(client, stop, min(renew, poll), check)
+                if not stop.is_set():
                     _notify(report, fetch(store, mailbox, client=client))
         except (OSError, socket.timeout, IMAPClientError) as error:
             log.warning("mailbox %s: %s; connecting again in %s s", mailbox.name, _text(error), poll)
             stop.wait(poll)
         finally:
             _close(client)
+
+
+def _announced(responses) -> bool:
+    """Whether untagged responses tell of a new message."""
+    return any(len(response) > 1 and response[1] in (b"EXISTS", b"RECENT") for response in responses or ())
 
 
 def _wait_idle(client: "IMAPClient", stop: threading.Event, renew: float, check: float) -> bool:
@@ -223,9 +234,8 @@ def _wait_idle(client: "IMAPClient", stop: threading.Event, renew: float, check:
     arrived = False
     try:
         while not stop.is_set() and time.monotonic() - started < renew and not arrived:
-            for response in client.idle_check(timeout=check):
-                if len(response) > 1 and response[1] in (b"EXISTS", b"RECENT"):
-                    arrived = True
+            if _announced(client.idle_check(timeout=check)):
+                arrived = True
     finally:
         client.idle_done()
     return arrived

@@ -224,7 +224,7 @@ def test_the_worker_listens_with_idle_and_a_message_becomes_a_record(dovecot, im
                "--interval", "300"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=environment,
                                cwd=ROOT, text=True)
-    output, watchdog = [], threading.Timer(60, process.kill)     # a worker that never tells ends the wait
+    output, watchdog = [], threading.Timer(150, process.kill)     # a worker that never tells ends the wait
     watchdog.start()
     try:
         for line in process.stdout:                 # the worker says it listens, then what it fetched
