@@ -440,7 +440,7 @@ class _Compiler:
             renamed_from=renamed_from if isinstance(renamed_from, str) else None,
             required_when=freeze_plain(spec["required_when"]) if isinstance(spec.get("required_when"), dict) else None,
             shown_when=freeze_plain(spec["shown_when"]) if isinstance(spec.get("shown_when"), dict) else None,
-            copied_from=tuple(spec["copied_from"].split(".", 1)) if isinstance(spec.get("copied_from"), str) else None,
+            copied_from=_copy_paths(spec.get("copied_from")),
             suggest=freeze_plain(spec["suggest"]) if isinstance(spec.get("suggest"), dict) else None,
         )
 
@@ -795,16 +795,19 @@ class _Compiler:
                 self.check_filter(spec["filter"], source, path + ("filter",))
 
     def check_copy(self, typedef: TypeDef, field_name: str, field: FieldDef, path: DocPath) -> None:
-        """`copied_from: ref.field`: a ref of the type, then a field of its target of the same kind."""
-        ref = typedef.fields.get(field.copied_from[0])
-        if ref is not None and isinstance(ref.kind, RefKind) and not self.knows_fields(ref.kind.to):
-            return                                  # its target's own problem is reported already
-
+        """Each path of `copied_from`: a ref of the type, then a field of its target of the same kind."""
         def same_kind(source: FieldDef) -> bool:
             return (type(source.kind) is type(field.kind)
                     and getattr(source.kind, "to", None) == getattr(field.kind, "to", None))
-        check_ref_path(".".join(field.copied_from), typedef, SimpleNamespace(types=self.typedefs), same_kind,
-                       f"a {field.kind.name} field like `{field_name}`", path, self.positions, self.errors)
+        spec = ((self.data.get("types") or {}).get(typedef.name) or {}).get("fields") or {}
+        listed = isinstance(spec.get(field_name), dict) and isinstance(spec[field_name].get("copied_from"), list)
+        for position, (ref_name, target) in enumerate(field.copied_from):
+            ref = typedef.fields.get(ref_name)
+            if ref is not None and isinstance(ref.kind, RefKind) and not self.knows_fields(ref.kind.to):
+                continue                            # its target's own problem is reported already
+            check_ref_path(f"{ref_name}.{target}", typedef, SimpleNamespace(types=self.typedefs), same_kind,
+                           f"a {field.kind.name} field like `{field_name}`", path + ((position,) if listed else ()),
+                           self.positions, self.errors)
 
     def check_aggregate(self, typedef: TypeDef, field_name: str, kind: ComputedKind, path: DocPath) -> None:
         spec = kind.aggregate
@@ -964,6 +967,12 @@ class _Compiler:
     def sortable(kind: Kind) -> bool:
         kind = kind.result if isinstance(kind, ComputedKind) else kind
         return kind.sortable and not kind.multiple
+
+
+def _copy_paths(spec: Any) -> tuple[tuple[str, str], ...]:
+    """`copied_from` as (ref, field) pairs, whether one path or a list was written."""
+    paths = [spec] if isinstance(spec, str) else spec if isinstance(spec, list) else []
+    return tuple(tuple(path.split(".", 1)) for path in paths if isinstance(path, str) and "." in path)
 
 
 def thaw(value: Any) -> Any:

@@ -93,6 +93,8 @@ _SUGGEST = {"type": "object", "x-noun": "a suggestion: {type: <type with a text 
             "properties": {"type": _name("a type name") | {"description": "the type of the records suggested"},
                            "filter": _FILTER},
             "additionalProperties": False}
+_COPY_PATH = {"type": "string", "pattern": r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
+              "x-noun": "a path such as project.owner"}
 # Options every field may have, then the options of each kind (docs/definitions.md §Fields).
 COMMON_OPTIONS: dict[str, dict] = {
     "kind": {},
@@ -106,8 +108,9 @@ COMMON_OPTIONS: dict[str, dict] = {
     "renamed_from": _name("a field name"),
     # Kept equal to a field of the record a ref points at (`project.owner`): set by the
     # engine when the record is made or the ref changes, never typed.
-    "copied_from": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
-                    "x-noun": "a path such as project.owner: a ref of the type, then a field of its target"},
+    "copied_from": {"anyOf": [_COPY_PATH, {"type": "array", "minItems": 1, "items": _COPY_PATH}],
+                    "x-noun": "a path such as project.owner (a ref of the type, then a field of its target), "
+                              "or a list of them: the first that gives a value"},
     "suggest": _SUGGEST,          # string and text fields only (checked when compiled)
 }
 KIND_OPTIONS: dict[str, dict[str, dict]] = {

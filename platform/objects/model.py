@@ -30,7 +30,7 @@ class FieldDef:
     system: bool = False
     required_when: Any = None     # a filter on the record: required only when it matches
     shown_when: Any = None        # a filter on the record: offered in forms only when it matches
-    copied_from: tuple[str, str] | None = None   # (ref field, field of its target) the engine copies
+    copied_from: tuple[tuple[str, str], ...] = ()   # (ref field, field of its target): the first with a value
     suggest: Any = None           # {type, filter}: records of that type offered while the field is typed
 
     def title(self, language: str = "en") -> str:
@@ -106,9 +106,10 @@ class TypeDef:
         return self.indexes.get("text")
 
     @property
-    def copies(self) -> tuple[tuple[str, str, str], ...]:
-        """(field, ref, field of the ref's target) for each field the engine copies."""
-        return tuple((name, *f.copied_from) for name, f in self.fields.items() if f.copied_from)
+    def copies(self) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+        """(field, its paths) for each field the engine copies: each path a ref of this type
+        and a field of its target; the first path that gives a value wins."""
+        return tuple((name, f.copied_from) for name, f in self.fields.items() if f.copied_from)
 
     def number(self, record_id: int) -> str:
         """The number people see, such as `T-000123`."""

@@ -360,18 +360,23 @@ class Session:
         if not copies:
             return values
         result = dict(values)
-        for name, ref, source in copies:
-            if record is not None and ref not in result:
-                result.pop(name, None)           # the ref stays: so does the copy
+        for name, paths in copies:
+            if record is not None and not any(ref in result for ref, _ in paths):
+                result.pop(name, None)           # its refs stay: so does the copy
                 continue
-            raw = result.get(ref)                # a ref copied just before counts (a copy of a copy)
-            try:
-                target_id = typedef.fields[ref].kind.coerce(raw, self.lookup) if raw not in (None, "") else None
-            except (FieldError, TypeError, ValueError):
-                continue                         # the ref's own problem is reported by validation
-            kind = typedef.fields[ref].kind
-            target = self.container(kind.to).records.get(target_id) if target_id is not None else None
-            result[name] = target.get(source) if target is not None else None
+            copied = None
+            for ref, source in paths:
+                raw = result.get(ref) if ref in result else (record.get(ref) if record is not None else None)
+                try:                             # a ref copied just before counts (a copy of a copy)
+                    target_id = typedef.fields[ref].kind.coerce(raw, self.lookup) if raw not in (None, "") else None
+                except (FieldError, TypeError, ValueError):
+                    continue                     # the ref's own problem is reported by validation
+                kind = typedef.fields[ref].kind
+                target = self.container(kind.to).records.get(target_id) if target_id is not None else None
+                copied = target.get(source) if target is not None else None
+                if copied not in (None, (), ""):
+                    break
+            result[name] = copied
         return result
 
     def _number(self, typedef: TypeDef, old: Mapping[str, Any], new: dict[str, Any]) -> tuple[str, ...]:

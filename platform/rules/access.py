@@ -342,7 +342,7 @@ def check_write(session: Session, action: str, typedef: TypeDef, record: Record 
         return
     hidden = hidden_fields(identity, typedef, definitions)
     readonly = readonly_fields(identity, typedef, definitions)
-    copied = {name for name, _, _ in typedef.copies}          # set by the engine, not by the person
+    copied = {name for name, _ in typedef.copies}          # set by the engine, not by the person
     refused = {name: ("is hidden from you" if name in hidden else "is read-only for you")
                for name in values if (name in hidden or name in readonly) and name not in copied}
     if refused:

@@ -34,7 +34,7 @@ def creatable(web: "Web", identity: Identity, language: str) -> list[dict[str, s
 def kept_by_rules(definitions, typedef) -> frozenset[str]:
     """Fields no form offers: the state a workflow moves, the deadlines and states timers keep,
     the values copied from the records refs point at."""
-    kept = {name for name, _, _ in typedef.copies}
+    kept = {name for name, _ in typedef.copies}
     workflow = workflow_of(definitions, typedef.name)
     if workflow is not None:
         kept.add(workflow.field)

@@ -267,3 +267,28 @@ def test_sending_a_report_emails_its_pdf_to_the_contracts_report_address(billing
     text = pdf_text(part.get_content(), tmp_path)
     assert "Firewall rules reviewed" in text and "Nov 1, 2026 – Nov 30, 2026" in text
     assert "2026-11-01 to 2026-11-30" in mail.message.get_body(("plain",)).get_content()
+
+
+def test_the_billing_item_comes_from_the_entry_else_the_project_else_the_service_range(billing):
+    def setup(session):
+        onsite = session.create("billing_item", {"code": "H-ONS", "name": "On-site hour", "rate": "110"}).id
+        remote = session.create("billing_item", {"code": "H-REM", "name": "Remote hour", "rate": "70"}).id
+        network = session.create("service_range", {"name": "Network", "code": "network", "billing_item": remote}).id
+        rollout = session.create("project", {"name": "Wi-Fi rollout", "organization": billing.ids["globex"],
+                                             "billing_item": onsite}).id
+        in_project = session.create("ticket", {"title": "Access points", "organization": billing.ids["globex"],
+                                               "project": rollout, "service_range": network}).id
+        in_range = session.create("ticket", {"title": "Switch", "organization": billing.ids["globex"],
+                                             "service_range": network}).id
+        return onsite, remote, in_project, in_range
+    onsite, remote, in_project, in_range = billing.run(setup)
+
+    def entry(ticket, **values):
+        return billing.run(lambda s: dict(s.create("work_entry", {"ticket": ticket, "performer": "tina",
+                                                                  "date": date(2026, 11, 3), "duration": "1h",
+                                                                  **values}).values))
+    assert entry(in_project)["amount"] == Decimal("110.00")                      # the project's item
+    assert entry(in_range)["amount"] == Decimal("70.00")                         # the service range's
+    assert entry(in_project, billing_item=remote)["amount"] == Decimal("70.00")  # named on the entry
+    plain = billing.run(lambda s: s.create("ticket", {"title": "Mail", "organization": billing.ids["globex"]}).id)
+    assert entry(plain)["amount"] == Decimal("80.00")                            # the contract's hourly rate
