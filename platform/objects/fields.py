@@ -272,7 +272,8 @@ _DURATION_PART = re.compile(r"(\d+(?:[.,]\d+)?)\s*(d|h|m|min|s)", re.I)
 
 
 def parse_duration(raw: Any) -> int:
-    """Seconds from `1h30`, `1h 30m`, `1:30`, `90m`, `45s`, `PT1H30M`, a timedelta or a number of minutes."""
+    """Seconds from `1h30`, `1h 30m`, `1:30`, `90m`, `45s`, `PT1H30M`, a timedelta or a number of
+    minutes; `-` in front for less than nothing (fields refuse it unless their minimum allows)."""
     if isinstance(raw, timedelta):
         return int(raw.total_seconds())
     if isinstance(raw, bool):
@@ -280,6 +281,8 @@ def parse_duration(raw: Any) -> int:
     if isinstance(raw, (int, float, Decimal)):
         return int(round(float(raw) * 60))
     text = str(raw).strip().lower()
+    if text.startswith("-") and len(text) > 1:     # a correction: a field whose minimum allows it
+        return -parse_duration(text[1:])
     if re.fullmatch(r"\d+(?:[.,]\d+)?", text):
         return int(round(float(text.replace(",", ".")) * 60))
     match = re.fullmatch(r"(\d+):(\d{1,2})(?::(\d{1,2}))?", text)

@@ -16,6 +16,7 @@ from deskbase.connectors.smtp import SmtpSender
 from deskbase.objects.errors import ValidationError
 from deskbase.rules.application import open_store
 from deskbase.rules.approvals import decide_approval
+from deskbase.rules import documents
 from deskbase.rules.generators import month, run_generator
 from deskbase.rules.identity import Identity, create_account
 from deskbase.rules.outbox import deliver_due, list_messages
@@ -292,3 +293,33 @@ def test_the_billing_item_comes_from_the_entry_else_the_project_else_the_service
     assert entry(in_project, billing_item=remote)["amount"] == Decimal("70.00")  # named on the entry
     plain = billing.run(lambda s: s.create("ticket", {"title": "Mail", "organization": billing.ids["globex"]}).id)
     assert entry(plain)["amount"] == Decimal("80.00")                            # the contract's hourly rate
+
+
+def test_a_correction_after_the_report_shows_as_the_difference_in_the_next_one(billing, tmp_path):
+    corrected = billing.read(lambda s: s.query("work_entry", {"all": [{"contract": billing.ids["hourly"]},
+                                                                     {"reported": {"gt": 0}}]},
+                                               "id", limit=1).records[0].number)
+    before = billing.read(lambda s: dict(s.find(corrected).values))
+    assert before["counted"] == 90 * 60 and before["reported_counted"] == 90 * 60
+    billing.run(lambda s: s.update(corrected, {"billed_duration": "1h"}), identity=CLAIRE,
+                now=datetime(2026, 12, 10, 9, tzinfo=timezone.utc))
+
+    def lines_of(month_start):
+        def work(session):
+            report = session.query("activity_report", {"all": [{"contract": billing.ids["hourly"]},
+                                                               {"period_start": month_start}]}).records[0]
+            return [dict(line.values) for line in session.query("report_line", {"report": report.id},
+                                                                "id", limit=None).records]
+        return billing.read(work)
+    run_generator(billing, "monthly_reports", period=month("2026-12"))
+    [correction] = [line for line in lines_of(month("2026-12").start) if line["kind"] == "correction"]
+    assert correction["counted"] == -30 * 60 and correction["quantity"] == Decimal("-0.5")
+    assert correction["amount"] == Decimal("-40.00")                     # half an hour less at 80 an hour
+    december = billing.read(lambda s: s.get("activity_report", correction["report"]).number)
+    made = billing.read(lambda s: documents.render(s, "activity_report", december, language="en"))
+    text = pdf_text(made.pdf, tmp_path)
+    assert "Corrections of earlier months" in text and "Oct 13, 2026" in text and "-30m" in text
+    run_generator(billing, "monthly_reports", period=month("2027-01"))
+    assert not [line for line in lines_of(month("2027-01").start) if line["kind"] == "correction"]
+    after = billing.read(lambda s: dict(s.find(corrected).values))
+    assert after["reported_counted"] == after["counted"] == 60 * 60
