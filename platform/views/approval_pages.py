@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 def on_record(session, identity: Identity, record) -> list[dict[str, Any]]:
     """The approval chains of a record as its page shows them."""
     chains = approval_chains(session.definitions).by_name
+    language = identity.language or session.definitions.languages[0]
     zone = ZoneInfo(session.definitions.zone)
     typedef = session.definitions.type(record.type_name)
     may_update = decide(identity, "update", typedef, record, definitions=session.definitions,
@@ -34,7 +35,8 @@ def on_record(session, identity: Identity, record) -> list[dict[str, Any]]:
         pending = view.state == "pending"
         deciding = pending and (identity.superuser or bool(mine & set(view.awaiting)))
         shown.append({
-            "chain": view.chain, "label": view.label, "state": view.state, "step": view.step,
+            "chain": view.chain, "label": view.label, "state": view.state,
+            "step": _step_title(chains.get(view.chain), view.step, language),
             "awaiting": view.awaiting, "price": view.price,
             "quote": chains[view.chain].quote is not None if view.chain in chains else False,
             "may_decide": deciding, "may_comment": pending and (deciding or may_update),
@@ -72,6 +74,15 @@ def decide_on_page(web: "Web", request: Request, web_session, identity: Identity
 
 def awaiting(web: "Web", identity: Identity) -> list[dict[str, Any]]:
     """What awaits the person's approval (or that of someone they stand in for), oldest first."""
-    return [{"number": item.number, "label": item.label, "step": item.step,
+    chains = approval_chains(web.definitions).by_name
+    language = identity.language or web.definitions.languages[0]
+    return [{"number": item.number, "label": item.label,
+             "step": _step_title(chains.get(item.chain), item.step, language),
              "for": item.approver if item.approver != identity.id else None}
             for item in pending_for(web.store, identity)]
+
+
+def _step_title(chain, step: str | None, language: str) -> str | None:
+    """A step's label in the person's language (its name when the chain is gone)."""
+    found = next((candidate for candidate in (chain.steps if chain else ()) if candidate.name == step), None)
+    return found.title(language) if found is not None else step

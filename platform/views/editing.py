@@ -15,6 +15,7 @@ from deskbase.objects.errors import DeskbaseError, NotFound, StaleEdit, Validati
 from deskbase.objects.fields import AttachmentsKind, Upload
 from deskbase.rules.access import AccessDenied, decide, fixed_values, hidden_fields, readonly_fields
 from deskbase.rules.identity import Identity
+from deskbase.rules.approvals import approval_chains
 from deskbase.rules.timers import timers
 from deskbase.rules.workflows import workflow_of
 
@@ -33,11 +34,12 @@ def creatable(web: "Web", identity: Identity, language: str) -> list[dict[str, s
 
 def kept_by_rules(definitions, typedef) -> frozenset[str]:
     """Fields no form offers: the state a workflow moves, the deadlines and states timers keep,
-    the values copied from the records refs point at."""
+    the state of an approval, the values copied from the records refs point at."""
     kept = {name for name, _ in typedef.copies}
     workflow = workflow_of(definitions, typedef.name)
     if workflow is not None:
         kept.add(workflow.field)
+    kept.update(chain.state_field for chain in approval_chains(definitions).by_type.get(typedef.name, ()))
     type_timers = timers(definitions).by_type.get(typedef.name)
     for clock in type_timers.clocks.values() if type_timers else ():
         kept.update(name for name in (clock.deadline_field, clock.state_field) if name)

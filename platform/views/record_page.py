@@ -63,6 +63,12 @@ def entry_sources(definitions, typedef: TypeDef) -> list[tuple[TypeDef, str]]:
                                                     for f in source[0].fields.values()))
 
 
+def _asked(session, typedef: TypeDef, field, record) -> bool:
+    """Whether a form would ask the field for this record (its `shown_when` holds, if any)."""
+    return field.shown_when is None or session.store.compiled_filter(field.shown_when, typedef.name).matches(
+        record.values, typedef, session.context(record.values))
+
+
 def inline_editable(web: "Web", identity: Identity, typedef: TypeDef) -> frozenset[str]:
     """The fields a person who may update a record may change in place on its page."""
     closed = (hidden_fields(identity, typedef, web.definitions) | readonly_fields(identity, typedef, web.definitions)
@@ -85,7 +91,8 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
         may_edit = decide(identity, "update", typedef, record, definitions=web.definitions,
                           context=session.context(record.values)).allowed
         editable = inline_editable(web, identity, typedef) if may_edit else frozenset()
-        fields = [{"name": n, "title": f.title(language), "editable": n in editable,
+        fields = [{"name": n, "title": f.title(language),
+                   "editable": n in editable and _asked(session, typedef, f, record),
                    "text": field_text(session, typedef, record.values, n, language, record.number)}
                   for n, f in typedef.fields.items() if not f.system and n not in hidden]
         transitions = [{"name": name, "label": label,

@@ -60,3 +60,13 @@ def test_someone_who_is_not_awaited_may_comment_but_not_decide(client, demo_stor
     refused = client.post(f"/r/{number}/approval/costly_request", data={"csrf": csrf_of(page), "decision": "approve"})
     assert refused.status_code == 422 and "you are not an approver" in html.unescape(refused.text)
     assert demo_store.read(lambda s: s.find(number)["approval"]) == "pending"
+
+
+def test_a_pending_report_is_validated_only_through_its_approval(client, demo_store):
+    sign_in(client, "cmartin", "demo-password")
+    number = pending_report(demo_store)
+    page = client.get(f"/r/{number}").text
+    assert f"/r/{number}/inline/approval" not in page and f"/r/{number}/inline/status" not in page
+    refused = client.post(f"/r/{number}/fire/validate", data={"csrf": csrf_of(page)})
+    assert refused.status_code == 422 and "waits for the approval" in html.unescape(refused.text)
+    assert demo_store.read(lambda s: s.find(number)["status"]) == "draft"
