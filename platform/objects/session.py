@@ -414,8 +414,37 @@ class Session:
 
     def _after(self, change: Change) -> None:
         self._refresh_aggregates(change)
+        self._refresh_copies(change)
         for effect in self.store.hooks.effects:
             effect(self, change)
+
+    def _refresh_copies(self, change: Change, depth: int = 0) -> None:
+        """Fields of other records copied from this one follow its change — a record moved
+        to another organization takes the organization of its entries along, so nobody keeps
+        reading them through the old one. A derived value: written with a history entry that
+        says where it came from, without a new version (nobody's open edit becomes stale)."""
+        if change.action != "update" or depth > 4 or not change.fields:
+            return
+        for owner, ref in self.store.copies_from(change.typedef.name):
+            reads = {source for _, paths in owner.copies for path_ref, source in paths if path_ref == ref}
+            if not reads & set(change.fields):
+                continue
+            container = self.container(owner.name)
+            for dependent in self.query(owner.name, {ref: change.record.id}, limit=None, scoped=False).records:
+                old = dependent.values
+                new = dict(old)
+                new.update({name: value for name, value in self._copied(owner, {ref: old.get(ref)}, dependent).items()
+                            if name != ref})
+                self._compute(owner, new)
+                changed = tuple(name for name in new if new.get(name) != old.get(name))
+                if not changed:
+                    continue
+                dependent.replace_values(new)
+                container.indexes.update(owner, dependent.id, old, new)
+                self._history(owner, dependent, "updated", old, new, changed, f"copied from {change.record.number}")
+                followed = Change("update", owner, dependent, old, new, changed)
+                self._refresh_aggregates(followed)
+                self._refresh_copies(followed, depth + 1)
 
     def _coerce(self, typedef: TypeDef, values: Mapping[str, Any], *, creating: bool):
         coerced: dict[str, Any] = {}

@@ -80,6 +80,18 @@ class WriteHooks:
     read_scope: Callable | None = None
 
 
+def _copies_by_source(definitions: Definitions) -> dict[str, list]:
+    """For each type, the (type, indexed ref) whose records copy fields from it (`copied_from`)."""
+    found: dict[str, list] = {}
+    for typedef in definitions.types.values():
+        refs = {ref for _, paths in typedef.copies for ref, _ in paths}
+        for ref in sorted(refs):
+            field = typedef.fields.get(ref)
+            if field is not None and getattr(field.kind, "to", None) and typedef.index_for(ref) is not None:
+                found.setdefault(field.kind.to, []).append((typedef, ref))
+    return found
+
+
 def _aggregates_by_source(definitions: Definitions) -> dict[str, list]:
     found: dict[str, list] = {}
     for owner in definitions.types.values():
@@ -101,6 +113,7 @@ class Store:
         self._cleanup = cleanup
         self._filters: dict[Any, Any] = {}
         self._aggregates = _aggregates_by_source(definitions)
+        self._copies = _copies_by_source(definitions)
 
     @classmethod
     def open(cls, uri: str | None, definitions: Definitions, *, migrate: bool = True) -> "Store":
@@ -249,6 +262,11 @@ class Store:
     def aggregates_over(self, type_name: str) -> list[tuple[TypeDef, str, Mapping[str, Any]]]:
         """The computed aggregates (owner type, field, spec) that records of `type_name` count in."""
         return self._aggregates.get(type_name, [])
+
+    def copies_from(self, type_name: str) -> list[tuple[TypeDef, str]]:
+        """The (type, ref) pairs whose records copy fields from records of `type_name` through
+        an indexed ref: they follow a change of the record they copy from."""
+        return self._copies.get(type_name, [])
 
     def expressions_of(self, typedef: TypeDef) -> set[str]:
         """The computed fields of a type worked out by an expression (not an aggregate)."""

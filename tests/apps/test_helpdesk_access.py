@@ -240,3 +240,18 @@ def test_customers_do_not_see_asset_notes(helpdesk):
     from deskbase.rules.access import hidden_fields
     definitions = helpdesk.definitions
     assert "notes" in hidden_fields(me(helpdesk, "customer_user"), definitions.type("asset"), definitions)
+
+
+def test_a_ticket_moved_to_another_organization_takes_its_comments_along(helpdesk):
+    def setup(session):
+        ticket = session.create("ticket", {"title": "moved", "organization": helpdesk.ids["acme"]})
+        session.create("comment", {"ticket": ticket.id, "body": "seen by the owner of the ticket"})
+        return ticket.number
+    number = helpdesk.run(setup)
+    readers = {"customer_user": "acme", "customer_power_user": "globex"}
+
+    def comments_seen(who):
+        return helpdesk.read(lambda s: s.count("comment", {"text": "owner"}), identity=me(helpdesk, who))
+    assert comments_seen("customer_user") == 1 and comments_seen("customer_power_user") == 0
+    helpdesk.run(lambda s: s.update(number, {"organization": helpdesk.ids["globex"]}))
+    assert comments_seen("customer_user") == 0 and comments_seen("customer_power_user") == 1, readers

@@ -107,7 +107,8 @@ def test_a_removed_type_keeps_its_records(filled):
         store.run(lambda s: s.create("team", {"name": "Kept team"}))
     original = (folder / "tasks.yaml").read_text()
     _edit(folder, lambda d: (d["types"].pop("team"), d["types"]["task"]["fields"].pop("team"),
-                             d["types"]["work"]["fields"].pop("team"), d["types"]["task"]["index"].remove("team"),
+                             d["types"]["work"]["fields"].pop("team"), d["types"]["work"]["index"].remove("team"),
+                             d["types"]["task"]["index"].remove("team"),
                              d["views"]["open_tasks"]["columns"].remove("team")))
     with _reopen(folder, uri) as store:
         pass

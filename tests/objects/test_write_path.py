@@ -321,3 +321,17 @@ def test_a_copy_from_a_field_that_cannot_hold_the_value_is_refused(tasks_folder,
     with pytest.raises(DefinitionErrors) as raised:
         load_definitions(tasks_folder)
     assert message in str(raised.value) and "types.work.fields.team.copied_from" in str(raised.value)
+
+
+def test_a_copied_field_follows_a_later_change_of_the_record_it_comes_from(store):
+    with store.session(user="ann") as s:
+        support, field = s.create("team", {"name": "Support"}), s.create("team", {"name": "Field"})
+        printer = s.create("task", {"title": "Printer", "team": support.id})
+        work = s.create("work", {"task": printer.id, "duration": "1h"})
+        version = work.version
+    with store.session(user="ben") as s:
+        s.update(printer.number, {"team": field.id})
+        work = s.get("work", work.id)
+        assert work["team"] == field.id and work.version == version          # a derived value: no new version
+        assert s.query("work", {"team": field.id}).total == 1                 # and its index follows
+        assert work.history.entries[-1]["reason"] == f"copied from {printer.number}"
