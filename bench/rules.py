@@ -23,8 +23,8 @@ from engine import make_row, prepare_targets  # noqa: E402
 from deskbase.objects.store import Store  # noqa: E402
 from deskbase.rules.application import load_application, open_store  # noqa: E402
 from deskbase.rules.identity import create_account, identity_of  # noqa: E402
-from deskbase.rules.timers import timers  # noqa: E402
 from deskbase.rules.workflows import fire  # noqa: E402
+from deskbase.views.editing import kept_by_rules  # noqa: E402
 
 
 def timed(work, repeat):
@@ -37,7 +37,10 @@ def timed(work, repeat):
 
 
 def _without(row: dict, kept: set[str]) -> dict:
-    return {**{n: v for n, v in row.items() if n not in kept}, "status": "awaiting_pickup"}
+    # Opened through the API: an incident then need not say whom it affects (`required_when`).
+    # An incident: no approval waits before it is taken.
+    return {**{n: v for n, v in row.items() if n not in kept}, "status": "awaiting_pickup", "channel": "api",
+            "kind": "incident"}
 
 
 def main():
@@ -54,9 +57,11 @@ def main():
         bare = Store.open(f"file://{folder}/bare.fs", definitions)
         ruled = open_store(f"file://{folder}/rules.fs", definitions)
         rows = {}
-        ticket_timers = timers(definitions).by_type.get("ticket")
-        kept = {n for clock in (ticket_timers.clocks.values() if ticket_timers else ())   # the timers' own fields
-                for n in (clock.deadline_field, clock.state_field) if n}
+        # what the engine keeps (state, deadlines, approval state, copies): nobody types them
+        ticket = definitions.type("ticket")
+        kept = set(kept_by_rules(definitions, ticket))
+        # links to other tickets: a technician may link only tickets they may read
+        kept |= {n for n, f in ticket.fields.items() if getattr(f.kind, "to", None) == "ticket"}
         for name, store in (("bare", bare), ("rules", ruled)):
             targets = prepare_targets(store, args.definitions)
             typedef = store.definitions.type("ticket")
