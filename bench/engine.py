@@ -100,9 +100,9 @@ def value_for(session, typedef, name, kind, rng, values, targets):
 def make_row(session, typedef, rng, targets):
     values = {}
     for name, field in typedef.own_fields.items():
-        if field.kind.name in ("attachments", "computed", "refs"):
+        if field.kind.name in ("attachments", "refs") or not field.kind.writable or field.copied_from:
             continue
-        if not field.required and rng.random() < 0.1:
+        if not field.required and field.required_when is None and rng.random() < 0.1:
             continue
         value = value_for(session, typedef, name, field.kind, rng, values, targets)
         if value is not None:
