@@ -110,24 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
     reindex = commands.add_parser("reindex", parents=[common], help="rebuild indexes from the records")
     reindex.add_argument("types", nargs="*", help="types to rebuild (default: all)")
     commands.add_parser("info", parents=[common], help="what the database holds")
-    jobs = commands.add_parser("jobs", parents=[common], help="scheduled jobs: list, run one, run what is due")
-    job_commands = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
-    job_commands.add_parser("list", parents=[common], help="the jobs with their schedule and last run")
-    run_job = job_commands.add_parser("run", parents=[common], help="run one job now")
-    run_job.add_argument("name", help="the job's name in `jobs:`")
-    job_commands.add_parser("due", parents=[common], help="run the jobs that are due (call it from cron every minute)")
-    timer_parser = commands.add_parser("timers", parents=[common], help="timers: start the clocks records lack")
-    timer_commands = timer_parser.add_subparsers(dest="timers_command", required=True, metavar="ACTION")
-    start = timer_commands.add_parser("start", parents=[common],
-                                      help="give clocks to records created before their type had timers")
-    start.add_argument("types", nargs="*", metavar="TYPE", help="only these types (default: every type with timers)")
-    worker = commands.add_parser("worker", parents=[common],
-                                 help="run the scheduled jobs (timers, outbox delivery) until stopped")
-    worker.add_argument("--interval", type=float, default=15.0, metavar="SECONDS",
-                        help="how often to look for due jobs (default 15)")
-    outbox = commands.add_parser("outbox", parents=[common], help="the newest messages of the outbox")
-    outbox.add_argument("--state", choices=("pending", "sending", "failed", "sent"), help="only messages in this state")
-    outbox.add_argument("--limit", type=int, default=50, help="how many (default 50)")
     run = commands.add_parser("run", parents=[common],
                               help="prepare the database (migrate, demo data on first use) and run the web interface")
     serve = commands.add_parser("serve", parents=[common], help="run the web interface and the job worker")
@@ -145,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Command groups that live beside what they drive, each with
 # `add_commands(subparsers, common) -> {command name: handler}`.
-COMMAND_MODULES = ("deskbase.connectors.directory_commands", "deskbase.connectors.mail_commands",
+COMMAND_MODULES = ("deskbase.connectors.job_commands", "deskbase.connectors.directory_commands",
+                   "deskbase.connectors.mail_commands",
                    "deskbase.rules.generator_commands", "deskbase.connectors.document_commands")
 
 
@@ -431,73 +414,6 @@ def cmd_info(args) -> int:
         return 0
 
 
-def _run_line(run) -> str:
-    text = f"{run.name}: {run.outcome} in {run.duration:.1f} s"
-    return text + (f" ({run.result})" if run.result else "") + (f": {run.error}" if run.error else "")
-
-
-def cmd_jobs(args) -> int:
-    from .connectors.channels import job_runner
-    with _store(args) as store:
-        runner = job_runner(store)
-        if args.jobs_command == "list":
-            rows = [[status.name, f"{status.schedule} ({status.zone})",
-                     status.next_occurrence.strftime("%Y-%m-%d %H:%M %Z"),
-                     (status.last_run or {}).get("outcome", "never run")] for status in runner.status()]
-            print(_table(rows, ["job", "schedule", "next", "last run"]) if rows else "no jobs in the definitions")
-            return 0
-        runs = [runner.run(args.name)] if args.jobs_command == "run" else runner.run_due()
-        for run in runs:
-            print(_run_line(run))
-        return 1 if any(run.outcome != "ok" for run in runs) else 0
-
-
-def cmd_timers(args) -> int:
-    from .rules.timers import start_missing
-    with _store(args) as store:
-        started = start_missing(store, args.types or None,
-                                progress=lambda type_name, done: print(f"  {type_name}: {done} started", flush=True))
-        print(f"{started} records got their clocks" if started else "every record has its clocks already")
-        return 0
-
-
-def cmd_worker(args) -> int:
-    import signal
-    import threading
-
-    from .connectors.channels import job_runner
-    with _store(args) as store:
-        runner = job_runner(store)
-        stop = threading.Event()
-        for signal_number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signal_number, lambda *_: stop.set())
-        listening = _listen_to_mailboxes(store, stop)
-        if not runner.jobs and not listening:
-            print("no jobs and no mailbox to listen to in the definitions: nothing to run")
-            return 0
-        print(f"worker {runner.holder} started: {', '.join(sorted(runner.jobs)) or 'no jobs'}; "
-              f"looking every {args.interval:g} s; Ctrl-C stops it", flush=True)
-        if runner.jobs:
-            runner.serve(stop, interval=args.interval, report=lambda run: print(_run_line(run), flush=True))
-        else:
-            while not stop.wait(1.0):           # wakes for the signal handlers now and then
-                pass
-        print("worker stopped", flush=True)
-        return 0
-
-
-def cmd_outbox(args) -> int:
-    from .rules.outbox import list_messages
-    with _store(args) as store:
-        def work(session):
-            return [[str(m.id), m.queued_at.strftime("%Y-%m-%d %H:%M"), m.state, m.channel, ", ".join(m.recipients),
-                     m.subject[:60], m.last_error or ""] for m in list_messages(session, args.state, limit=args.limit)]
-        rows = store.read(work)
-        print(_table(rows, ["id", "queued", "state", "channel", "to", "subject", "last error"]) if rows
-              else "no messages")
-        return 0
-
-
 def cmd_users(args) -> int:
     from .rules.identity import create_account, identity_settings, list_accounts
     with _store(args) as store:
@@ -645,8 +561,7 @@ def _examples(session) -> list[str]:
 
 COMMANDS = {
     "check": cmd_check, "migrate": cmd_migrate, "demo": cmd_demo, "query": cmd_query, "show": cmd_show, "fire": cmd_fire, "approvals": cmd_approvals,
-    "reindex": cmd_reindex, "info": cmd_info, "run": cmd_run, "users": cmd_users, "jobs": cmd_jobs,
-    "outbox": cmd_outbox, "worker": cmd_worker, "timers": cmd_timers, "apikeys": cmd_apikeys,
+    "reindex": cmd_reindex, "info": cmd_info, "run": cmd_run, "users": cmd_users, "apikeys": cmd_apikeys,
     "serve": cmd_serve,
 }
 
