@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import NotFound
-from deskbase.rules.access import decide
 from deskbase.rules.approvals import (DECISIONS, ApprovalRefused, approval_chains, chains_on, decide_approval,
                                       pending_for)
 from deskbase.rules.identity import Identity
@@ -21,14 +20,12 @@ if TYPE_CHECKING:
     from .app import Web
 
 
-def on_record(session, identity: Identity, record) -> list[dict[str, Any]]:
-    """The approval chains of a record as its page shows them."""
+def on_record(session, identity: Identity, record, may_update: bool) -> list[dict[str, Any]]:
+    """The approval chains of a record as its page shows them; `may_update`: whether the
+    person may update the record (they may then comment on its approvals)."""
     chains = approval_chains(session.definitions).by_name
     language = identity.language or session.definitions.languages[0]
     zone = ZoneInfo(session.definitions.zone)
-    typedef = session.definitions.type(record.type_name)
-    may_update = decide(identity, "update", typedef, record, definitions=session.definitions,
-                        context=session.context(record.values)).allowed
     mine = {identity.id, *(identity.acting_for or ())}
     shown = []
     for view in chains_on(session, record):

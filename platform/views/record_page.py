@@ -119,7 +119,7 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                 "only_entries": only_entries,
                 "documents": document_links(session, record, language),
                 "composers": _composers(web, session, identity, record, sources, language),
-                "approvals": approval_pages.on_record(session, identity, record),
+                "approvals": approval_pages.on_record(session, identity, record, may_edit),
                 "related": _related(web, session, identity, typedef, record, language,
                                     skip={(other.name, via) for other, via in sources}),
                 "summaries": _summaries(web, session, identity, typedef, record, language)}
