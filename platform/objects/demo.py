@@ -46,7 +46,8 @@ record) or one of these maps:
 
 An upper layer may add lists of its own to a file (`users:` for accounts) by passing
 `sections` to `load_demo`: each is called with the store, the list, the keys of the
-records created so far and the file's name, after the file's records.
+records created so far and the file's name, after the file's records, and `notify` (whether
+the changes it makes may tell people).
 
 A value that comes out empty is left out, so the field gets its default. Loading twice
 into a store that already holds records of the demo's types is refused unless `force`.
@@ -72,7 +73,7 @@ from .sourcemap import SourceMap, read_yaml
 UTC = timezone.utc
 Progress = Callable[[str, int], None]
 """Called with a type name and how many records of it the demo has created so far."""
-DemoSection = Callable[[Any, list, Mapping[str, tuple[str, int]], str], Any]
+DemoSection = Callable[..., Any]   # (store, entries, keys, file name, *, notify) → anything
 """An upper layer's list in a demo file: called as (store, entries, keys, file name)."""
 
 FILE_KEYS = ("records", "generate")
@@ -152,10 +153,12 @@ def _unknown(what: str, name: Any, known: Iterable[str]) -> str:
 # -- loading ----------------------------------------------------------------------------
 
 def load_demo(store: Any, folder: Path, *, user: str = "demo", progress: Progress | None = None,
-              force: bool = False, sections: Mapping[str, DemoSection] | None = None) -> dict[str, int]:
-    """Create the demo records of `folder` in `store`; returns how many were created per type."""
+              force: bool = False, sections: Mapping[str, DemoSection] | None = None,
+              notify: bool = True) -> dict[str, int]:
+    """Create the demo records of `folder` in `store`; returns how many were created per type.
+    With `notify=False` their changes tell nobody (made-up people and addresses)."""
     sections = dict(sections or {})
-    load = _DemoLoad(store, user, progress, sections)
+    load = _DemoLoad(store, user, progress, sections, notify=notify)
     return load.run(read_demo(folder, sections), force=force)
 
 
@@ -163,8 +166,9 @@ class _DemoLoad:
     """One load of a demo folder into a store."""
 
     def __init__(self, store: Any, user: str, progress: Progress | None,
-                 sections: Mapping[str, DemoSection] | None = None):
+                 sections: Mapping[str, DemoSection] | None = None, *, notify: bool = True):
         self.sections = dict(sections or {})
+        self.notify = notify
         self.store = store
         self.definitions = store.definitions
         self.user = user
@@ -189,7 +193,7 @@ class _DemoLoad:
                 if not isinstance(entries, list):
                     raise _Place(shown, self._line(shown, name), name).error(f"`{name}` must be a list")
                 if entries:
-                    load_section(self.store, entries, dict(self.keys), shown)
+                    load_section(self.store, entries, dict(self.keys), shown, notify=self.notify)
         return dict(self.created)
 
     def _typedef(self, name: Any, place: _Place) -> TypeDef:
@@ -277,7 +281,7 @@ class _DemoLoad:
                 created[typedef.name] = created.get(typedef.name, 0) + 1
             return keys, created
 
-        keys, created = self.store.run(work, user=self.user)
+        keys, created = self.store.run(work, user=self.user, notify=self.notify)
         for index, entry in enumerate(entries):
             if entry.get("key") is not None:
                 self.key_places[str(entry["key"])] = _Place(shown, self._line(shown, "records", index), f"records[{index}]")
@@ -330,7 +334,8 @@ class _DemoLoad:
         done = self.created.get(typedef.name, 0)
         report = (lambda n: self.progress(typedef.name, done + n)) if self.progress else None
         try:
-            made = self.store.bulk_create(typedef.name, rows, user=self.user, batch=500, progress=report)
+            made = self.store.bulk_create(typedef.name, rows, user=self.user, batch=500, progress=report,
+                                          notify=self.notify)
         except (ValidationError, FieldError, QueryError, NotFound) as error:
             raise place.error(f"a generated record was refused: {error}") from None
         self.created[typedef.name] = done + made

@@ -7,7 +7,8 @@ an index or the history. A refused change raises before anything is touched.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
@@ -67,7 +68,8 @@ class Session:
     layer installs."""
 
     def __init__(self, store: "Store", connection, *, user: str, acting_for: str | tuple[str, ...] | None = None,
-                 me: Mapping[str, Any] | None = None, now: datetime | None = None, identity: Any = None):
+                 me: Mapping[str, Any] | None = None, now: datetime | None = None, identity: Any = None,
+                 notify: bool = True):
         if identity is not None:
             if store.hooks.read_scope is None:
                 # Unrestricted reads for a person would be a silent hole: refuse instead.
@@ -86,7 +88,41 @@ class Session:
         self.now = now.astimezone(UTC) if now is not None else datetime.now(UTC)
         self.today = self.now.astimezone(ZoneInfo(self.definitions.zone)).date()   # the day where people are
         self.root = connection.root()["deskbase"]
+        # Whether the changes of this session tell people (notifications): demo data, whose
+        # people and addresses are made up, is loaded with notify=False.
+        self.notify = notify
         self._containers: dict[str, TypeContainer] = {}
+
+    # -- on whose behalf -----------------------------------------------------------------
+
+    @contextmanager
+    def as_engine(self, *, system: bool = False) -> Iterator[None]:
+        """Inside the block, writes carry the engine's authority rather than the person's:
+        no identity, so no access check and no field limits (the caller has decided the
+        change is due, such as a transition the person may fire). With `system`, the
+        history also says the system made them (automatic transitions, jobs)."""
+        saved = (self.identity, self.user, self.acting_for, self.me)
+        self.identity = None
+        if system:
+            self.user, self.acting_for, self.me = "system", None, {"id": "system", "acting_for": None}
+        try:
+            yield
+        finally:
+            self.identity, self.user, self.acting_for, self.me = saved
+
+    @contextmanager
+    def reading_as(self, identity: Any) -> Iterator[None]:
+        """Inside the block, reads are bounded by what `identity` may read (None: the
+        system's, everything); who writes stays the same. A document made for a person
+        shows only what that person may read."""
+        if identity is not None and self.store.hooks.read_scope is None:
+            raise DeskbaseError("this store has no access rules installed, so it cannot read as a person")
+        saved = self.identity
+        self.identity = identity
+        try:
+            yield
+        finally:
+            self.identity = saved
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -14,9 +14,10 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import transaction
@@ -59,25 +60,37 @@ class StoreRoot(Persistent):
         self.applied_at = None
 
 
-@dataclass
-class WriteHooks:
-    """Where upper layers plug into the write path: `checks` run before a change is made
-    and may refuse it; `effects` run after it, in the same transaction. `defaults` serve a
-    create: `defaults(session, typedef, values)` returns values for fields the caller left
-    empty (a workflow's initial state), applied before the fields' own defaults. `read_scope`,
-    when set, answers `read_scope(session, typedef)` with the filter a session's identity
-    may read (True for all, False for none); every query of a session opened with an
-    identity ANDs it into its index query. A session with an identity and no `read_scope`
-    is refused rather than left unrestricted. `derive(session, typedef, record, old, new)`
-    runs once a change is computed and before it is stored (`record` is None on create,
-    `new` already has its id): it returns values the hook keeps for fields of the type (a
-    timer's deadline), stored, indexed and written in the history with the change."""
+Check = Callable[["Session", str, TypeDef, Any, Mapping[str, Any]], None]
+Defaults = Callable[["Session", TypeDef, Mapping[str, Any]], Mapping[str, Any]]
+Derive = Callable[["Session", TypeDef, Any, Mapping[str, Any], dict[str, Any]], Mapping[str, Any]]
+Effect = Callable[["Session", Any], None]
+ReadScope = Callable[["Session", TypeDef], Any]
 
-    checks: list[Callable] = field(default_factory=list)
-    effects: list[Callable] = field(default_factory=list)
-    defaults: list[Callable] = field(default_factory=list)
-    derive: list[Callable] = field(default_factory=list)
-    read_scope: Callable | None = None
+
+@dataclass(frozen=True)
+class WriteHooks:
+    """What upper layers run on a store's write path, each list in the order it runs. It is
+    built once, when the store is opened, and never changes after.
+
+    - `checks(session, action, typedef, record, values)` run before a change is made and
+      may refuse it by raising (AccessDenied, ValidationError…).
+    - `defaults(session, typedef, values)` serve a create: they return values for fields the
+      caller left empty (a workflow's initial state), applied before the fields' own defaults.
+    - `derive(session, typedef, record, old, new)` run once a change is computed and before it
+      is stored (`record` is None on create, `new` already has its id): each returns values it
+      keeps for fields of the type (a timer's deadline), stored, indexed and in the history.
+    - `effects(session, change)` run after the change, in the same transaction (automatic
+      transitions, queued notifications).
+    - `read_scope(session, typedef)`, when set, answers the filter a session's identity may
+      read (True for all, False for none); every query of a session opened with an identity
+      ANDs it into its index query. A session with an identity and no `read_scope` is
+      refused rather than left unrestricted."""
+
+    checks: tuple[Check, ...] = ()
+    defaults: tuple[Defaults, ...] = ()
+    derive: tuple[Derive, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    read_scope: ReadScope | None = None
 
 
 def _copies_by_source(definitions: Definitions) -> dict[str, list]:
@@ -105,19 +118,25 @@ def _aggregates_by_source(definitions: Definitions) -> dict[str, list]:
 class Store:
     """An open database with its definitions."""
 
-    def __init__(self, db: ZODB.DB, definitions: Definitions, uri: str, cleanup: Callable[[], None] | None = None):
+    def __init__(self, db: ZODB.DB, definitions: Definitions, uri: str, cleanup: Callable[[], None] | None = None,
+                 *, hooks: WriteHooks = WriteHooks(), extensions: Mapping[str, Any] | None = None):
         self.db = db
         self.definitions = definitions
         self.uri = uri
-        self.hooks = WriteHooks()
+        self.hooks = hooks
+        # What upper layers keep for this store beside the write path, by the name of the
+        # section that reads it (the transition checks of `workflow:`); frozen like `hooks`.
+        self.extensions: Mapping[str, Any] = MappingProxyType(dict(extensions or {}))
         self._cleanup = cleanup
         self._filters: dict[Any, Any] = {}
         self._aggregates = _aggregates_by_source(definitions)
         self._copies = _copies_by_source(definitions)
 
     @classmethod
-    def open(cls, uri: str | None, definitions: Definitions, *, migrate: bool = True) -> "Store":
-        """Open (creating if needed) the database at `uri` and bring it up to `definitions`."""
+    def open(cls, uri: str | None, definitions: Definitions, *, migrate: bool = True,
+             hooks: WriteHooks = WriteHooks(), extensions: Mapping[str, Any] | None = None) -> "Store":
+        """Open (creating if needed) the database at `uri` and bring it up to `definitions`;
+        its writes run `hooks` (none: the bare write path). Migrations run before any hook."""
         uri = uri or default_uri()
         if uri.startswith("file://"):
             path = Path(uri[len("file://"):].split("?", 1)[0])
@@ -151,7 +170,7 @@ class Store:
             # evicting them makes every write read its buckets back from disk
             options["cache_size"] = DEFAULT_CACHE_SIZE
         db = ZODB.DB(storage, **options)
-        store = cls(db, definitions, uri, cleanup)
+        store = cls(db, definitions, uri, cleanup, hooks=hooks, extensions=extensions)
         store._ensure_root()
         if migrate:
             store.migrate()
@@ -192,21 +211,23 @@ class Store:
     @contextmanager
     def session(self, user: str = "system", acting_for: str | None = None, *,
                 me: Mapping[str, Any] | None = None, identity: Any = None,
-                now: datetime | None = None) -> Iterator["Session"]:
+                now: datetime | None = None, notify: bool = True) -> Iterator["Session"]:
         """One transaction: commits when the block ends, aborts (writing nothing) on an error.
         With `identity` (see `Session`), reads and writes are those of that person; without,
-        of the system, unrestricted. `now` fixes the session's clock (jobs, tests)."""
+        of the system, unrestricted. `now` fixes the session's clock (jobs, tests);
+        `notify=False` tells nobody of its changes (demo data)."""
         from .session import Session
         with self._transaction() as connection:
-            yield Session(self, connection, user=user, acting_for=acting_for, me=me, identity=identity, now=now)
+            yield Session(self, connection, user=user, acting_for=acting_for, me=me, identity=identity, now=now,
+                          notify=notify)
 
     def run(self, work: Callable[["Session"], T], *, user: str = "system", acting_for: str | None = None,
             me: Mapping[str, Any] | None = None, identity: Any = None, attempts: int = 10,
-            now: datetime | None = None) -> T:
+            now: datetime | None = None, notify: bool = True) -> T:
         """Run `work(session)` in a transaction, again from the start after a write conflict."""
         for attempt in range(1, attempts + 1):
             try:
-                with self.session(user, acting_for, me=me, identity=identity, now=now) as session:
+                with self.session(user, acting_for, me=me, identity=identity, now=now, notify=notify) as session:
                     return work(session)
             except ConflictError:
                 if attempt == attempts:
@@ -236,7 +257,7 @@ class Store:
             connection.close()
 
     def bulk_create(self, type_name: str, rows: Iterable[Mapping[str, Any]], *, user: str = "system",
-                    batch: int = 1000, progress: Callable[[int], None] | None = None) -> int:
+                    batch: int = 1000, progress: Callable[[int], None] | None = None, notify: bool = True) -> int:
         """Create many records through the write path, committing every `batch` records.
         A failing row stops the import; the batches before it stay committed."""
         created = 0
@@ -245,7 +266,7 @@ class Store:
         def flush() -> None:
             nonlocal created
             rows_now = list(chunk)
-            self.run(lambda s: [s.create(type_name, row) for row in rows_now], user=user)
+            self.run(lambda s: [s.create(type_name, row) for row in rows_now], user=user, notify=notify)
             created += len(rows_now)
             chunk.clear()
             if progress:

@@ -1,6 +1,7 @@
 """Access scopes (P4): per type and role, which actions on which records (filters) and
-which fields are hidden or read-only; `decide` answers, `read_scope` limits queries and
-`install(store)` wires both in. Closed by default: only `superuser` roles bypass it."""
+which fields are hidden or read-only; `decide` answers, `read_scope` limits queries,
+`check_write` guards the write path (wired in by `rules.application.open_store`). Closed by
+default: only `superuser` roles bypass it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -14,7 +15,6 @@ from deskbase.objects.filters import compile_filter
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Session
-from deskbase.objects.store import Store
 
 from .identity import Identity
 
@@ -49,6 +49,7 @@ class RoleAccess:
     actions: Mapping[str, Any]
     hide: frozenset[str] = frozenset()
     readonly: frozenset[str] = frozenset()
+    filters: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))   # action → compiled filter
 
 
 @dataclass(frozen=True)
@@ -99,12 +100,15 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -
                                                hint_for(role, definitions.roles), on_key=True))
                 continue
             actions: dict[str, Any] = {}
+            filters: dict[str, Any] = {}
             for action in ACTIONS:
                 value = rule.get(action, False)
                 if isinstance(value, Mapping):
                     problems = filter_errors(value, typedef, path + (action,), positions)
                     errors += problems
                     value = value if not problems else False
+                    if value:   # compiled once with the definitions: `decide` on one record reuses it
+                        filters[action] = compile_filter(value, typedef)
                 actions[action] = value
             named: dict[str, frozenset[str]] = {}
             for what in ("hide", "readonly"):
@@ -115,7 +119,8 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -
                             positions, path + ("fields", what, position),
                             f"`{name}` is not a field of type `{type_name}`", hint_for(name, typedef.fields)))
                 named[what] = frozenset(names)
-            compiled[role] = RoleAccess(role, MappingProxyType(actions), named["hide"], named["readonly"])
+            compiled[role] = RoleAccess(role, MappingProxyType(actions), named["hide"], named["readonly"],
+                                        MappingProxyType(filters))
         types[type_name] = MappingProxyType(compiled)
     superusers = frozenset(name for name, spec in definitions.roles.items() if spec and spec.get("superuser"))
     return AccessRules(MappingProxyType(types), superusers), errors
@@ -130,20 +135,6 @@ def access_rules(definitions: Definitions) -> AccessRules:
 
 
 # -- deciding ------------------------------------------------------------------------------
-
-_FILTERS: dict[tuple[str, int], tuple[Any, Any]] = {}
-
-
-def _compiled(spec: Mapping[str, Any], typedef: TypeDef):
-    # Rules are frozen with the definitions: the same object is the same filter.
-    key = (typedef.name, id(spec))
-    hit = _FILTERS.get(key)
-    if hit is None or hit[0] is not spec:
-        if len(_FILTERS) > 4096:   # definitions loaded again and again (tests) leave old entries
-            _FILTERS.clear()
-        hit = _FILTERS[key] = (spec, compile_filter(spec, typedef))
-    return hit[1]
-
 
 def _unrestricted(identity: Identity | None, rules: AccessRules) -> bool:
     return identity is None or getattr(identity, "superuser", False) or any(r in rules.superusers for r in identity.roles)
@@ -188,8 +179,9 @@ def decide(identity: Identity | None, action: str, typedef: TypeDef, record: Rec
         return Decision(True, f"{_who(roles)} may {action} only {_records(typedef)} {scopes}")
     values = record.values if isinstance(record, Record) else record
     full_context = {**(context or {}), "me": identity.as_context()}
+    by_role = rules.types[typedef.name]
     for role, grant in granting:
-        if _compiled(grant, typedef).matches(values, typedef, full_context):
+        if by_role[role].filters[action].matches(values, typedef, full_context):
             return Decision(True, f"the role {role} may {action} {_records(typedef)} {describe_filter(grant)}")
     return Decision(False, f"{_who(roles)} may {action} only {_records(typedef)} {scopes}: this one is not")
 
@@ -219,6 +211,11 @@ def fixed_values(identity: Identity | None, action: str, typedef: TypeDef, defin
             continue
         pinned[name] = value
     return pinned
+
+
+def session_scope(session: Session, typedef: TypeDef) -> Any:
+    """The write path's `read_scope`: what the session's identity may read of a type."""
+    return read_scope(session.identity, typedef, session.definitions)
 
 
 def read_scope(identity: Identity | None, typedef: TypeDef, definitions: Definitions) -> Any:
@@ -348,11 +345,3 @@ def check_write(session: Session, action: str, typedef: TypeDef, record: Record 
     if refused:
         listed = ", ".join(f"`{name}` {why}" for name, why in refused.items())
         raise AccessDenied(action, f"you may not set {listed} (your roles: {', '.join(identity.roles)})", refused)
-
-
-def install(store: Store) -> None:
-    """Make `store` apply the access rules of its definitions to every session opened with
-    an identity: queries are scoped, writes checked. Installing twice changes nothing."""
-    store.hooks.read_scope = lambda session, typedef: read_scope(session.identity, typedef, session.definitions)
-    if check_write not in store.hooks.checks:
-        store.hooks.checks.append(check_write)

@@ -1,7 +1,7 @@
 """An application as the rules layer sees it: definitions with the rules' own sections
 (`identity:`, `access:`, `workflow:`, `notifications:`, `channels:`, `jobs:`, `calendars:`,
-`timers:`, `substitution:`, `dispatch:`, `approvals:`), and stores that apply them. The one place where a
-store gets its access rules, workflows and notifications installed is `open_store`."""
+`timers:`, `substitution:`, `dispatch:`, `approvals:`…), and stores that apply them: `open_store`
+is the one place where a store is given what it runs on the write path and on transitions."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from typing import Any
 from deskbase.objects.definitions import Section, load_definitions
 from deskbase.objects.demo import load_demo
 from deskbase.objects.model import Definitions
-from deskbase.objects.store import Store
+from deskbase.objects.store import Store, WriteHooks
 
 from . import (access, approvals, calendars, channels, dispatch, notifications, public_forms, scheduled_jobs,
                substitution, timers, workflows)
@@ -35,17 +35,32 @@ def load_application(folder: str | Path = "definitions", overlays: Sequence[str 
     return load_definitions(folder, overlays, sections=RULES_SECTIONS)
 
 
+def write_hooks() -> WriteHooks:
+    """What a store of an application runs on its write path, in this order. Checks: access
+    (P4), the state field kept for transitions, the fields timers keep, approval states.
+    Defaults: a workflow's initial state, then the dispatched group. Derived values: the
+    timers' deadlines. Effects: automatic transitions, notifications, clocks restarted and
+    forgotten, dispatch to an operator, approval chains started."""
+    return WriteHooks(
+        checks=(access.check_write, workflows.check_state, timers.refuse_kept_fields, approvals.check_state_field),
+        defaults=(workflows.initial_state, dispatch.dispatched_group),
+        derive=(timers.derive,),
+        effects=(workflows.fire_automatic, notifications.notify, timers.restart, timers.forget,
+                 dispatch.dispatch_operator, approvals.start_chains),
+        read_scope=access.session_scope)
+
+
+def transition_checks() -> tuple[workflows.TransitionCheck, ...]:
+    """What may hold a person's transition back besides its own rules: approval chains."""
+    return (approvals.blocked_transition,)
+
+
 def open_store(uri: str | None, definitions: Definitions, *, migrate: bool = True) -> Store:
     """A store of an application whose sessions opened with an identity follow its access
-    rules, whose records follow their workflows, and whose changes queue their notifications."""
-    store = Store.open(uri, definitions, migrate=migrate)
-    access.install(store)
-    workflows.install(store)
-    notifications.install(store)
-    timers.install(store)
-    dispatch.install(store)
-    approvals.install(store)
-    return store
+    rules, whose records follow their workflows, and whose changes queue their notifications:
+    the one place where a store is given its rules."""
+    return Store.open(uri, definitions, migrate=migrate, hooks=write_hooks(),
+                      extensions={workflows.TRANSITION_CHECKS: transition_checks()})
 
 
 # Lists a demo file may hold besides records: accounts, and generators run after its records.
@@ -55,13 +70,6 @@ DEMO_SECTIONS = {"users": load_demo_users, "run_generators": run_demo_generators
 def load_application_demo(store: Store, folder: str | Path, **options: Any) -> dict[str, int]:
     """Load a demo folder, its `users:` and `run_generators:` lists included (the latter
     after its file's records: `{generator: monthly_reports, month: previous}`); options as
-    for `load_demo`. Demo
-    records queue no notifications: their people and addresses are made up."""
-    silenced = notifications.notify in store.hooks.effects
-    if silenced:
-        store.hooks.effects.remove(notifications.notify)
-    try:
-        return load_demo(store, Path(folder), sections=DEMO_SECTIONS, **options)
-    finally:
-        if silenced:
-            store.hooks.effects.append(notifications.notify)
+    for `load_demo`. Demo records queue no notifications: their people and addresses are
+    made up."""
+    return load_demo(store, Path(folder), sections=DEMO_SECTIONS, notify=False, **options)

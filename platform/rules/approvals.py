@@ -46,7 +46,7 @@ from .access import AccessDenied, decide
 from .identity import ACCOUNTS_KEY
 from .outbox import queue_message, record_thread
 from .substitution import with_deputies
-from .workflows import TRANSITION_CHECKS, engine_authority, fire_as_system, workflow_of
+from .workflows import fire_as_system, workflow_of
 
 UTC = timezone.utc
 APPROVALS_KEY = "deskbase.approvals"      # beside the StoreRoot in the ZODB root mapping
@@ -439,7 +439,7 @@ def _write(session: Session, chain: Chain, record: Record, values: Mapping[str, 
            system: bool) -> None:
     """A change the chain makes to its record, with the chain's authority; the history says
     `approval <chain>: <what>`. A write that changes nothing is noted instead."""
-    with engine_authority(session, system=system):
+    with session.as_engine(system=system):
         before = record.version
         session.update(record, values, reason=f"{_REASON}{chain.name}: {what}")
         if record.version == before:
@@ -817,14 +817,3 @@ def _handle_due(session: Session, key: tuple, report: ApprovalReport) -> None:
 
 def _days(seconds: int) -> str:
     return f"{seconds // 86400}d" if seconds % 86400 == 0 else format_duration(seconds)
-
-
-def install(store: Store) -> None:
-    """Make `store` start approval chains, keep their state fields and hold back the transitions
-    they block. Installing twice changes nothing."""
-    if start_chains not in store.hooks.effects:
-        store.hooks.effects.append(start_chains)
-    if check_state_field not in store.hooks.checks:
-        store.hooks.checks.append(check_state_field)
-    if blocked_transition not in TRANSITION_CHECKS:
-        TRANSITION_CHECKS.append(blocked_transition)

@@ -19,7 +19,7 @@ from deskbase.objects.store import Store
 
 from .identity import ACCOUNTS_KEY, identity_settings
 from .substitution import absent_among
-from .workflows import engine_authority, fire_as_system, workflow_of
+from .workflows import fire_as_system, workflow_of
 
 STRATEGIES = ("round_robin", "least_loaded")
 CURSORS_KEY = "deskbase.dispatch"     # ZODB root: "type:group id" → the login given the last record
@@ -249,18 +249,9 @@ def dispatch_operator(session: Session, change: Change) -> None:
     else:
         chosen = _next_in_turn(session, rule, group, candidates)
     if operator.transition is None:
-        with engine_authority(session, system=True):
+        with session.as_engine(system=True):
             session.update(record, {operator.field: chosen}, reason="dispatch")
         return
     workflow = workflow_of(session.definitions, rule.type)
     if record.get(workflow.field) in workflow.transitions[operator.transition].sources:
         fire_as_system(session, record, operator.transition, {operator.field: chosen})
-
-
-def install(store: Store) -> None:
-    """Make `store` dispatch the new records of the types its `dispatch:` section names.
-    Installing twice changes nothing."""
-    if dispatched_group not in store.hooks.defaults:
-        store.hooks.defaults.append(dispatched_group)
-    if dispatch_operator not in store.hooks.effects:
-        store.hooks.effects.append(dispatch_operator)

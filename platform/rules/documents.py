@@ -636,17 +636,13 @@ def apply_effect(session: Session, record: Record, names: tuple[str, ...]) -> No
     """Make the documents and keep them in their fields, in the transition's transaction. They
     are made as the person who fired it (what they may read), or as the system for the
     engine's own transitions."""
-    saved = session.identity
-    reader = saved if saved is not None else _account_identity(session)
+    reader = session.identity if session.identity is not None else _account_identity(session)
     for name in names:
         document = document_named(session.definitions, name)
-        session.identity = reader
-        try:
+        with session.reading_as(reader):
             # The transition decided this document is made: its `roles` are not asked of the
             # person firing it, but what they may read still bounds what it shows.
             made = _make(session, document, record, None)
-        finally:
-            session.identity = saved
         session.update(record, {document.attach_to: [Upload(made.filename, made.pdf, PDF)]},
                        reason=f"document {name}")
 

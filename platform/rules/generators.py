@@ -205,9 +205,10 @@ def _with_period(spec: Any, period: Period) -> Any:
 
 
 def run_generator(store: Store, name: str, *, period: Period | None = None,
-                  now: datetime | None = None) -> GeneratorReport:
+                  now: datetime | None = None, notify: bool = True) -> GeneratorReport:
     """Run one generator for a period (by default the one its `period` gives for now): one
-    transaction per record made, so one that fails leaves the others made."""
+    transaction per record made, so one that fails leaves the others made. `notify=False`:
+    the records made tell nobody (demo data)."""
     found = generators(store.definitions).get(name)
     if found is None:
         known = ", ".join(generators(store.definitions)) or "none are defined"
@@ -230,7 +231,7 @@ def run_generator(store: Store, name: str, *, period: Period | None = None,
             create_records(session, record, found.lines, lambda value: _value(session, value, each, period, record))
             return record.number
         try:
-            number = store.run(work, now=now)     # as the system
+            number = store.run(work, now=now, notify=notify)     # as the system
         except DeskbaseError as error:
             report.failed.append(f"{store.definitions.type(found.each_type).number(source_id)}: {error}")
             continue
@@ -254,7 +255,7 @@ def _value(session, value: Any, each, period: Period, record=None) -> Any:
     return value
 
 
-def run_demo_generators(store: Store, entries, keys, place: str) -> int:
+def run_demo_generators(store: Store, entries, keys, place: str, *, notify: bool = True) -> int:
     """The `run_generators:` list of a demo file: each `{generator: NAME, month: previous |
     current | 2026-10}` run now, after the file's records. Returns how many records were made."""
     made = 0
@@ -268,7 +269,7 @@ def run_demo_generators(store: Store, entries, keys, place: str) -> int:
             period = period_of(f"{when}_month", now, store.definitions.zone)
         else:
             period = month(when)
-        report = run_generator(store, str(entry["generator"]), period=period)
+        report = run_generator(store, str(entry["generator"]), period=period, notify=notify)
         if report.failed:
             raise GeneratorError(f"{place}: run_generators[{index}]: {'; '.join(report.failed)}")
         made += len(report.made)

@@ -387,7 +387,7 @@ def authenticate(store: Store, login: str, password: str) -> Identity:
 # -- demo users ----------------------------------------------------------------------------
 
 def load_demo_users(store: Store, entries: Sequence[Mapping[str, Any]], keys: Mapping[str, tuple[str, int]],
-                    place: str) -> int:
+                    place: str, *, notify: bool = True) -> int:
     """Create the accounts of a demo file's `users:` list; groups and organization are given
     by the keys of demo records. Returns how many were created."""
     known = ("login", "name", "email", "roles", "groups", "organization", "password", "language")

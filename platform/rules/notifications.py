@@ -220,7 +220,10 @@ def event_of(change: Change) -> str:
 
 
 def notify(session: Session, change: Change) -> None:
-    """The write-path effect: queue the messages of the rules this change matches."""
+    """The write-path effect: queue the messages of the rules this change matches (none in a
+    session opened with notify=False)."""
+    if not session.notify:
+        return
     announce(session, change.typedef, change.record, event_of(change), change.new or change.old)
 
 
@@ -346,9 +349,3 @@ def _template(source: str):
 
 def _render(source: str, context: Mapping[str, Any]) -> str:
     return _template(source).render(context)
-
-
-def install(store: Store) -> None:
-    """Make `store` queue the messages of its notification rules. Installing twice changes nothing."""
-    if notify not in store.hooks.effects:
-        store.hooks.effects.append(notify)

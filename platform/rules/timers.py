@@ -49,7 +49,7 @@ from deskbase.objects.store import Store
 from .calendars import BusinessCalendar, calendars_of
 from .notifications import announce
 from .access import AccessDenied
-from .workflows import Trigger, compile_trigger, engine_authority, is_system, triggered
+from .workflows import Trigger, compile_trigger, is_system, triggered
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -662,7 +662,7 @@ def restart(session: Session, change: Change) -> None:
         changes = {name: value for name, value in _field_values(timers_, states).items()
                    if target.get(name) != value}
         if changes:
-            with engine_authority(session, system=True):
+            with session.as_engine(system=True):
                 session.update(target, changes, reason=f"timer {clock.name} restarted")
 
 
@@ -798,14 +798,3 @@ def clocks_of(session: Session, record: Record, language: str = "en") -> list[Cl
                                timedelta(microseconds=state.elapsed),
                                _moment(state.deadline) if state.deadline is not None else None))
     return found
-
-
-def install(store: Store) -> None:
-    """Make `store` keep the clocks of its types' records. Installing twice changes nothing."""
-    if derive not in store.hooks.derive:
-        store.hooks.derive.append(derive)
-    if refuse_kept_fields not in store.hooks.checks:
-        store.hooks.checks.append(refuse_kept_fields)
-    for effect in (restart, forget):
-        if effect not in store.hooks.effects:
-            store.hooks.effects.append(effect)

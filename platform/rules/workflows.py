@@ -3,8 +3,7 @@ fire them, guards, inputs, effects), automatic transitions fired on events, and 
 write-path checks that keep the state field in the workflow's hands."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as _field
 from datetime import timedelta
@@ -30,8 +29,10 @@ GUARD_NAMES = ("record", "me", "now", "today")
 WORDS = ("$me", "$now", "$today")   # besides $input.<name> and $record.<field>
 # Other rules that hold a person's transition back (an approval chain's `blocks`): each
 # `check(session, record, transition_name)` returns the sentence of a refusal, or None.
-# Appended by those rules' install(); the engine's own firing (fire_as_system) is not held.
-TRANSITION_CHECKS: list[Callable[[Session, Record, str], str | None]] = []
+# They are the store's extension of this name, given by `rules.application.open_store`; the
+# engine's own firing (fire_as_system) is not held.
+TRANSITION_CHECKS = "transition_checks"
+TransitionCheck = Callable[[Session, Record, str], "str | None"]
 
 
 class TransitionRefused(DeskbaseError):
@@ -573,22 +574,6 @@ def is_system(session: Session) -> bool:
     return session.identity is None or session.identity == SYSTEM
 
 
-@contextmanager
-def engine_authority(session: Session, *, system: bool) -> Iterator[None]:
-    """The writes of a transition: the person's right to fire it was checked by `fire`, so
-    the writes carry the transition's authority (no identity: the state field may change,
-    field limits do not apply); `system` also writes the history as the system, for
-    automatic transitions."""
-    saved = (session.identity, session.user, session.acting_for, session.me)
-    session.identity = None
-    if system:
-        session.user, session.acting_for, session.me = "system", None, {"id": "system", "acting_for": None}
-    try:
-        yield
-    finally:
-        session.identity, session.user, session.acting_for, session.me = saved
-
-
 def _language(session: Session) -> str:
     identity = session.identity
     return getattr(identity, "language", None) or session.definitions.languages[0]
@@ -618,7 +603,7 @@ def _refusal(session: Session, workflow: Workflow, record: Record, transition: T
             decision = decide(identity, "read", typedef, record, definitions=session.definitions, context=context)
             if not decision.allowed:
                 return f"you may not fire `{transition.name}` on {record.number}: {decision.reason}"
-    for check in TRANSITION_CHECKS:
+    for check in session.store.extensions.get(TRANSITION_CHECKS, ()):
         held = check(session, record, transition.name)
         if held:
             return held
@@ -715,7 +700,7 @@ def _fire(session: Session, record: Record, transition_name: str, inputs: Mappin
     resolve = _resolver(session, record, transition, values)
     changes = {name: resolve(value) for name, value in transition.set.items()}
     changes[workflow.field] = transition.target
-    with engine_authority(session, system=system):
+    with session.as_engine(system=system):
         session.update(record, changes, version=version,
                        reason=f"transition {transition.name}" + (" (automatic)" if system else ""))
         for key, spec in transition.effects:
@@ -790,14 +775,3 @@ def fire_automatic(session: Session, change: Change) -> None:
         if target is None or target.get(workflow.field) not in transition.sources:
             continue
         _fire(session, target, transition.name, {}, version=None, system=True)
-
-
-def install(store: Store) -> None:
-    """Make `store` apply the workflows of its definitions: initial states, the state field
-    kept for transitions, locked states, automatic transitions. Installing twice changes nothing."""
-    if initial_state not in store.hooks.defaults:
-        store.hooks.defaults.append(initial_state)
-    if check_state not in store.hooks.checks:
-        store.hooks.checks.append(check_state)
-    if fire_automatic not in store.hooks.effects:
-        store.hooks.effects.append(fire_automatic)
