@@ -32,7 +32,7 @@ from BTrees.OOBTree import OOBTree  # noqa: E402
 from persistent.mapping import PersistentMapping  # noqa: E402
 
 from deskbase.rules.application import load_application, open_store  # noqa: E402
-from deskbase.rules.generators import month, run_generator  # noqa: E402
+from deskbase.rules.process.generators import month, run_generator  # noqa: E402
 
 DEFINITIONS = Path(__file__).resolve().parents[1] / "definitions"
 OCTOBER = month("2026-10")

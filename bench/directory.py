@@ -24,14 +24,12 @@ from types import MappingProxyType
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-from servers.samba import (ADMIN_LOGIN, ADMIN_PASSWORD, BASE_DN, PASSWORDS, SambaDirectory,  # noqa: E402
-                           add_example_people, missing)
-
 from ldap3 import SIMPLE, Connection, Server, Tls  # noqa: E402
+from servers.samba import ADMIN_LOGIN, ADMIN_PASSWORD, BASE_DN, PASSWORDS, SambaDirectory, add_example_people, missing  # noqa: E402
 
 from deskbase.connectors.sign_in import sign_in  # noqa: E402
+from deskbase.rules.access.directory import DirectorySettings  # noqa: E402
 from deskbase.rules.application import load_application, open_store  # noqa: E402
-from deskbase.rules.directory import DirectorySettings  # noqa: E402
 
 
 def percentile(samples: list[float], share: float) -> float:

@@ -31,7 +31,7 @@ from servers.dovecot import Dovecot, dovecot_binary  # noqa: E402
 
 from deskbase.connectors.imap import fetch  # noqa: E402
 from deskbase.rules.application import load_application, open_store  # noqa: E402
-from deskbase.rules.mail_intake import mailboxes  # noqa: E402
+from deskbase.rules.intake.mail_intake import mailboxes  # noqa: E402
 
 BATCH = 50
 

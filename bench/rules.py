@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine import make_row, prepare_targets  # noqa: E402
 
 from deskbase.objects.store import Store  # noqa: E402
+from deskbase.rules.access.identity import create_account, identity_of  # noqa: E402
 from deskbase.rules.application import load_application, open_store  # noqa: E402
-from deskbase.rules.identity import create_account, identity_of  # noqa: E402
-from deskbase.rules.workflows import fire  # noqa: E402
+from deskbase.rules.process.workflows import fire  # noqa: E402
 from deskbase.views.editing import kept_by_rules  # noqa: E402
 
 

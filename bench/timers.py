@@ -28,8 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from deskbase.rules.application import load_application, open_store  # noqa: E402
-from deskbase.rules.calendars import calendars_of  # noqa: E402
-from deskbase.rules.timers import _book, _next_checkpoint, check_due, timers  # noqa: E402
+from deskbase.rules.process.calendars import calendars_of  # noqa: E402
+from deskbase.rules.process.timers import _book, _next_checkpoint, check_due, timers  # noqa: E402
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)     # a Monday
 APP = """

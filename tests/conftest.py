@@ -94,7 +94,7 @@ def mail_store(tasks_definitions):
     """A store of the test application whose settings give the Message-ID domain."""
     import dataclasses
 
-    from deskbase.rules.outbox import ensure_outbox
+    from deskbase.rules.messages.outbox import ensure_outbox
     settings = {**tasks_definitions.settings, "mail": {"domain": "desk.example.test"}}
     opened = Store.open("memory://", dataclasses.replace(tasks_definitions, settings=settings))
     ensure_outbox(opened)
@@ -307,8 +307,9 @@ def samba_directory(tmp_path_factory):
 def dovecot() -> Iterator[Any]:
     """A real Dovecot IMAP server (tests/servers/dovecot.py) on a free loopback port, one
     account; each test works in a folder of its own (`imap_folder`)."""
-    from servers.dovecot import Dovecot, dovecot_binary
     import importlib.util
+
+    from servers.dovecot import Dovecot, dovecot_binary
     if importlib.util.find_spec("imapclient") is None:
         reason = "imapclient is not installed: pip install -e ."
         if os.environ.get("CI") == "true":

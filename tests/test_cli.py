@@ -167,8 +167,8 @@ def test_run_loads_the_demo_once_and_prints_the_demo_logins(tmp_path, capsys):
 @pytest.fixture
 def repairs_cli(tmp_path, capsys, monkeypatch):
     """The command on the workflow tests' repair shop, with one new repair and a mechanic."""
+    from deskbase.rules.access.identity import create_account
     from deskbase.rules.application import load_application, open_store
-    from deskbase.rules.identity import create_account
     folder = Path(__file__).parent / "rules" / "repairs_app"
     uri = f"file://{tmp_path}/var/Data.fs?blobstorage_dir={tmp_path}/var/blobs"
     with open_store(uri, load_application(folder)) as store:

@@ -26,8 +26,8 @@ from ldap3.utils.conv import escape_filter_chars
 
 from deskbase.objects.errors import DeskbaseError
 from deskbase.objects.store import Store
-from deskbase.rules.directory import DirectorySettings, directory_settings
-from deskbase.rules.identity import DIRECTORY, WRONG_LOGIN, LoginRefused, list_accounts, save_directory_account
+from deskbase.rules.access.directory import DirectorySettings, directory_settings
+from deskbase.rules.access.identity import DIRECTORY, WRONG_LOGIN, LoginRefused, list_accounts, save_directory_account
 
 log = logging.getLogger("deskbase.directory")
 

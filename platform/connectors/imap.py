@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from deskbase.objects.errors import DeskbaseError
-from deskbase.rules.mail_intake import Mailbox, Outcome, ensure_mail_state, ingest, mailbox_named, mailboxes
+from deskbase.rules.intake.mail_intake import Mailbox, Outcome, ensure_mail_state, ingest, mailbox_named, mailboxes
 
 if TYPE_CHECKING:
     from imapclient import IMAPClient

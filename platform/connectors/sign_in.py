@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 
 from deskbase.objects.store import Store
-from deskbase.rules.directory import directory_settings
-from deskbase.rules.identity import Identity, LoginRefused, authenticate, identity_of
+from deskbase.rules.access.directory import directory_settings
+from deskbase.rules.access.identity import Identity, LoginRefused, authenticate, identity_of
 
 from .active_directory import NO_ACCESS, UNREACHABLE, ActiveDirectory, DirectoryError, save_person
 

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
-from deskbase.rules.outbox import OutgoingMessage, PermanentFailure, TemporaryFailure
+from deskbase.rules.messages.outbox import OutgoingMessage, PermanentFailure, TemporaryFailure
 
 _PLACEHOLDER = re.compile(r"\{(to|text|subject|id|message_id|record)\}")
 _RECIPIENTS = "{recipients}"      # a value that is exactly this becomes the list of numbers

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, parseaddr
 
-from deskbase.rules.outbox import OutgoingMessage, PermanentFailure, TemporaryFailure
+from deskbase.rules.messages.outbox import OutgoingMessage, PermanentFailure, TemporaryFailure
 
 # Headers the sender writes itself; a message's own headers may not replace them.
 _OWN_HEADERS = {"from", "to", "cc", "bcc", "subject", "date", "message-id", "in-reply-to", "references",

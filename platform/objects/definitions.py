@@ -19,8 +19,18 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from . import metaschema
 from .errors import DefinitionError, DefinitionErrors, FieldError, QueryError, hint_for
-from .fields import (KINDS, AttachmentsKind, ComputedKind, EnumKind, Kind, RefKind, SequenceKind, StringKind,
-                     TextKind, parse_duration)
+from .fields import (
+    KINDS,
+    AttachmentsKind,
+    ComputedKind,
+    EnumKind,
+    Kind,
+    RefKind,
+    SequenceKind,
+    StringKind,
+    TextKind,
+    parse_duration,
+)
 from .filters import compile_filter
 from .model import SYSTEM_FIELDS, SYSTEM_INDEXES, Definitions, FieldDef, IndexDef, TypeDef, ViewDef, system_fields
 from .overlays import apply_overlay, merge_folder

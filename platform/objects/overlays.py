@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import DefinitionError, hint_for
-from .sourcemap import (Append, DocPath, Document, Position, Remove, Replace, SourceMap,
-                        describe_path, format_path)
+from .sourcemap import Append, DocPath, Document, Position, Remove, Replace, SourceMap, describe_path, format_path
 
 # What one entry of each top-level section is called in a sentence.
 SECTION_ENTRIES = {"types": "type", "views": "view", "roles": "role", "settings": "setting"}

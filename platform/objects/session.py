@@ -20,8 +20,17 @@ from BTrees.OOBTree import OOBTree
 
 from .errors import DeskbaseError, FieldError, NotFound, QueryError, StaleEdit, ValidationError, hint_for
 from .expressions import ExpressionError, evaluate
-from .fields import (AttachmentsKind, ComputedKind, DecimalKind, DurationKind, RefKind, SequenceKind, Upload,
-                     UserKind, label_text)
+from .fields import (
+    AttachmentsKind,
+    ComputedKind,
+    DecimalKind,
+    DurationKind,
+    RefKind,
+    SequenceKind,
+    Upload,
+    UserKind,
+    label_text,
+)
 from .indexes import as_set
 from .model import TypeDef
 from .query import parse_sort, search

@@ -12,14 +12,17 @@ from deskbase.objects.definitions import Section, load_definitions
 from deskbase.objects.demo import load_demo
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store, WriteHooks
+from deskbase.rules.access.directory import DIRECTORY_SECTION
+from deskbase.rules.access.identity import IDENTITY_SECTION, load_demo_users
+from deskbase.rules.documents.making import DOCUMENTS_SECTION
+from deskbase.rules.intake.mail_intake import MAILBOXES_SECTION
+from deskbase.rules.process.generators import GENERATORS_SECTION, run_demo_generators
 
-from . import (access, approvals, calendars, channels, dispatch, notifications, public_forms, scheduled_jobs,
-               substitution, timers, workflows)
-from .directory import DIRECTORY_SECTION
-from .documents import DOCUMENTS_SECTION
-from .generators import GENERATORS_SECTION, run_demo_generators
-from .identity import IDENTITY_SECTION, load_demo_users
-from .mail_intake import MAILBOXES_SECTION
+from .access import scopes as access, substitution
+from .intake import public_forms
+from .jobs import scheduled as scheduled_jobs
+from .messages import channels, notifications
+from .process import approvals, calendars, dispatch, timers, workflows
 
 RULES_SECTIONS: tuple[Section, ...] = (IDENTITY_SECTION, access.ACCESS_SECTION, workflows.WORKFLOW_SECTION,
                                        notifications.NOTIFICATIONS_SECTION, channels.CHANNELS_SECTION,

@@ -19,16 +19,31 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from deskbase.objects.errors import DeskbaseError, FieldError, NotFound, QueryError, StaleEdit, ValidationError
-from deskbase.objects.fields import (AttachmentsKind, BooleanKind, ComputedKind, DateKind, DateTimeKind, DecimalKind,
-                                     DurationKind, EnumKind, IntegerKind, Kind, MoneyKind, RefKind, RefsKind,
-                                     StringKind, TagsKind, Upload)
+from deskbase.objects.fields import (
+    AttachmentsKind,
+    BooleanKind,
+    ComputedKind,
+    DateKind,
+    DateTimeKind,
+    DecimalKind,
+    DurationKind,
+    EnumKind,
+    IntegerKind,
+    Kind,
+    MoneyKind,
+    RefKind,
+    RefsKind,
+    StringKind,
+    TagsKind,
+    Upload,
+)
 from deskbase.objects.filters import parse_filter_text
 from deskbase.objects.model import TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.store import Store
-from deskbase.rules.access import AccessDenied, decide, hidden_fields, readonly_fields
-from deskbase.rules.identity import Identity
-from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
+from deskbase.rules.access.identity import Identity
+from deskbase.rules.access.scopes import AccessDenied, decide, hidden_fields, readonly_fields
+from deskbase.rules.process.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
 from .api_keys import KeyRefused, identity_of_key
 from .editing import kept_by_rules

@@ -15,7 +15,7 @@ from ZODB.POSException import ConflictError
 
 from deskbase.objects.errors import DeskbaseError, NotFound
 from deskbase.objects.store import Store
-from deskbase.rules.identity import AccountError, Identity, identity_of
+from deskbase.rules.access.identity import AccountError, Identity, identity_of
 
 KEYS_KEY = "deskbase.api_keys"
 PREFIX = "dbk"

@@ -23,11 +23,31 @@ from starlette.templating import Jinja2Templates
 from deskbase.objects.errors import NotFound, QueryError
 from deskbase.objects.fields import label_text
 from deskbase.objects.store import Store
-from deskbase.rules.access import decide, hidden_fields
-from deskbase.rules.identity import AccountError, Identity, LoginRefused, authenticate, identity_of, set_password
+from deskbase.rules.access.identity import (
+    AccountError,
+    Identity,
+    LoginRefused,
+    authenticate,
+    identity_of,
+    set_password,
+)
+from deskbase.rules.access.scopes import decide, hidden_fields
 
-from . import approval_pages, bulk, editing, export, filter_builder, imports, link_pages, public_pages, record_page, saved, stopwatch
-from . import document_pages, suggestions
+from . import (
+    approval_pages,
+    bulk,
+    document_pages,
+    editing,
+    export,
+    filter_builder,
+    imports,
+    link_pages,
+    public_pages,
+    record_page,
+    saved,
+    stopwatch,
+    suggestions,
+)
 from .api import api_mount
 from .display import field_text
 from .i18n import translator
@@ -64,6 +84,11 @@ class Web:
             return session, identity_of(self.store, session.login)
         except (AccountError, NotFound):          # disabled or removed since signing in
             return None, None
+
+    def record_page(self, request: Request, web_session, identity: Identity, **options: Any) -> Response:
+        """The page of the record the request names; `options` as for `record_page.record_page`
+        (a problem to show after a refused action, its status)."""
+        return record_page.record_page(self, request, web_session, identity, **options)
 
     def render(self, request: Request, template: str, context: Mapping[str, Any], *, status: int = 200,
                web_session=None, identity: Identity | None = None) -> HTMLResponse:
@@ -111,7 +136,7 @@ class Web:
                            status=status)
 
     def _sign_in(self, request: Request) -> Response:
-        from deskbase.connectors.sign_in import UNREACHABLE, sign_in   # the directory, when the definitions have one
+        from deskbase.connectors.sign_in import UNREACHABLE, sign_in  # the directory, when the definitions have one
         form = _form(request)
         login, password = str(form.get("login", "")).strip(), str(form.get("password", ""))
         target = _safe_next(str(form.get("next") or "/"))
@@ -147,7 +172,7 @@ class Web:
         """Change one's password: the current one, the new one twice. Every other session of
         the account ends, so a stolen session does not outlive the change."""
         t = translator(identity.language or self.definitions.languages[0])
-        from deskbase.rules.identity import DIRECTORY, find_account
+        from deskbase.rules.access.identity import DIRECTORY, find_account
         account = find_account(self.store, identity.id)
         if account is not None and account.source == DIRECTORY:
             return self.render(request, "account.html", {"managed": t("Your password is managed by the directory.")},

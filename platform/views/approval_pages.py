@@ -10,9 +10,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import NotFound
-from deskbase.rules.approvals import (DECISIONS, ApprovalRefused, approval_chains, chains_on, decide_approval,
-                                      pending_for)
-from deskbase.rules.identity import Identity
+from deskbase.rules.access.identity import Identity
+from deskbase.rules.process.approvals import (
+    DECISIONS,
+    ApprovalRefused,
+    approval_chains,
+    chains_on,
+    decide_approval,
+    pending_for,
+)
 
 from .editing import readable_record
 
@@ -47,7 +53,6 @@ def on_record(session, identity: Identity, record, may_update: bool) -> list[dic
 
 def decide_on_page(web: "Web", request: Request, web_session, identity: Identity) -> Response:
     """A decision sent from a record's page; a refusal comes back on the page with its reason."""
-    from .record_page import record_page
     number, chain = request.path_params["number"], request.path_params["chain"]
     form = request.state.form
     decision = str(form.get("decision", ""))
@@ -58,14 +63,14 @@ def decide_on_page(web: "Web", request: Request, web_session, identity: Identity
         record, _ = readable_record(session, identity, number)
         decide_approval(session, record, decision, chain=chain, comment=comment, price=price)
     if decision not in DECISIONS:
-        return record_page(web, request, web_session, identity, problem=f"`{decision}` is not a decision.",
+        return web.record_page(request, web_session, identity, problem=f"`{decision}` is not a decision.",
                            status=422)
     try:
         web.store.run(work, identity=identity)
     except NotFound:
         return Response(status_code=404)
     except ApprovalRefused as refused:
-        return record_page(web, request, web_session, identity, problem=str(refused), status=422)
+        return web.record_page(request, web_session, identity, problem=str(refused), status=422)
     return RedirectResponse(f"/r/{number}", status_code=303)
 
 

@@ -14,8 +14,8 @@ from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import DeskbaseError, FieldError, ValidationError
 from deskbase.objects.fields import DurationKind, label_text
-from deskbase.rules.access import decide, fixed_values, hidden_fields
-from deskbase.rules.identity import Identity
+from deskbase.rules.access.identity import Identity
+from deskbase.rules.access.scopes import decide, fixed_values, hidden_fields
 
 from .editing import kept_by_rules
 from .forms import submitted, widgets

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import DeskbaseError, NotFound
-from deskbase.rules.access import AccessDenied
-from deskbase.rules.documents import keep_copy, may_keep_copy, offered, render
-from deskbase.rules.identity import Identity
+from deskbase.rules.access.identity import Identity
+from deskbase.rules.access.scopes import AccessDenied
+from deskbase.rules.documents.making import keep_copy, may_keep_copy, offered, render
 
 if TYPE_CHECKING:
     from .app import Web
@@ -48,7 +48,6 @@ def download(web: "Web", request: Request, web_session, identity: Identity) -> R
 def keep(web: "Web", request: Request, web_session, identity: Identity) -> Response:
     """Make a document as the person and keep it in the record's field (a POST with the form's
     token); the write path checks that they may change that field."""
-    from .record_page import record_page
     number, name = request.path_params["number"], request.path_params["name"]
     language = identity.language or web.definitions.languages[0]
     try:
@@ -57,5 +56,5 @@ def keep(web: "Web", request: Request, web_session, identity: Identity) -> Respo
         return web.render(request, "error.html", {"message": "There is no such document."}, status=404,
                           web_session=web_session, identity=identity)
     except DeskbaseError as error:
-        return record_page(web, request, web_session, identity, problem=str(error), status=422)
+        return web.record_page(request, web_session, identity, problem=str(error), status=422)
     return RedirectResponse(f"/r/{number}", status_code=303)

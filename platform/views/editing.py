@@ -13,11 +13,11 @@ from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import DeskbaseError, NotFound, StaleEdit, ValidationError
 from deskbase.objects.fields import AttachmentsKind, Upload
-from deskbase.rules.access import AccessDenied, decide, fixed_values, hidden_fields, readonly_fields
-from deskbase.rules.identity import Identity
-from deskbase.rules.approvals import approval_chains
-from deskbase.rules.timers import timers
-from deskbase.rules.workflows import workflow_of
+from deskbase.rules.access.identity import Identity
+from deskbase.rules.access.scopes import AccessDenied, decide, fixed_values, hidden_fields, readonly_fields
+from deskbase.rules.process.approvals import approval_chains
+from deskbase.rules.process.timers import timers
+from deskbase.rules.process.workflows import workflow_of
 
 from .forms import submitted, widgets
 

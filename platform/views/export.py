@@ -28,7 +28,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from deskbase.objects.errors import QueryError
 from deskbase.objects.fields import ComputedKind, label_text
 from deskbase.objects.model import TypeDef
-from deskbase.rules.identity import Identity
+from deskbase.rules.access.identity import Identity
 
 from .display import ref_text
 from .lists import Listing, column_title, read_listing

@@ -13,12 +13,21 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import QueryError
-from deskbase.objects.fields import (AttachmentsKind, BooleanKind, DateKind, DateTimeKind, EnumKind, RefKind,
-                                     StringKind, TagsKind, UserKind)
+from deskbase.objects.fields import (
+    AttachmentsKind,
+    BooleanKind,
+    DateKind,
+    DateTimeKind,
+    EnumKind,
+    RefKind,
+    StringKind,
+    TagsKind,
+    UserKind,
+)
 from deskbase.objects.filters import KEYWORDS, parse_filter_text
 from deskbase.objects.model import TypeDef
-from deskbase.rules.access import hidden_fields
-from deskbase.rules.identity import Identity
+from deskbase.rules.access.identity import Identity
+from deskbase.rules.access.scopes import hidden_fields
 
 from .display import field_text
 from .forms import widgets

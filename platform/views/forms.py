@@ -12,11 +12,23 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from deskbase.objects.errors import DeskbaseError
-from deskbase.objects.fields import (AttachmentsKind, BooleanKind, ComputedKind, DateKind, DateTimeKind, DecimalKind,
-                                     DurationKind, EnumKind, IntegerKind, RefKind, RefsKind, TagsKind, TextKind,
-                                     format_duration)
+from deskbase.objects.fields import (
+    AttachmentsKind,
+    BooleanKind,
+    ComputedKind,
+    DateKind,
+    DateTimeKind,
+    DecimalKind,
+    DurationKind,
+    EnumKind,
+    IntegerKind,
+    RefKind,
+    RefsKind,
+    TagsKind,
+    TextKind,
+    format_duration,
+)
 from deskbase.objects.model import TypeDef
-
 
 MAX_CHOICES = 300      # more records than this: a text box taking a number or an exact title
 

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from deskbase.objects.errors import DeskbaseError, ValidationError
 from deskbase.objects.model import TypeDef
 from deskbase.objects.store import Store
-from deskbase.rules.access import decide
+from deskbase.rules.access.scopes import decide
 
 if TYPE_CHECKING:
     from .app import Web

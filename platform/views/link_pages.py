@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from deskbase.objects.errors import DeskbaseError, NotFound, ValidationError
-from deskbase.rules import links
-from deskbase.rules.workflows import TransitionRefused, fire, workflow_of
+from deskbase.rules.messages import links
+from deskbase.rules.process.workflows import TransitionRefused, fire, workflow_of
 
 from .editing import kept_by_rules
 from .forms import submitted, widgets

@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-
 from deskbase.objects.errors import QueryError
 from deskbase.objects.filters import KEYWORDS, parse_filter_text
 from deskbase.objects.model import Definitions, TypeDef, ViewDef
-from deskbase.rules.access import hidden_fields
+from deskbase.rules.access.scopes import hidden_fields
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from deskbase.objects.errors import DeskbaseError, ValidationError
 from deskbase.objects.fields import label_text
-from deskbase.rules.public_forms import public_forms, submit
+from deskbase.rules.intake.public_forms import public_forms, submit
 
 from .forms import submitted, widgets
 

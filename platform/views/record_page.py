@@ -17,13 +17,21 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from deskbase.objects.definitions import thaw
 from deskbase.objects.errors import DeskbaseError, NotFound, StaleEdit, ValidationError
-from deskbase.objects.fields import (AttachmentsKind, BooleanKind, ComputedKind, DurationKind, EnumKind, TextKind,
-                                     UserKind, label_text)
+from deskbase.objects.fields import (
+    AttachmentsKind,
+    BooleanKind,
+    ComputedKind,
+    DurationKind,
+    EnumKind,
+    TextKind,
+    UserKind,
+    label_text,
+)
 from deskbase.objects.model import TypeDef
-from deskbase.rules.access import AccessDenied, decide, fixed_values, hidden_fields, readonly_fields
-from deskbase.rules.identity import Identity
-from deskbase.rules.timers import clocks_of
-from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
+from deskbase.rules.access.identity import Identity
+from deskbase.rules.access.scopes import AccessDenied, decide, fixed_values, hidden_fields, readonly_fields
+from deskbase.rules.process.timers import clocks_of
+from deskbase.rules.process.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
 from . import approval_pages, stopwatch
 from .display import field_text

@@ -9,7 +9,7 @@ from BTrees.OOBTree import OOBTree
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from deskbase.rules.identity import Identity
+from deskbase.rules.access.identity import Identity
 
 if TYPE_CHECKING:
     from .app import Web

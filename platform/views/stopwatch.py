@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from deskbase.objects.errors import NotFound
 from deskbase.objects.fields import format_duration
-from deskbase.rules.access import decide
-from deskbase.rules.identity import Identity
+from deskbase.rules.access.identity import Identity
+from deskbase.rules.access.scopes import decide
 
 if TYPE_CHECKING:
     from .app import Web

@@ -10,8 +10,8 @@ from starlette.responses import HTMLResponse, Response
 
 from deskbase.objects.errors import DeskbaseError
 from deskbase.objects.textsearch import words, words_of
-from deskbase.rules.access import decide
-from deskbase.rules.identity import Identity
+from deskbase.rules.access.identity import Identity
+from deskbase.rules.access.scopes import decide
 
 if TYPE_CHECKING:
     from .app import Web

@@ -21,13 +21,13 @@ from starlette.testclient import TestClient
 
 from deskbase.connectors.imap import fetch
 from deskbase.connectors.smtp import SmtpSender
+from deskbase.rules.access.identity import create_account, identity_of
 from deskbase.rules.application import open_store
-from deskbase.rules.approvals import decide_approval
-from deskbase.rules.generators import period_of, run_generator
-from deskbase.rules.identity import create_account, identity_of
-from deskbase.rules.mail_intake import mailboxes
-from deskbase.rules.outbox import deliver_due
-from deskbase.rules.workflows import fire
+from deskbase.rules.intake.mail_intake import mailboxes
+from deskbase.rules.messages.outbox import deliver_due
+from deskbase.rules.process.approvals import decide_approval
+from deskbase.rules.process.generators import period_of, run_generator
+from deskbase.rules.process.workflows import fire
 from deskbase.views import stopwatch
 from deskbase.views.app import create_app
 

@@ -14,13 +14,13 @@ import pytest
 
 from deskbase.connectors.smtp import SmtpSender
 from deskbase.objects.errors import ValidationError
+from deskbase.rules.access.identity import Identity, create_account
 from deskbase.rules.application import open_store
-from deskbase.rules.approvals import decide_approval
-from deskbase.rules import documents
-from deskbase.rules.generators import month, run_generator
-from deskbase.rules.identity import Identity, create_account
-from deskbase.rules.outbox import deliver_due, list_messages
-from deskbase.rules.workflows import TransitionRefused, fire
+from deskbase.rules.documents import making as documents
+from deskbase.rules.messages.outbox import deliver_due, list_messages
+from deskbase.rules.process.approvals import decide_approval
+from deskbase.rules.process.generators import month, run_generator
+from deskbase.rules.process.workflows import TransitionRefused, fire
 
 CLAIRE = Identity("cmartin", "Claire Martin", ("supervisor",))
 TINA = Identity("tina", "Tina", ("technician",))
@@ -233,7 +233,7 @@ def test_nobody_types_an_invoice_number(billing):
 
 
 def test_work_in_a_report_is_corrected_by_a_supervisor_only(billing):
-    from deskbase.rules.access import AccessDenied
+    from deskbase.rules.access.scopes import AccessDenied
     reported = billing.read(lambda s: s.query("work_entry", {"all": [{"performer": "tina"}, {"reported": {"gt": 0}}]},
                                               limit=1).records[0].number)
     with pytest.raises(AccessDenied, match="reported"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from deskbase.rules.access import AccessDenied, decide
+from deskbase.rules.access.identity import create_account, identity_of
+from deskbase.rules.access.scopes import AccessDenied, decide
 from deskbase.rules.application import open_store
-from deskbase.rules.identity import create_account, identity_of
 
 PASSWORD = "a long test password"
 OPEN = ("awaiting", "unassigned", "tinas", "toms", "toms_wifi")
@@ -190,7 +190,7 @@ def test_customer_power_user_cannot_set_the_assignee_of_a_new_ticket(helpdesk):
 
 
 def test_customers_do_not_see_internal_notes(helpdesk):
-    from deskbase.rules.access import visible_values
+    from deskbase.rules.access.scopes import visible_values
     definitions = helpdesk.definitions
     ticket = definitions.type("ticket")
     values = helpdesk.read(lambda s: dict(s.get("ticket", helpdesk.ids["tinas"]).values))
@@ -237,7 +237,7 @@ def _type_of(key: str) -> str:
 
 
 def test_customers_do_not_see_asset_notes(helpdesk):
-    from deskbase.rules.access import hidden_fields
+    from deskbase.rules.access.scopes import hidden_fields
     definitions = helpdesk.definitions
     assert "notes" in hidden_fields(me(helpdesk, "customer_user"), definitions.type("asset"), definitions)
 

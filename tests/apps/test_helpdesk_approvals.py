@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from deskbase.rules.access import AccessDenied
+from deskbase.rules.access.identity import Identity, create_account
+from deskbase.rules.access.scopes import AccessDenied
 from deskbase.rules.application import open_store
-from deskbase.rules.approvals import ApprovalRefused, decide_approval, pending_for
-from deskbase.rules.identity import Identity, create_account
-from deskbase.rules.outbox import list_messages
-from deskbase.rules.scheduled_jobs import ACTIONS
-from deskbase.rules.workflows import TransitionRefused, fire
+from deskbase.rules.jobs.scheduled import ACTIONS
+from deskbase.rules.messages.outbox import list_messages
+from deskbase.rules.process.approvals import ApprovalRefused, decide_approval, pending_for
+from deskbase.rules.process.workflows import TransitionRefused, fire
 
 TINA = Identity("tina", "Tina", ("technician",))
 DORA = Identity("dora", "Dora", ("dispatcher",))

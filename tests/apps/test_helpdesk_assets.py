@@ -7,7 +7,7 @@ from collections import Counter
 
 from demo_web import sign_in
 
-from deskbase.rules.identity import identity_of
+from deskbase.rules.access.identity import identity_of
 
 
 def test_an_asset_page_counts_its_incidents_by_category_most_frequent_first(demo, client):

@@ -311,7 +311,7 @@ def _plain(value):
 
 
 def test_demo_has_an_account_for_every_role(demo):
-    from deskbase.rules.identity import authenticate, list_accounts
+    from deskbase.rules.access.identity import authenticate, list_accounts
     roles = {role for account in list_accounts(demo) for role in account.roles}
     assert roles == set(demo.definitions.roles)
     technician = authenticate(demo, "sbernard", "demo-password")

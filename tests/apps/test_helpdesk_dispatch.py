@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from deskbase.rules.access.identity import create_account, identity_of
 from deskbase.rules.application import load_application, open_store
-from deskbase.rules.identity import create_account, identity_of
 
 HELPDESK = Path(__file__).parents[2] / "definitions"
 PASSWORD = "a long test password"

@@ -11,9 +11,9 @@ from pathlib import Path
 from demo_web import csrf_of, sign_in
 
 from deskbase.cli import main
+from deskbase.rules.access.identity import identity_of
 from deskbase.rules.application import load_application, load_application_demo, open_store
-from deskbase.rules.documents import format_hours, render
-from deskbase.rules.identity import identity_of
+from deskbase.rules.documents.making import format_hours, render
 
 DEFINITIONS = Path(__file__).parents[2] / "definitions"
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from demo_web import sign_in
 
-from deskbase.rules.identity import identity_of
+from deskbase.rules.access.identity import identity_of
 
 
 def printer_ticket(store):

@@ -9,7 +9,7 @@ import pytest
 from demo_web import sign_in
 
 from deskbase.objects.errors import ValidationError
-from deskbase.rules.identity import identity_of
+from deskbase.rules.access.identity import identity_of
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -10,8 +10,8 @@ import pytest
 from demo_web import sign_in
 
 from deskbase.objects.errors import ValidationError
-from deskbase.rules.access import AccessDenied
-from deskbase.rules.identity import identity_of
+from deskbase.rules.access.identity import identity_of
+from deskbase.rules.access.scopes import AccessDenied
 
 
 def number_of(store, type_name: str, **values) -> str:

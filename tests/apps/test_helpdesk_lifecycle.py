@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from deskbase.rules.access import AccessDenied
+from deskbase.rules.access.identity import Identity
+from deskbase.rules.access.scopes import AccessDenied
 from deskbase.rules.application import open_store
-from deskbase.rules.identity import Identity
-from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
+from deskbase.rules.process.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
 TINA = Identity("tina", "Tina", ("technician",))
 DISPATCHER = Identity("dora", "Dora", ("dispatcher",))

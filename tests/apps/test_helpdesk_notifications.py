@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from deskbase.connectors.smtp import SmtpSender
+from deskbase.rules.access.identity import Identity, create_account
 from deskbase.rules.application import open_store
-from deskbase.rules.identity import Identity, create_account
-from deskbase.rules.outbox import PENDING, SENT, deliver_due, list_messages
-from deskbase.rules.workflows import fire
+from deskbase.rules.messages.outbox import PENDING, SENT, deliver_due, list_messages
+from deskbase.rules.process.workflows import fire
 
 TINA = Identity("tina", "Tina", ("technician",))
 DORA = Identity("dora", "Dora", ("dispatcher",))

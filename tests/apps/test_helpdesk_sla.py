@@ -10,12 +10,12 @@ import pytest
 
 from deskbase.connectors.sms import HttpSmsSender
 from deskbase.connectors.smtp import SmtpSender
-from deskbase.rules.access import AccessDenied
+from deskbase.rules.access.identity import Identity, create_account
+from deskbase.rules.access.scopes import AccessDenied
 from deskbase.rules.application import open_store
-from deskbase.rules.identity import Identity, create_account
-from deskbase.rules.outbox import deliver_due
-from deskbase.rules.timers import check_due
-from deskbase.rules.workflows import fire
+from deskbase.rules.messages.outbox import deliver_due
+from deskbase.rules.process.timers import check_due
+from deskbase.rules.process.workflows import fire
 
 PARIS = ZoneInfo("Europe/Paris")
 UTC = timezone.utc
@@ -172,7 +172,7 @@ def test_a_resolved_ticket_fires_nothing_more(helpdesk):
 
 
 def test_a_follower_who_may_not_read_the_ticket_is_not_warned(helpdesk):
-    from deskbase.rules.outbox import list_messages
+    from deskbase.rules.messages.outbox import list_messages
     create_account(helpdesk, "tom", name="Tom", password=PASSWORD, roles=["technician"], email="tom@support.example")
     create_account(helpdesk, "fay", name="Fay", password=PASSWORD, roles=["supervisor"], email="fay@support.example")
     followed = open_ticket(helpdesk, paris(23, 8, 30), "premium", follower="tom")

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from deskbase.rules.access import AccessDenied, hidden_fields
+from deskbase.rules.access.identity import create_account, identity_of
+from deskbase.rules.access.scopes import AccessDenied, hidden_fields
 from deskbase.rules.application import open_store
-from deskbase.rules.identity import create_account, identity_of
-from deskbase.rules.outbox import list_messages
-from deskbase.rules.workflows import TransitionRefused, fire
+from deskbase.rules.messages.outbox import list_messages
+from deskbase.rules.process.workflows import TransitionRefused, fire
 
 PASSWORD = "a long test password"
 NOW = datetime.now(timezone.utc)

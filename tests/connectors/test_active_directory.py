@@ -18,14 +18,30 @@ from starlette.testclient import TestClient
 
 from deskbase.cli import main
 from deskbase.connectors import active_directory
-from deskbase.connectors.active_directory import (DISABLED, EXPIRED, MUST_CHANGE, NO_ACCESS, UNREACHABLE,
-                                                  ActiveDirectory, save_person, sync_directory, Person)
+from deskbase.connectors.active_directory import (
+    DISABLED,
+    EXPIRED,
+    MUST_CHANGE,
+    NO_ACCESS,
+    UNREACHABLE,
+    ActiveDirectory,
+    Person,
+    save_person,
+    sync_directory,
+)
 from deskbase.connectors.sign_in import sign_in
 from deskbase.objects.errors import DefinitionErrors
+from deskbase.rules.access.directory import directory_settings
+from deskbase.rules.access.identity import (
+    DIRECTORY,
+    WRONG_LOGIN,
+    LoginRefused,
+    authenticate,
+    create_account,
+    find_account,
+    list_accounts,
+)
 from deskbase.rules.application import load_application, open_store
-from deskbase.rules.directory import directory_settings
-from deskbase.rules.identity import (DIRECTORY, WRONG_LOGIN, LoginRefused, authenticate, create_account,
-                                     find_account, list_accounts)
 from deskbase.views.app import create_app
 
 HELPDESK = Path(__file__).parents[2] / "definitions"
@@ -296,9 +312,9 @@ def test_sync_creates_updates_and_disables_and_a_dry_run_writes_nothing(store, s
 def test_the_sync_job_action_reports_what_it_did(store):
     from datetime import datetime, timezone
 
-    from deskbase.rules.scheduled_jobs import ACTIONS
-    action = ACTIONS["sync_directory"]
-    report = action.run(store, datetime.now(timezone.utc), action.options, {})
+    from deskbase.connectors.channels import CONNECTOR_WORK
+    from deskbase.rules.jobs.scheduled import ACTIONS
+    report = CONNECTOR_WORK["sync_directory"](store, datetime.now(timezone.utc), ACTIONS["sync_directory"].options)
     assert report.startswith("5 created, 0 updated, 0 disabled, 0 unchanged")
 
 

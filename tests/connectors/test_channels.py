@@ -12,10 +12,10 @@ from deskbase.connectors.channels import job_runner, senders_for
 from deskbase.connectors.sms import HttpSmsSender
 from deskbase.connectors.smtp import SmtpSender
 from deskbase.objects.errors import DefinitionErrors
+from deskbase.rules.access.identity import Identity, create_account
 from deskbase.rules.application import load_application, open_store
-from deskbase.rules.identity import Identity, create_account
-from deskbase.rules.outbox import list_messages
-from deskbase.rules.workflows import fire
+from deskbase.rules.messages.outbox import list_messages
+from deskbase.rules.process.workflows import fire
 
 NOTIFYING_APP = Path(__file__).parent.parent / "rules" / "notifying_app"
 MARC = Identity("marc", "Marc", ("mechanic",))

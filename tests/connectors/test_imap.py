@@ -22,9 +22,9 @@ from servers.dovecot import new_mail
 from deskbase.connectors.imap import MailboxUnreachable, fetch, start_idle
 from deskbase.connectors.smtp import SmtpSender
 from deskbase.rules.application import load_application, open_store
-from deskbase.rules.mail_intake import QUARANTINED, held_message, mailboxes
-from deskbase.rules.outbox import deliver_due, list_messages
-from deskbase.rules.scheduled_jobs import ACTIONS
+from deskbase.rules.intake.mail_intake import QUARANTINED, held_message, mailboxes
+from deskbase.connectors.channels import CONNECTOR_WORK
+from deskbase.rules.messages.outbox import deliver_due, list_messages
 
 MAIL_APP = Path(__file__).parent / "mail_app"
 ROOT = Path(__file__).parents[2]
@@ -118,12 +118,13 @@ def test_the_fetch_mail_job_reports_an_unreachable_server_without_failing(helpde
     monkeypatch.delenv("DESKBASE_IMAP_USER", raising=False)
     store = open_store("memory://", helpdesk_definitions)
     try:
-        text = ACTIONS["fetch_mail"].run(store, None, {"mailbox": "", "limit": 10}, {})
+        text = CONNECTOR_WORK["fetch_mail"](store, None, {"mailbox": "", "limit": 10})
         assert text.startswith("support: mailbox unreachable") and "DESKBASE_IMAP_USER" in text
         monkeypatch.setenv("DESKBASE_IMAP_USER", "nobody")
-        from deskbase.rules.jobs import JobRunner
-        from deskbase.rules.scheduled_jobs import scheduled_jobs
-        runner = JobRunner(store, [j for j in scheduled_jobs(helpdesk_definitions, {}) if j.name == "fetch_mail"])
+        from deskbase.rules.jobs.runner import JobRunner
+        from deskbase.rules.jobs.scheduled import scheduled_jobs
+        jobs = scheduled_jobs(helpdesk_definitions, {}, CONNECTOR_WORK)
+        runner = JobRunner(store, [job for job in jobs if job.name == "fetch_mail"])
         run = runner.run("fetch_mail")
         assert run.outcome == "ok" and "mailbox unreachable" in run.result
     finally:
@@ -304,8 +305,8 @@ def test_the_customers_answer_to_a_notification_becomes_a_comment_of_the_ticket(
     assert helpdesk.read(lambda s: s.count("ticket")) == 1
 
     # the next notification about the ticket carries the thread
-    from deskbase.rules.identity import Identity
-    from deskbase.rules.workflows import fire
+    from deskbase.rules.access.identity import Identity
+    from deskbase.rules.process.workflows import fire
     helpdesk.run(lambda s: fire(s, number, "take", {"time_spent": "5m"}),
                  identity=Identity("tina", "Tina", ("technician",)))
     deliver_due(helpdesk, {"email": sender})

@@ -6,20 +6,37 @@ from __future__ import annotations
 import base64
 import dataclasses
 import quopri
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from deskbase.objects.errors import DefinitionErrors
 from deskbase.rules.application import load_application, open_store
-from deskbase.rules.mail_intake import (IGNORED, QUARANTINED, REFUSED, Authorization, MailIntakeError, delete_held,
-                                        held_message, held_messages, ingest, mailboxes, release)
-from deskbase.rules.mail_messages import (MailParseError, html_to_text, loop_reason, parse_message, sanitize_html,
-                                          trim_quoted)
-from deskbase.rules.outbox import list_messages, queue_message
+from deskbase.rules.intake.mail_intake import (
+    IGNORED,
+    QUARANTINED,
+    REFUSED,
+    Authorization,
+    MailIntakeError,
+    delete_held,
+    held_message,
+    held_messages,
+    ingest,
+    mailboxes,
+    release,
+)
+from deskbase.rules.intake.mail_messages import (
+    MailParseError,
+    html_to_text,
+    loop_reason,
+    parse_message,
+    sanitize_html,
+    trim_quoted,
+)
+from deskbase.rules.messages.outbox import list_messages, queue_message
 
 MAIL_APP = Path(__file__).parent / "mail_app"
 UTC = timezone.utc
@@ -275,7 +292,7 @@ def test_fetch_mail_job_takes_a_mailbox_name_as_text(tmp_path):
     text = (MAIL_APP / "desk.yaml").read_text() + (
         "\njobs:\n  mail: {schedule: '* * * * *', action: fetch_mail, options: {mailbox: desk, limit: 10}}\n")
     (folder / "desk.yaml").write_text(text)
-    from deskbase.rules.scheduled_jobs import job_definitions
+    from deskbase.rules.jobs.scheduled import job_definitions
     assert dict(job_definitions(load_application(folder))["mail"].options) == {"mailbox": "desk", "limit": 10}
     (folder / "desk.yaml").write_text(text.replace("mailbox: desk", "mailbox: 3"))
     with pytest.raises(DefinitionErrors, match="`mailbox` is a text"):
@@ -394,7 +411,7 @@ def test_excluded_senders_and_subjects_are_kept_not_registered(desk, mailbox):
 
 
 def test_exclusion_patterns_take_brackets_literally(mailbox):
-    from deskbase.rules.mail_intake import excluded_reason
+    from deskbase.rules.intake.mail_intake import excluded_reason
     spam = dataclasses.replace(mailbox, exclude_subject=("*[SPAM]*",), exclude_from=("no-reply@*",))
     assert excluded_reason(parse_message(message(subject="Re: [SPAM] cheap")), spam) == "excluded subject (*[SPAM]*)"
     assert excluded_reason(parse_message(message(subject="Printer SAMPLE page")), spam) is None
@@ -475,7 +492,7 @@ def test_message_that_cannot_be_mapped_is_quarantined_and_nothing_half_written(d
 
 
 def test_a_fault_while_storing_quarantines_the_message_instead_of_stopping(desk, mailbox, monkeypatch):
-    from deskbase.rules import mail_intake
+    from deskbase.rules.intake import mail_intake
 
     def broken(*args, **kwargs):
         raise KeyError("a bug")

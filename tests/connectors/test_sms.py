@@ -7,8 +7,17 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from deskbase.connectors.sms import HttpSmsSender
-from deskbase.rules.outbox import (FAILED, SENT, OutgoingMessage, PermanentFailure, RetryPolicy,
-                                   TemporaryFailure, deliver_due, get_message, queue_message)
+from deskbase.rules.messages.outbox import (
+    FAILED,
+    SENT,
+    OutgoingMessage,
+    PermanentFailure,
+    RetryPolicy,
+    TemporaryFailure,
+    deliver_due,
+    get_message,
+    queue_message,
+)
 
 UTC = timezone.utc
 TEMPLATE = {"to": "{to}", "text": "{text}", "reference": "deskbase-{id}", "options": {"flash": False}}

@@ -9,9 +9,18 @@ import pytest
 
 from deskbase.connectors.smtp import SmtpSender
 from deskbase.objects.store import Store
-from deskbase.rules.outbox import (FAILED, PENDING, SENT, OutgoingMessage, RetryPolicy,
-                                   TemporaryFailure, claim_due, deliver_due, get_message,
-                                   queue_message)
+from deskbase.rules.messages.outbox import (
+    FAILED,
+    PENDING,
+    SENT,
+    OutgoingMessage,
+    RetryPolicy,
+    TemporaryFailure,
+    claim_due,
+    deliver_due,
+    get_message,
+    queue_message,
+)
 
 UTC = timezone.utc
 POLICY = RetryPolicy(base=timedelta(minutes=2), cap=timedelta(hours=1), max_attempts=5, lease=timedelta(minutes=5))

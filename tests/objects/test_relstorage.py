@@ -77,7 +77,7 @@ store.close()
 
 RUN_JOBS = PRELUDE + """
 from datetime import datetime, timedelta, timezone
-from deskbase.rules.jobs import Job, JobRunner
+from deskbase.rules.jobs.runner import Job, JobRunner
 T0 = datetime(2026, 1, 5, 10, 3, tzinfo=timezone.utc)
 
 def tick(store, occurrence):
@@ -194,7 +194,7 @@ def test_two_processes_creating_records_of_one_type_at_once_both_succeed_with_un
 def test_an_attachment_stored_by_one_process_is_downloaded_through_another(app_folder, postgres_database, tmp_path):
     from starlette.testclient import TestClient
 
-    from deskbase.rules.identity import create_account
+    from deskbase.rules.access.identity import create_account
     from deskbase.views.app import create_app
     deskbase(app_folder, postgres_database.uri("migrate"), "migrate")
     written = json.loads(finish(start(WRITE_FILE, app_folder, postgres_database.uri("writer"),
@@ -214,7 +214,7 @@ def test_an_attachment_stored_by_one_process_is_downloaded_through_another(app_f
 
 
 def test_only_one_of_two_worker_processes_runs_each_occurrence_of_a_job(app_folder, postgres_database, tmp_path):
-    from deskbase.rules.jobs import Job, JobRunner
+    from deskbase.rules.jobs.runner import Job, JobRunner
     deskbase(app_folder, postgres_database.uri("migrate"), "migrate")
     with open_store(postgres_database.uri("main"), load_application(app_folder)) as store:
         JobRunner(store, [Job("tick", "* * * * *", lambda *_: None)]).run_due(T0)     # the job is known from 10:03

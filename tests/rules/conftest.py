@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from deskbase.rules.access.identity import create_account
 from deskbase.rules.application import load_application, open_store
-from deskbase.rules.identity import create_account
 
 STAFFING_APP = Path(__file__).parent / "staffing_app"
 PASSWORD = "correct horse battery"

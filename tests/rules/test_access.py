@@ -10,10 +10,16 @@ import pytest
 
 from deskbase.objects.definitions import load_definitions
 from deskbase.objects.errors import DefinitionErrors
-from deskbase.rules.access import (AccessDenied, decide, describe_filter, hidden_fields, read_scope,
-                                   visible_values)
+from deskbase.rules.access.identity import SYSTEM, Identity
+from deskbase.rules.access.scopes import (
+    AccessDenied,
+    decide,
+    describe_filter,
+    hidden_fields,
+    read_scope,
+    visible_values,
+)
 from deskbase.rules.application import load_application
-from deskbase.rules.identity import SYSTEM, Identity
 
 NOTES_APP = Path(__file__).parent / "notes_app"
 

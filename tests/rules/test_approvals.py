@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from deskbase.objects.errors import DefinitionErrors
-from deskbase.rules.access import AccessDenied
+from deskbase.rules.access.identity import Identity, create_account, identity_of
+from deskbase.rules.access.scopes import AccessDenied
 from deskbase.rules.application import load_application, open_store
-from deskbase.rules.approvals import ApprovalRefused, chains_on, decide_approval, pending_for
-from deskbase.rules.identity import Identity, create_account, identity_of
-from deskbase.rules.outbox import list_messages
-from deskbase.rules.scheduled_jobs import ACTIONS
-from deskbase.rules.workflows import TransitionRefused, available_transitions, fire
+from deskbase.rules.jobs.scheduled import ACTIONS
+from deskbase.rules.messages.outbox import list_messages
+from deskbase.rules.process.approvals import ApprovalRefused, chains_on, decide_approval, pending_for
+from deskbase.rules.process.workflows import TransitionRefused, available_transitions, fire
 
 APPROVALS_APP = Path(__file__).parent / "approvals_app"
 PASSWORD = "correct horse battery"

@@ -2,16 +2,15 @@
 clock changes, holidays and exceptions, on generated calendars (DESIGN §6)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from itertools import islice
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from deskbase.rules.calendars import BusinessCalendar
+from deskbase.rules.process.calendars import BusinessCalendar
 
 UTC = timezone.utc
 MINUTE = timedelta(minutes=1)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from deskbase.objects.errors import DeskbaseError
-from deskbase.rules.calendars import BusinessCalendar, CalendarError
+from deskbase.rules.process.calendars import BusinessCalendar, CalendarError
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")

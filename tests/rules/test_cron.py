@@ -6,11 +6,10 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from deskbase.objects.errors import DeskbaseError
-from deskbase.rules.jobs import CronError, CronSchedule, JobError, parse_cron
+from deskbase.rules.jobs.runner import CronError, CronSchedule, JobError, parse_cron
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")

@@ -12,12 +12,12 @@ import pytest
 
 from deskbase.connectors.smtp import SmtpSender
 from deskbase.objects.errors import DefinitionErrors, NotFound
-from deskbase.rules.access import AccessDenied
+from deskbase.rules.access.identity import Identity, create_account
+from deskbase.rules.access.scopes import AccessDenied
 from deskbase.rules.application import load_application, open_store
-from deskbase.rules.documents import DocumentError, folder_fetcher, keep_copy, offered, render
-from deskbase.rules.identity import Identity, create_account
-from deskbase.rules.outbox import deliver_due, list_messages
-from deskbase.rules.workflows import fire
+from deskbase.rules.documents.making import DocumentError, folder_fetcher, keep_copy, offered, render
+from deskbase.rules.messages.outbox import deliver_due, list_messages
+from deskbase.rules.process.workflows import fire
 
 DOCUMENTS_APP = Path(__file__).parent / "documents_app"
 PASSWORD = "correct horse battery"

@@ -10,7 +10,7 @@ import pytest
 
 from deskbase.objects.errors import DefinitionErrors
 from deskbase.rules.application import load_application, open_store
-from deskbase.rules.generators import GeneratorError, month, run_generator
+from deskbase.rules.process.generators import GeneratorError, month, run_generator
 
 TASKS_APP = Path(__file__).parents[1] / "objects" / "tasks_app"
 

@@ -9,11 +9,23 @@ import pytest
 
 from deskbase.objects.errors import DefinitionErrors, DeskbaseError
 from deskbase.objects.store import Store
-from deskbase.rules import identity as identity_module
+from deskbase.rules.access import identity as identity_module
+from deskbase.rules.access.identity import (
+    REFUSED,
+    SYSTEM,
+    AccountError,
+    Identity,
+    LoginRefused,
+    authenticate,
+    create_account,
+    disable_account,
+    hash_password,
+    identity_of,
+    list_accounts,
+    set_password,
+    verify_password,
+)
 from deskbase.rules.application import load_application
-from deskbase.rules.identity import (REFUSED, SYSTEM, AccountError, Identity, LoginRefused, authenticate,
-                                     create_account, disable_account, hash_password, identity_of, list_accounts,
-                                     set_password, verify_password)
 
 NOTES_APP = Path(__file__).parent / "notes_app"
 PASSWORD = "correct horse battery"

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from deskbase.objects.store import Store
-from deskbase.rules.jobs import CronError, Job, JobBusy, JobError, JobRunner
+from deskbase.rules.jobs.runner import CronError, Job, JobBusy, JobError, JobRunner
 
 UTC = timezone.utc
 T0 = datetime(2026, 1, 5, 10, 3, tzinfo=UTC)      # a Monday; Paris is UTC+1
@@ -272,3 +272,15 @@ def test_serving_survives_a_failure_to_reach_the_database(store):
         stop.set()
     runner.serve(stop, interval=0.001, report=report, now=clock)
     assert [run.occurrence.strftime("%H:%M") for run in seen] == ["10:04"]
+
+
+def test_a_job_whose_connector_work_was_not_handed_in_fails_with_a_sentence(helpdesk_definitions):
+    from deskbase.rules.application import open_store
+    from deskbase.rules.jobs.scheduled import scheduled_jobs
+    store = open_store("memory://", helpdesk_definitions)
+    try:
+        jobs = [job for job in scheduled_jobs(helpdesk_definitions, {}) if job.name == "fetch_mail"]
+        run = JobRunner(store, jobs).run("fetch_mail")
+        assert run.outcome != "ok" and "`fetch_mail` is work of a connector this process was not given" in run.error
+    finally:
+        store.close()

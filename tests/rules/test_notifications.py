@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from deskbase.objects.errors import DefinitionErrors
+from deskbase.rules.access.identity import Identity, create_account
 from deskbase.rules.application import load_application, open_store
-from deskbase.rules.identity import Identity, create_account
-from deskbase.rules.outbox import list_messages
-from deskbase.rules.workflows import fire
+from deskbase.rules.messages.outbox import list_messages
+from deskbase.rules.process.workflows import fire
 
 NOTIFYING_APP = Path(__file__).parent / "notifying_app"
 MARC = Identity("marc", "Marc", ("mechanic",))

@@ -10,10 +10,26 @@ from types import SimpleNamespace
 import pytest
 
 from deskbase.objects.store import Store
-from deskbase.rules.outbox import (FAILED, PENDING, SENDING, SENT, OutboxError, OutgoingMessage,
-                                   PermanentFailure, RetryPolicy, TemporaryFailure, claim_due,
-                                   deliver_due, ensure_outbox, find_by_message_id, get_message,
-                                   list_messages, purge_sent, queue_message, retry_failed)
+from deskbase.rules.messages.outbox import (
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    OutboxError,
+    OutgoingMessage,
+    PermanentFailure,
+    RetryPolicy,
+    TemporaryFailure,
+    claim_due,
+    deliver_due,
+    ensure_outbox,
+    find_by_message_id,
+    get_message,
+    list_messages,
+    purge_sent,
+    queue_message,
+    retry_failed,
+)
 
 UTC = timezone.utc
 POLICY = RetryPolicy(base=timedelta(minutes=1), cap=timedelta(minutes=10), max_attempts=4,
@@ -247,7 +263,7 @@ def test_a_message_claimed_by_a_worker_that_died_is_delivered_by_another_after_t
 
 
 def test_a_late_worker_reporting_success_does_not_cause_a_third_sending(mail_store):
-    from deskbase.rules.outbox import _record
+    from deskbase.rules.messages.outbox import _record
     message_id = queue(mail_store)
     start = later()
     slow = claim_due(mail_store, ["email"], now=start, worker_id="slow", policy=POLICY)[0]

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from deskbase.objects.errors import DefinitionErrors
-from deskbase.rules.access import AccessDenied
-from deskbase.rules.identity import identity_of
-from deskbase.rules.outbox import list_messages
+from deskbase.rules.access.identity import identity_of
+from deskbase.rules.access.scopes import AccessDenied
+from deskbase.rules.messages.outbox import list_messages
 
 
 def day(offset: int) -> str:

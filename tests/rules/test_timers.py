@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from deskbase.objects.errors import DefinitionErrors
+from deskbase.rules.access.identity import Identity, create_account
 from deskbase.rules.application import load_application, open_store
-from deskbase.rules.identity import Identity, create_account
-from deskbase.rules.outbox import list_messages
-from deskbase.rules.timers import check_due, clocks_of
-from deskbase.rules.workflows import fire
+from deskbase.rules.messages.outbox import list_messages
+from deskbase.rules.process.timers import check_due, clocks_of
+from deskbase.rules.process.workflows import fire
 
 SLA_APP = Path(__file__).parent / "sla_app"
 PARIS = ZoneInfo("Europe/Paris")
@@ -288,7 +288,7 @@ def test_timer_events_in_a_notification_need_the_timer_event(tmp_path):
 
 
 def test_a_person_cannot_type_a_deadline(desk):
-    from deskbase.rules.access import AccessDenied
+    from deskbase.rules.access.scopes import AccessDenied
     number = create(desk, paris(23, 9))
     with pytest.raises(AccessDenied) as refused:
         desk.run(lambda s: s.update(number, {"resolution_due": paris(30, 9)}), identity=ANN, now=paris(23, 10))
@@ -322,7 +322,7 @@ def test_a_clock_counts_from_when_the_request_was_reported(tmp_path):
 def test_records_from_before_the_timers_get_their_clocks_when_started(definitions):
     import dataclasses
 
-    from deskbase.rules.timers import start_missing
+    from deskbase.rules.process.timers import start_missing
     bare = dataclasses.replace(definitions, extensions={**definitions.extensions, "timers": None})
     store = open_store("memory://", bare)
     try:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from deskbase.objects.errors import DefinitionErrors
-from deskbase.rules.access import AccessDenied
+from deskbase.rules.access.identity import SYSTEM, Identity
+from deskbase.rules.access.scopes import AccessDenied
 from deskbase.rules.application import load_application, open_store
-from deskbase.rules.identity import SYSTEM, Identity
-from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
+from deskbase.rules.process.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
 REPAIRS_APP = Path(__file__).parent / "repairs_app"
 MECHANIC = Identity("max", "Max", ("mechanic",))

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from deskbase.rules.access.identity import create_account, disable_account, identity_of
 from deskbase.rules.application import load_application_demo, open_store
-from deskbase.rules.identity import create_account, disable_account, identity_of
 from deskbase.views.api_keys import add_key, list_keys, revoke_key
 from deskbase.views.app import create_app
 

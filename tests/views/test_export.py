@@ -12,12 +12,11 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from openpyxl import load_workbook
 from starlette.testclient import TestClient
 
-from deskbase.rules.identity import create_account, identity_of
+from deskbase.rules.access.identity import create_account, identity_of
 from deskbase.views.app import create_app
 from deskbase.views.export import jobs_of
 from deskbase.views.lists import read_listing

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from starlette.testclient import TestClient
 
-from deskbase.rules import links
-from deskbase.rules.workflows import fire
+from deskbase.rules.messages import links
+from deskbase.rules.process.workflows import fire
 from deskbase.views.app import create_app
 
 
@@ -76,7 +76,7 @@ def test_a_link_cannot_fire_what_the_state_no_longer_allows(client, demo_store):
 
 
 def test_the_resolution_message_carries_links_to_accept_and_dispute(demo_store):
-    from deskbase.rules.outbox import list_messages
+    from deskbase.rules.messages.outbox import list_messages
     number = resolved_ticket(demo_store)
     body = demo_store.read(lambda s: [m.body for m in list_messages(s, limit=2000) if m.record == number
                                       and "Resolved" in m.subject][-1])
@@ -87,7 +87,7 @@ def test_the_resolution_message_carries_links_to_accept_and_dispute(demo_store):
 
 
 def test_the_closing_message_asks_for_the_customers_satisfaction(client, demo_store):
-    from deskbase.rules.outbox import list_messages
+    from deskbase.rules.messages.outbox import list_messages
     number = resolved_ticket(demo_store)
     demo_store.run(lambda s: fire(s, number, "close"))
     body = demo_store.read(lambda s: [m.body for m in list_messages(s, limit=5000) if m.record == number

@@ -10,8 +10,8 @@ import pytest
 from openpyxl import load_workbook
 from starlette.testclient import TestClient
 
-from deskbase.rules.access import decide
-from deskbase.rules.identity import identity_of
+from deskbase.rules.access.identity import identity_of
+from deskbase.rules.access.scopes import decide
 from deskbase.views.api_keys import add_key
 from deskbase.views.app import create_app
 

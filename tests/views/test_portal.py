@@ -9,7 +9,7 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from deskbase.rules.workflows import fire
+from deskbase.rules.process.workflows import fire
 from deskbase.views.app import create_app
 
 from .test_web import csrf_of, sign_in
@@ -22,7 +22,7 @@ def client(demo_store):
 
 
 def organization_of(store, login: str) -> int:
-    from deskbase.rules.identity import identity_of
+    from deskbase.rules.access.identity import identity_of
     return identity_of(store, login).organization
 
 

@@ -9,8 +9,8 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
+from deskbase.rules.access.identity import create_account, identity_of
 from deskbase.rules.application import load_application_demo, open_store
-from deskbase.rules.identity import create_account, identity_of
 from deskbase.views.app import create_app
 
 PASSWORD = "correct horse battery"

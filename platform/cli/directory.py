@@ -5,6 +5,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from .opening import open_store
+
 
 def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callable[[argparse.Namespace], int]]:
     """Add this group's sub-commands to `commands`; return their handlers by command name."""
@@ -25,11 +27,9 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
 
 def cmd_directory(args: argparse.Namespace) -> int:
     """`deskbase directory test LOGIN` and `deskbase directory sync [--dry-run]`."""
-    from deskbase.cli import _store
-    from deskbase.rules.identity import LoginRefused
-
-    from .active_directory import DirectoryError, directory_of, sync_directory
-    with _store(args) as store:
+    from deskbase.connectors.active_directory import DirectoryError, directory_of, sync_directory
+    from deskbase.rules.access.identity import LoginRefused
+    with open_store(args) as store:
         directory = directory_of(store)
         if directory.settings.skip_certificate_check:
             print("warning: skip_certificate_check_INSECURE is set: the directory's certificate is not checked",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from pathlib import Path
+
+from .opening import open_store
 
 
 def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callable[[argparse.Namespace], int]]:
@@ -34,16 +35,8 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
     return {"mail": cmd_mail}
 
 
-def _store(args):
-    from deskbase.objects.errors import DeskbaseError
-    from deskbase.rules.application import load_application, open_store
-    if not Path(args.definitions).is_dir():
-        raise DeskbaseError(f"the definitions folder `{args.definitions}` does not exist")
-    return open_store(args.db, load_application(args.definitions, args.overlay))
-
-
 def cmd_mail(args: argparse.Namespace) -> int:
-    with _store(args) as store:
+    with open_store(args) as store:
         if args.mail_command == "fetch":
             return _fetch(store, args)
         if args.mail_command == "idle":
@@ -52,7 +45,7 @@ def cmd_mail(args: argparse.Namespace) -> int:
 
 
 def _fetch(store, args) -> int:
-    from .imap import fetch_mailboxes
+    from deskbase.connectors.imap import fetch_mailboxes
 
     def progress(uid, outcome) -> None:
         print(f"  UID {uid}: {outcome}", flush=True)
@@ -68,9 +61,8 @@ def _idle(store, args) -> int:
     import signal
     import threading
 
-    from deskbase.rules.mail_intake import mailbox_named
-
-    from .imap import idle
+    from deskbase.connectors.imap import idle
+    from deskbase.rules.intake.mail_intake import mailbox_named
     mailbox = mailbox_named(store.definitions, args.mailbox)
     stop = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
@@ -83,7 +75,7 @@ def _idle(store, args) -> int:
 
 
 def _quarantine(store, args) -> int:
-    from deskbase.rules.mail_intake import QUARANTINED, delete_held, held_message, held_messages, release
+    from deskbase.rules.intake.mail_intake import QUARANTINED, delete_held, held_message, held_messages, release
     command = args.quarantine_command
     if command == "list":
         def rows(session):

@@ -6,6 +6,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from .opening import open_store
+from .serving import listen_to_mailboxes
+from .tables import table
+
 
 def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callable[[argparse.Namespace], int]]:
     """The `jobs`, `timers`, `worker` and `outbox` commands."""
@@ -37,15 +41,15 @@ def _run_line(run) -> str:
 
 
 def cmd_jobs(args) -> int:
-    from deskbase.cli import _store, _table
-    from .channels import job_runner
-    with _store(args) as store:
+
+    from deskbase.connectors.channels import job_runner
+    with open_store(args) as store:
         runner = job_runner(store)
         if args.jobs_command == "list":
             rows = [[status.name, f"{status.schedule} ({status.zone})",
                      status.next_occurrence.strftime("%Y-%m-%d %H:%M %Z"),
                      (status.last_run or {}).get("outcome", "never run")] for status in runner.status()]
-            print(_table(rows, ["job", "schedule", "next", "last run"]) if rows else "no jobs in the definitions")
+            print(table(rows, ["job", "schedule", "next", "last run"]) if rows else "no jobs in the definitions")
             return 0
         runs = [runner.run(args.name)] if args.jobs_command == "run" else runner.run_due()
         for run in runs:
@@ -54,9 +58,8 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_timers(args) -> int:
-    from deskbase.cli import _store
-    from deskbase.rules.timers import start_missing
-    with _store(args) as store:
+    from deskbase.rules.process.timers import start_missing
+    with open_store(args) as store:
         started = start_missing(store, args.types or None,
                                 progress=lambda type_name, done: print(f"  {type_name}: {done} started", flush=True))
         print(f"{started} records got their clocks" if started else "every record has its clocks already")
@@ -67,15 +70,13 @@ def cmd_worker(args) -> int:
     import signal
     import threading
 
-    from deskbase.cli import _listen_to_mailboxes, _store
-
-    from .channels import job_runner
-    with _store(args) as store:
+    from deskbase.connectors.channels import job_runner
+    with open_store(args) as store:
         runner = job_runner(store)
         stop = threading.Event()
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signal_number, lambda *_: stop.set())
-        listening = _listen_to_mailboxes(store, stop)
+        listening = listen_to_mailboxes(store, stop)
         if not runner.jobs and not listening:
             print("no jobs and no mailbox to listen to in the definitions: nothing to run")
             return 0
@@ -91,13 +92,12 @@ def cmd_worker(args) -> int:
 
 
 def cmd_outbox(args) -> int:
-    from deskbase.cli import _store, _table
-    from deskbase.rules.outbox import list_messages
-    with _store(args) as store:
+    from deskbase.rules.messages.outbox import list_messages
+    with open_store(args) as store:
         def work(session):
             return [[str(m.id), m.queued_at.strftime("%Y-%m-%d %H:%M"), m.state, m.channel, ", ".join(m.recipients),
                      m.subject[:60], m.last_error or ""] for m in list_messages(session, args.state, limit=args.limit)]
         rows = store.read(work)
-        print(_table(rows, ["id", "queued", "state", "channel", "to", "subject", "last error"]) if rows
+        print(table(rows, ["id", "queued", "state", "channel", "to", "subject", "last error"]) if rows
               else "no messages")
         return 0

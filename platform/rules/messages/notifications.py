@@ -4,8 +4,7 @@ The `notifications:` section of the definitions holds the rules."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from dataclasses import field as _field
+from dataclasses import dataclass, field as _field
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
@@ -19,13 +18,12 @@ from deskbase.objects.fields import AttachmentsKind, EnumKind, StringKind, UserK
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Change, Session
-from deskbase.objects.store import Store
+from deskbase.rules.access.identity import ACCOUNTS_KEY, identity_for_account
+from deskbase.rules.access.scopes import decide, hidden_fields
+from deskbase.rules.access.substitution import with_deputies
 
-from .access import decide, hidden_fields
-from .identity import ACCOUNTS_KEY, identity_for_account
 from . import links
 from .outbox import queue_message, record_thread
-from .substitution import with_deputies
 
 EVENTS = ("create", "update", "transition", "delete", "timer")
 CHANNELS = ("email", "sms")

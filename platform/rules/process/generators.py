@@ -13,10 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from deskbase.objects.definitions import Section, check_expression, definition_error, filter_errors, freeze_plain
-from deskbase.objects.expressions import evaluate
-from deskbase.objects.sourcemap import format_path
 from deskbase.objects.errors import DefinitionError, DeskbaseError, hint_for
+from deskbase.objects.expressions import evaluate
 from deskbase.objects.model import Definitions
+from deskbase.objects.sourcemap import format_path
 from deskbase.objects.store import Store
 
 from .workflows import EFFECTS, RecordToCreate, _CheckContext, create_records, stored_as_given

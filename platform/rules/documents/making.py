@@ -6,8 +6,7 @@ from __future__ import annotations
 import mimetypes
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from dataclasses import field as _field
+from dataclasses import dataclass, field as _field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,14 +21,24 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from deskbase.objects.definitions import Section, definition_error
 from deskbase.objects.errors import DefinitionError, DeskbaseError, NotFound, hint_for
-from deskbase.objects.fields import (AttachmentsKind, DateKind, DateTimeKind, DecimalKind, DurationKind, MoneyKind,
-                                     RefKind, Upload, UserKind, label_text)
+from deskbase.objects.fields import (
+    AttachmentsKind,
+    DateKind,
+    DateTimeKind,
+    DecimalKind,
+    DurationKind,
+    MoneyKind,
+    RefKind,
+    Upload,
+    UserKind,
+    label_text,
+)
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Session
-
-from .access import AccessDenied, access_rules, decide, hidden_fields
-from .identity import ACCOUNTS_KEY, Identity, identity_for_account
+from deskbase.rules.access.identity import ACCOUNTS_KEY, Identity, identity_for_account
+from deskbase.rules.access.scopes import AccessDenied, access_rules, decide, hidden_fields
+from deskbase.rules.process.timers import clocks_of
 
 MAX_ROWS = 5000            # records one `related` or `query` call gives a template at most
 PDF = "application/pdf"
@@ -291,7 +300,7 @@ def keep_copy(session: Session, name: str, record: Record | str, *, language: st
 
 def html_to_pdf(html: str, folder: Path) -> bytes:
     """PDF bytes of an HTML page whose images and style sheets are read from `folder` only."""
-    from weasyprint import HTML   # imported when a document is made: loading Pango takes a while
+    from weasyprint import HTML  # imported when a document is made: loading Pango takes a while
     return HTML(string=html, base_url=folder.as_uri() + "/", url_fetcher=folder_fetcher(folder)).write_pdf()
 
 
@@ -479,7 +488,6 @@ def _context(reader: _Reader, view: RecordView) -> dict[str, Any]:
     def clocks(of: RecordView | None = None) -> dict[str, dict[str, Any]]:
         """The timers of a record (this one by default) by name: label, state, elapsed and
         target (seconds), deadline."""
-        from .timers import clocks_of     # timers need workflows, which load documents lazily
         target = of if isinstance(of, RecordView) else view
         found = {}
         for clock in clocks_of(session, target._record, reader.language):

@@ -1,6 +1,6 @@
-"""The `jobs:` section: which actions run on which cron schedule, and the registry of
-actions a definition may name. Senders come from the caller (the connectors), so this
-layer names the work without knowing how messages leave."""
+"""The `jobs:` section: which actions run on which cron schedule, and the actions a
+definition may name. Senders and the work of connectors (mail, the directory) come from the
+caller, so this layer names the work without knowing how it reaches the outside world."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -13,19 +13,25 @@ from deskbase.objects.definitions import Section, definition_error
 from deskbase.objects.errors import DefinitionError, hint_for
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
+from deskbase.rules.messages.outbox import Sender, deliver_due, purge_sent
+from deskbase.rules.process.approvals import remind_and_expire
+from deskbase.rules.process.generators import run_generator
+from deskbase.rules.process.timers import check_due
 
-from .approvals import remind_and_expire
-from .jobs import CronError, CronSchedule, Job
-from .outbox import Sender, deliver_due, purge_sent
-from .timers import check_due
+from .runner import CronError, CronSchedule, Job, JobError
+
+# The work of an action done by a connector (reading mailboxes, the directory), handed to
+# `scheduled_jobs` by the caller as senders are: `work(store, occurrence, options)`.
+HandedWork = Callable[[Store, datetime, Mapping[str, Any]], Any]
 
 
 @dataclass(frozen=True)
 class Action:
-    """Work a job may name: `run(store, occurrence, options, senders)`; `options` lists the
-    options it accepts with their defaults."""
+    """Work a job may name: `run(store, occurrence, options, senders)`, or None for work a
+    connector does and the caller hands in; `options` lists the options it accepts with their
+    defaults."""
 
-    run: Callable[[Store, datetime, Mapping[str, Any], Mapping[str, Sender]], Any]
+    run: Callable[[Store, datetime, Mapping[str, Any], Mapping[str, Sender]], Any] | None
     options: Mapping[str, Any]
     description: str
 
@@ -52,23 +58,8 @@ def _approval_reminders(store: Store, occurrence: datetime, options: Mapping[str
     return str(remind_and_expire(store, occurrence, batch=int(options["batch"])))
 
 
-def _fetch_mail(store: Store, occurrence: datetime, options: Mapping[str, Any],
-                senders: Mapping[str, Sender]) -> str:
-    from deskbase.connectors.imap import fetch_mailboxes    # the connector layer, loaded when used
-    names = [options["mailbox"]] if options["mailbox"] else None
-    return "; ".join(str(report) for report in fetch_mailboxes(store, names, limit=int(options["limit"]))) \
-        or "no mailboxes in the definitions"
-
-
-def _sync_directory(store: Store, occurrence: datetime, options: Mapping[str, Any],
-                    senders: Mapping[str, Sender]) -> str:
-    from deskbase.connectors.active_directory import sync_directory    # the connector layer, loaded when used
-    return str(sync_directory(store))
-
-
 def _generate(store: Store, occurrence: datetime, options: Mapping[str, Any],
               senders: Mapping[str, Sender]) -> str:
-    from .generators import run_generator       # generators build on workflows, which build on this
     return str(run_generator(store, str(options["generator"]), now=occurrence))
 
 
@@ -79,13 +70,13 @@ ACTIONS: Mapping[str, Action] = MappingProxyType({
                            "fire the timer thresholds passed since the last run (warnings, breaches)"),
     "generate": Action(_generate, MappingProxyType({"generator": ""}),
                        "run a generator of `generators:` for its period (the records of last month, …)"),
-    "fetch_mail": Action(_fetch_mail, MappingProxyType({"mailbox": "", "limit": 500}),
+    "fetch_mail": Action(None, MappingProxyType({"mailbox": "", "limit": 500}),
                          "read new mail of the mailboxes (one, or all when `mailbox` is empty) into records"),
     "deliver_messages": Action(_deliver_messages, MappingProxyType({"limit": 100}),
                                "send the outbox's due messages through the channels"),
     "purge_messages": Action(_purge_messages, MappingProxyType({"keep_days": 30}),
                              "delete sent messages older than keep_days"),
-    "sync_directory": Action(_sync_directory, MappingProxyType({}),
+    "sync_directory": Action(None, MappingProxyType({}),
                              "bring the directory's accounts up to date (created, updated, disabled)"),
 })
 
@@ -157,10 +148,22 @@ def job_definitions(definitions: Definitions) -> Mapping[str, JobDefinition]:
     return definitions.extensions.get("jobs") or MappingProxyType({})
 
 
-def scheduled_jobs(definitions: Definitions, senders: Mapping[str, Sender]) -> list[Job]:
-    """The jobs of definitions, ready for a JobRunner, their actions given these senders."""
+def scheduled_jobs(definitions: Definitions, senders: Mapping[str, Sender],
+                   handed: Mapping[str, HandedWork] | None = None) -> list[Job]:
+    """The jobs of definitions, ready for a JobRunner, their actions given these senders and
+    the connectors' work by action name (`handed`). A job whose connector work was not handed
+    in fails each run with a sentence saying so."""
+    handed = handed or {}
+
     def work_of(job: JobDefinition) -> Callable[[Store, datetime], Any]:
         action = ACTIONS[job.action]
-        return lambda store, occurrence: action.run(store, occurrence, job.options, senders)
+        if action.run is not None:
+            return lambda store, occurrence: action.run(store, occurrence, job.options, senders)
+        connector_work = handed.get(job.action)
+        if connector_work is None:
+            def missing(store: Store, occurrence: datetime) -> Any:
+                raise JobError(f"`{job.action}` is work of a connector this process was not given")
+            return missing
+        return lambda store, occurrence: connector_work(store, occurrence, job.options)
     return [Job(job.name, job.schedule, work_of(job), description=ACTIONS[job.action].description)
             for job in job_definitions(definitions).values()]

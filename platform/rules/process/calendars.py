@@ -13,9 +13,9 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from ..objects.definitions import Section, definition_error
-from ..objects.errors import DeskbaseError, hint_for
-from ..objects.sourcemap import parse_path
+from deskbase.objects.definitions import Section, definition_error
+from deskbase.objects.errors import DeskbaseError, hint_for
+from deskbase.objects.sourcemap import parse_path
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

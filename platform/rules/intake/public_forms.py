@@ -5,8 +5,7 @@ to the new record with some of its fields copied (a requester and their organiza
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from dataclasses import field as _field
+from dataclasses import dataclass, field as _field
 from types import MappingProxyType
 from typing import Any
 

@@ -10,8 +10,7 @@ import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from dataclasses import field as _field
+from dataclasses import dataclass, field as _field
 from datetime import datetime, timezone
 from email.utils import parseaddr
 from types import MappingProxyType
@@ -28,10 +27,10 @@ from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, 
 from deskbase.objects.fields import AttachmentsKind, RefKind, StringKind, Upload, _accepted
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
+from deskbase.rules.messages.channels import channels
+from deskbase.rules.messages.outbox import find_by_message_id, queue_message
 
-from .channels import channels
 from .mail_messages import MailParseError, ParsedMail, loop_reason, parse_message
-from .outbox import find_by_message_id, queue_message
 from .public_forms import Sender, compile_sender, create_sender, find_sender, sender_values
 
 if TYPE_CHECKING:

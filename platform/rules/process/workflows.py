@@ -4,8 +4,7 @@ write-path checks that keep the state field in the workflow's hands."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from dataclasses import field as _field
+from dataclasses import dataclass, field as _field
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
@@ -13,17 +12,29 @@ from typing import Any
 from deskbase.objects.definitions import Section, check_expression, definition_error, filter_errors, freeze_plain
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
 from deskbase.objects.expressions import ExpressionError, evaluate
-from deskbase.objects.fields import (BooleanKind, DateKind, DateTimeKind, DecimalKind, DurationKind, EnumKind,
-                                     IntegerKind, Kind, RefKind, StringKind, TextKind, UserKind, label_text)
+from deskbase.objects.fields import (
+    BooleanKind,
+    DateKind,
+    DateTimeKind,
+    DecimalKind,
+    DurationKind,
+    EnumKind,
+    IntegerKind,
+    Kind,
+    StringKind,
+    TextKind,
+    UserKind,
+    label_text,
+)
 from deskbase.objects.model import FROZEN_EMPTY, Definitions, TypeDef
 from deskbase.objects.records import Record
-from deskbase.objects.sourcemap import format_path
 from deskbase.objects.session import Change, Session
-from deskbase.objects.store import Store
+from deskbase.objects.sourcemap import format_path
+from deskbase.rules.access.identity import is_system
+from deskbase.rules.access.scopes import AccessDenied, decide
+from deskbase.rules.documents import making as documents
 
-from . import documents
-from .access import AccessDenied, decide
-from .identity import SYSTEM
+from .triggers import Trigger, compile_trigger, triggered
 
 GUARD_NAMES = ("record", "me", "now", "today")
 WORDS = ("$me", "$now", "$today")   # besides $input.<name> and $record.<field>
@@ -58,16 +69,6 @@ class Input:
 
     def title(self, language: str = "en") -> str:
         return label_text(self.label, language, self.name.replace("_", " "))
-
-
-@dataclass(frozen=True)
-class Trigger:
-    """The event of an automatic transition: a record of `type` created whose ref `via`
-    points at the workflow's record, and that matches `where`."""
-
-    type: str
-    via: str
-    where: Any = None
 
 
 @dataclass(frozen=True)
@@ -532,27 +533,6 @@ def _compile_transition(typedef: TypeDef, field_name: str, name: str, spec: Mapp
                       MappingProxyType(inputs), MappingProxyType(dict(spec.get("set") or {})), tuple(effects), trigger)
 
 
-def compile_trigger(typedef: TypeDef, spec: Mapping[str, Any], path: tuple, positions, definitions: Definitions,
-                     errors: list[DefinitionError]) -> Trigger | None:
-    type_name, via = spec["create"], spec["via"]
-    source = definitions.types.get(type_name)
-    if source is None:
-        errors.append(definition_error(positions, path + ("create",), f"`{type_name}` is not a type",
-                                       hint_for(type_name, definitions.types)))
-        return None
-    field = source.own_fields.get(via)
-    if field is None or not isinstance(field.kind, RefKind) or field.kind.multiple or field.kind.to != typedef.name:
-        refs = [n for n, f in source.own_fields.items() if isinstance(f.kind, RefKind) and f.kind.to == typedef.name]
-        errors.append(definition_error(positions, path + ("via",),
-                                       f"`via` must be a ref field of `{type_name}` pointing at `{typedef.name}`; "
-                                       f"`{via}` is not", hint_for(via, refs)))
-        return None
-    where = spec.get("where")
-    if where is not None:
-        errors += filter_errors(where, source, path + ("where",), positions)
-    return Trigger(type_name, via, where)
-
-
 WORKFLOW_SECTION = Section("workflow", "type", _SCHEMA, _compile)
 
 
@@ -567,12 +547,6 @@ def workflow_of(definitions: Definitions, type_name: str) -> Workflow | None:
 
 
 # -- firing --------------------------------------------------------------------------------
-
-def is_system(session: Session) -> bool:
-    """Whether a session acts as the system (no identity, or `identity.SYSTEM`): it may set
-    states directly and edit locked records, for imports, demo data and data fixes."""
-    return session.identity is None or session.identity == SYSTEM
-
 
 def _language(session: Session) -> str:
     identity = session.identity
@@ -753,17 +727,6 @@ def check_state(session: Session, action: str, typedef: TypeDef, record: Record 
     if wanted is not None and wanted != state:
         raise AccessDenied("update", f"the {workflow.field} of a {typedef.title()} changes only through its "
                                      f"transitions ({names})", {workflow.field: "changes only through transitions"})
-
-
-def triggered(session: Session, trigger: Trigger, change: Change, target_type: str) -> Record | None:
-    """The record of `target_type` that a created record fires `trigger` on: the one its ref
-    `via` points at, when the created record matches the trigger's `where`; else None."""
-    target_id = change.new.get(trigger.via)
-    target = session.container(target_type).records.get(target_id) if target_id is not None else None
-    if target is None or trigger.where is None:
-        return target
-    where = session.store.compiled_filter(trigger.where, change.typedef.name)
-    return target if where.matches(change.new, change.typedef, session.context(change.new)) else None
 
 
 def fire_automatic(session: Session, change: Change) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from .opening import open_store
+
 
 def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callable[[argparse.Namespace], int]]:
     """The `generate` command."""
@@ -15,11 +17,9 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from deskbase.cli import _store
     from deskbase.objects.fields import label_text
-
-    from .generators import generators, month, run_generator
-    with _store(args) as store:
+    from deskbase.rules.process.generators import generators, month, run_generator
+    with open_store(args) as store:
         if not args.name:
             for name, generator in generators(store.definitions).items():
                 print(f"{name:24} {label_text(generator.label, 'en', name)} ({generator.period}: "

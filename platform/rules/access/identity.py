@@ -414,3 +414,9 @@ def load_demo_users(store: Store, entries: Sequence[Mapping[str, Any]], keys: Ma
         except AccountError as error:
             raise AccountError(str(error) if str(error).startswith(place) else f"{where}: {error}") from None
     return len(entries)
+
+
+def is_system(session: Any) -> bool:
+    """Whether a session acts as the system (no identity, or `identity.SYSTEM`): it may set
+    states directly and edit locked records, for imports, demo data and data fixes."""
+    return session.identity is None or session.identity == SYSTEM

@@ -24,8 +24,7 @@ threshold does not withdraw it, or lowering a price would skip the approval."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from dataclasses import field as _field
+from dataclasses import dataclass, field as _field
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
@@ -35,17 +34,24 @@ from persistent import Persistent
 
 from deskbase.objects.definitions import Section, check_ref_path, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
-from deskbase.objects.fields import (DecimalKind, EnumKind, IntegerKind, UserKind, format_duration, label_text,
-                                     parse_duration)
+from deskbase.objects.fields import (
+    DecimalKind,
+    EnumKind,
+    IntegerKind,
+    UserKind,
+    format_duration,
+    label_text,
+    parse_duration,
+)
 from deskbase.objects.model import FROZEN_EMPTY, Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Change, Session
 from deskbase.objects.store import Store
+from deskbase.rules.access.identity import ACCOUNTS_KEY
+from deskbase.rules.access.scopes import AccessDenied, decide
+from deskbase.rules.access.substitution import with_deputies
+from deskbase.rules.messages.outbox import queue_message, record_thread
 
-from .access import AccessDenied, decide
-from .identity import ACCOUNTS_KEY
-from .outbox import queue_message, record_thread
-from .substitution import with_deputies
 from .workflows import fire_as_system, workflow_of
 
 UTC = timezone.utc

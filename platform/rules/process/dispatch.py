@@ -15,10 +15,9 @@ from deskbase.objects.errors import DefinitionError, FieldError, hint_for
 from deskbase.objects.fields import RefKind, UserKind
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.session import Change, Session
-from deskbase.objects.store import Store
+from deskbase.rules.access.identity import ACCOUNTS_KEY, identity_settings
+from deskbase.rules.access.substitution import absent_among
 
-from .identity import ACCOUNTS_KEY, identity_settings
-from .substitution import absent_among
 from .workflows import fire_as_system, workflow_of
 
 STRATEGIES = ("round_robin", "least_loaded")

@@ -25,8 +25,7 @@ bucket, and the rare conflict left (a bucket split) is retried by `Store.run`.""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from dataclasses import field as _field
+from dataclasses import dataclass, field as _field
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -39,17 +38,25 @@ from persistent import Persistent
 
 from deskbase.objects.definitions import Section, check_ref_path, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
-from deskbase.objects.fields import (DateTimeKind, EnumKind, RefKind, StringKind, format_duration, label_text,
-                                     parse_duration)
+from deskbase.objects.fields import (
+    DateTimeKind,
+    EnumKind,
+    RefKind,
+    StringKind,
+    format_duration,
+    label_text,
+    parse_duration,
+)
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Change, Session
 from deskbase.objects.store import Store
+from deskbase.rules.access.identity import is_system
+from deskbase.rules.access.scopes import AccessDenied
+from deskbase.rules.messages.notifications import announce
 
 from .calendars import BusinessCalendar, calendars_of
-from .notifications import announce
-from .access import AccessDenied
-from .workflows import Trigger, compile_trigger, is_system, triggered
+from .triggers import Trigger, compile_trigger, triggered
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from .opening import identity_of_args, open_store
+
 
 def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callable[[argparse.Namespace], int]]:
     """Add this group's sub-commands to `commands`; return their handlers by command name."""
@@ -25,12 +27,11 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
 
 def cmd_document(args: argparse.Namespace) -> int:
     """`deskbase document NAME NUMBER [--out FILE] [--as LOGIN] [--attach]`."""
-    from deskbase.cli import _identity, _store
-    from deskbase.rules.access import AccessDenied
-    from deskbase.rules.documents import keep_copy, render
+    from deskbase.rules.access.scopes import AccessDenied
+    from deskbase.rules.documents.making import keep_copy, render
 
-    with _store(args) as store:
-        identity = _identity(store, args)
+    with open_store(args) as store:
+        identity = identity_of_args(store, args)
         try:
             made = store.read(lambda session: render(session, args.name, args.number, language=args.language),
                               identity=identity)

@@ -1,0 +1,67 @@
+"""The `deskbase` command: check definitions, migrate, load demo data, query and show
+records (as the system, or `--as` an account, within its access), fire workflow
+transitions, manage accounts, run jobs, read mail, make documents, and run the product.
+
+Each module of this package is one group of commands, with `add_commands(subparsers,
+common) -> {command: handler}`; `opening` opens what they work on, `tables` prints rows."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from deskbase.objects.errors import DefinitionErrors, DeskbaseError
+
+from . import accounts, approvals, directory, documents, generators, jobs, mail, records, serving
+from .opening import DEFAULT_DEFINITIONS, common_options, shown_uri
+
+__all__ = ["build_parser", "main", "shown_uri"]
+
+# In the order `deskbase --help` lists them.
+COMMAND_GROUPS = (records, approvals, accounts, serving, jobs, directory, mail, generators, documents)
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
+    """The parser of every command, and each command's handler by name."""
+    common = common_options()
+    parser = argparse.ArgumentParser(prog="deskbase", parents=[common],
+                                     description="Deskbase: a configurable object database and the applications "
+                                                 "defined on it.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    handlers: dict[str, Handler] = {}
+    for group in COMMAND_GROUPS:
+        handlers.update(group.add_commands(commands, common))
+    return parser, handlers
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `deskbase` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for position, word in enumerate(argv[:-1]):   # `--sort -priority` would read as an unknown option
+        if word == "--sort" and argv[position + 1].startswith("-"):
+            argv[position:position + 2] = [f"--sort={argv[position + 1]}"]
+            break
+    parser, handlers = build_parser()
+    args = parser.parse_args(argv)
+    args.definitions = getattr(args, "definitions", DEFAULT_DEFINITIONS)
+    args.overlay = getattr(args, "overlay", [])
+    args.db = getattr(args, "db", None)
+    try:
+        return handlers[args.command](args)
+    except DefinitionErrors as errors:
+        print(errors, file=sys.stderr)
+        return 1
+    except DeskbaseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:   # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted; the transaction in progress was not committed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""`deskbase run` and `deskbase serve`: the web interface with the scheduled jobs and the
+mailboxes' listeners running beside it."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from deskbase.objects.fields import label_text
+
+from .opening import open_store, shown_uri
+from .records import summary
+from .tables import table
+
+
+def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callable[[argparse.Namespace], int]]:
+    """The `run` and `serve` commands."""
+    run = commands.add_parser("run", parents=[common],
+                              help="prepare the database (migrate, demo data on first use) and run the web interface")
+    serve = commands.add_parser("serve", parents=[common], help="run the web interface and the job worker")
+    for serving in (run, serve):
+        serving.add_argument("--host", default=os.environ.get("DESKBASE_HOST", "127.0.0.1"),
+                            help="address to listen on (default 127.0.0.1)")
+        serving.add_argument("--port", type=int, default=int(os.environ.get("DESKBASE_PORT", "8000")),
+                            help="port (default 8000)")
+        serving.add_argument("--no-worker", action="store_true", help="do not run the scheduled jobs in this process")
+        serving.add_argument("--check", action="store_true", help=argparse.SUPPRESS)   # prepare, print, do not listen
+    return {"run": cmd_run, "serve": cmd_serve}
+
+
+def cmd_run(args) -> int:
+    from deskbase.rules.application import load_application_demo as load_demo
+    with open_store(args) as store:
+        demo_folder = Path(args.definitions) / "demo"
+        empty = store.read(lambda s: all(s.count(n) == 0 for n in store.definitions.types))
+        if empty and demo_folder.is_dir():
+            print("first start: loading the demo data…")
+            counts = load_demo(store, demo_folder)
+            print("  " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+        print(f"Deskbase is ready. Database: {shown_uri(store.uri)}")
+        print("\n".join(summary(store)))
+        accounts = _demo_accounts(demo_folder) if demo_folder.is_dir() else []
+        if accounts:
+            print("\nDemo accounts (demo only; from definitions/demo/):")
+            print(table([[a.get("login", ""), ", ".join(a.get("roles", ())), str(a.get("password", ""))]
+                          for a in accounts], ["login", "roles", "password"]))
+        print("\nThe command line works beside it:")
+        for line in store.read(_examples):
+            print(f"  .venv/bin/deskbase {line}")
+        if accounts:
+            login = accounts[-1].get("login")
+            busiest = store.read(lambda s: max(store.definitions.types, key=s.count))
+            print(f"  .venv/bin/deskbase query {busiest} --as {login}    # what one account may see")
+        print("  .venv/bin/deskbase --help")
+        return _serve(store, args)
+
+
+def cmd_serve(args) -> int:
+    with open_store(args) as store:
+        return _serve(store, args)
+
+
+def _serve(store, args) -> int:
+    """Listen for the web interface, with the scheduled jobs running in a thread beside it."""
+    import threading
+
+    from deskbase.connectors.channels import job_runner
+    from deskbase.views.app import create_app
+    app = create_app(store, secure_cookies=os.environ.get("DESKBASE_SECURE_COOKIES") == "1")
+    print(f"\nWeb interface: http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}/"
+          "   (Ctrl-C stops it)", flush=True)
+    if args.check:
+        return 0
+    import uvicorn
+    stop = threading.Event()
+    if not args.no_worker:
+        runner = job_runner(store)
+        threading.Thread(target=runner.serve, args=(stop,), kwargs={"interval": 15.0}, daemon=True,
+                         name="deskbase-jobs").start()
+        listen_to_mailboxes(store, stop)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    finally:
+        stop.set()
+    return 0
+
+
+def listen_to_mailboxes(store, stop) -> list:
+    """Mailboxes with `idle: true` are listened to in threads of this process until `stop`;
+    the threads."""
+    from deskbase.connectors.imap import start_idle
+
+    def report(fetched) -> None:
+        if fetched.outcomes or fetched.errors:
+            print(f"{datetime.now():%H:%M:%S} mail {fetched}", flush=True)
+    listening = start_idle(store, stop, report=report)
+    if listening:
+        print(f"listening to {len(listening)} mailbox(es) with IMAP IDLE", flush=True)
+    return listening
+
+
+def _demo_accounts(folder: Path) -> list[dict]:
+    """The `users` entries of the demo files, to print their logins at start."""
+    from deskbase.objects.demo import read_demo
+    from deskbase.rules.application import DEMO_SECTIONS
+    return [dict(user) for _, document, _ in read_demo(folder, extra_keys=tuple(DEMO_SECTIONS))
+            for user in document.get("users") or () if isinstance(user, dict)]
+
+
+def _examples(session) -> list[str]:
+    """Command lines that show the first views of the definitions, and one record."""
+    lines = []
+    views = sorted(session.definitions.views.values(), key=lambda v: -session.count(v.type))
+    for view in views[:3]:
+        line = f"query {view.type}"
+        if view.filter:
+            line += " --filter '" + json.dumps(view.filter, ensure_ascii=False, default=str) + "'"
+        if view.sort:
+            line += f" --sort {','.join(view.sort)}"
+        lines.append(line + f"    # {label_text(view.label, session.definitions.languages[0], view.name)}")
+    for name in sorted(session.definitions.types, key=lambda t: -session.count(t)):
+        page = session.query(name, limit=1, sort="-id")
+        if page.records:
+            lines.append(f"show {page.records[0].number}")
+            break
+    return lines
