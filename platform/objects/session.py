@@ -32,6 +32,7 @@ from .fields import (
     label_text,
 )
 from .indexes import as_set
+from .kept_objects import kept_object
 from .model import TypeDef
 from .query import parse_sort, search
 from .records import Attachment, Record, TypeContainer
@@ -437,12 +438,10 @@ class Session:
                     kind.assigned_when, typedef.name).matches(new, typedef, self.context(new)):
                 continue
             year = self.now.astimezone(ZoneInfo(self.definitions.zone)).year
-            root = self.connection.root()
-            if SEQUENCES_KEY not in root:
-                root[SEQUENCES_KEY] = OOBTree()
+            counters = kept_object(self.connection, SEQUENCES_KEY, OOBTree)
             key = (typedef.name, name, year if kind.per == "year" else 0)
-            seq = root[SEQUENCES_KEY].get(key, 0) + 1
-            root[SEQUENCES_KEY][key] = seq
+            seq = counters.get(key, 0) + 1
+            counters[key] = seq
             new[name] = kind.render(seq, year)
             given.append(name)
         return tuple(given)

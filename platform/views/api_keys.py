@@ -14,6 +14,7 @@ from persistent import Persistent
 from ZODB.POSException import ConflictError
 
 from deskbase.objects.errors import DeskbaseError, NotFound
+from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.store import Store
 from deskbase.rules.access.identity import AccountError, Identity, identity_of
 
@@ -56,12 +57,7 @@ class KeyInfo:
 
 
 def _keys(connection, create: bool = False) -> OOBTree | None:
-    root = connection.root()
-    if KEYS_KEY not in root:
-        if not create:
-            return None
-        root[KEYS_KEY] = OOBTree()
-    return root[KEYS_KEY]
+    return kept_object(connection, KEYS_KEY, OOBTree if create else None)
 
 
 def _digest(secret: str) -> str:

@@ -1,7 +1,11 @@
 """Excel export of list views (P11): every list exports what it shows one person — the same
 filter, read scope, sort and visible columns, every page — as typed cells (dates as dates,
 numbers as numbers, durations in hours, labels in the person's language). A large export
-runs in the background, with a progress page and a download link only its owner can use."""
+runs in the background, with a progress page and a download link only its owner can use.
+
+It lives in views/, not connectors/: a workbook is another rendering of a list page — the
+same columns, labels and read scope as the screen, asked for by the same request — and
+openpyxl writes a file here, talking to nothing outside."""
 from __future__ import annotations
 
 import logging

@@ -1,6 +1,9 @@
 """Importing records from an Excel sheet (P11): the first row names the fields (by name or
 by their label in any language), every other row is a record. Every row is checked; when
-any is refused nothing is written and the report says which row, which field and why."""
+any is refused nothing is written and the report says which row, which field and why.
+
+It lives in views/ beside the export: an uploaded sheet is a form of many rows, read from
+the request and written through the same write path as one record's form."""
 from __future__ import annotations
 
 import io

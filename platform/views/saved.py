@@ -9,6 +9,7 @@ from BTrees.OOBTree import OOBTree
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from deskbase.objects.kept_objects import kept_object
 from deskbase.rules.access.identity import Identity
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ KEPT = ("sort", "q", "f")       # what a saved list remembers of a page's addres
 
 def saved_lists(session, login: str) -> list[dict[str, str]]:
     """A person's saved lists, by name: {name, url}."""
-    mine = (session.connection.root().get(SAVED_KEY) or {}).get(login)
+    mine = (kept_object(session.connection, SAVED_KEY) or {}).get(login)
     return [{"name": name, "url": url} for name, url in (mine or {}).items()]
 
 
@@ -35,12 +36,10 @@ def save(web: "Web", request: Request, web_session, identity: Identity) -> Respo
     url = f"/v/{view}" + (f"?{urlencode(kept)}" if kept else "")
 
     def work(session) -> None:
-        root = session.connection.root()
-        if SAVED_KEY not in root:
-            root[SAVED_KEY] = OOBTree()
-        mine = root[SAVED_KEY].get(identity.id)
+        everyone = kept_object(session.connection, SAVED_KEY, OOBTree)
+        mine = everyone.get(identity.id)
         if mine is None:
-            mine = root[SAVED_KEY][identity.id] = OOBTree()
+            mine = everyone[identity.id] = OOBTree()
         mine[name] = url
     web.store.run(work)
     return RedirectResponse(url, status_code=303)
@@ -50,7 +49,7 @@ def forget(web: "Web", request: Request, web_session, identity: Identity) -> Res
     name = str(request.state.form.get("name", ""))
 
     def work(session) -> None:
-        mine = (session.connection.root().get(SAVED_KEY) or {}).get(identity.id)
+        mine = (kept_object(session.connection, SAVED_KEY) or {}).get(identity.id)
         if mine is not None:
             mine.pop(name, None)
     web.store.run(work)

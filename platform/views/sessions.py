@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from BTrees.OOBTree import OOBTree
 
+from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.store import Store
 
 SESSIONS_KEY = "deskbase.web_sessions"
@@ -35,10 +36,7 @@ class WebSession:
 
 
 def _sessions(connection) -> OOBTree:
-    root = connection.root()
-    if SESSIONS_KEY not in root:
-        root[SESSIONS_KEY] = OOBTree()
-    return root[SESSIONS_KEY]
+    return kept_object(connection, SESSIONS_KEY, OOBTree)
 
 
 def open_session(store: Store, login: str, now: datetime | None = None) -> WebSession:
@@ -63,7 +61,7 @@ def find_session(store: Store, token: str | None, now: datetime | None = None) -
     now = now or datetime.now(UTC)
 
     def work(db_session) -> WebSession | None:
-        stored = db_session.connection.root().get(SESSIONS_KEY, {}).get(token)
+        stored = (kept_object(db_session.connection, SESSIONS_KEY) or {}).get(token)
         if stored is None or stored[2] < now:
             return None
         return WebSession(token, *stored)

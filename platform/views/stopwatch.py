@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from deskbase.objects.errors import NotFound
 from deskbase.objects.fields import format_duration
+from deskbase.objects.kept_objects import kept_object
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import decide
 
@@ -36,12 +37,7 @@ class Stopwatch:
 
 
 def _watches(connection, create: bool = False):
-    root = connection.root()
-    if STOPWATCHES_KEY not in root:
-        if not create:
-            return None
-        root[STOPWATCHES_KEY] = OOBTree()
-    return root[STOPWATCHES_KEY]
+    return kept_object(connection, STOPWATCHES_KEY, OOBTree if create else None)
 
 
 def read(session, login: str, number: str) -> Stopwatch:

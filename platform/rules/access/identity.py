@@ -17,6 +17,7 @@ from persistent import Persistent
 from deskbase.objects.definitions import Section, definition_error
 from deskbase.objects.errors import DefinitionError, DeskbaseError, NotFound, hint_for
 from deskbase.objects.fields import RefKind
+from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
 
@@ -190,12 +191,7 @@ def password_problem(login: str, password: str) -> str | None:
 
 
 def _accounts(connection, create: bool = False) -> OOBTree | None:
-    root = connection.root()
-    if ACCOUNTS_KEY not in root:
-        if not create:
-            return None
-        root[ACCOUNTS_KEY] = OOBTree()
-    return root[ACCOUNTS_KEY]
+    return kept_object(connection, ACCOUNTS_KEY, OOBTree if create else None)
 
 
 def _check_membership(session, roles: Sequence[str], groups: Sequence[int], organization: int | None) -> None:

@@ -1,6 +1,11 @@
 """Documents (P19): PDF files made from a record with a sandboxed HTML template — a report, a
 protocol of work done — for whoever may read the record, showing only what they may read.
-The `documents:` section names them; templates are compiled when the definitions load."""
+The `documents:` section names them; templates are compiled when the definitions load.
+
+Making a PDF lives in rules/, not connectors/: a document is made inside a transition's
+transaction (`keep_document`) and bounded by the reader's access rules, and WeasyPrint turns
+HTML into PDF in this process without talking to anything outside (it fetches no URL; see
+`folder_fetcher`)."""
 from __future__ import annotations
 
 import mimetypes
@@ -33,6 +38,7 @@ from deskbase.objects.fields import (
     UserKind,
     label_text,
 )
+from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Session
@@ -368,7 +374,7 @@ class _Reader:
         self.language = language
         self.definitions = session.definitions
         self.zone = ZoneInfo(session.definitions.zone)
-        self.accounts = session.connection.root().get(ACCOUNTS_KEY) or {}
+        self.accounts = kept_object(session.connection, ACCOUNTS_KEY) or {}
 
     def may_read(self, typedef: TypeDef, record: Record) -> bool:
         return bool(decide(self.identity, "read", typedef, record, definitions=self.definitions,
@@ -656,7 +662,7 @@ def apply_effect(session: Session, record: Record, names: tuple[str, ...]) -> No
 
 
 def _account_identity(session: Session) -> Identity | None:
-    account = (session.connection.root().get(ACCOUNTS_KEY) or {}).get(session.user)
+    account = (kept_object(session.connection, ACCOUNTS_KEY) or {}).get(session.user)
     if account is None or not account.active:
         return None
     return identity_for_account(session, account)

@@ -25,6 +25,7 @@ from ZODB.POSException import POSError
 from deskbase.objects.definitions import Section, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, NotFound, ValidationError, hint_for
 from deskbase.objects.fields import AttachmentsKind, RefKind, StringKind, Upload, _accepted
+from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.rules.messages.channels import channels
@@ -372,11 +373,7 @@ class MailState(Persistent):
 
 def mail_state(session: "Session", *, create: bool = False) -> MailState | None:
     """The mail state of the session's database (created with `create`)."""
-    root = session.connection.root()
-    state = root.get(MAIL_KEY)
-    if state is None and create:
-        state = root[MAIL_KEY] = MailState()    # once per database: writes the root mapping that time
-    return state
+    return kept_object(session.connection, MAIL_KEY, MailState if create else None)
 
 
 def ensure_mail_state(store: "Store") -> None:

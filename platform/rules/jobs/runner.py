@@ -21,6 +21,7 @@ from persistent import Persistent
 from ZODB.POSException import ConflictError
 
 from deskbase.objects.errors import DeskbaseError, hint_for
+from deskbase.objects.kept_objects import kept_object
 
 if TYPE_CHECKING:
     from deskbase.objects.session import Session
@@ -457,11 +458,8 @@ class JobRunner:
             return
 
         def work(session: "Session") -> None:
-            root = session.connection.root()
-            if JOBS_KEY not in root:
-                # Written once: two runners starting together conflict here and one retries.
-                root[JOBS_KEY] = OOBTree()
-            states = root[JOBS_KEY]
+            # Made once: two runners starting together conflict here and one retries.
+            states = kept_object(session.connection, JOBS_KEY, OOBTree)
             for name in missing:
                 if name not in states:
                     states[name] = JobState(name, moment)
@@ -537,7 +535,7 @@ class JobRunner:
 
 
 def _states(session: "Session") -> Any:
-    return session.connection.root().get(JOBS_KEY)
+    return kept_object(session.connection, JOBS_KEY)
 
 
 def _short(text: str, limit: int = 500) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from BTrees.OOBTree import OOBTree
 
 from deskbase.objects.errors import DeskbaseError
+from deskbase.objects.kept_objects import kept_object
 
 SECRET_KEY = "deskbase.link_secret"
 USED_KEY = "deskbase.links_used"
@@ -47,10 +48,7 @@ class Link:
 
 
 def _secret(connection) -> bytes:
-    root = connection.root()
-    if SECRET_KEY not in root:
-        root[SECRET_KEY] = secrets.token_bytes(32)
-    return root[SECRET_KEY]
+    return kept_object(connection, SECRET_KEY, lambda: secrets.token_bytes(32))
 
 
 def _encode(data: bytes) -> str:
@@ -95,7 +93,7 @@ def read(session, token: str) -> Link:
     expires = datetime.fromtimestamp(payload["exp"], UTC)
     if expires < session.now:
         raise LinkRefused(f"This link expired on {expires:%Y-%m-%d}; sign in to do it instead.")
-    used = session.connection.root().get(USED_KEY)
+    used = kept_object(session.connection, USED_KEY)
     if used is not None and payload["n"] in used:
         raise LinkRefused("This link has been used already.")
     return Link(payload["a"], payload["to"], expires, payload.get("r"), payload.get("t"), payload.get("ty"),
@@ -104,7 +102,4 @@ def read(session, token: str) -> Link:
 
 def spend(session, link: Link) -> None:
     """Mark a link used, in the transaction that does what it allows."""
-    root = session.connection.root()
-    if USED_KEY not in root:
-        root[USED_KEY] = OOBTree()
-    root[USED_KEY][link.nonce] = link.expires
+    kept_object(session.connection, USED_KEY, OOBTree)[link.nonce] = link.expires

@@ -15,6 +15,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from deskbase.objects.definitions import Section, check_ref_path, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, hint_for
 from deskbase.objects.fields import AttachmentsKind, EnumKind, StringKind, UserKind
+from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Change, Session
@@ -274,7 +275,7 @@ def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Recor
 def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: Mapping[str, Any]):
     """(address, language, account or None) of each recipient, without the actor and without
     repeats. Read as the system: the rule decides who hears, not what the actor may see."""
-    accounts = session.connection.root().get(ACCOUNTS_KEY) or {}
+    accounts = kept_object(session.connection, ACCOUNTS_KEY) or {}
     default_language = (session.definitions.settings.get("languages") or ["en"])[0]
     actor = accounts.get(session.user)
     seen: set[str] = set()

@@ -22,6 +22,7 @@ from persistent import Persistent
 from ZODB.POSException import ConflictError
 
 from deskbase.objects.errors import DeskbaseError
+from deskbase.objects.kept_objects import kept_object
 
 if TYPE_CHECKING:
     from deskbase.objects.session import Session
@@ -223,21 +224,14 @@ class Outbox(Persistent):
 def ensure_outbox(store: "Store") -> None:
     """Create the outbox in a transaction of its own if the database has none yet."""
     def work(session: "Session") -> None:
-        root = session.connection.root()
-        if OUTBOX_KEY not in root:
-            root[OUTBOX_KEY] = Outbox()
+        kept_object(session.connection, OUTBOX_KEY, Outbox)
     if store.read(lambda session: OUTBOX_KEY not in session.connection.root()):
         store.run(work)
 
 
 def _outbox(session: "Session", *, create: bool = False) -> Outbox | None:
-    root = session.connection.root()
-    outbox = root.get(OUTBOX_KEY)
-    if outbox is None and create:
-        # First use without ensure_outbox: created in this transaction. This writes the ZODB
-        # root mapping, so two first uses at once conflict and one is retried by Store.run.
-        outbox = root[OUTBOX_KEY] = Outbox()
-    return outbox
+    # First use without ensure_outbox: created in this transaction (see kept_object).
+    return kept_object(session.connection, OUTBOX_KEY, Outbox if create else None)
 
 
 # -- queueing -----------------------------------------------------------------------------

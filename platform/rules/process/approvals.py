@@ -43,6 +43,7 @@ from deskbase.objects.fields import (
     label_text,
     parse_duration,
 )
+from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import FROZEN_EMPTY, Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Change, Session
@@ -374,11 +375,7 @@ class ApprovalBook(Persistent):
 
 
 def _book(session: Session, *, create: bool = False) -> ApprovalBook | None:
-    root = session.connection.root()
-    book = root.get(APPROVALS_KEY)
-    if book is None and create:
-        book = root[APPROVALS_KEY] = ApprovalBook()
-    return book
+    return kept_object(session.connection, APPROVALS_KEY, ApprovalBook if create else None)
 
 
 def _seconds(moment: datetime) -> int:
@@ -453,7 +450,7 @@ def _write(session: Session, chain: Chain, record: Record, values: Mapping[str, 
 
 
 def _resolve_approvers(session: Session, chain: Chain, step: Step, record: Record) -> tuple[str, ...]:
-    accounts = session.connection.root().get(ACCOUNTS_KEY) or {}
+    accounts = kept_object(session.connection, ACCOUNTS_KEY) or {}
     found: list[str] = []
     for source in step.approvers:
         if source.field is not None:
@@ -749,7 +746,7 @@ def check_state_field(session: Session, action: str, typedef: TypeDef, record: R
 def _tell(session: Session, chain: Chain, run: ChainRun, record: Record, logins: Iterable[str], what: str,
           extra: str = "") -> int:
     """Queue a message to each account among `logins` (and whoever stands in for them)."""
-    accounts = session.connection.root().get(ACCOUNTS_KEY) or {}
+    accounts = kept_object(session.connection, ACCOUNTS_KEY) or {}
     typedef = session.definitions.type(record.type_name)
     base = str(session.definitions.settings.get("base_url") or "").rstrip("/")
     title = record.get(typedef.title_field) if typedef.title_field else ""

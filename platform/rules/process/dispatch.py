@@ -13,6 +13,7 @@ from BTrees.OOBTree import OOBTree
 from deskbase.objects.definitions import Section, check_ref_path, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, FieldError, hint_for
 from deskbase.objects.fields import RefKind, UserKind
+from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.session import Change, Session
 from deskbase.rules.access.identity import ACCOUNTS_KEY, identity_settings
@@ -194,7 +195,7 @@ def dispatched_group(session: Session, typedef: TypeDef, values: Mapping[str, An
 
 def operators(session: Session, group: int) -> list[str]:
     """The logins of the active accounts that are direct members of a group, sorted."""
-    accounts = session.connection.root().get(ACCOUNTS_KEY) or {}
+    accounts = kept_object(session.connection, ACCOUNTS_KEY) or {}
     return sorted(a.login for a in accounts.values() if a.active and group in a.groups)
 
 
@@ -214,10 +215,7 @@ def _next_in_turn(session: Session, rule: DispatchRule, group: int, candidates: 
     The cursor is one key per type and group: two records dispatched at once to the same
     group write the same key, so one transaction gets a ConflictError and `Store.run`
     retries it, which then gives the next operator — the turn is never handed out twice."""
-    root = session.connection.root()
-    if CURSORS_KEY not in root:
-        root[CURSORS_KEY] = OOBTree()
-    cursors = root[CURSORS_KEY]
+    cursors = kept_object(session.connection, CURSORS_KEY, OOBTree)
     key = f"{rule.type}:{group}"
     last = cursors.get(key)
     chosen = next((login for login in candidates if last is None or login > last), candidates[0])

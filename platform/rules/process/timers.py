@@ -47,6 +47,7 @@ from deskbase.objects.fields import (
     label_text,
     parse_duration,
 )
+from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Change, Session
@@ -432,10 +433,7 @@ def _ceil_seconds(moment: datetime) -> int:
 
 
 def _book(session: Session, type_name: str) -> TimerBook:
-    root = session.connection.root()
-    books = root.get(ROOT_KEY)
-    if books is None:
-        books = root[ROOT_KEY] = OOBTree()
+    books = kept_object(session.connection, ROOT_KEY, OOBTree)
     book = books.get(type_name)
     if book is None:
         book = books[type_name] = TimerBook()
