@@ -11,10 +11,12 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,9 @@ from typing import Any
 import pytest
 
 from deskbase.objects.definitions import load_definitions
+from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
-from deskbase.rules.application import load_application
+from deskbase.rules.application import load_application, load_application_demo, open_store
 
 TESTS = Path(__file__).parent
 TASKS_APP = TESTS / "objects" / "tasks_app"
@@ -58,20 +61,47 @@ def notes_definitions():
     return load_application(NOTES_APP)
 
 
-@pytest.fixture(scope="session")
-def helpdesk_definitions():
-    """The shipped helpdesk and billing definitions, with their identity and access rules."""
+@cache
+def shipped_definitions() -> Definitions:
+    """The shipped helpdesk and billing definitions, read once for the session."""
     return load_application(HELPDESK)
 
 
+@pytest.fixture(scope="session")
+def helpdesk_definitions():
+    """The shipped helpdesk and billing definitions, with their identity and access rules."""
+    return shipped_definitions()
+
+
+@pytest.fixture(scope="session")
+def app_store():
+    """`with app_store() as store:` an in-memory store of the shipped helpdesk, its rules
+    installed, closed when the block ends. `app_store(demo=True)` loads the shipped demo
+    (`demo=folder`, another demo folder). Another application is given by its definitions or
+    its folder (`app_store(folder, overlays=[...])`). The factory is session-scoped so that
+    fixtures of every scope can use it; each store lives as long as its `with` block."""
+    @contextmanager
+    def opened(app: Definitions | str | Path | None = None, *, overlays: Sequence[str | Path] = (),
+               demo: bool | str | Path = False) -> Iterator[Store]:
+        if isinstance(app, Definitions):
+            assert not overlays, "overlays go with a definitions folder"
+            definitions = app
+        elif app is None and not overlays:
+            definitions = shipped_definitions()
+        else:
+            definitions = load_application(HELPDESK if app is None else app, overlays)
+        with open_store("memory://", definitions) as store:
+            if demo:
+                load_application_demo(store, HELPDESK / "demo" if demo is True else demo)
+            yield store
+    return opened
+
+
 @pytest.fixture(scope="module")
-def demo_store(helpdesk_definitions):
+def demo_store(app_store):
     """The shipped application with its demo loaded, shared by the tests of a module."""
-    from deskbase.rules.application import load_application_demo, open_store
-    store = open_store("memory://", helpdesk_definitions)
-    load_application_demo(store, HELPDESK / "demo")
-    yield store
-    store.close()
+    with app_store(demo=True) as store:
+        yield store
 
 
 @pytest.fixture
@@ -81,12 +111,10 @@ def file_uri(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def notes_store(notes_definitions):
+def notes_store(app_store, notes_definitions):
     """An in-memory store of the small application with access rules, rules installed."""
-    from deskbase.rules.application import open_store
-    opened = open_store("memory://", notes_definitions)
-    yield opened
-    opened.close()
+    with app_store(notes_definitions) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from deskbase.rules.access import AccessDenied, decide
-from deskbase.rules.application import open_store
 from deskbase.rules.identity import create_account, identity_of
 
 PASSWORD = "a long test password"
@@ -29,52 +28,50 @@ RIGHTS = {
 
 
 @pytest.fixture(scope="module")
-def helpdesk(helpdesk_definitions):
+def helpdesk(app_store):
     """A store with two customers, nested groups, six tickets and one account per role."""
-    store = open_store("memory://", helpdesk_definitions)
-
-    def work(session):
-        ids = {"acme": session.create("organization", {"name": "Acme", "code": "ACME"}).id,
-               "globex": session.create("organization", {"name": "Globex", "code": "GLOBEX"}).id}
-        ids["hotline"] = session.create("group", {"name": "Hotline"}).id
-        ids["network"] = session.create("group", {"name": "Network", "level": "l2"}).id
-        ids["wifi"] = session.create("group", {"name": "Wi-Fi", "level": "l2", "parent": ids["network"]}).id
-        ids["acme_contact"] = session.create("contact", {"name": "Ann", "organization": ids["acme"]}).id
-        ids["globex_contact"] = session.create("contact", {"name": "Gus", "organization": ids["globex"]}).id
-        ids["acme_asset"] = session.create("asset", {"name": "Printer", "organization": ids["acme"],
-                                                     "notes": "spare toner in the cupboard"}).id
-        ids["globex_asset"] = session.create("asset", {"name": "Switch", "organization": ids["globex"]}).id
-        tickets = {
-            "awaiting": {"title": "printer jammed", "organization": ids["acme"], "group": ids["hotline"]},
-            "unassigned": {"title": "mail slow", "status": "unassigned", "organization": ids["acme"]},
-            "tinas": {"title": "vpn down", "status": "in_progress", "assignee": "tina", "organization": ids["acme"],
-                      "internal_notes": "customer was rude"},
-            "toms": {"title": "switch broken", "status": "in_progress", "assignee": "tom",
-                     "organization": ids["globex"], "group": ids["network"]},
-            "toms_wifi": {"title": "wifi weak", "status": "in_progress", "assignee": "tom",
-                     "organization": ids["globex"], "group": ids["wifi"]},
-            "tinas_closed": {"title": "old printer", "status": "closed", "assignee": "tina",
-                             "organization": ids["acme"]},
+    with app_store() as store:
+        def work(session):
+            ids = {"acme": session.create("organization", {"name": "Acme", "code": "ACME"}).id,
+                   "globex": session.create("organization", {"name": "Globex", "code": "GLOBEX"}).id}
+            ids["hotline"] = session.create("group", {"name": "Hotline"}).id
+            ids["network"] = session.create("group", {"name": "Network", "level": "l2"}).id
+            ids["wifi"] = session.create("group", {"name": "Wi-Fi", "level": "l2", "parent": ids["network"]}).id
+            ids["acme_contact"] = session.create("contact", {"name": "Ann", "organization": ids["acme"]}).id
+            ids["globex_contact"] = session.create("contact", {"name": "Gus", "organization": ids["globex"]}).id
+            ids["acme_asset"] = session.create("asset", {"name": "Printer", "organization": ids["acme"],
+                                                         "notes": "spare toner in the cupboard"}).id
+            ids["globex_asset"] = session.create("asset", {"name": "Switch", "organization": ids["globex"]}).id
+            tickets = {
+                "awaiting": {"title": "printer jammed", "organization": ids["acme"], "group": ids["hotline"]},
+                "unassigned": {"title": "mail slow", "status": "unassigned", "organization": ids["acme"]},
+                "tinas": {"title": "vpn down", "status": "in_progress", "assignee": "tina", "organization": ids["acme"],
+                          "internal_notes": "customer was rude"},
+                "toms": {"title": "switch broken", "status": "in_progress", "assignee": "tom",
+                         "organization": ids["globex"], "group": ids["network"]},
+                "toms_wifi": {"title": "wifi weak", "status": "in_progress", "assignee": "tom",
+                         "organization": ids["globex"], "group": ids["wifi"]},
+                "tinas_closed": {"title": "old printer", "status": "closed", "assignee": "tina",
+                                 "organization": ids["acme"]},
+            }
+            for key, values in tickets.items():
+                ids[key] = session.create("ticket", values).id
+            return ids
+        store.ids = store.run(work)
+        ids = store.ids
+        accounts = {
+            "admin": dict(roles=["administrator"]),
+            "supervisor": dict(roles=["supervisor"]),
+            "dispatcher": dict(roles=["dispatcher"]),
+            "specialist": dict(roles=["specialist"], groups=[ids["wifi"]]),
+            "tina": dict(roles=["technician"], groups=[ids["hotline"]]),
+            "tom": dict(roles=["technician"], groups=[ids["network"]]),
+            "customer_user": dict(roles=["customer_user"], organization=ids["acme"]),
+            "customer_power_user": dict(roles=["customer_power_user"], organization=ids["globex"]),
         }
-        for key, values in tickets.items():
-            ids[key] = session.create("ticket", values).id
-        return ids
-    store.ids = store.run(work)
-    ids = store.ids
-    accounts = {
-        "admin": dict(roles=["administrator"]),
-        "supervisor": dict(roles=["supervisor"]),
-        "dispatcher": dict(roles=["dispatcher"]),
-        "specialist": dict(roles=["specialist"], groups=[ids["wifi"]]),
-        "tina": dict(roles=["technician"], groups=[ids["hotline"]]),
-        "tom": dict(roles=["technician"], groups=[ids["network"]]),
-        "customer_user": dict(roles=["customer_user"], organization=ids["acme"]),
-        "customer_power_user": dict(roles=["customer_power_user"], organization=ids["globex"]),
-    }
-    for login, options in accounts.items():
-        create_account(store, login, name=login.title(), password=PASSWORD, **options)
-    yield store
-    store.close()
+        for login, options in accounts.items():
+            create_account(store, login, name=login.title(), password=PASSWORD, **options)
+        yield store
 
 
 def me(store, login: str):

@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 
 from deskbase.rules.access import AccessDenied
-from deskbase.rules.application import open_store
 from deskbase.rules.approvals import ApprovalRefused, decide_approval, pending_for
 from deskbase.rules.identity import Identity, create_account
 from deskbase.rules.outbox import list_messages
@@ -22,14 +21,13 @@ NOW = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def helpdesk(helpdesk_definitions):
-    store = open_store("memory://", helpdesk_definitions)
-    store.acme = store.run(lambda s: s.create("organization", {"name": "Acme", "code": "ACME",
-                                                               "approver": "jdupont"}).id)
-    create_account(store, "jdupont", name="Jean Dupont", password="correct horse battery",
-                   roles=["customer_power_user"], organization=store.acme, email="jdupont@acme.example")
-    yield store
-    store.close()
+def helpdesk(app_store):
+    with app_store() as store:
+        store.acme = store.run(lambda s: s.create("organization", {"name": "Acme", "code": "ACME",
+                                                                   "approver": "jdupont"}).id)
+        create_account(store, "jdupont", name="Jean Dupont", password="correct horse battery",
+                       roles=["customer_power_user"], organization=store.acme, email="jdupont@acme.example")
+        yield store
 
 
 def jean(helpdesk) -> Identity:

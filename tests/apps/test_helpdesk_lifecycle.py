@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from deskbase.rules.access import AccessDenied
-from deskbase.rules.application import open_store
 from deskbase.rules.identity import Identity
 from deskbase.rules.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
@@ -17,11 +16,10 @@ ADMIN = Identity("admin", "Admin", ("administrator",), superuser=True)
 
 
 @pytest.fixture(scope="module")
-def helpdesk(helpdesk_definitions):
-    store = open_store("memory://", helpdesk_definitions)
-    store.acme = store.run(lambda s: s.create("organization", {"name": "Acme", "code": "ACME"}).id)
-    yield store
-    store.close()
+def helpdesk(app_store):
+    with app_store() as store:
+        store.acme = store.run(lambda s: s.create("organization", {"name": "Acme", "code": "ACME"}).id)
+        yield store
 
 
 def customer(helpdesk, role: str = "customer_user") -> Identity:
