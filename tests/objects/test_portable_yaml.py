@@ -13,7 +13,7 @@ import yaml
 
 from deskbase.objects import sourcemap
 from deskbase.objects.sourcemap import SourceMap, read_yaml
-from deskbase.rules.application import load_application, load_application_demo, open_store
+from deskbase.rules.application import load_application
 
 TESTS = Path(__file__).parent.parent
 REPOSITORY = TESTS.parent
@@ -87,16 +87,14 @@ def test_the_definitions_reader_reads_each_file_the_same_on_the_pure_python_path
     assert _positions(pure.positions) == _positions(usual.positions)
 
 
-def test_the_shipped_application_and_demo_load_on_the_pure_python_path(helpdesk_definitions, monkeypatch):
+def test_the_shipped_application_and_demo_load_on_the_pure_python_path(app_store, helpdesk_definitions,
+                                                                       monkeypatch):
     used = force_pure_python(monkeypatch)
     pure = load_application(HELPDESK)
     assert _all_pure_python(used)
     assert pure == helpdesk_definitions
     used.clear()
-    store = open_store("memory://", pure)
-    try:
-        loaded = load_application_demo(store, HELPDESK / "demo")
-    finally:
-        store.close()
+    with app_store(pure, demo=True) as store:
+        tickets = store.read(lambda session: session.query("ticket", limit=1).total)
     assert _all_pure_python(used)
-    assert loaded["ticket"] > 0
+    assert tickets > 0
