@@ -7,7 +7,6 @@ from __future__ import annotations
 import email
 import importlib.util
 import json
-import os
 import shutil
 import socket
 import threading
@@ -27,6 +26,7 @@ from deskbase.objects.definitions import load_definitions
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
 from deskbase.rules.application import load_application, load_application_demo, open_store
+from servers.required import skip_or_fail
 
 TESTS = Path(__file__).parent
 TASKS_APP = TESTS / "objects" / "tasks_app"
@@ -220,10 +220,7 @@ class SmtpServer:
 
 def _need_aiosmtpd() -> None:
     if importlib.util.find_spec("aiosmtpd") is None:
-        reason = "aiosmtpd is not installed: pip install -e '.[test]'"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail("aiosmtpd is not installed: pip install -e '.[test]'")
 
 
 @pytest.fixture
@@ -319,9 +316,7 @@ def samba_directory(tmp_path_factory):
     from servers.samba import SambaDirectory, add_example_people, missing
     reason = missing()
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(reason)
     directory = SambaDirectory(tmp_path_factory.mktemp("samba") / "dc").provision()
     add_example_people(directory)
     directory.start()
@@ -336,17 +331,10 @@ def dovecot() -> Iterator[Any]:
     """A real Dovecot IMAP server (tests/servers/dovecot.py) on a free loopback port, one
     account; each test works in a folder of its own (`imap_folder`)."""
     from servers.dovecot import Dovecot, dovecot_binary
-    import importlib.util
     if importlib.util.find_spec("imapclient") is None:
-        reason = "imapclient is not installed: pip install -e ."
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail("imapclient is not installed: pip install -e .")
     if dovecot_binary() is None:
-        reason = "dovecot is not installed: apt-get install -y dovecot-imapd (make test-services)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail("dovecot is not installed: apt-get install -y dovecot-imapd (make test-services)")
     # Not under pytest's temporary folder: its parents are private to root (0700), and
     # Dovecot's own users must read the account file.
     import tempfile
@@ -386,9 +374,7 @@ def postgres_server() -> Iterator[Any]:
     from servers.postgres import PostgresServer, missing
     reason = missing()
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(reason)
     server = PostgresServer().start()
     yield server
     server.stop()
