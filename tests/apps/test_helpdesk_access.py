@@ -7,6 +7,7 @@ import pytest
 
 from deskbase.rules.access import AccessDenied, decide
 from deskbase.rules.identity import create_account, identity_of
+from deskbase.rules.workflows import fire
 
 PASSWORD = "a long test password"
 OPEN = ("awaiting", "unassigned", "tinas", "toms", "toms_wifi")
@@ -151,10 +152,23 @@ def test_technician_refusal_says_why(helpdesk):
     assert denied.value.reason.endswith(": this one is not")
 
 
-def test_technician_may_take_a_ticket_awaiting_pickup(helpdesk):
-    identity = me(helpdesk, "tom")
-    helpdesk.run(lambda s: s.update(helpdesk.ids["unassigned"], {"remaining_effort": "1h"}, type_name="ticket"),
-                 identity=identity)
+@pytest.mark.parametrize("status", ["awaiting_pickup", "unassigned"])
+def test_technician_may_take_a_ticket_awaiting_pickup(helpdesk, status):
+    """Tom takes a Hotline ticket nobody has taken (he is not of Hotline): it is his, in progress."""
+    created = helpdesk.run(lambda s: s.create("ticket", {"title": "screen flickers", "status": status,
+                                                         "organization": helpdesk.ids["acme"],
+                                                         "group": helpdesk.ids["hotline"]}).id)
+    try:
+        taken = helpdesk.run(lambda s: dict(fire(s, s.get("ticket", created), "take", {"time_spent": "5m"}).values),
+                             identity=me(helpdesk, "tom"))
+        assert (taken["status"], taken["assignee"]) == ("in_progress", "tom")
+        assert helpdesk.read(lambda s: s.get("ticket", created)["assignee"], identity=me(helpdesk, "tom")) == "tom"
+    finally:
+        def remove(session):
+            for entry in session.query("work_entry", {"ticket": created}, limit=None).records:
+                session.delete(entry)
+            session.delete(created, type_name="ticket")
+        helpdesk.run(remove)
 
 
 def test_customer_user_cannot_create_a_ticket(helpdesk):

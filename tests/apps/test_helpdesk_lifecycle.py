@@ -132,7 +132,10 @@ def test_a_closed_ticket_is_no_longer_edited(helpdesk):
 def test_a_ticket_is_editable_until_closed(helpdesk):
     for state in ("in_progress", "resolved", "rejected"):
         number = ticket(helpdesk, state, assignee="tina")
+        assert get(helpdesk, number)["priority"] != "high"
         helpdesk.run(lambda s: s.update(number, {"priority": "high"}, type_name="ticket"), identity=SUPERVISOR)
+        values = get(helpdesk, number)
+        assert (values["status"], values["priority"]) == (state, "high"), state
 
 
 def test_the_status_changes_only_through_transitions(helpdesk):
