@@ -7,23 +7,26 @@ from __future__ import annotations
 import email
 import importlib.util
 import json
-import os
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from servers.required import skip_or_fail
 
 from deskbase.objects.definitions import load_definitions
+from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
-from deskbase.rules.application import load_application
+from deskbase.rules.application import load_application, load_application_demo, open_store
 
 TESTS = Path(__file__).parent
 TASKS_APP = TESTS / "objects" / "tasks_app"
@@ -58,20 +61,47 @@ def notes_definitions():
     return load_application(NOTES_APP)
 
 
-@pytest.fixture(scope="session")
-def helpdesk_definitions():
-    """The shipped helpdesk and billing definitions, with their identity and access rules."""
+@cache
+def shipped_definitions() -> Definitions:
+    """The shipped helpdesk and billing definitions, read once for the session."""
     return load_application(HELPDESK)
 
 
+@pytest.fixture(scope="session")
+def helpdesk_definitions():
+    """The shipped helpdesk and billing definitions, with their identity and access rules."""
+    return shipped_definitions()
+
+
+@pytest.fixture(scope="session")
+def app_store():
+    """`with app_store() as store:` an in-memory store of the shipped helpdesk, its rules
+    installed, closed when the block ends. `app_store(demo=True)` loads the shipped demo
+    (`demo=folder`, another demo folder). Another application is given by its definitions or
+    its folder (`app_store(folder, overlays=[...])`). The factory is session-scoped so that
+    fixtures of every scope can use it; each store lives as long as its `with` block."""
+    @contextmanager
+    def opened(app: Definitions | str | Path | None = None, *, overlays: Sequence[str | Path] = (),
+               demo: bool | str | Path = False) -> Iterator[Store]:
+        if isinstance(app, Definitions):
+            assert not overlays, "overlays go with a definitions folder"
+            definitions = app
+        elif app is None and not overlays:
+            definitions = shipped_definitions()
+        else:
+            definitions = load_application(HELPDESK if app is None else app, overlays)
+        with open_store("memory://", definitions) as store:
+            if demo:
+                load_application_demo(store, HELPDESK / "demo" if demo is True else demo)
+            yield store
+    return opened
+
+
 @pytest.fixture(scope="module")
-def demo_store(helpdesk_definitions):
+def demo_store(app_store):
     """The shipped application with its demo loaded, shared by the tests of a module."""
-    from deskbase.rules.application import load_application_demo, open_store
-    store = open_store("memory://", helpdesk_definitions)
-    load_application_demo(store, HELPDESK / "demo")
-    yield store
-    store.close()
+    with app_store(demo=True) as store:
+        yield store
 
 
 @pytest.fixture
@@ -81,12 +111,10 @@ def file_uri(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def notes_store(notes_definitions):
+def notes_store(app_store, notes_definitions):
     """An in-memory store of the small application with access rules, rules installed."""
-    from deskbase.rules.application import open_store
-    opened = open_store("memory://", notes_definitions)
-    yield opened
-    opened.close()
+    with app_store(notes_definitions) as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -192,10 +220,7 @@ class SmtpServer:
 
 def _need_aiosmtpd() -> None:
     if importlib.util.find_spec("aiosmtpd") is None:
-        reason = "aiosmtpd is not installed: pip install -e '.[test]'"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail("aiosmtpd is not installed: pip install -e '.[test]'")
 
 
 @pytest.fixture
@@ -291,9 +316,7 @@ def samba_directory(tmp_path_factory):
     from servers.samba import SambaDirectory, add_example_people, missing
     reason = missing()
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(reason)
     directory = SambaDirectory(tmp_path_factory.mktemp("samba") / "dc").provision()
     add_example_people(directory)
     directory.start()
@@ -307,19 +330,11 @@ def samba_directory(tmp_path_factory):
 def dovecot() -> Iterator[Any]:
     """A real Dovecot IMAP server (tests/servers/dovecot.py) on a free loopback port, one
     account; each test works in a folder of its own (`imap_folder`)."""
-    import importlib.util
-
     from servers.dovecot import Dovecot, dovecot_binary
     if importlib.util.find_spec("imapclient") is None:
-        reason = "imapclient is not installed: pip install -e ."
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail("imapclient is not installed: pip install -e .")
     if dovecot_binary() is None:
-        reason = "dovecot is not installed: apt-get install -y dovecot-imapd (make test-services)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail("dovecot is not installed: apt-get install -y dovecot-imapd (make test-services)")
     # Not under pytest's temporary folder: its parents are private to root (0700), and
     # Dovecot's own users must read the account file.
     import tempfile
@@ -359,9 +374,7 @@ def postgres_server() -> Iterator[Any]:
     from servers.postgres import PostgresServer, missing
     reason = missing()
     if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(reason)
     server = PostgresServer().start()
     yield server
     server.stop()

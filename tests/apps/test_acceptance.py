@@ -22,7 +22,6 @@ from starlette.testclient import TestClient
 from deskbase.connectors.imap import fetch
 from deskbase.connectors.smtp import SmtpSender
 from deskbase.rules.access.identity import create_account, identity_of
-from deskbase.rules.application import open_store
 from deskbase.rules.intake.mail_intake import mailboxes
 from deskbase.rules.messages.outbox import deliver_due
 from deskbase.rules.process.approvals import decide_approval
@@ -35,36 +34,35 @@ PASSWORD = "a long test password"
 
 
 @pytest.fixture
-def desk(helpdesk_definitions, dovecot, imap_folder, smtp_server, monkeypatch):
+def desk(app_store, helpdesk_definitions, dovecot, imap_folder, smtp_server, monkeypatch):
     monkeypatch.setenv("DESKBASE_IMAP_USER", dovecot.user)
     monkeypatch.setenv("DESKBASE_IMAP_PASSWORD", dovecot.password)
-    store = open_store("memory://", helpdesk_definitions)
-    today = datetime.now(timezone.utc).date()
+    with app_store() as store:
+        today = datetime.now(timezone.utc).date()
 
-    def setup(session):
-        acme = session.create("organization", {"name": "Acme Logistics", "code": "ACME"})
-        hotline = session.create("group", {"name": "Hotline"})
-        contract = session.create("contract", {
-            "organization": acme.id, "name": "Acme support", "starts": "2026-01-01", "hotline_group": hotline.id,
-            "token_minutes": 15, "report_email": "it@acme.example"})
-        session.create("token_top_up", {"contract": contract.id, "date": today.replace(day=1), "tokens": "40"})
-        session.create("contract_service", {"contract": contract.id, "name": "Backup monitoring",
-                                            "monthly_price": "120", "starts": "2026-01-01"})
-        carl = session.create("contact", {"name": "Carl Berg", "email": "carl@acme.example",
-                                          "organization": acme.id})
-        session.update(acme, {"authorized_requesters": [carl.id]})
-        return {"acme": acme.id, "hotline": hotline.id, "contract": contract.id}
-    store.ids = store.run(setup)
-    create_account(store, "tdvorak", name="Tomáš Dvořák", password=PASSWORD, roles=["technician"],
-                   groups=[store.ids["hotline"]], email="tdvorak@desk.example")
-    create_account(store, "cmartin", name="Claire Martin", password=PASSWORD, roles=["supervisor"],
-                   email="cmartin@desk.example")
-    store.mailbox = dataclasses.replace(mailboxes(helpdesk_definitions)["support"], host=dovecot.host,
-                                        port=dovecot.port, folder=imap_folder)
-    store.sender = SmtpSender("127.0.0.1", smtp_server.port, sender_address="helpdesk@localhost",
-                              reply_to="helpdesk@localhost", timeout=5)
-    yield store
-    store.close()
+        def setup(session):
+            acme = session.create("organization", {"name": "Acme Logistics", "code": "ACME"})
+            hotline = session.create("group", {"name": "Hotline"})
+            contract = session.create("contract", {
+                "organization": acme.id, "name": "Acme support", "starts": "2026-01-01", "hotline_group": hotline.id,
+                "token_minutes": 15, "report_email": "it@acme.example"})
+            session.create("token_top_up", {"contract": contract.id, "date": today.replace(day=1), "tokens": "40"})
+            session.create("contract_service", {"contract": contract.id, "name": "Backup monitoring",
+                                                "monthly_price": "120", "starts": "2026-01-01"})
+            carl = session.create("contact", {"name": "Carl Berg", "email": "carl@acme.example",
+                                              "organization": acme.id})
+            session.update(acme, {"authorized_requesters": [carl.id]})
+            return {"acme": acme.id, "hotline": hotline.id, "contract": contract.id}
+        store.ids = store.run(setup)
+        create_account(store, "tdvorak", name="Tomáš Dvořák", password=PASSWORD, roles=["technician"],
+                       groups=[store.ids["hotline"]], email="tdvorak@desk.example")
+        create_account(store, "cmartin", name="Claire Martin", password=PASSWORD, roles=["supervisor"],
+                       email="cmartin@desk.example")
+        store.mailbox = dataclasses.replace(mailboxes(helpdesk_definitions)["support"], host=dovecot.host,
+                                            port=dovecot.port, folder=imap_folder)
+        store.sender = SmtpSender("127.0.0.1", smtp_server.port, sender_address="helpdesk@localhost",
+                                  reply_to="helpdesk@localhost", timeout=5)
+        yield store
 
 
 def sign_in(client: TestClient, login: str) -> str:

@@ -15,7 +15,6 @@ import pytest
 from deskbase.connectors.smtp import SmtpSender
 from deskbase.objects.errors import ValidationError
 from deskbase.rules.access.identity import Identity, create_account
-from deskbase.rules.application import open_store
 from deskbase.rules.documents import making as documents
 from deskbase.rules.messages.outbox import deliver_due, list_messages
 from deskbase.rules.process.approvals import decide_approval
@@ -29,37 +28,36 @@ NOVEMBER_FIRST = datetime(2026, 11, 1, 2, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def billing(helpdesk_definitions):
-    store = open_store("memory://", helpdesk_definitions)
-
-    def setup(session):
-        ids = {"acme": session.create("organization", {"name": "Acme", "code": "ACME"}).id,
-               "globex": session.create("organization", {"name": "Globex", "code": "GLOBEX"}).id}
-        ids["support_hour"] = session.create("billing_item", {"code": "H-SUP", "name": "Support hour",
-                                                              "rate": "95"}).id
-        ids["printer_rental"] = session.create("billing_item", {"code": "R-PRN", "name": "Printer rental",
-                                                                "unit": "month", "rate": "300"}).id
-        ids["tokens"] = session.create("contract", {
-            "organization": ids["acme"], "name": "Acme prepaid support", "starts": "2026-01-01",
-            "token_minutes": 15, "top_up_tokens": "40", "top_up_every": "quarterly"}).id
-        ids["hourly"] = session.create("contract", {
-            "organization": ids["globex"], "name": "Globex support", "starts": "2026-01-15", "hourly_rate": "80"}).id
-        session.create("contract_service", {"contract": ids["hourly"], "name": "Printer fleet rental",
-                                            "billing_item": ids["printer_rental"], "monthly_price": "300",
-                                            "billed_every": "quarterly", "starts": "2026-01-15"})
-        session.create("contract_service", {"contract": ids["hourly"], "name": "Backup monitoring",
-                                            "monthly_price": "62", "split_per_day": True,
-                                            "starts": "2026-10-11"})
-        ids["acme_ticket"] = session.create("ticket", {"title": "Printer jam", "organization": ids["acme"],
-                                                       "contract": ids["tokens"]}).id
-        ids["globex_ticket"] = session.create("ticket", {"title": "VPN drops", "organization": ids["globex"],
-                                                         "contract": ids["hourly"]}).id
-        return ids
-    store.ids = store.run(setup)
-    create_account(store, "cmartin", name="Claire Martin", password="a long test password", roles=["supervisor"],
-                   email="cmartin@desk.example")
-    yield store
-    store.close()
+def billing(app_store):
+    with app_store() as store:
+        def setup(session):
+            ids = {"acme": session.create("organization", {"name": "Acme", "code": "ACME"}).id,
+                   "globex": session.create("organization", {"name": "Globex", "code": "GLOBEX"}).id}
+            ids["support_hour"] = session.create("billing_item", {"code": "H-SUP", "name": "Support hour",
+                                                                  "rate": "95"}).id
+            ids["printer_rental"] = session.create("billing_item", {"code": "R-PRN", "name": "Printer rental",
+                                                                    "unit": "month", "rate": "300"}).id
+            ids["tokens"] = session.create("contract", {
+                "organization": ids["acme"], "name": "Acme prepaid support", "starts": "2026-01-01",
+                "token_minutes": 15, "top_up_tokens": "40", "top_up_every": "quarterly"}).id
+            ids["hourly"] = session.create("contract", {
+                "organization": ids["globex"], "name": "Globex support", "starts": "2026-01-15",
+                "hourly_rate": "80"}).id
+            session.create("contract_service", {"contract": ids["hourly"], "name": "Printer fleet rental",
+                                                "billing_item": ids["printer_rental"], "monthly_price": "300",
+                                                "billed_every": "quarterly", "starts": "2026-01-15"})
+            session.create("contract_service", {"contract": ids["hourly"], "name": "Backup monitoring",
+                                                "monthly_price": "62", "split_per_day": True,
+                                                "starts": "2026-10-11"})
+            ids["acme_ticket"] = session.create("ticket", {"title": "Printer jam", "organization": ids["acme"],
+                                                           "contract": ids["tokens"]}).id
+            ids["globex_ticket"] = session.create("ticket", {"title": "VPN drops", "organization": ids["globex"],
+                                                             "contract": ids["hourly"]}).id
+            return ids
+        store.ids = store.run(setup)
+        create_account(store, "cmartin", name="Claire Martin", password="a long test password", roles=["supervisor"],
+                       email="cmartin@desk.example")
+        yield store
 
 
 def work(store, ticket: str, day: int, duration: str, **values) -> dict:

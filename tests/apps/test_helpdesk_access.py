@@ -7,7 +7,7 @@ import pytest
 
 from deskbase.rules.access.identity import create_account, identity_of
 from deskbase.rules.access.scopes import AccessDenied, decide
-from deskbase.rules.application import open_store
+from deskbase.rules.process.workflows import fire
 
 PASSWORD = "a long test password"
 OPEN = ("awaiting", "unassigned", "tinas", "toms", "toms_wifi")
@@ -29,52 +29,50 @@ RIGHTS = {
 
 
 @pytest.fixture(scope="module")
-def helpdesk(helpdesk_definitions):
+def helpdesk(app_store):
     """A store with two customers, nested groups, six tickets and one account per role."""
-    store = open_store("memory://", helpdesk_definitions)
-
-    def work(session):
-        ids = {"acme": session.create("organization", {"name": "Acme", "code": "ACME"}).id,
-               "globex": session.create("organization", {"name": "Globex", "code": "GLOBEX"}).id}
-        ids["hotline"] = session.create("group", {"name": "Hotline"}).id
-        ids["network"] = session.create("group", {"name": "Network", "level": "l2"}).id
-        ids["wifi"] = session.create("group", {"name": "Wi-Fi", "level": "l2", "parent": ids["network"]}).id
-        ids["acme_contact"] = session.create("contact", {"name": "Ann", "organization": ids["acme"]}).id
-        ids["globex_contact"] = session.create("contact", {"name": "Gus", "organization": ids["globex"]}).id
-        ids["acme_asset"] = session.create("asset", {"name": "Printer", "organization": ids["acme"],
-                                                     "notes": "spare toner in the cupboard"}).id
-        ids["globex_asset"] = session.create("asset", {"name": "Switch", "organization": ids["globex"]}).id
-        tickets = {
-            "awaiting": {"title": "printer jammed", "organization": ids["acme"], "group": ids["hotline"]},
-            "unassigned": {"title": "mail slow", "status": "unassigned", "organization": ids["acme"]},
-            "tinas": {"title": "vpn down", "status": "in_progress", "assignee": "tina", "organization": ids["acme"],
-                      "internal_notes": "customer was rude"},
-            "toms": {"title": "switch broken", "status": "in_progress", "assignee": "tom",
-                     "organization": ids["globex"], "group": ids["network"]},
-            "toms_wifi": {"title": "wifi weak", "status": "in_progress", "assignee": "tom",
-                     "organization": ids["globex"], "group": ids["wifi"]},
-            "tinas_closed": {"title": "old printer", "status": "closed", "assignee": "tina",
-                             "organization": ids["acme"]},
+    with app_store() as store:
+        def work(session):
+            ids = {"acme": session.create("organization", {"name": "Acme", "code": "ACME"}).id,
+                   "globex": session.create("organization", {"name": "Globex", "code": "GLOBEX"}).id}
+            ids["hotline"] = session.create("group", {"name": "Hotline"}).id
+            ids["network"] = session.create("group", {"name": "Network", "level": "l2"}).id
+            ids["wifi"] = session.create("group", {"name": "Wi-Fi", "level": "l2", "parent": ids["network"]}).id
+            ids["acme_contact"] = session.create("contact", {"name": "Ann", "organization": ids["acme"]}).id
+            ids["globex_contact"] = session.create("contact", {"name": "Gus", "organization": ids["globex"]}).id
+            ids["acme_asset"] = session.create("asset", {"name": "Printer", "organization": ids["acme"],
+                                                         "notes": "spare toner in the cupboard"}).id
+            ids["globex_asset"] = session.create("asset", {"name": "Switch", "organization": ids["globex"]}).id
+            tickets = {
+                "awaiting": {"title": "printer jammed", "organization": ids["acme"], "group": ids["hotline"]},
+                "unassigned": {"title": "mail slow", "status": "unassigned", "organization": ids["acme"]},
+                "tinas": {"title": "vpn down", "status": "in_progress", "assignee": "tina", "organization": ids["acme"],
+                          "internal_notes": "customer was rude"},
+                "toms": {"title": "switch broken", "status": "in_progress", "assignee": "tom",
+                         "organization": ids["globex"], "group": ids["network"]},
+                "toms_wifi": {"title": "wifi weak", "status": "in_progress", "assignee": "tom",
+                         "organization": ids["globex"], "group": ids["wifi"]},
+                "tinas_closed": {"title": "old printer", "status": "closed", "assignee": "tina",
+                                 "organization": ids["acme"]},
+            }
+            for key, values in tickets.items():
+                ids[key] = session.create("ticket", values).id
+            return ids
+        store.ids = store.run(work)
+        ids = store.ids
+        accounts = {
+            "admin": dict(roles=["administrator"]),
+            "supervisor": dict(roles=["supervisor"]),
+            "dispatcher": dict(roles=["dispatcher"]),
+            "specialist": dict(roles=["specialist"], groups=[ids["wifi"]]),
+            "tina": dict(roles=["technician"], groups=[ids["hotline"]]),
+            "tom": dict(roles=["technician"], groups=[ids["network"]]),
+            "customer_user": dict(roles=["customer_user"], organization=ids["acme"]),
+            "customer_power_user": dict(roles=["customer_power_user"], organization=ids["globex"]),
         }
-        for key, values in tickets.items():
-            ids[key] = session.create("ticket", values).id
-        return ids
-    store.ids = store.run(work)
-    ids = store.ids
-    accounts = {
-        "admin": dict(roles=["administrator"]),
-        "supervisor": dict(roles=["supervisor"]),
-        "dispatcher": dict(roles=["dispatcher"]),
-        "specialist": dict(roles=["specialist"], groups=[ids["wifi"]]),
-        "tina": dict(roles=["technician"], groups=[ids["hotline"]]),
-        "tom": dict(roles=["technician"], groups=[ids["network"]]),
-        "customer_user": dict(roles=["customer_user"], organization=ids["acme"]),
-        "customer_power_user": dict(roles=["customer_power_user"], organization=ids["globex"]),
-    }
-    for login, options in accounts.items():
-        create_account(store, login, name=login.title(), password=PASSWORD, **options)
-    yield store
-    store.close()
+        for login, options in accounts.items():
+            create_account(store, login, name=login.title(), password=PASSWORD, **options)
+        yield store
 
 
 def me(store, login: str):
@@ -154,10 +152,23 @@ def test_technician_refusal_says_why(helpdesk):
     assert denied.value.reason.endswith(": this one is not")
 
 
-def test_technician_may_take_a_ticket_awaiting_pickup(helpdesk):
-    identity = me(helpdesk, "tom")
-    helpdesk.run(lambda s: s.update(helpdesk.ids["unassigned"], {"remaining_effort": "1h"}, type_name="ticket"),
-                 identity=identity)
+@pytest.mark.parametrize("status", ["awaiting_pickup", "unassigned"])
+def test_technician_may_take_a_ticket_awaiting_pickup(helpdesk, status):
+    """Tom takes a Hotline ticket nobody has taken (he is not of Hotline): it is his, in progress."""
+    created = helpdesk.run(lambda s: s.create("ticket", {"title": "screen flickers", "status": status,
+                                                         "organization": helpdesk.ids["acme"],
+                                                         "group": helpdesk.ids["hotline"]}).id)
+    try:
+        taken = helpdesk.run(lambda s: dict(fire(s, s.get("ticket", created), "take", {"time_spent": "5m"}).values),
+                             identity=me(helpdesk, "tom"))
+        assert (taken["status"], taken["assignee"]) == ("in_progress", "tom")
+        assert helpdesk.read(lambda s: s.get("ticket", created)["assignee"], identity=me(helpdesk, "tom")) == "tom"
+    finally:
+        def remove(session):
+            for entry in session.query("work_entry", {"ticket": created}, limit=None).records:
+                session.delete(entry)
+            session.delete(created, type_name="ticket")
+        helpdesk.run(remove)
 
 
 def test_customer_user_cannot_create_a_ticket(helpdesk):

@@ -10,7 +10,6 @@ import pytest
 
 from deskbase.rules.access.identity import Identity, create_account
 from deskbase.rules.access.scopes import AccessDenied
-from deskbase.rules.application import open_store
 from deskbase.rules.jobs.scheduled import ACTIONS
 from deskbase.rules.messages.outbox import list_messages
 from deskbase.rules.process.approvals import ApprovalRefused, decide_approval, pending_for
@@ -22,14 +21,13 @@ NOW = datetime(2026, 5, 4, 8, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def helpdesk(helpdesk_definitions):
-    store = open_store("memory://", helpdesk_definitions)
-    store.acme = store.run(lambda s: s.create("organization", {"name": "Acme", "code": "ACME",
-                                                               "approver": "jdupont"}).id)
-    create_account(store, "jdupont", name="Jean Dupont", password="correct horse battery",
-                   roles=["customer_power_user"], organization=store.acme, email="jdupont@acme.example")
-    yield store
-    store.close()
+def helpdesk(app_store):
+    with app_store() as store:
+        store.acme = store.run(lambda s: s.create("organization", {"name": "Acme", "code": "ACME",
+                                                                   "approver": "jdupont"}).id)
+        create_account(store, "jdupont", name="Jean Dupont", password="correct horse battery",
+                       roles=["customer_power_user"], organization=store.acme, email="jdupont@acme.example")
+        yield store
 
 
 def jean(helpdesk) -> Identity:

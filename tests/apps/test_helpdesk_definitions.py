@@ -10,7 +10,7 @@ import pytest
 from deskbase.objects.demo import DemoError
 from deskbase.objects.errors import ValidationError
 from deskbase.objects.store import Store
-from deskbase.rules.application import load_application, load_application_demo, open_store
+from deskbase.rules.application import load_application, load_application_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = ROOT / "definitions"
@@ -22,13 +22,11 @@ def definitions():
 
 
 @pytest.fixture(scope="module")
-def demo(definitions):
+def demo(app_store, definitions):
     """A memory store with the demo loaded once for every test of this module (read-only use)."""
-    store = open_store("memory://", definitions)
-    created = load_application_demo(store, DEFINITIONS / "demo")
-    store.created = created
-    yield store
-    store.close()
+    with app_store(definitions) as store:
+        store.created = load_application_demo(store, DEFINITIONS / "demo")
+        yield store
 
 
 @pytest.fixture

@@ -4,14 +4,11 @@ kept; an overlay may also hand each new ticket to the least loaded technician pr
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from deskbase.rules.access.identity import create_account, identity_of
-from deskbase.rules.application import load_application, open_store
 
-HELPDESK = Path(__file__).parents[2] / "definitions"
 PASSWORD = "a long test password"
 OPERATOR_OVERLAY = """\
 dispatch:
@@ -38,10 +35,9 @@ def build(store):
 
 
 @pytest.fixture
-def helpdesk(helpdesk_definitions):
-    store = build(open_store("memory://", helpdesk_definitions))
-    yield store
-    store.close()
+def helpdesk(app_store):
+    with app_store() as store:
+        yield build(store)
 
 
 def open_ticket(helpdesk, identity=None, **values) -> dict:
@@ -73,13 +69,12 @@ def test_the_group_chosen_when_opening_is_kept(helpdesk):
 
 
 @pytest.fixture
-def assigning_helpdesk(tmp_path):
+def assigning_helpdesk(app_store, tmp_path):
     overlay = tmp_path / "assign"
     overlay.mkdir()
     (overlay / "dispatch.yaml").write_text(OPERATOR_OVERLAY)
-    store = build(open_store("memory://", load_application(HELPDESK, [overlay])))
-    yield store
-    store.close()
+    with app_store(overlays=[overlay]) as store:
+        yield build(store)
 
 
 def test_an_overlay_assigns_new_tickets_to_the_least_loaded_technician_present(assigning_helpdesk):

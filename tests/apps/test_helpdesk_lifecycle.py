@@ -7,7 +7,6 @@ import pytest
 
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import AccessDenied
-from deskbase.rules.application import open_store
 from deskbase.rules.process.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
 TINA = Identity("tina", "Tina", ("technician",))
@@ -17,11 +16,10 @@ ADMIN = Identity("admin", "Admin", ("administrator",), superuser=True)
 
 
 @pytest.fixture(scope="module")
-def helpdesk(helpdesk_definitions):
-    store = open_store("memory://", helpdesk_definitions)
-    store.acme = store.run(lambda s: s.create("organization", {"name": "Acme", "code": "ACME"}).id)
-    yield store
-    store.close()
+def helpdesk(app_store):
+    with app_store() as store:
+        store.acme = store.run(lambda s: s.create("organization", {"name": "Acme", "code": "ACME"}).id)
+        yield store
 
 
 def customer(helpdesk, role: str = "customer_user") -> Identity:
@@ -134,7 +132,10 @@ def test_a_closed_ticket_is_no_longer_edited(helpdesk):
 def test_a_ticket_is_editable_until_closed(helpdesk):
     for state in ("in_progress", "resolved", "rejected"):
         number = ticket(helpdesk, state, assignee="tina")
+        assert get(helpdesk, number)["priority"] != "high"
         helpdesk.run(lambda s: s.update(number, {"priority": "high"}, type_name="ticket"), identity=SUPERVISOR)
+        values = get(helpdesk, number)
+        assert (values["status"], values["priority"]) == (state, "high"), state
 
 
 def test_the_status_changes_only_through_transitions(helpdesk):

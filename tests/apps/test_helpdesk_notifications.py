@@ -2,13 +2,10 @@
 requester and the technician, with a link to the ticket; delivered through a real SMTP server."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from deskbase.connectors.smtp import SmtpSender
 from deskbase.rules.access.identity import Identity, create_account
-from deskbase.rules.application import open_store
 from deskbase.rules.messages.outbox import PENDING, SENT, deliver_due, list_messages
 from deskbase.rules.process.workflows import fire
 
@@ -18,18 +15,19 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def helpdesk(helpdesk_definitions):
-    store = open_store("memory://", helpdesk_definitions)
-    create_account(store, "tina", name="Tina", password=PASSWORD, roles=["technician"], email="tina@support.example")
-    create_account(store, "dora", name="Dora", password=PASSWORD, roles=["dispatcher"], email="dora@support.example")
+def helpdesk(app_store):
+    with app_store() as store:
+        create_account(store, "tina", name="Tina", password=PASSWORD, roles=["technician"],
+                       email="tina@support.example")
+        create_account(store, "dora", name="Dora", password=PASSWORD, roles=["dispatcher"],
+                       email="dora@support.example")
 
-    def setup(session):
-        acme = session.create("organization", {"name": "Acme", "code": "ACME"}).id
-        carl = session.create("contact", {"name": "Carl", "email": "carl@acme.example", "organization": acme}).id
-        return acme, carl
-    store.acme, store.carl = store.run(setup)
-    yield store
-    store.close()
+        def setup(session):
+            acme = session.create("organization", {"name": "Acme", "code": "ACME"}).id
+            carl = session.create("contact", {"name": "Carl", "email": "carl@acme.example", "organization": acme}).id
+            return acme, carl
+        store.acme, store.carl = store.run(setup)
+        yield store
 
 
 def open_ticket(helpdesk) -> str:
@@ -96,17 +94,12 @@ def test_with_the_smtp_server_down_the_mail_stays_pending_and_goes_out_once_it_i
     assert number in mail.message["Subject"]
 
 
-def test_loading_the_demo_queues_no_message(helpdesk_definitions):
-    from deskbase.rules.application import load_application_demo
-    store = open_store("memory://", helpdesk_definitions)
-    try:
-        load_application_demo(store, Path(__file__).parents[2] / "definitions" / "demo")
+def test_loading_the_demo_queues_no_message(app_store):
+    with app_store(demo=True) as store:
         assert outbox(store) == []
         number = open_ticket_at_new_customer(store)
         assert [m[0] for m in outbox(store)] == ["carl@acme.example"]    # and notifies again afterwards
         assert number in outbox(store)[0][1]
-    finally:
-        store.close()
 
 
 def open_ticket_at_new_customer(store) -> str:

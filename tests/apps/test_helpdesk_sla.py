@@ -12,7 +12,6 @@ from deskbase.connectors.sms import HttpSmsSender
 from deskbase.connectors.smtp import SmtpSender
 from deskbase.rules.access.identity import Identity, create_account
 from deskbase.rules.access.scopes import AccessDenied
-from deskbase.rules.application import open_store
 from deskbase.rules.messages.outbox import deliver_due
 from deskbase.rules.process.timers import check_due
 from deskbase.rules.process.workflows import fire
@@ -29,20 +28,20 @@ def paris(day: int, hour: int, minute: int = 0) -> datetime:
 
 
 @pytest.fixture
-def helpdesk(helpdesk_definitions):
-    store = open_store("memory://", helpdesk_definitions)
-    create_account(store, "tina", name="Tina", password=PASSWORD, roles=["technician"], email="tina@support.example")
-    create_account(store, "sam", name="Sam", password=PASSWORD, roles=["supervisor"], email="sam@support.example")
+def helpdesk(app_store):
+    with app_store() as store:
+        create_account(store, "tina", name="Tina", password=PASSWORD, roles=["technician"],
+                       email="tina@support.example")
+        create_account(store, "sam", name="Sam", password=PASSWORD, roles=["supervisor"], email="sam@support.example")
 
-    def setup(session):
-        acme = session.create("organization", {"name": "Acme", "code": "ACME"}).id
-        contracts = {level: session.create("contract", {"organization": acme, "name": level, "sla_level": level,
-                                                        "calendar": calendar, "starts": "2026-01-01"}).id
-                     for level, calendar in (("premium", "around_the_clock"), ("standard", "office_hours"))}
-        return acme, contracts
-    store.acme, store.contracts = store.run(setup)
-    yield store
-    store.close()
+        def setup(session):
+            acme = session.create("organization", {"name": "Acme", "code": "ACME"}).id
+            contracts = {level: session.create("contract", {"organization": acme, "name": level, "sla_level": level,
+                                                            "calendar": calendar, "starts": "2026-01-01"}).id
+                         for level, calendar in (("premium", "around_the_clock"), ("standard", "office_hours"))}
+            return acme, contracts
+        store.acme, store.contracts = store.run(setup)
+        yield store
 
 
 def open_ticket(helpdesk, at: datetime, level: str | None = "standard", **values) -> str:

@@ -9,7 +9,6 @@ import pytest
 
 from deskbase.rules.access.identity import create_account, identity_of
 from deskbase.rules.access.scopes import AccessDenied, hidden_fields
-from deskbase.rules.application import open_store
 from deskbase.rules.messages.outbox import list_messages
 from deskbase.rules.process.workflows import TransitionRefused, fire
 
@@ -18,23 +17,21 @@ NOW = datetime.now(timezone.utc)
 
 
 @pytest.fixture
-def helpdesk(helpdesk_definitions):
+def helpdesk(app_store):
     """Two hotline technicians, one of whom has an open ticket of a customer."""
-    store = open_store("memory://", helpdesk_definitions)
-
-    def work(session):
-        hotline = session.create("group", {"name": "Hotline"}).id
-        acme = session.create("organization", {"name": "Acme", "code": "ACME"}).id
-        carl = session.create("contact", {"name": "Carl", "email": "carl@acme.example", "organization": acme}).id
-        ticket = session.create("ticket", {"title": "vpn down", "status": "in_progress", "assignee": "khaddad",
-                                           "organization": acme, "requester": carl})
-        return hotline, ticket.id, ticket.number
-    hotline, store.ticket_id, store.ticket = store.run(work)
-    for login in ("sbernard", "khaddad"):
-        create_account(store, login, name=login, password=PASSWORD, roles=["technician"], groups=[hotline],
-                       email=f"{login}@support.example")
-    yield store
-    store.close()
+    with app_store() as store:
+        def work(session):
+            hotline = session.create("group", {"name": "Hotline"}).id
+            acme = session.create("organization", {"name": "Acme", "code": "ACME"}).id
+            carl = session.create("contact", {"name": "Carl", "email": "carl@acme.example", "organization": acme}).id
+            ticket = session.create("ticket", {"title": "vpn down", "status": "in_progress", "assignee": "khaddad",
+                                               "organization": acme, "requester": carl})
+            return hotline, ticket.id, ticket.number
+        hotline, store.ticket_id, store.ticket = store.run(work)
+        for login in ("sbernard", "khaddad"):
+            create_account(store, login, name=login, password=PASSWORD, roles=["technician"], groups=[hotline],
+                           email=f"{login}@support.example")
+        yield store
 
 
 def away(helpdesk, starts: datetime, ends: datetime | None) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from deskbase.rules.application import load_application, open_store
+from deskbase.rules.application import load_application
 
 MAIL_APP = Path(__file__).parent / "mail_app"
 
@@ -16,8 +16,7 @@ def desk_definitions():
 
 
 @pytest.fixture
-def desk(desk_definitions):
+def desk(app_store, desk_definitions):
     """An in-memory store of the small application, its rules installed."""
-    store = open_store("memory://", desk_definitions)
-    yield store
-    store.close()
+    with app_store(desk_definitions) as store:
+        yield store

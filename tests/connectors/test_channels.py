@@ -50,9 +50,8 @@ def test_senders_are_built_from_the_channels_with_secrets_from_the_environment(t
     assert sms.token_env == "SHOP_SMS_TOKEN"
 
 
-def test_the_deliver_job_sends_a_transition_mail_through_the_smtp_server(tmp_path, smtp_server):
-    store = open_store("memory://", load_application(app_with(tmp_path, delivery(smtp_server.port))))
-    try:
+def test_the_deliver_job_sends_a_transition_mail_through_the_smtp_server(app_store, tmp_path, smtp_server):
+    with app_store(app_with(tmp_path, delivery(smtp_server.port))) as store:
         create_account(store, "marc", name="Marc", password="correct horse battery", roles=["mechanic"],
                        email="marc@shop.example.org")
 
@@ -69,8 +68,6 @@ def test_the_deliver_job_sends_a_transition_mail_through_the_smtp_server(tmp_pat
         assert mails[1]["In-Reply-To"] == mails[0]["Message-ID"]
         assert mails[0]["Reply-To"] == "desk@shop.example.org"
         assert {m.state for m in store.read(lambda s: list_messages(s))} == {"sent"}
-    finally:
-        store.close()
 
 
 def test_the_jobs_and_outbox_commands_list_run_and_show(tmp_path, smtp_server, capsys):

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from servers.dovecot import new_mail
 
+from deskbase.connectors.channels import CONNECTOR_WORK
 from deskbase.connectors.imap import MailboxUnreachable, fetch, start_idle
 from deskbase.connectors.smtp import SmtpSender
 from deskbase.rules.application import load_application, open_store
 from deskbase.rules.intake.mail_intake import QUARANTINED, held_message, mailboxes
-from deskbase.connectors.channels import CONNECTOR_WORK
 from deskbase.rules.messages.outbox import deliver_due, list_messages
 
 MAIL_APP = Path(__file__).parent / "mail_app"
@@ -114,10 +114,9 @@ def test_an_unreachable_server_is_a_clear_error(desk, mailbox, unused_port):
         fetch(desk, dataclasses.replace(mailbox, port=unused_port))
 
 
-def test_the_fetch_mail_job_reports_an_unreachable_server_without_failing(helpdesk_definitions, monkeypatch):
+def test_the_fetch_mail_job_reports_an_unreachable_server_without_failing(app_store, helpdesk_definitions, monkeypatch):
     monkeypatch.delenv("DESKBASE_IMAP_USER", raising=False)
-    store = open_store("memory://", helpdesk_definitions)
-    try:
+    with app_store() as store:
         text = CONNECTOR_WORK["fetch_mail"](store, None, {"mailbox": "", "limit": 10})
         assert text.startswith("support: mailbox unreachable") and "DESKBASE_IMAP_USER" in text
         monkeypatch.setenv("DESKBASE_IMAP_USER", "nobody")
@@ -127,8 +126,6 @@ def test_the_fetch_mail_job_reports_an_unreachable_server_without_failing(helpde
         runner = JobRunner(store, [job for job in jobs if job.name == "fetch_mail"])
         run = runner.run("fetch_mail")
         assert run.outcome == "ok" and "mailbox unreachable" in run.result
-    finally:
-        store.close()
 
 
 def test_a_wrong_password_is_reported_as_refused_login(desk, mailbox, monkeypatch):
@@ -250,22 +247,20 @@ def test_the_worker_listens_with_idle_and_a_message_becomes_a_record(dovecot, im
 # -- the helpdesk's reply loop (T15, T17) -----------------------------------------------------------------
 
 @pytest.fixture
-def helpdesk(helpdesk_definitions, dovecot, imap_folder, monkeypatch):
+def helpdesk(app_store, helpdesk_definitions, dovecot, imap_folder, monkeypatch):
     monkeypatch.setenv("DESKBASE_IMAP_USER", dovecot.user)
     monkeypatch.setenv("DESKBASE_IMAP_PASSWORD", dovecot.password)
-    store = open_store("memory://", helpdesk_definitions)
-
-    def setup(session):
-        acme = session.create("organization", {"name": "Acme", "code": "ACME"})
-        carl = session.create("contact", {"name": "Carl", "email": "carl@acme.example", "organization": acme.id})
-        session.create("contact", {"name": "Eve", "email": "eve@acme.example", "organization": acme.id})
-        session.update(acme, {"authorized_requesters": [carl.id]})
-        return carl.id
-    store.carl = store.run(setup)
-    store.support = dataclasses.replace(mailboxes(helpdesk_definitions)["support"], host=dovecot.host,
-                                        port=dovecot.port, folder=imap_folder)
-    yield store
-    store.close()
+    with app_store() as store:
+        def setup(session):
+            acme = session.create("organization", {"name": "Acme", "code": "ACME"})
+            carl = session.create("contact", {"name": "Carl", "email": "carl@acme.example", "organization": acme.id})
+            session.create("contact", {"name": "Eve", "email": "eve@acme.example", "organization": acme.id})
+            session.update(acme, {"authorized_requesters": [carl.id]})
+            return carl.id
+        store.carl = store.run(setup)
+        store.support = dataclasses.replace(mailboxes(helpdesk_definitions)["support"], host=dovecot.host,
+                                            port=dovecot.port, folder=imap_folder)
+        yield store
 
 
 def comments_of(helpdesk, number):

@@ -14,6 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
+from jsonschema.validators import validator_for
 
 from deskbase.objects import definitions as definitions_module
 from deskbase.objects.definitions import check_expression, load_definitions
@@ -193,7 +194,8 @@ def test_yes_and_no_may_be_values_of_an_enum(tmp_path):
 
 
 def test_the_meta_schema_is_a_valid_draft_2020_12_schema():
-    Draft202012Validator.check_schema(SCHEMA)
+    assert validator_for(SCHEMA) is Draft202012Validator      # its `$schema` names draft 2020-12
+    Draft202012Validator.check_schema(SCHEMA)                 # SchemaError where a keyword is misused
 
 
 # -- reading --------------------------------------------------------------------------------

@@ -3,12 +3,13 @@ are dispatched to teams and agents, and whose agents stand in for one another.""
 from __future__ import annotations
 
 import shutil
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from deskbase.rules.access.identity import create_account
-from deskbase.rules.application import load_application, open_store
+from deskbase.rules.application import load_application
 
 STAFFING_APP = Path(__file__).parent / "staffing_app"
 PASSWORD = "correct horse battery"
@@ -64,20 +65,15 @@ def staffing_app():
 
 
 @pytest.fixture
-def staffing(staffing_app):
-    store = open_store("memory://", staffing_app)
-    yield Staffing(store)
-    store.close()
+def staffing(app_store, staffing_app):
+    with app_store(staffing_app) as store:
+        yield Staffing(store)
 
 
 @pytest.fixture
-def staffing_variant(staffing_with):
+def staffing_variant(app_store, staffing_with):
     """`staffing_variant((old, new), …)`: a staffing desk built from changed definitions."""
-    stores = []
-
-    def build(*replacements) -> Staffing:
-        stores.append(open_store("memory://", staffing_with(*replacements)))
-        return Staffing(stores[-1])
-    yield build
-    for store in stores:
-        store.close()
+    with ExitStack() as stores:
+        def build(*replacements) -> Staffing:
+            return Staffing(stores.enter_context(app_store(staffing_with(*replacements))))
+        yield build

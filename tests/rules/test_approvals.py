@@ -30,13 +30,13 @@ def definitions():
 
 
 @pytest.fixture
-def desk(definitions):
-    store = open_store("memory://", definitions)
-    for login, role in (("ben", "buyer"), ("olga", "buyer"), ("hana", "head"), ("fred", "finance"),
-                        ("fiona", "finance")):
-        create_account(store, login, name=login.title(), password=PASSWORD, roles=[role], email=f"{login}@buy.example")
-    yield store
-    store.close()
+def desk(app_store, definitions):
+    with app_store(definitions) as store:
+        for login, role in (("ben", "buyer"), ("olga", "buyer"), ("hana", "head"), ("fred", "finance"),
+                            ("fiona", "finance")):
+            create_account(store, login, name=login.title(), password=PASSWORD, roles=[role],
+                           email=f"{login}@buy.example")
+        yield store
 
 
 def who(store, login: str):

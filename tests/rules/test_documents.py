@@ -14,7 +14,7 @@ from deskbase.connectors.smtp import SmtpSender
 from deskbase.objects.errors import DefinitionErrors, NotFound
 from deskbase.rules.access.identity import Identity, create_account
 from deskbase.rules.access.scopes import AccessDenied
-from deskbase.rules.application import load_application, open_store
+from deskbase.rules.application import load_application
 from deskbase.rules.documents.making import DocumentError, folder_fetcher, keep_copy, offered, render
 from deskbase.rules.messages.outbox import deliver_due, list_messages
 from deskbase.rules.process.workflows import fire
@@ -59,8 +59,8 @@ def definitions():
     return load_application(DOCUMENTS_APP)
 
 
-def open_desk(definitions):
-    store = open_store("memory://", definitions)
+def add_jobs(store) -> None:
+    """Ann's account; her job at the depot, with a step of hers and one of Bob's; a job of Bob's."""
     create_account(store, "ann", name="Ann Agent", password=PASSWORD, roles=["agent"], email="ann@example.org",
                    language="en")
 
@@ -73,14 +73,13 @@ def open_desk(definitions):
         other = session.create("job", {"subject": "Someone else's job", "agent": "bob"})
         return job.number, other.number
     store.job, store.other_job = store.run(setup)
-    return store
 
 
 @pytest.fixture
-def desk(definitions):
-    store = open_desk(definitions)
-    yield store
-    store.close()
+def desk(app_store, definitions):
+    with app_store(definitions) as store:
+        add_jobs(store)
+        yield store
 
 
 def test_a_document_shows_the_records_displayed_values_in_the_readers_language(desk, tmp_path):
@@ -140,28 +139,24 @@ def test_a_transition_may_only_keep_a_document_made_from_its_type(tmp_path):
 
 @pytest.mark.parametrize("expression", ["record.__class__", "record._record", "related.__globals__",
                                         "record.text.__func__", "''.__class__.__mro__"])
-def test_the_sandbox_refuses_to_reach_into_python(tmp_path, expression):
+def test_the_sandbox_refuses_to_reach_into_python(app_store, tmp_path, expression):
     folder = variant(tmp_path, files={"documents/job_sheet.html": f"<p>{{{{ {expression} }}}}</p>"})
-    desk = open_desk(load_application(folder))
-    try:
+    with app_store(folder) as desk:
+        add_jobs(desk)
         with pytest.raises(DocumentError, match=r"job_sheet.html line 1: .*(may not read|unsafe)"):
             desk.read(lambda session: render(session, "job_sheet", desk.job, pdf=False))
-    finally:
-        desk.close()
 
 
-def test_the_pdf_reads_no_file_outside_the_templates_folder(tmp_path):
+def test_the_pdf_reads_no_file_outside_the_templates_folder(app_store, tmp_path):
     page = ('<link rel="stylesheet" href="sheet.css"><link rel="stylesheet" href="../secret.css">'
             '<link rel="stylesheet" href="http://127.0.0.1:9/remote.css">'
             '<img src="file:///etc/hostname"><h1>{{ record.number }}</h1>')
     folder = variant(tmp_path, files={"documents/job_sheet.html": page,
                                       "documents/sheet.css": 'h1::after { content: " INSIDE-STYLE"; }',
                                       "secret.css": 'h1::before { content: "TOP-SECRET "; }'})
-    desk = open_desk(load_application(folder))
-    try:
+    with app_store(folder) as desk:
+        add_jobs(desk)
         text = pdf_text(desk.read(lambda session: render(session, "job_sheet", desk.job)).pdf, tmp_path)
-    finally:
-        desk.close()
     assert "J-0001 INSIDE-STYLE" in text
     assert "TOP-SECRET" not in text
     fetcher = folder_fetcher(folder / "documents")
@@ -220,17 +215,15 @@ def follow_up(keeping: str = "job") -> tuple[str, str]:
 {keep if keeping == "step" else ""}""")
 
 
-def test_a_created_record_keeps_its_document_made_once_the_later_entries_are_made(tmp_path):
-    desk = open_desk(load_application(variant(tmp_path, follow_up())))
-    try:
+def test_a_created_record_keeps_its_document_made_once_the_later_entries_are_made(app_store, tmp_path):
+    with app_store(variant(tmp_path, follow_up())) as desk:
+        add_jobs(desk)
         desk.run(lambda session: fire(session, desk.job, "finish"), identity=ANN)
         made = desk.read(lambda session: session.query("job", {"agent": "ann"}, sort="-id", limit=1)
                               .records[0].number)
         [(filename, content)] = desk.read(lambda session: [(item.filename, item.read())
                                                            for item in session.find(made).get("papers")])
         history = desk.read(lambda session: [entry.get("reason") for entry in session.find(made).history.entries])
-    finally:
-        desk.close()
     assert filename == f"{made}-sheet.pdf"
     text = pdf_text(content, tmp_path)
     assert "Follow-up of Fix <the> pump" in text

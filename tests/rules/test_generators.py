@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from deskbase.objects.errors import DefinitionErrors
-from deskbase.rules.application import load_application, open_store
+from deskbase.rules.application import load_application
 from deskbase.rules.process.generators import GeneratorError, month, run_generator
 
 TASKS_APP = Path(__file__).parents[1] / "objects" / "tasks_app"
@@ -37,21 +37,22 @@ def app(tmp_path: Path, text: str = GENERATOR) -> Path:
     return folder
 
 
-def test_one_record_per_record_found_with_lines_from_a_query_and_nothing_twice(tmp_path):
-    store = open_store("memory://", load_application(app(tmp_path)))
-    teams = store.run(lambda s: {name: s.create("team", {"name": name}).id for name in ("Support", "Field",
-                                                                                       "Closed team")})
-    store.run(lambda s: [s.create("task", {"title": title, "team": teams["Support"], "priority": priority,
-                                           "due": "2026-10-20"})
-                         for title, priority in (("Toner", "high"), ("Cables", "low"))])
-    made = run_generator(store, "monthly_reviews", period=month("2026-10"))
-    assert len(made.made) == 2 and made.existing == 0 and not made.failed
-    again = run_generator(store, "monthly_reviews", period=month("2026-10"))
-    assert again.made == [] and again.existing == 2
-    review = store.read(lambda s: dict(s.query("task", {"all": [{"team": teams["Support"]},
-                                                                {"due": {"gte": "2026-10-31"}}]}).records[0].values))
-    assert review["title"] == "Support" and str(review["due"]) == "2026-10-31"
-    assert review["spent"] == (15 + 5) * 60                       # one line per open task of the team, by priority
+def test_one_record_per_record_found_with_lines_from_a_query_and_nothing_twice(app_store, tmp_path):
+    with app_store(app(tmp_path)) as store:
+        teams = store.run(lambda s: {name: s.create("team", {"name": name}).id for name in ("Support", "Field",
+                                                                                           "Closed team")})
+        store.run(lambda s: [s.create("task", {"title": title, "team": teams["Support"], "priority": priority,
+                                               "due": "2026-10-20"})
+                             for title, priority in (("Toner", "high"), ("Cables", "low"))])
+        made = run_generator(store, "monthly_reviews", period=month("2026-10"))
+        assert len(made.made) == 2 and made.existing == 0 and not made.failed
+        again = run_generator(store, "monthly_reviews", period=month("2026-10"))
+        assert again.made == [] and again.existing == 2
+        review = store.read(lambda s: dict(s.query("task", {"all": [{"team": teams["Support"]},
+                                                                    {"due": {"gte": "2026-10-31"}}]})
+                                           .records[0].values))
+        assert review["title"] == "Support" and str(review["due"]) == "2026-10-31"
+        assert review["spent"] == (15 + 5) * 60                       # one line per open task of the team, by priority
 
 
 @pytest.mark.parametrize("change, message", [
@@ -66,9 +67,8 @@ def test_a_generator_that_names_what_does_not_exist_is_reported_where_it_is_writ
     assert "generators.yaml" in str(raised.value) and "generators.monthly_reviews" in str(raised.value)
 
 
-def test_an_unknown_generator_or_month_says_so(tmp_path):
-    store = open_store("memory://", load_application(app(tmp_path)))
-    with pytest.raises(GeneratorError, match="there is no generator `weekly`"):
+def test_an_unknown_generator_or_month_says_so(app_store, tmp_path):
+    with app_store(app(tmp_path)) as store, pytest.raises(GeneratorError, match="there is no generator `weekly`"):
         run_generator(store, "weekly")
     with pytest.raises(GeneratorError, match="write it like 2026-10"):
         month("October")

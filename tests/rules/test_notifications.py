@@ -9,7 +9,7 @@ import pytest
 
 from deskbase.objects.errors import DefinitionErrors
 from deskbase.rules.access.identity import Identity, create_account
-from deskbase.rules.application import load_application, open_store
+from deskbase.rules.application import load_application
 from deskbase.rules.messages.outbox import list_messages
 from deskbase.rules.process.workflows import fire
 
@@ -24,15 +24,14 @@ def definitions():
 
 
 @pytest.fixture
-def shop(definitions):
-    store = open_store("memory://", definitions)
-    create_account(store, "marc", name="Marc", password=PASSWORD, roles=["mechanic"], email="marc@shop.example.org")
-    create_account(store, "nina", name="Nina", password=PASSWORD, roles=["mechanic"], email="nina@shop.example.org",
-                   language="fr")
-    create_account(store, "mona", name="Mona", password=PASSWORD, roles=["manager"], email="mona@shop.example.org")
-    create_account(store, "theo", name="Theo", password=PASSWORD, roles=["trainee"], email="theo@shop.example.org")
-    yield store
-    store.close()
+def shop(app_store, definitions):
+    with app_store(definitions) as store:
+        create_account(store, "marc", name="Marc", password=PASSWORD, roles=["mechanic"], email="marc@shop.example.org")
+        create_account(store, "nina", name="Nina", password=PASSWORD, roles=["mechanic"], email="nina@shop.example.org",
+                       language="fr")
+        create_account(store, "mona", name="Mona", password=PASSWORD, roles=["manager"], email="mona@shop.example.org")
+        create_account(store, "theo", name="Theo", password=PASSWORD, roles=["trainee"], email="theo@shop.example.org")
+        yield store
 
 
 def new_repair(shop, **values) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from deskbase.objects.errors import DefinitionErrors
 from deskbase.rules.access.identity import Identity, create_account
-from deskbase.rules.application import load_application, open_store
+from deskbase.rules.application import load_application
 from deskbase.rules.messages.outbox import list_messages
 from deskbase.rules.process.timers import check_due, clocks_of
 from deskbase.rules.process.workflows import fire
@@ -33,14 +33,13 @@ def definitions():
 
 
 @pytest.fixture
-def desk(definitions):
-    store = open_store("memory://", definitions)
-    create_account(store, "ann", name="Ann", password="correct horse battery", roles=["agent"],
-                   email="ann@desk.example.org")
-    create_account(store, "max", name="Max", password="correct horse battery", roles=["manager"],
-                   email="max@desk.example.org")
-    yield store
-    store.close()
+def desk(app_store, definitions):
+    with app_store(definitions) as store:
+        create_account(store, "ann", name="Ann", password="correct horse battery", roles=["agent"],
+                       email="ann@desk.example.org")
+        create_account(store, "max", name="Max", password="correct horse battery", roles=["manager"],
+                       email="max@desk.example.org")
+        yield store
 
 
 def create(desk, at: datetime, plan: dict | None = None, **values) -> str:
@@ -297,7 +296,7 @@ def test_a_person_cannot_type_a_deadline(desk):
     assert record(desk, number)["resolution_due"] == paris(24, 17).astimezone(UTC)
 
 
-def test_a_clock_counts_from_when_the_request_was_reported(tmp_path):
+def test_a_clock_counts_from_when_the_request_was_reported(app_store, tmp_path):
     folder = tmp_path / "app"
     shutil.copytree(SLA_APP, folder)
     path = folder / "sla.yaml"
@@ -305,8 +304,7 @@ def test_a_clock_counts_from_when_the_request_was_reported(tmp_path):
     text = text.replace("      owner:    {kind: user}\n", "      owner:    {kind: user}\n      reported: {kind: datetime}\n")
     text = text.replace("          stop: {status: {ne: new}}\n", "          stop: {status: {ne: new}}\n          counts_from: reported\n")
     path.write_text(text)
-    store = open_store("memory://", load_application(folder))
-    try:
+    with app_store(folder) as store:
         # Phoned in at 09:00 on Monday, typed in at 12:00: three of the four hours are gone.
         number = create(store, paris(23, 12), reported=paris(23, 9))
         assert record(store, number)["answer_due"] == paris(23, 13).astimezone(UTC)
@@ -315,17 +313,14 @@ def test_a_clock_counts_from_when_the_request_was_reported(tmp_path):
         assert record(store, late)["answer_due"] == paris(23, 13).astimezone(UTC)
         report = check_due(store, paris(24, 12, 1))
         assert {(p.number, p.percent) for p in report.passed if p.clock == "first_answer"} >= {(late, 80), (late, 100)}
-    finally:
-        store.close()
 
 
-def test_records_from_before_the_timers_get_their_clocks_when_started(definitions):
+def test_records_from_before_the_timers_get_their_clocks_when_started(app_store, definitions):
     import dataclasses
 
     from deskbase.rules.process.timers import start_missing
     bare = dataclasses.replace(definitions, extensions={**definitions.extensions, "timers": None})
-    store = open_store("memory://", bare)
-    try:
+    with app_store(bare) as store:
         number = store.run(lambda s: s.create("request", {"title": "old one"}).number, now=paris(23, 9))
         assert record(store, number)["resolution_due"] is None
         store.definitions = definitions                      # the timers are added to the definitions
@@ -334,5 +329,3 @@ def test_records_from_before_the_timers_get_their_clocks_when_started(definition
         assert values["resolution_sla"] == "running" and values["resolution_due"] is not None
         assert store.read(lambda s: s.find(number).history.entries[-1].get("reason")) == "timers started"
         assert start_missing(store) == 0
-    finally:
-        store.close()

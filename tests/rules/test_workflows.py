@@ -12,7 +12,7 @@ import pytest
 from deskbase.objects.errors import DefinitionErrors
 from deskbase.rules.access.identity import SYSTEM, Identity
 from deskbase.rules.access.scopes import AccessDenied
-from deskbase.rules.application import load_application, open_store
+from deskbase.rules.application import load_application
 from deskbase.rules.process.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
 REPAIRS_APP = Path(__file__).parent / "repairs_app"
@@ -29,10 +29,9 @@ def definitions():
 
 
 @pytest.fixture
-def shop(definitions):
-    store = open_store("memory://", definitions)
-    yield store
-    store.close()
+def shop(app_store, definitions):
+    with app_store(definitions) as store:
+        yield store
 
 
 def new_repair(shop, state: str | None = None, **values) -> int:

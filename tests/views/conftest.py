@@ -3,7 +3,6 @@ Outside CI a missing Chromium or Playwright skips those tests with a reason; und
 it fails."""
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import threading
@@ -13,14 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from servers.required import skip_or_fail
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 class LiveServer:
@@ -65,9 +59,9 @@ def chromium():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("playwright is not installed: pip install -e '.[test]'")
+        skip_or_fail("playwright is not installed: pip install -e '.[test]'")
     if not Path(CHROMIUM).exists():
-        _missing("Chromium is not installed: apt-get install chromium (make test does it as root)")
+        skip_or_fail("Chromium is not installed: apt-get install chromium (make test does it as root)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,

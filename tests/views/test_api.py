@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from deskbase.rules.access.identity import create_account, disable_account, identity_of
-from deskbase.rules.application import load_application_demo, open_store
+from deskbase.rules.application import open_store
 from deskbase.views.api_keys import add_key, list_keys, revoke_key
 from deskbase.views.app import create_app
 
@@ -22,11 +22,9 @@ STATUSES = ["awaiting_pickup", "unassigned", "in_progress", "awaiting_reply", "d
 
 
 @pytest.fixture(scope="module")
-def helpdesk_store(helpdesk_definitions):
-    store = open_store("memory://", helpdesk_definitions)
-    load_application_demo(store, Path(__file__).parents[2] / "definitions" / "demo")
-    yield store
-    store.close()
+def helpdesk_store(app_store):
+    with app_store(demo=True) as store:
+        yield store
 
 
 @pytest.fixture(scope="module")

@@ -10,20 +10,16 @@ import pytest
 from starlette.testclient import TestClient
 
 from deskbase.rules.access.identity import create_account, identity_of
-from deskbase.rules.application import load_application_demo, open_store
 from deskbase.views.app import create_app
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="module")
-def helpdesk_store(helpdesk_definitions):
-    from pathlib import Path
-    store = open_store("memory://", helpdesk_definitions)
-    load_application_demo(store, Path(__file__).parents[2] / "definitions" / "demo")
-    create_account(store, "tina", name="Tina Web", password=PASSWORD, roles=["technician"], email="tina@x.example")
-    yield store
-    store.close()
+def helpdesk_store(app_store):
+    with app_store(demo=True) as store:
+        create_account(store, "tina", name="Tina Web", password=PASSWORD, roles=["technician"], email="tina@x.example")
+        yield store
 
 
 @pytest.fixture
