@@ -1,5 +1,5 @@
 """Merging definitions: the files of one folder into one document, then overlay files over
-it by the rules of docs/definitions.md §Overlays. Positions follow the merged values, so a
+it by the rules of docs/overlays.md. Positions follow the merged values, so a
 problem in a value an overlay set is reported in the overlay's file."""
 from __future__ import annotations
 

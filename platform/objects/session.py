@@ -1,4 +1,5 @@
-"""The one write path (DESIGN §2) and the reads that go with it, inside one transaction.
+"""The one write path and the reads that go with it, inside one transaction
+(docs/storage.md, "The write path").
 
 create / update / delete: check → coerce and validate → compute → store → index →
 history → effects. Nothing writes records any other way, so no change skips a check,

@@ -1,5 +1,5 @@
 """The equipment-loan desk: a second application written in YAML alone, run by the same
-engine as the helpdesk (DESIGN §1)."""
+engine as the helpdesk: the proof that the engine knows nothing of helpdesks."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone

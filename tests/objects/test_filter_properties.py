@@ -1,5 +1,5 @@
 """The two filter evaluators agree, and search orders as a plain sort does, on generated
-records and filters (DESIGN §3)."""
+records and filters (docs/definitions.md, "Filters")."""
 from datetime import date, datetime, timedelta, timezone
 from unittest import mock
 

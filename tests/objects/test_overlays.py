@@ -1,5 +1,5 @@
 """Overlays: a customer folder adds, changes or removes pieces of the shipped definitions
-without copying them (docs/definitions.md §Overlays)."""
+without copying them (docs/overlays.md)."""
 from __future__ import annotations
 
 import textwrap

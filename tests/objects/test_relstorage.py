@@ -59,7 +59,7 @@ for i in range(arguments["count"]):
     priority = ("high", "medium", "low")[i % 3]
     number = store.run(lambda s: s.create("task", {"title": title, "priority": priority}).number)
     numbers.append(number)
-    time.sleep(random.uniform(*arguments.get("pause", (0.02, 0.06))))   # requests arrive apart (README: Storage)
+    time.sleep(random.uniform(*arguments.get("pause", (0.02, 0.06))))   # requests arrive apart (docs/storage.md, "Conflicts")
     if arguments.get("update_every") and i % arguments["update_every"] == 0:
         # a change of a record the other process may be changing too
         store.run(lambda s: s.update("TK-00001", {"notes": f"seen {i}"}) if s.find("TK-00001") else None)

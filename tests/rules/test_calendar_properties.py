@@ -1,5 +1,5 @@
 """Business-time arithmetic agrees with a minute-by-minute walk of the local clock, across
-clock changes, holidays and exceptions, on generated calendars (DESIGN §6)."""
+clock changes, holidays and exceptions, on generated calendars."""
 from __future__ import annotations
 
 from collections.abc import Iterator

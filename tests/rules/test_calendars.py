@@ -1,5 +1,6 @@
 """Business calendars: reading definitions, and business-time arithmetic on chosen dates
-(DESIGN §6). Generated calendars are checked against a minute walk in test_calendar_properties."""
+(docs/definitions.md, "Calendars and timers"). Generated calendars are checked against a
+minute walk in test_calendar_properties."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone

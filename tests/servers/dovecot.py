@@ -1,6 +1,11 @@
-"""A real Dovecot IMAP server for tests (TEST-SERVICES.md): its own configuration in a
-temporary folder, on a free loopback port, started with `dovecot -c` and stopped by the
-same configuration, never by name."""
+"""A real Dovecot IMAP server for tests and benchmarks: its own configuration in a
+temporary folder, on a free loopback port, started with `dovecot -c` (it daemonizes) and
+stopped by the same configuration, never by name. It needs Debian's `dovecot-imapd`
+(`make test-services` installs it) and root: the mail folder is handed to the `dovecot`
+user, and the folder must be readable by Dovecot's own users. One account, plain-text
+login without TLS (loopback only); tests put messages in with IMAP APPEND. Dovecot's
+configuration parser wants each `{` block on lines of its own, as below. The test servers
+are described in docs/development.md."""
 from __future__ import annotations
 
 import os

@@ -1,6 +1,9 @@
-"""A real PostgreSQL for the RelStorage tests and benchmarks (../shared/TEST-SERVICES.md):
-a cluster made with initdb in a temporary folder, owned by the `postgres` user when run as
-root, listening on 127.0.0.1 only, started and stopped with pg_ctl on its own data folder."""
+"""A real PostgreSQL for the RelStorage tests and benchmarks: a cluster made with initdb in
+a temporary folder, owned by the `postgres` user when run as root (PostgreSQL refuses to
+run as root), listening on 127.0.0.1 only with trust authentication, started and stopped
+with pg_ctl on its own data folder, never the `main` cluster Debian's package may start.
+It needs Debian's `postgresql` (version 15 on Debian 12; `make test-services` installs it)
+and RelStorage's driver from pip. The test servers are described in docs/development.md."""
 from __future__ import annotations
 
 import glob
@@ -15,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PORT = 55432                     # the recipe's port; another free one when it is taken
+PORT = 55432                     # the test cluster's usual port; another free one when it is taken
 USER = "postgres"
 VERSION_BINARIES = "/usr/lib/postgresql/15/bin"
 

@@ -1,7 +1,13 @@
 """A real Active Directory for tests and benchmarks: a Samba AD domain controller
 provisioned in a folder of its own, given users and groups offline (straight into its
 database, before it starts), then run in the foreground on 127.0.0.1 ports 389 and 636
-and stopped by the PID it was started with. See ../shared/TEST-SERVICES.md."""
+and stopped by the PID it was started with. It needs Debian's `samba`, `samba-ad-dc` and
+`samba-ad-provision` (`make test-services` installs them) and the fixed ports 389 and 636
+free. Users are added offline with `-s smb.conf`: `samba-tool user add -H ldaps://…` fails
+while only the LDAP service runs. As in a hardened AD, a simple bind over plain `ldap://`
+is refused; over LDAPS the certificate made here for 127.0.0.1 is also its CA. `memberOf`
+lists direct groups only: nested ones are found with the LDAP_MATCHING_RULE_IN_CHAIN
+filter. The test servers are described in docs/development.md."""
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,4 @@
-"""The outbox (DESIGN §2): messages to the outside world — email, SMS, webhooks — written in
+"""The outbox: messages to the outside world — email, SMS, webhooks — written in
 the transaction that causes them and delivered after commit by a worker that retries.
 A rolled-back change sends nothing; a committed message is sent at least once.
 """

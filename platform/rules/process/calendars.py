@@ -1,5 +1,6 @@
 """Business calendars: working hours per weekday, holidays and exceptions in one time zone,
-and arithmetic in business time (DESIGN §6), so that timers count only the hours worked.
+and arithmetic in business time, so that timers count only the hours worked
+(docs/definitions.md, "Calendars and timers").
 """
 from __future__ import annotations
 
