@@ -153,7 +153,7 @@ def apply_migration(plan: Plan, session: "Session", progress: Callable[[str], No
                         failures.append(f"{record.number}: {error}")
                         continue
             elif step.action == "compute_field":
-                session._compute(typedef, values, only={step.field})
+                session.compute(typedef, values, only={step.field})
             record.replace_values(values)
         if failures:
             shown = "; ".join(failures[:10]) + (f"; and {len(failures) - 10} more" if len(failures) > 10 else "")

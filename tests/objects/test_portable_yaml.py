@@ -18,6 +18,7 @@ from deskbase.rules.application import load_application
 TESTS = Path(__file__).parent.parent
 REPOSITORY = TESTS.parent
 HELPDESK = REPOSITORY / "definitions"
+EXAMPLES = REPOSITORY / "examples"     # customer overlays
 WITH_LIBYAML = getattr(yaml, "__with_libyaml__", False)
 
 
@@ -29,7 +30,7 @@ def _yaml_files(folder: Path) -> list[Path]:
 
 # The shipped definitions (demo included), the examples when there are any, and the test
 # applications.
-SHIPPED_YAML = _yaml_files(HELPDESK) + _yaml_files(REPOSITORY / "examples") + _yaml_files(TESTS)
+SHIPPED_YAML = _yaml_files(HELPDESK) + _yaml_files(EXAMPLES) + _yaml_files(TESTS)
 
 
 def _name(path: Path) -> str:
@@ -65,22 +66,37 @@ def test_the_shipped_yaml_files_are_all_found():
             "tests/objects/tasks_app/tasks.yaml", "tests/rules/notes_app/notes.yaml"} <= names
 
 
+def _with_overlay_tags(base: type) -> type:
+    """A reader that also reads the tags only overlays use (`!append [...]`) as (tag, value)."""
+    def tagged(loader, suffix: str, node):
+        if isinstance(node, yaml.SequenceNode):
+            return (f"!{suffix}", loader.construct_sequence(node, deep=True))
+        if isinstance(node, yaml.MappingNode):
+            return (f"!{suffix}", loader.construct_mapping(node, deep=True))
+        return (f"!{suffix}", loader.construct_scalar(node))
+    reader = type(f"Tagged{base.__name__}", (base,), {})
+    reader.add_multi_constructor("!", tagged)
+    return reader
+
+
 @pytest.mark.parametrize("path", SHIPPED_YAML, ids=_name)
 def test_the_pure_python_reader_reads_what_libyaml_reads(path: Path):
     text = path.read_text(encoding="utf-8")
-    pure = yaml.load(text, Loader=yaml.SafeLoader)
+    pure = yaml.load(text, Loader=_with_overlay_tags(yaml.SafeLoader))
     assert pure is not None
     if WITH_LIBYAML:
-        assert pure == yaml.load(text, Loader=yaml.CSafeLoader)
+        assert pure == yaml.load(text, Loader=_with_overlay_tags(yaml.CSafeLoader))
 
 
 @pytest.mark.parametrize("path", SHIPPED_YAML, ids=_name)
 def test_the_definitions_reader_reads_each_file_the_same_on_the_pure_python_path(path: Path, monkeypatch):
-    """With the definitions reader's own reading rules, positions included."""
-    usual, errors = read_yaml(path)
+    """With the definitions reader's own reading rules, positions included (an overlay's
+    files read as an overlay's, with their tags)."""
+    overlay = EXAMPLES in path.parents
+    usual, errors = read_yaml(path, overlay=overlay)
     assert errors == []
     used = force_pure_python(monkeypatch)
-    pure, errors = read_yaml(path)
+    pure, errors = read_yaml(path, overlay=overlay)
     assert errors == []
     assert _all_pure_python(used)
     assert pure.data == usual.data

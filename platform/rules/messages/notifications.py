@@ -18,7 +18,8 @@ from deskbase.objects.fields import AttachmentsKind, EnumKind, StringKind, UserK
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
-from deskbase.objects.session import Change, Session
+from deskbase.objects.session import Session
+from deskbase.objects.write_path import Change
 from deskbase.rules.access.identity import ACCOUNTS_KEY, identity_for_account
 from deskbase.rules.access.scopes import decide, hidden_fields
 from deskbase.rules.access.substitution import with_deputies

@@ -46,8 +46,9 @@ from deskbase.objects.fields import (
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import FROZEN_EMPTY, Definitions, TypeDef
 from deskbase.objects.records import Record
-from deskbase.objects.session import Change, Session
+from deskbase.objects.session import Session
 from deskbase.objects.store import Store
+from deskbase.objects.write_path import Change
 from deskbase.rules.access.identity import ACCOUNTS_KEY
 from deskbase.rules.access.scopes import AccessDenied, decide
 from deskbase.rules.access.substitution import with_deputies

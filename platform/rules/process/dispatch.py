@@ -15,7 +15,8 @@ from deskbase.objects.errors import DefinitionError, FieldError, hint_for
 from deskbase.objects.fields import RefKind, UserKind
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
-from deskbase.objects.session import Change, Session
+from deskbase.objects.session import Session
+from deskbase.objects.write_path import Change
 from deskbase.rules.access.identity import ACCOUNTS_KEY, identity_settings
 from deskbase.rules.access.substitution import absent_among
 

@@ -50,8 +50,9 @@ from deskbase.objects.fields import (
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
-from deskbase.objects.session import Change, Session
+from deskbase.objects.session import Session
 from deskbase.objects.store import Store
+from deskbase.objects.write_path import Change
 from deskbase.rules.access.identity import is_system
 from deskbase.rules.access.scopes import AccessDenied
 from deskbase.rules.messages.notifications import announce

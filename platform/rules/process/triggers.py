@@ -11,7 +11,8 @@ from deskbase.objects.errors import DefinitionError, hint_for
 from deskbase.objects.fields import RefKind
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
-from deskbase.objects.session import Change, Session
+from deskbase.objects.session import Session
+from deskbase.objects.write_path import Change
 
 
 @dataclass(frozen=True)

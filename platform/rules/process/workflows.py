@@ -28,8 +28,9 @@ from deskbase.objects.fields import (
 )
 from deskbase.objects.model import FROZEN_EMPTY, Definitions, TypeDef
 from deskbase.objects.records import Record
-from deskbase.objects.session import Change, Session
+from deskbase.objects.session import Session
 from deskbase.objects.sourcemap import format_path
+from deskbase.objects.write_path import Change
 from deskbase.rules.access.identity import is_system
 from deskbase.rules.access.scopes import AccessDenied, decide
 from deskbase.rules.documents import making as documents

@@ -1,0 +1,121 @@
+"""Queries of a session, always through the indexes and within the session's read scope:
+pages of records, counts, counts and averages by the value of a field."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from BTrees.IIBTree import intersection
+
+from .errors import QueryError
+from .indexes import as_set
+from .model import TypeDef
+from .query import parse_sort, search
+from .records import Record
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a query: the records shown and how many match in all."""
+
+    total: int
+    records: list[Record]
+    offset: int
+    limit: int
+
+
+class Queries:
+    """The reads of a `Session` (a part of it: it works on the session's store, definitions,
+    identity and clock)."""
+
+    def query(self, type_name: str, filter: Any = None, sort: Any = None, *, offset: int = 0,
+              limit: int | None = 50, context: Mapping[str, Any] | None = None,
+              record_type: str | None = None, scoped: bool = True) -> Page:
+        """Records of a type matching a filter, sorted and paged, through the indexes.
+        `record_type` is the type `$record` refers to in the filter (the `where` of a ref);
+        `scoped=False` counts past the session's read scope, for values the engine derives."""
+        typedef = self.definitions.type(type_name)
+        scope = self.read_scope(typedef) if scoped else True   # derived values count every record
+        if scope is False:
+            return Page(0, [], offset, limit or 0)
+        if scope is not True:   # the scope is part of the index query: pages and totals agree
+            filter = {"all": [scope, filter]} if filter else scope
+        compiled = self.store.compiled_filter(filter, type_name, record_type) if filter else None
+        order = parse_sort(sort or (), typedef)
+        container = self.container(type_name)
+        total, ids = search(container.indexes, typedef, compiled, order, offset=offset,
+                            limit=limit, context=context or self.context())
+        return Page(total, [container.records[i] for i in ids], offset, limit or total)
+
+    def count_by(self, type_name: str, field_name: str, filter: Any = None) -> list[tuple[Any, int]]:
+        """(value, how many records) for each value of an indexed field among the records that
+        match `filter` and the session's read scope, in the field's order; None stands for the
+        records without a value. Counted from the field's index, one set intersection a value."""
+        typedef = self.definitions.type(type_name)
+        indexes = self.container(type_name).indexes
+        index = indexes.for_field(typedef, field_name)
+        if index is None:
+            raise QueryError(f"`{field_name}` of `{type_name}` has no index to count by")
+        readable, ids = self._matching_ids(typedef, filter)
+        if not readable:
+            return []
+        total = len(ids) if ids is not None else indexes.count
+        kind = typedef.fields[field_name].kind
+        counts, counted = [], 0
+        for key, holder in index.items():
+            found = as_set(holder)
+            size = len(found) if ids is None else len(intersection(found, ids))
+            if size:
+                value = kind.values[key] if getattr(kind, "values", None) and isinstance(key, int) \
+                    and 0 <= key < len(kind.values) else key
+                counts.append((value, size))
+                counted += size
+        if total > counted and not kind.multiple:
+            counts.append((None, total - counted))
+        return counts
+
+    def average_by(self, type_name: str, field_name: str, number_field: str,
+                   filter: Any = None) -> list[tuple[Any, Any, int]]:
+        """(value, average of `number_field`, how many records have a number) for each value
+        of an indexed field among the records that match `filter` and the read scope, in the
+        field's order; records without a number are left out. The numbers are read from their
+        own index's sort keys, never from the records."""
+        typedef = self.definitions.type(type_name)
+        indexes = self.container(type_name).indexes
+        index, numbers = indexes.for_field(typedef, field_name), indexes.for_field(typedef, number_field)
+        if index is None or numbers is None or not hasattr(numbers, "slot"):
+            raise QueryError(f"`{field_name}` and `{number_field}` of `{type_name}` need an index to average by")
+        readable, ids = self._matching_ids(typedef, filter)
+        if not readable:
+            return []
+        kind = typedef.fields[field_name].kind
+        found = []
+        for key, holder in index.items():
+            members = as_set(holder) if ids is None else intersection(as_set(holder), ids)
+            values = [number for number in (indexes.key_of(numbers, record_id) for record_id in members)
+                      if number is not None]
+            if values:
+                value = kind.values[key] if getattr(kind, "values", None) and isinstance(key, int) \
+                    and 0 <= key < len(kind.values) else key
+                found.append((value, sum(values) / len(values), len(values)))
+        return found
+
+    def _matching_ids(self, typedef: TypeDef, filter: Any) -> tuple[bool, Any]:
+        """Whether the person may read any record of the type, and the ids matching `filter`
+        within their read scope through the indexes (None: every record)."""
+        scope = self.read_scope(typedef)
+        if scope is False:
+            return False, None
+        if scope is not True:
+            filter = {"all": [scope, filter]} if filter else scope
+        if not filter:
+            return True, None
+        indexes = self.container(typedef.name).indexes
+        return True, self.store.compiled_filter(filter, typedef.name).ids(indexes, typedef, self.context())
+
+    def count(self, type_name: str, filter: Any = None, context: Mapping[str, Any] | None = None) -> int:
+        """How many records of a type match a filter (and the session's read scope)."""
+        if not filter and self.read_scope(self.definitions.type(type_name)) is True:
+            return self.container(type_name).indexes.count
+        return self.query(type_name, filter, limit=0, context=context).total
