@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from servers.required import skip_or_fail
 
 

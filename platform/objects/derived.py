@@ -13,12 +13,7 @@ from BTrees.OOBTree import OOBTree
 
 from .errors import FieldError, ValidationError
 from .expressions import ExpressionError, evaluate
-from .fields import (
-    ComputedKind,
-    DecimalKind,
-    DurationKind,
-    SequenceKind,
-)
+from .fields import ComputedKind, DecimalKind, DurationKind, SequenceKind
 from .kept_objects import kept_object
 from .model import TypeDef
 from .records import Record

@@ -12,14 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .errors import FieldError, StaleEdit, ValidationError, hint_for
-from .fields import (
-    AttachmentsKind,
-    RefKind,
-    SequenceKind,
-    Upload,
-    UserKind,
-    label_text,
-)
+from .fields import AttachmentsKind, RefKind, SequenceKind, Upload, UserKind, label_text
 from .model import TypeDef
 from .records import Attachment, Record
 

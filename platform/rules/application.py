@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from deskbase.objects.definitions import Section, load_definitions
+from deskbase.objects.compiling import Section
+from deskbase.objects.definitions import load_definitions
 from deskbase.objects.demo import load_demo
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store, WriteHooks

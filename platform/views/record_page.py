@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from deskbase.objects.definitions import thaw
 from deskbase.objects.errors import DeskbaseError, NotFound, StaleEdit, ValidationError
 from deskbase.objects.fields import (
     AttachmentsKind,
@@ -27,6 +26,7 @@ from deskbase.objects.fields import (
     UserKind,
     label_text,
 )
+from deskbase.objects.frozen import thaw
 from deskbase.objects.model import TypeDef
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import AccessDenied, decide, fixed_values, hidden_fields, readonly_fields

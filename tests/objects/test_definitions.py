@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
 
-from deskbase.objects import definitions as definitions_module
-from deskbase.objects.definitions import check_expression, load_definitions
+from deskbase.objects import compiling
+from deskbase.objects.compiling import check_expression
+from deskbase.objects.definitions import load_definitions
 from deskbase.objects.errors import DefinitionError, DefinitionErrors, QueryError
 from deskbase.objects.fields import DateTimeKind, DurationKind, EnumKind, MoneyKind, RefKind
 from deskbase.objects.metaschema import SCHEMA
@@ -518,7 +518,7 @@ def _fake_filters(monkeypatch, failure: QueryError | None, calls: list) -> None:
         calls.append((spec, typedef.name, record_type.name if record_type else None))
         if failure is not None:
             raise failure
-    monkeypatch.setattr(definitions_module, "compile_filter", compile_filter)
+    monkeypatch.setattr(compiling, "compile_filter", compile_filter)
 
 
 def test_every_ref_where_and_view_filter_is_compiled_against_its_type(app, monkeypatch):

@@ -3,17 +3,27 @@ records and filters (docs/definitions.md, "Filters")."""
 from datetime import date, datetime, timedelta, timezone
 from unittest import mock
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
+from sort_reference import reference_order
 
 from deskbase.objects import filters, query
-from deskbase.objects.fields import (BooleanKind, DateKind, DateTimeKind, EnumKind, IntegerKind, RefKind,
-                                     RefsKind, StringKind, TagsKind, TextKind, UserKind)
+from deskbase.objects.fields import (
+    BooleanKind,
+    DateKind,
+    DateTimeKind,
+    EnumKind,
+    IntegerKind,
+    RefKind,
+    RefsKind,
+    StringKind,
+    TagsKind,
+    TextKind,
+    UserKind,
+)
 from deskbase.objects.filters import compile_filter
 from deskbase.objects.indexes import TypeIndexes
 from deskbase.objects.model import SYSTEM_INDEXES, FieldDef, IndexDef, TypeDef, system_fields
 from deskbase.objects.query import parse_sort, search
-from sort_reference import reference_order
 
 UTC = timezone.utc
 NOW = datetime(2026, 1, 3, 12, 0, tzinfo=UTC)

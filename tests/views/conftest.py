@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from servers.required import skip_or_fail
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

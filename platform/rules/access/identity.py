@@ -14,7 +14,7 @@ from typing import Any
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
-from deskbase.objects.definitions import Section, definition_error
+from deskbase.objects.compiling import Section, definition_error
 from deskbase.objects.errors import DefinitionError, DeskbaseError, NotFound, hint_for
 from deskbase.objects.fields import RefKind
 from deskbase.objects.kept_objects import kept_object

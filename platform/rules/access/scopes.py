@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from deskbase.objects.definitions import Section, definition_error, filter_errors
+from deskbase.objects.compiling import Section, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
 from deskbase.objects.filters import compile_filter
 from deskbase.objects.model import Definitions, TypeDef

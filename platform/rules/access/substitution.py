@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deskbase.objects.definitions import Section, definition_error
+from deskbase.objects.compiling import Section, definition_error
 from deskbase.objects.errors import DefinitionError, hint_for
 from deskbase.objects.fields import DateKind, DateTimeKind, TagsKind, UserKind
 from deskbase.objects.filters import ByType

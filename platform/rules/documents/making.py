@@ -24,7 +24,7 @@ from jinja2 import ChainableUndefined, FileSystemLoader, TemplateError, Template
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from deskbase.objects.definitions import Section, definition_error
+from deskbase.objects.compiling import Section, definition_error
 from deskbase.objects.errors import DefinitionError, DeskbaseError, NotFound, hint_for
 from deskbase.objects.fields import (
     AttachmentsKind,

@@ -22,7 +22,7 @@ from persistent import Persistent
 from ZODB.blob import Blob
 from ZODB.POSException import POSError
 
-from deskbase.objects.definitions import Section, definition_error, filter_errors
+from deskbase.objects.compiling import Section, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, NotFound, ValidationError, hint_for
 from deskbase.objects.fields import AttachmentsKind, RefKind, StringKind, Upload, _accepted
 from deskbase.objects.kept_objects import kept_object

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field as _field
 from types import MappingProxyType
 from typing import Any
 
-from deskbase.objects.definitions import Section, definition_error
+from deskbase.objects.compiling import Section, definition_error
 from deskbase.objects.errors import DefinitionError, ValidationError, hint_for
 from deskbase.objects.fields import RefKind, StringKind
 from deskbase.objects.model import Definitions

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from deskbase.objects.definitions import Section, definition_error
+from deskbase.objects.compiling import Section, definition_error
 from deskbase.objects.errors import DefinitionError
 from deskbase.objects.model import Definitions
 

@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from deskbase.objects.definitions import Section, check_ref_path, definition_error, filter_errors
+from deskbase.objects.compiling import Section, check_ref_path, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, hint_for
 from deskbase.objects.fields import AttachmentsKind, EnumKind, StringKind, UserKind
 from deskbase.objects.kept_objects import kept_object

@@ -32,7 +32,7 @@ from typing import Any
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 
-from deskbase.objects.definitions import Section, check_ref_path, definition_error, filter_errors
+from deskbase.objects.compiling import Section, check_ref_path, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
 from deskbase.objects.fields import (
     DecimalKind,

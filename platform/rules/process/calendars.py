@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from deskbase.objects.definitions import Section, definition_error
+from deskbase.objects.compiling import Section, definition_error
 from deskbase.objects.errors import DeskbaseError, hint_for
 from deskbase.objects.sourcemap import parse_path
 

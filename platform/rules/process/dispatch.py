@@ -10,7 +10,7 @@ from typing import Any
 
 from BTrees.OOBTree import OOBTree
 
-from deskbase.objects.definitions import Section, check_ref_path, definition_error, filter_errors
+from deskbase.objects.compiling import Section, check_ref_path, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, FieldError, hint_for
 from deskbase.objects.fields import RefKind, UserKind
 from deskbase.objects.kept_objects import kept_object

@@ -12,9 +12,10 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from deskbase.objects.definitions import Section, check_expression, definition_error, filter_errors, freeze_plain
+from deskbase.objects.compiling import Section, check_expression, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, hint_for
 from deskbase.objects.expressions import evaluate
+from deskbase.objects.frozen import freeze_plain
 from deskbase.objects.model import Definitions
 from deskbase.objects.sourcemap import format_path
 from deskbase.objects.store import Store

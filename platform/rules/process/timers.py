@@ -36,7 +36,7 @@ from BTrees.LLBTree import LLTreeSet
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
-from deskbase.objects.definitions import Section, check_ref_path, definition_error, filter_errors
+from deskbase.objects.compiling import Section, check_ref_path, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
 from deskbase.objects.fields import (
     DateTimeKind,

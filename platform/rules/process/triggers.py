@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deskbase.objects.definitions import definition_error, filter_errors
+from deskbase.objects.compiling import definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, hint_for
 from deskbase.objects.fields import RefKind
 from deskbase.objects.model import Definitions, TypeDef

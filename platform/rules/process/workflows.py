@@ -9,7 +9,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-from deskbase.objects.definitions import Section, check_expression, definition_error, filter_errors, freeze_plain
+from deskbase.objects.compiling import Section, check_expression, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
 from deskbase.objects.expressions import ExpressionError, evaluate
 from deskbase.objects.fields import (
@@ -26,6 +26,7 @@ from deskbase.objects.fields import (
     UserKind,
     label_text,
 )
+from deskbase.objects.frozen import freeze_plain
 from deskbase.objects.model import FROZEN_EMPTY, Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Session

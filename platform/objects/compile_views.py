@@ -1,0 +1,117 @@
+"""Compiling list views: their type, columns, filter, sort and charts."""
+from __future__ import annotations
+
+from typing import Any
+
+from .compiling import NUMERIC_KINDS, with_article
+from .errors import hint_for
+from .fields import ComputedKind, Kind
+from .frozen import freeze, freeze_plain
+from .model import ViewDef
+
+
+class ViewCompiling:
+    """The views part of the definitions' compiler (`definitions._Compiler`)."""
+
+    def view(self, name: str, spec: dict) -> ViewDef:
+        path = ("views", name)
+        type_name = spec.get("type")
+        typedef = self.typedefs.get(type_name) if isinstance(type_name, str) else None
+        if isinstance(type_name, str) and type_name not in self.type_names:
+            self.error(path + ("type",), f"view `{name}` lists records of `{type_name}`, which is not a type",
+                       hint_for(type_name, self.type_names))
+        columns = self.names(spec.get("columns"))
+        sort = self.names(spec.get("sort"))
+        roles = self.names(spec.get("roles"))
+        if typedef is not None and self.knows_fields(type_name):
+            for position, column in enumerate(columns):
+                if column not in typedef.fields:
+                    self.error(path + ("columns", position), f"column `{column}` is not a field of type `{type_name}`",
+                               hint_for(column, typedef.fields))
+            for position, entry in enumerate(sort):
+                field_name = entry[1:] if entry.startswith("-") else entry
+                field = typedef.fields.get(field_name)
+                if not field_name:   # a bare `-`, reported by the schema
+                    continue
+                if field is None:
+                    self.error(path + ("sort", position), f"cannot sort on `{field_name}`: it is not a field of "
+                                                          f"type `{type_name}`", hint_for(field_name, typedef.fields))
+                elif (type_name, field_name) not in self.broken and not self.sortable(field.kind):
+                    self.error(path + ("sort", position),
+                               f"cannot sort on `{field_name}`: {with_article(field.kind.name)} field has no order")
+        for position, role in enumerate(roles):
+            if role not in self.roles:
+                self.error(path + ("roles", position), f"role `{role}` is not defined in `roles`",
+                           hint_for(role, self.roles))
+        view_filter = spec.get("filter")
+        if isinstance(view_filter, dict) and typedef is not None and self.knows_fields(type_name):
+            self.check_filter(view_filter, typedef, path + ("filter",))
+        chart = spec.get("chart") if isinstance(spec.get("chart"), str) else None
+        average = None
+        if isinstance(spec.get("chart"), dict):
+            chart = spec["chart"].get("by") if isinstance(spec["chart"].get("by"), str) else None
+            average = spec["chart"].get("average") if isinstance(spec["chart"].get("average"), str) else None
+        if average and typedef is not None and self.knows_fields(type_name):
+            number = typedef.fields.get(average)
+            kind = number.kind.result if number is not None and isinstance(number.kind, ComputedKind) else \
+                getattr(number, "kind", None)
+            if kind is None or kind.name not in NUMERIC_KINDS or typedef.index_for(average) is None:
+                self.error(path + ("chart", "average"), f"a chart averages an indexed number field "
+                                                        f"({', '.join(NUMERIC_KINDS)}); `{average}` is not one",
+                           hint_for(average, [n for n, f in typedef.fields.items() if typedef.index_for(n)]))
+        if chart and typedef is not None and self.knows_fields(type_name):
+            field = typedef.fields.get(chart)
+            if field is None:
+                self.error(path + (("chart", "by") if average else ("chart",)), f"`{chart}` is not a field of type `{type_name}`",
+                           hint_for(chart, typedef.fields))
+            elif field.kind.name not in ("enum", "ref", "user", "boolean", "string", "tags") or \
+                    typedef.index_for(chart) is None:
+                self.error(path + ("chart",), f"a chart counts the values of an indexed enum, ref, user, boolean, "
+                                              f"tags or string field; `{chart}` is not one")
+        bulk = []
+        for position, action in enumerate(spec.get("bulk") or ()):
+            if not isinstance(action, dict):
+                continue
+            where = path + ("bulk", position)
+            made = self.typedefs.get(action.get("create"))
+            if made is None:
+                self.error(where + ("create",), f"`{action.get('create')}` is not a type",
+                           hint_for(action.get("create"), self.type_names))
+                continue
+            via = made.fields.get(action.get("via"))
+            if via is None or via.kind.name != "ref" or via.kind.to != type_name:
+                self.error(where + ("via",), f"`{action.get('via')}` is not a ref field of `{made.name}` pointing "
+                                             f"at `{type_name}`",
+                           hint_for(action.get("via"), [n for n, f in made.fields.items()
+                                                        if f.kind.name == "ref" and f.kind.to == type_name]))
+                continue
+            split = action.get("split")
+            if split is not None and getattr(made.fields.get(split), "kind", None) is not None and \
+                    made.fields[split].kind.name not in ("duration", "integer", "decimal", "money"):
+                self.error(where + ("split",), f"`{split}` cannot be split: a bulk action shares a duration or a "
+                                               f"number among the records it makes")
+            elif split is not None and split not in made.fields:
+                self.error(where + ("split",), f"`{split}` is not a field of `{made.name}`",
+                           hint_for(split, made.fields))
+            bulk.append(freeze_plain(action))
+        return ViewDef(
+            name=name,
+            type=type_name if isinstance(type_name, str) else "",
+            label=freeze(spec.get("label")),
+            columns=columns,
+            filter=freeze_plain(view_filter) if isinstance(view_filter, dict) else None,
+            sort=sort,
+            roles=roles,
+            chart=chart,
+            chart_average=average,
+            bulk=tuple(bulk),
+        )
+
+    @staticmethod
+    def names(value: Any) -> tuple[str, ...]:
+        return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list) else ()
+
+    @staticmethod
+    def sortable(kind: Kind) -> bool:
+        kind = kind.result if isinstance(kind, ComputedKind) else kind
+        return kind.sortable and not kind.multiple
