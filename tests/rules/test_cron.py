@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from deskbase.objects.errors import DeskbaseError
-from deskbase.rules.jobs.runner import CronError, CronSchedule, JobError, parse_cron
+from deskbase.rules.jobs.cron import CronError, CronSchedule, JobError, parse_cron
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")

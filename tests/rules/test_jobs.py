@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from deskbase.objects.store import Store
-from deskbase.rules.jobs.runner import CronError, Job, JobBusy, JobError, JobRunner
+from deskbase.rules.jobs.cron import CronError, JobError
+from deskbase.rules.jobs.runner import Job, JobBusy, JobRunner
 
 UTC = timezone.utc
 T0 = datetime(2026, 1, 5, 10, 3, tzinfo=UTC)      # a Monday; Paris is UTC+1

@@ -1,6 +1,5 @@
-"""Scheduled jobs (P18): five-field cron schedules read in a time zone, and a runner that
-runs each due occurrence once across every process sharing the database.
-"""
+"""Scheduled jobs (P18): a runner that runs each due occurrence of a job's cron schedule
+(cron.py) once across every process sharing the database."""
 from __future__ import annotations
 
 import logging
@@ -12,16 +11,17 @@ import time as clock
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from ZODB.POSException import ConflictError
 
-from deskbase.objects.errors import DeskbaseError, hint_for
+from deskbase.objects.errors import hint_for
 from deskbase.objects.kept_objects import kept_object
+
+from .cron import CronSchedule, JobError, as_utc
 
 if TYPE_CHECKING:
     from deskbase.objects.session import Session
@@ -30,232 +30,12 @@ if TYPE_CHECKING:
 UTC = timezone.utc
 JOBS_KEY = "deskbase.jobs"       # beside the StoreRoot in the ZODB root mapping
 RUNS_KEPT = 20                   # the latest runs of each job kept for an admin page
-_SEARCH_DAYS = 366 * 8 + 2       # a 29 February can be eight years away (2096 → 2104)
 
 log = logging.getLogger("deskbase.jobs")
 
 
-class JobError(DeskbaseError):
-    """A job that cannot be run as asked: unknown name, or running elsewhere."""
-
-
 class JobBusy(JobError):
     """The job is running in another process (it holds the job's lease)."""
-
-
-class CronError(JobError, ValueError):
-    """A cron schedule that cannot be read; names the field and the value at fault."""
-
-    def __init__(self, expression: str, message: str, field: str | None = None, value: str | None = None):
-        self.expression, self.field, self.value, self.message = expression, field, value, message
-        where = f"{field} `{value}`: " if field else ""
-        super().__init__(f"schedule `{expression}`: {where}{message}")
-
-
-# -- cron schedules ------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Field:
-    name: str
-    low: int
-    high: int
-    names: tuple[str, ...] = ()      # names for low, low+1, …
-
-
-_FIELDS = (
-    _Field("minute", 0, 59),
-    _Field("hour", 0, 23),
-    _Field("day of month", 1, 31),
-    _Field("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
-    _Field("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")),
-)
-_MACROS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-           "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *"}
-_LONGEST_MONTH = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
-
-
-@dataclass(frozen=True)
-class CronSchedule:
-    """A parsed five-field cron schedule: minute hour day-of-month month day-of-week.
-
-    As in Vixie cron, when both day fields are restricted (neither starts with `*`) a day
-    matches if either does; otherwise both must. Sunday is 0 or 7.
-
-    Time changes, for a schedule read in a zone with daylight saving time:
-    - a wall time that does not exist (02:30 on a spring-forward night) runs once, at the
-      first valid moment after the gap (03:00); several such times collapse into that one run;
-    - a wall time that happens twice (02:30 on a fall-back night) runs once, the first time,
-      unless the hour field is `*` (every hour): then both happen, so an every-15-minutes
-      job keeps its rhythm through the repeated hour.
-    """
-
-    expression: str
-    minutes: frozenset[int]
-    hours: frozenset[int]
-    days: frozenset[int]
-    months: frozenset[int]
-    weekdays: frozenset[int]         # Python's numbering: Monday 0 … Sunday 6
-    days_restricted: bool
-    weekdays_restricted: bool
-
-    @classmethod
-    def parse(cls, expression: str) -> "CronSchedule":
-        """Read `*/5 * * * *`, `0 6 1 * *`, `30 8 * * mon-fri`, `@daily`…; CronError if malformed."""
-        if not isinstance(expression, str):
-            raise CronError(str(expression), "a schedule is text such as `0 6 * * *`")
-        text = " ".join(expression.split())
-        expanded = _MACROS.get(text.lower(), text)
-        if expanded.startswith("@"):
-            raise CronError(text, f"`{text}` is not a known shorthand; use one of {', '.join(sorted(_MACROS))} "
-                                  "or five fields")
-        parts = expanded.split(" ")
-        if len(parts) != 5:
-            raise CronError(text, f"a schedule has five fields (minute hour day-of-month month day-of-week), "
-                                  f"this one has {len(parts)}")
-        sets = [_parse_field(text, spec, part) for spec, part in zip(_FIELDS, parts)]
-        weekdays = frozenset((day - 1) % 7 for day in sets[4])      # cron 0/7 = Sunday → Python 6
-        schedule = cls(text, frozenset(sets[0]), frozenset(sets[1]), frozenset(sets[2]), frozenset(sets[3]),
-                       weekdays, not parts[2].startswith("*"), not parts[4].startswith("*"))
-        schedule._check_possible()
-        return schedule
-
-    def _check_possible(self) -> None:
-        if self.weekdays_restricted and self.days_restricted:
-            return                                # either day field may match: always possible
-        if any(day <= _LONGEST_MONTH[month] for month in self.months for day in self.days):
-            return
-        names = ", ".join(_FIELDS[3].names[m - 1] for m in sorted(self.months))
-        raise CronError(self.expression, f"never happens: no day {', '.join(map(str, sorted(self.days)))} "
-                                         f"in {names}", "day of month", ",".join(map(str, sorted(self.days))))
-
-    def __str__(self) -> str:
-        return self.expression
-
-    def matches_day(self, day: date) -> bool:
-        """Whether the schedule runs at some time on this calendar day."""
-        if day.month not in self.months:
-            return False
-        by_day = day.day in self.days
-        by_weekday = day.weekday() in self.weekdays
-        if self.days_restricted and self.weekdays_restricted:
-            return by_day or by_weekday
-        return by_day and by_weekday
-
-    def next_after(self, moment: datetime, zone: str | tzinfo = "UTC") -> datetime:
-        """The first occurrence strictly after `moment`, as an aware UTC datetime."""
-        after = _utc(moment)
-        zone = _zone(zone)
-        first = after.astimezone(zone).date() - timedelta(days=1)
-        for offset in range(_SEARCH_DAYS):
-            later = [t for t in self._instants_on(first + timedelta(days=offset), zone) if t > after]
-            if later:
-                return min(later)
-        raise CronError(self.expression, "never happens")        # unreachable after _check_possible
-
-    def latest_at_or_before(self, moment: datetime, zone: str | tzinfo = "UTC") -> datetime | None:
-        """The last occurrence at or before `moment`, as an aware UTC datetime."""
-        until = _utc(moment)
-        zone = _zone(zone)
-        last = until.astimezone(zone).date() + timedelta(days=1)
-        for offset in range(_SEARCH_DAYS):
-            earlier = [t for t in self._instants_on(last - timedelta(days=offset), zone) if t <= until]
-            if earlier:
-                return max(earlier)
-        return None
-
-    def _instants_on(self, day: date, zone: tzinfo) -> list[datetime]:
-        """Every UTC instant at which the schedule fires on this local day, in order."""
-        if not self.matches_day(day):
-            return []
-        walls = [datetime.combine(day, time(hour, minute)) for hour in sorted(self.hours) for minute in sorted(self.minutes)]
-        start = datetime.combine(day, time()).replace(tzinfo=zone).utcoffset()
-        end = datetime.combine(day + timedelta(days=1), time()).replace(tzinfo=zone).utcoffset()
-        if start == end:           # no change of offset this day: plain arithmetic
-            return [(wall - start).replace(tzinfo=UTC) for wall in walls]
-        every_hour = len(self.hours) == 24
-        found = {instant for wall in walls for instant in _resolve(wall, zone, both_folds=every_hour)}
-        return sorted(found)
-
-
-def parse_cron(expression: str) -> CronSchedule:
-    """A parsed cron schedule; CronError names the field and value at fault."""
-    return CronSchedule.parse(expression)
-
-
-def _parse_field(expression: str, spec: _Field, text: str) -> set[int]:
-    values: set[int] = set()
-    for item in text.split(","):
-        if not item:
-            raise CronError(expression, "an empty item in a list", spec.name, text)
-        body, slash, step_text = item.partition("/")
-        step = 1
-        if slash:
-            if not step_text.isdigit() or int(step_text) == 0:
-                raise CronError(expression, "a step is a whole number from 1, as in */5", spec.name, item)
-            step = int(step_text)
-        if body == "*":
-            low, high = spec.low, spec.high
-        elif "-" in body:
-            first, _, last = body.partition("-")
-            low, high = _value(expression, spec, first, item), _value(expression, spec, last, item)
-            if spec.name == "day of week" and high == 0 and low > 0:
-                high = 7                                # `fri-sun`: Sunday closes the week
-            if low > high:
-                raise CronError(expression, f"a range goes upwards, such as {spec.low}-{spec.high}; for one "
-                                            "that wraps round, write a list such as 22-23,0-2", spec.name, item)
-        else:
-            low = _value(expression, spec, body, item)
-            high = spec.high if slash else low          # `5/15`: from 5 to the end, every 15
-        values.update(range(low, high + 1, step))
-    if spec.name == "day of week" and text.startswith("*"):
-        values.discard(7)                               # 0 already stands for Sunday
-    return values
-
-
-def _value(expression: str, spec: _Field, text: str, item: str) -> int:
-    lowered = text.lower()
-    if spec.names and lowered in spec.names:
-        return spec.names.index(lowered) + spec.low
-    if not text.isdigit():
-        expected = f"a number from {spec.low} to {spec.high}"
-        if spec.names:
-            expected += f" or a name such as {spec.names[1] if spec.name == 'day of week' else spec.names[0]}"
-        raise CronError(expression, f"expected {expected}", spec.name, item)
-    number = int(text)
-    if not spec.low <= number <= spec.high:
-        raise CronError(expression, f"{number} is out of range {spec.low}–{spec.high}", spec.name, item)
-    return number
-
-
-def _resolve(wall: datetime, zone: tzinfo, *, both_folds: bool) -> list[datetime]:
-    first = wall.replace(tzinfo=zone, fold=0)
-    second = wall.replace(tzinfo=zone, fold=1)
-    if first.utcoffset() == second.utcoffset():
-        return [first.astimezone(UTC)]
-    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall:      # happens twice
-        instants = [first.astimezone(UTC), second.astimezone(UTC)]
-        return sorted(instants) if both_folds else [min(instants)]
-    # Does not exist: the first valid minute after the gap, found walking UTC minutes from
-    # the earlier reading of the wall time (gaps last an hour or two).
-    instant = min(first.astimezone(UTC), second.astimezone(UTC))
-    while instant.astimezone(zone).replace(tzinfo=None) < wall:
-        instant += timedelta(minutes=1)
-    return [instant]
-
-
-def _utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise JobError("a moment given to a schedule must carry a time zone (use UTC)")
-    return moment.astimezone(UTC)
-
-
-def _zone(zone: str | tzinfo) -> tzinfo:
-    if isinstance(zone, tzinfo):
-        return zone
-    try:
-        return ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise JobError(f"`{zone}` is not a time zone; write it as Region/City, such as Europe/Paris") from None
 
 
 # -- jobs and their state ------------------------------------------------------------------
@@ -376,7 +156,7 @@ class JobRunner:
     def run_due(self, now: datetime | None = None) -> list[JobRun]:
         """Run every job whose occurrence is due at `now` and not yet handled anywhere.
         A failing job is recorded and does not stop the others."""
-        moment = _utc(now) if now else datetime.now(UTC)
+        moment = as_utc(now) if now else datetime.now(UTC)
         self._ensure_states(moment)
         runs: list[JobRun] = []
         for name in sorted(self.jobs):
@@ -414,7 +194,7 @@ class JobRunner:
         """Run one job now, whatever its schedule (`deskbase jobs run NAME`). It takes the job's
         lease, so it never overlaps a scheduled run, and it does not count as an occurrence."""
         job = self._job(name)
-        moment = _utc(now) if now else datetime.now(UTC)
+        moment = as_utc(now) if now else datetime.now(UTC)
         self._ensure_states(moment)
         claim = self.store.run(lambda session: self._claim(session, job, moment, manual=True))
         if claim is None:
@@ -426,7 +206,7 @@ class JobRunner:
 
     def status(self, now: datetime | None = None) -> list[JobStatus]:
         """Every job with its schedule, next occurrence, holder and latest runs."""
-        moment = _utc(now) if now else datetime.now(UTC)
+        moment = as_utc(now) if now else datetime.now(UTC)
 
         def work(session: "Session") -> list[JobStatus]:
             states = _states(session) or {}

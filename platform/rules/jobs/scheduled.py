@@ -18,7 +18,8 @@ from deskbase.rules.process.approvals import remind_and_expire
 from deskbase.rules.process.generators import run_generator
 from deskbase.rules.process.timers import check_due
 
-from .runner import CronError, CronSchedule, Job, JobError
+from .cron import CronError, CronSchedule, JobError
+from .runner import Job
 
 # The work of an action done by a connector (reading mailboxes, the directory), handed to
 # `scheduled_jobs` by the caller as senders are: `work(store, occurrence, options)`.
