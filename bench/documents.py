@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from deskbase.rules.application import load_application, load_application_demo, open_store  # noqa: E402
-from deskbase.rules.documents.making import document_named, render  # noqa: E402
+from deskbase.rules.documents.making import render  # noqa: E402
+from deskbase.rules.documents.section import document_named  # noqa: E402
 
 DEFINITIONS = Path(__file__).resolve().parents[1] / "definitions"
 

@@ -15,7 +15,7 @@ from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store, WriteHooks
 from deskbase.rules.access.directory import DIRECTORY_SECTION
 from deskbase.rules.access.identity import IDENTITY_SECTION, load_demo_users
-from deskbase.rules.documents.making import DOCUMENTS_SECTION
+from deskbase.rules.documents.section import DOCUMENTS_SECTION
 from deskbase.rules.intake.mail_intake import MAILBOXES_SECTION
 from deskbase.rules.process.generators import GENERATORS_SECTION, run_demo_generators
 

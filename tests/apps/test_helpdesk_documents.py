@@ -13,7 +13,8 @@ from demo_web import csrf_of, sign_in
 from deskbase.cli import main
 from deskbase.rules.access.identity import identity_of
 from deskbase.rules.application import load_application, load_application_demo, open_store
-from deskbase.rules.documents.making import format_hours, render
+from deskbase.rules.documents.formatting import format_hours
+from deskbase.rules.documents.making import render
 
 DEFINITIONS = Path(__file__).parents[2] / "definitions"
 

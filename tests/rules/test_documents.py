@@ -15,7 +15,8 @@ from deskbase.objects.errors import DefinitionErrors, NotFound
 from deskbase.rules.access.identity import Identity, create_account
 from deskbase.rules.access.scopes import AccessDenied
 from deskbase.rules.application import load_application
-from deskbase.rules.documents.making import DocumentError, folder_fetcher, keep_copy, offered, render
+from deskbase.rules.documents.making import folder_fetcher, keep_copy, offered, render
+from deskbase.rules.documents.section import DocumentError
 from deskbase.rules.messages.outbox import deliver_due, list_messages
 from deskbase.rules.process.workflows import fire
 

@@ -34,7 +34,7 @@ from deskbase.objects.sourcemap import format_path
 from deskbase.objects.write_path import Change
 from deskbase.rules.access.identity import is_system
 from deskbase.rules.access.scopes import AccessDenied, decide
-from deskbase.rules.documents import making as documents
+from deskbase.rules.documents import making as documents, section as document_section
 
 from .triggers import Trigger, compile_trigger, triggered
 
@@ -214,7 +214,7 @@ def _check_create(spec: Any, context: "_CheckContext") -> tuple[Any, list[Defini
                 continue
             errors += _check_value(value, context, path + ("values", name))
         if entry.get("keep_document") is not None:
-            errors += documents.check_effect(entry["keep_document"], context.definitions, context.positions,
+            errors += document_section.check_effect(entry["keep_document"], context.definitions, context.positions,
                                              path + ("keep_document",), target)[1]
         compiled.append(RecordToCreate(type_name, MappingProxyType(dict(values)),
                                        source_type.name if source_type else None,
@@ -316,8 +316,8 @@ EFFECTS: dict[str, EffectKind] = {
         _check_create, _apply_create),
     # Make documents (documents.py) and keep their PDF in their `attach_to` field.
     "attach_document": EffectKind(
-        documents.EFFECT_SCHEMA,
-        lambda spec, context: documents.check_effect(spec, context.definitions, context.positions, context.path,
+        document_section.EFFECT_SCHEMA,
+        lambda spec, context: document_section.check_effect(spec, context.definitions, context.positions, context.path,
                                                      context.typedef),
         lambda session, record, names, resolve: documents.apply_effect(session, record, names)),
 }

@@ -1,0 +1,91 @@
+"""Values in a document, formatted in the reader's language: money, decimals, dates and
+times in the definitions' zone, durations in hours; and the template filters doing it."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import ChainableUndefined, pass_context
+
+
+def format_hours(seconds: Any) -> str:
+    """`1h30`, `2h`, `45m`: a duration in seconds (or a timedelta) to the minute."""
+    if isinstance(seconds, timedelta):
+        seconds = seconds.total_seconds()
+    if seconds is None:
+        return ""
+    minutes = int(round(float(seconds) / 60))
+    sign, minutes = ("-" if minutes < 0 else ""), abs(minutes)
+    hours, minutes = divmod(minutes, 60)
+    if hours and minutes:
+        return f"{sign}{hours}h{minutes:02d}"
+    return f"{sign}{hours}h" if hours else f"{sign}{minutes}m"
+
+
+def _locale(language: str) -> str:
+    from babel import Locale, UnknownLocaleError
+    try:
+        Locale.parse(language)
+        return language
+    except (UnknownLocaleError, ValueError):
+        return "en"
+
+
+def money_text(value: Any, currency: str, language: str) -> str:
+    from babel.numbers import format_currency
+    return format_currency(Decimal(str(value)), currency, locale=_locale(language))
+
+
+def decimal_text(value: Any, language: str) -> str:
+    from babel.numbers import format_decimal
+    return format_decimal(Decimal(str(value)), locale=_locale(language))
+
+
+def date_text(value: Any, language: str, style: str = "medium") -> str:
+    from babel.dates import format_date
+    if isinstance(value, datetime):
+        value = value.date()
+    return format_date(value, style, locale=_locale(language))
+
+
+def datetime_text(value: Any, zone: ZoneInfo, language: str, style: str = "medium") -> str:
+    from babel.dates import format_date, format_time
+    moment = value.astimezone(zone)
+    return f"{format_date(moment.date(), style, locale=_locale(language))} {format_time(moment, 'short', locale=_locale(language))}"
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or isinstance(value, ChainableUndefined)
+
+
+@pass_context
+def _money(context, value: Any, currency: str | None = None) -> str:
+    if _empty(value):
+        return ""
+    settings = context.get("settings") or {}
+    return money_text(value, currency or settings.get("currency") or "EUR", context.get("language") or "en")
+
+
+@pass_context
+def _duration(context, value: Any) -> str:
+    return "" if _empty(value) else format_hours(value)
+
+
+@pass_context
+def _date(context, value: Any, style: str = "medium") -> str:
+    return "" if _empty(value) else date_text(value, context.get("language") or "en", style)
+
+
+@pass_context
+def _datetime(context, value: Any, style: str = "medium") -> str:
+    if _empty(value):
+        return ""
+    if not isinstance(value, datetime):
+        return date_text(value, context.get("language") or "en", style)
+    return datetime_text(value, ZoneInfo(context.get("zone") or "UTC"), context.get("language") or "en", style)
+
+
+# The filters a document's template may use: {{ record.amount | money }}, {{ at | datetime }}.
+TEMPLATE_FILTERS = {"money": _money, "duration": _duration, "date": _date, "datetime": _datetime}
