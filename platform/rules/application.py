@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from deskbase.objects.compiling import Section
@@ -13,25 +14,22 @@ from deskbase.objects.definitions import load_definitions
 from deskbase.objects.demo import load_demo
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store, WriteHooks
-from deskbase.rules.access.directory import DIRECTORY_SECTION
-from deskbase.rules.access.identity import IDENTITY_SECTION, load_demo_users
-from deskbase.rules.documents.section import DOCUMENTS_SECTION
-from deskbase.rules.intake.mail_intake import MAILBOXES_SECTION
-from deskbase.rules.process.generators import GENERATORS_SECTION, run_demo_generators
 
-from .access import scopes as access, substitution
-from .intake import public_forms
+from .access import directory, identity, scopes as access, substitution
+from .documents import section as documents
+from .intake import mail_intake, public_forms
 from .jobs import scheduled as scheduled_jobs
 from .messages import channels, notifications
-from .process import approvals, calendars, dispatch, timers, workflows
+from .process import approvals, calendars, dispatch, generators, timers, workflows
 
-RULES_SECTIONS: tuple[Section, ...] = (IDENTITY_SECTION, access.ACCESS_SECTION, workflows.WORKFLOW_SECTION,
+RULES_SECTIONS: tuple[Section, ...] = (identity.IDENTITY_SECTION, access.ACCESS_SECTION, workflows.WORKFLOW_SECTION,
                                        notifications.NOTIFICATIONS_SECTION, channels.CHANNELS_SECTION,
                                        scheduled_jobs.JOBS_SECTION, calendars.CALENDARS_SECTION,
                                        timers.TIMERS_SECTION, substitution.SUBSTITUTION_SECTION,
                                        dispatch.DISPATCH_SECTION, approvals.APPROVALS_SECTION,
-                                       public_forms.PUBLIC_FORMS_SECTION, DIRECTORY_SECTION,
-                                       MAILBOXES_SECTION, GENERATORS_SECTION, DOCUMENTS_SECTION)
+                                       public_forms.PUBLIC_FORMS_SECTION, directory.DIRECTORY_SECTION,
+                                       mail_intake.MAILBOXES_SECTION, generators.GENERATORS_SECTION,
+                                       documents.DOCUMENTS_SECTION)
 
 
 def load_application(folder: str | Path = "definitions", overlays: Sequence[str | Path] = ()) -> Definitions:
@@ -68,7 +66,8 @@ def open_store(uri: str | None, definitions: Definitions, *, migrate: bool = Tru
 
 
 # Lists a demo file may hold besides records: accounts, and generators run after its records.
-DEMO_SECTIONS = {"users": load_demo_users, "run_generators": run_demo_generators}
+DEMO_SECTIONS = MappingProxyType({"users": identity.load_demo_users,
+                                  "run_generators": generators.run_demo_generators})
 
 
 def load_application_demo(store: Store, folder: str | Path, **options: Any) -> dict[str, int]:
