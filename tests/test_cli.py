@@ -128,6 +128,21 @@ def test_users_add_reads_the_password_from_stdin_and_users_list_shows_it(notes_c
     assert code == 0 and "alice" in out and "Alice" in out and "member" in out
 
 
+def test_users_add_without_a_terminal_asks_for_the_password_on_stdin(notes_cli):
+    code, _, err = notes_cli("users", "add", "alice", "--role", "member")    # stdin is no terminal here
+    assert code == 1 and "pipe it in with --password-stdin" in err and "Traceback" not in err
+    assert "alice" not in notes_cli("users", "list")[1]
+
+
+def test_loading_the_demo_twice_is_refused_with_the_option_that_forces_it(tmp_path, capsys):
+    uri = f"file://{tmp_path}/var/Data.fs?blobstorage_dir={tmp_path}/var/blobs"
+    definitions = str(Path(__file__).parents[1] / "definitions")
+    assert main(["--definitions", definitions, "--db", uri, "demo"]) == 0
+    capsys.readouterr()
+    assert main(["--definitions", definitions, "--db", uri, "demo"]) == 1
+    assert "deskbase demo --force" in capsys.readouterr().err
+
+
 def test_users_add_refuses_a_short_password(notes_cli):
     code, _, err = notes_cli("users", "add", "alice", "--role", "member", "--password-stdin", stdin="short\n")
     assert code == 1 and "at least 10 characters" in err

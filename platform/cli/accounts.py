@@ -55,6 +55,8 @@ def cmd_users(args) -> int:
                            "organization")
         if args.password_stdin:
             password = sys.stdin.readline().rstrip("\n")
+        elif not sys.stdin.isatty():
+            raise DeskbaseError("no terminal to ask the password on: pipe it in with --password-stdin")
         else:
             import getpass
             password = getpass.getpass(f"password for {args.login}: ")

@@ -236,8 +236,8 @@ class _DemoLoad:
             listed = ", ".join(f"{n} {name}" for name, n in present.items())
             raise DemoError(
                 f"the store already holds records of the demo's types ({listed}): the demo was "
-                "probably loaded before; load it into an empty store, or pass force=True to add "
-                "another copy")
+                "probably loaded before; load it into an empty store, or force the load to add another "
+                "copy (force=True; `deskbase demo --force`)")
 
     def _count(self, type_name: str, added: int) -> None:
         self.created[type_name] = self.created.get(type_name, 0) + added
