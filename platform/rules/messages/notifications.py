@@ -12,15 +12,15 @@ from typing import Any
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from deskbase.objects.compiling import Section, check_ref_path, definition_error, filter_errors
+from deskbase.objects.compiling import Section, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, hint_for
-from deskbase.objects.fields import AttachmentsKind, EnumKind, StringKind, UserKind
+from deskbase.objects.fields import AttachmentsKind, EnumKind, RefKind, StringKind, UserKind
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Session
 from deskbase.objects.write_path import Change
-from deskbase.rules.access.identity import ACCOUNTS_KEY, identity_for_account
+from deskbase.rules.access.identity import ACCOUNTS_KEY, identity_for_account, identity_settings
 from deskbase.rules.access.scopes import decide, hidden_fields
 from deskbase.rules.access.substitution import with_deputies
 
@@ -39,11 +39,14 @@ _TEMPLATES = SandboxedEnvironment(autoescape=False, finalize=lambda value: "" if
 
 @dataclass(frozen=True)
 class Recipient:
-    """Who hears of an event: `field` (a user or address field of the record), `path` (a ref
-    then a field of its target) or `roles` (every active account with one of them)."""
+    """Who hears of an event: `path`, a user or address field of the record or of a record
+    its refs lead to, at any depth (`assignee`, `order.customer.email`; a field holding
+    several people or a ref to several records reaches them all); `members`, the accounts in
+    the group a ref (or a path of refs) points at; `roles`, every active account with one of
+    them; or a fixed `address`."""
 
-    field: str | None = None
-    path: tuple[str, str] | None = None
+    path: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     address: str | None = None        # a fixed address or phone number, such as a duty phone
 
@@ -62,6 +65,7 @@ class Notification:
     subject: Mapping[str, str]        # language → template source
     body: Mapping[str, str]
     attach: str | None = None         # an attachments field whose files travel with the email
+    thread: str | None = None         # a ref: messages join the conversation of the record it points at
 
 
 @dataclass(frozen=True)
@@ -95,11 +99,15 @@ _SCHEMA = {
             "to": {"type": "array", "minItems": 1, "x-noun": "a list of recipients",
                    "items": {"type": "object", "minProperties": 1, "maxProperties": 1,
                              "x-noun": "a recipient such as {field: assignee}, {path: customer.email}, "
-                                       "{users: {roles: [manager]}} or {address: '+33600000000'}",
+                                       "{members: group}, {users: {roles: [manager]}} or {address: '+33600000000'}",
                              "x-member": "a kind of recipient",
                              "properties": {"field": {"type": "string", "x-noun": "a field name"},
                                             "address": {"type": "string", "x-noun": "an e-mail address or a phone number"},
-                                            "path": {"type": "string", "x-noun": "a ref then a field, such as customer.email"},
+                                            "path": {"type": "string",
+                                                     "x-noun": "refs then a field, such as order.customer.email"},
+                                            "members": {"type": "string",
+                                                        "x-noun": "a ref to a group, or refs leading to one, such as "
+                                                                  "order.team"},
                                             "users": {"type": "object", "required": ["roles"],
                                                       "x-noun": "a map such as {roles: [manager]}",
                                                       "x-member": "a setting of `users`",
@@ -112,6 +120,8 @@ _SCHEMA = {
             "subject": _TEXT,
             "body": _TEXT,
             "attach": {"type": "string", "x-noun": "an attachments field of the record, such as documents"},
+            "thread": {"type": "string", "x-noun": "a ref field of the record, such as order, whose conversation "
+                                                   "the messages join"},
         },
         "additionalProperties": False,
     },
@@ -167,6 +177,13 @@ def _compile_rule(name: str, spec: Mapping[str, Any], positions, definitions: De
         elif channel != "email":
             errors.append(definition_error(positions, path + ("attach",), f"files travel by email only, not by "
                                            f"{channel}"))
+    thread = spec.get("thread")
+    if thread is not None:
+        field = typedef.fields.get(thread)
+        if field is None or not isinstance(field.kind, RefKind) or field.kind.multiple:
+            refs = [n for n, f in typedef.fields.items() if isinstance(f.kind, RefKind) and not f.kind.multiple]
+            errors.append(definition_error(positions, path + ("thread",), f"`{thread}` is not a ref field of "
+                                           f"`{type_name}` pointing at one record", hint_for(thread, refs)))
     timer_events = tuple(spec["on"].get("timers") or ())
     if timer_events and "timer" not in spec["on"]["events"]:
         errors.append(definition_error(positions, path + ("on", "timers"), "`timers` names threshold events, "
@@ -174,32 +191,63 @@ def _compile_rule(name: str, spec: Mapping[str, Any], positions, definitions: De
     if len(errors) > before:
         return None
     return Notification(name, type_name, tuple(spec["on"]["events"]), spec.get("when"), timer_events, recipients,
-                        channel, texts["subject"], texts["body"], attach)
+                        channel, texts["subject"], texts["body"], attach, thread)
 
 
 def _recipient(spec: Mapping[str, Any], typedef: TypeDef, path: tuple, positions, definitions: Definitions,
                errors: list[DefinitionError]) -> Recipient:
-    if "field" in spec:
-        field = typedef.fields.get(spec["field"])
-        if field is None or not isinstance(field.kind, (UserKind, StringKind)):
-            usable = [n for n, f in typedef.fields.items() if isinstance(f.kind, (UserKind, StringKind))]
-            message = (f"`{spec['field']}` is not a field of type `{typedef.name}`" if field is None else
-                       f"`{spec['field']}` is a {field.kind.name} field; a recipient field is a user or an address")
-            errors.append(definition_error(positions, path + ("field",), message, hint_for(spec["field"], usable)))
-        return Recipient(field=spec["field"])
     if "address" in spec:
         return Recipient(address=spec["address"])
-    if "path" in spec:
-        found = check_ref_path(spec["path"], typedef, definitions,
-                               lambda f: isinstance(f.kind, (UserKind, StringKind)), "a user or address field",
-                               path + ("path",), positions, errors)
-        return Recipient(path=found or tuple(spec["path"].partition(".")[::2]))
-    roles = tuple(spec["users"]["roles"])
-    for position, role in enumerate(roles):
-        if role not in definitions.roles:
-            errors.append(definition_error(positions, path + ("users", "roles", position),
-                                           f"role `{role}` is not defined in `roles`", hint_for(role, definitions.roles)))
-    return Recipient(roles=roles)
+    if "users" in spec:
+        roles = tuple(spec["users"]["roles"])
+        for position, role in enumerate(roles):
+            if role not in definitions.roles:
+                errors.append(definition_error(positions, path + ("users", "roles", position),
+                                               f"role `{role}` is not defined in `roles`",
+                                               hint_for(role, definitions.roles)))
+        return Recipient(roles=roles)
+    if "members" in spec:
+        group_type = identity_settings(definitions).group_type
+        steps = _walk(spec["members"], typedef, definitions, path + ("members",), positions, errors,
+                      last=lambda f: isinstance(f.kind, RefKind) and f.kind.to == group_type,
+                      noun=f"a ref to a group (`{group_type}`)" if group_type else "a ref to a group")
+        if group_type is None and steps:
+            errors.append(definition_error(positions, path + ("members",), "the definitions name no group type: "
+                                           "`identity: {group_type: …}` says which records are groups"))
+        return Recipient(members=steps)
+    key = "field" if "field" in spec else "path"
+    steps = _walk(spec[key], typedef, definitions, path + (key,), positions, errors,
+                  last=lambda f: isinstance(f.kind, (UserKind, StringKind)), noun="a user or address field")
+    return Recipient(path=steps)
+
+
+def _walk(text: str, typedef: TypeDef, definitions: Definitions, path: tuple, positions,
+          errors: list[DefinitionError], *, last, noun: str) -> tuple[str, ...]:
+    """The steps of a recipient's path: refs (to one record or several) from `typedef`, then
+    a field that `last` accepts; each step checked, a problem reported with its step and a
+    "did you mean" among the fields that would fit there."""
+    steps = tuple(str(text).split("."))
+    owner = typedef
+    for position, step in enumerate(steps):
+        field = owner.fields.get(step)
+        final = position == len(steps) - 1
+        if final and field is not None and last(field):
+            return steps
+        if not final and field is not None and isinstance(field.kind, RefKind):
+            owner = definitions.types[field.kind.to]
+            continue
+        walked = ".".join(steps[:position])
+        where = f"`{walked}` leads to `{owner.name}`, where " if walked else ""
+        if final:
+            usable = [n for n, f in owner.fields.items() if last(f)]
+            message = (f"`{step}` is not a field of type `{owner.name}`" if field is None and not walked else
+                       f"{where}`{step}` is not {noun} of `{owner.name}`")
+        else:
+            usable = [n for n, f in owner.fields.items() if isinstance(f.kind, RefKind)]
+            message = f"{where}`{step}` is not a ref field of `{owner.name}` to go on from"
+        errors.append(definition_error(positions, path, message, hint_for(step, usable)))
+        return ()
+    return steps
 
 
 NOTIFICATIONS_SECTION = Section("notifications", "top", _SCHEMA, _compile)
@@ -255,22 +303,55 @@ def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Recor
            attach: bool = False) -> None:
     settings = session.definitions.settings
     base = str(settings.get("base_url") or "").rstrip("/")
+    conversation = _thread_record(session, rule, typedef, values) or record
     context = {**(details or {}), "record": _record_view(typedef, record.number, values, language),
-               "link": f"{base}/r/{record.number}", "event": event, "actor": session.user,
+               "link": f"{base}/r/{conversation.number}", "event": event, "actor": session.user,
                "type": typedef.title(language),
                # Signed links for this recipient: act without signing in (see links.py).
                "action_link": lambda transition: f"{base}/a/{links.fire_link(session, record.number, transition, address)}",
                "answer_link": lambda type_name, **fixed:
                    f"{base}/a/{links.create_link(session, type_name, fixed, address)}"}
+    if conversation is not record:
+        parent_type = session.definitions.type(conversation.type_name)
+        context["parent"] = _record_view(parent_type, conversation.number, conversation.values, language)
     subject = _render(_pick(rule.subject, language), context)
-    if record.number not in subject:
-        subject = f"[{record.number}] {subject}"    # a reply is matched to its record by the number
+    if conversation.number not in subject:
+        subject = f"[{conversation.number}] {subject}"    # a reply is matched to its record by the number
     mail = settings.get("mail") or {}
     headers = {"Reply-To": mail["reply_to"]} if rule.channel == "email" and mail.get("reply_to") else None
     queue_message(session, rule.channel, [address], subject, _render(_pick(rule.body, language), context),
-                  headers=headers, thread=record_thread(session, record), record=record,
+                  headers=headers, thread=record_thread(session, conversation), record=conversation,
                   # the field's files as they are once this change commits, read when the email is sent
                   attachments=((record.number, rule.attach),) if attach else ())
+
+
+def _thread_record(session: Session, rule: Notification, typedef: TypeDef, values: Mapping[str, Any]) -> Record | None:
+    """The record whose conversation a message joins (`thread:`): its Message-IDs, its number
+    in the subject, so that a reply comes back to it. None: the record's own."""
+    if rule.thread is None or values.get(rule.thread) is None:
+        return None
+    target_type = typedef.fields[rule.thread].kind.to
+    return session.container(target_type).records.get(values[rule.thread])
+
+
+def _reached(session: Session, typedef: TypeDef, values: Mapping[str, Any],
+             refs: tuple[str, ...]) -> list[tuple[TypeDef, Mapping[str, Any]]]:
+    """The records (type, values) a chain of refs leads to from these values; a ref holding
+    several records leads to each."""
+    found = [(typedef, values)]
+    for step in refs:
+        following = []
+        for owner, source in found:
+            kind = owner.fields[step].kind
+            target = session.definitions.type(kind.to)
+            records = session.container(target.name).records
+            ids = source.get(step)
+            for target_id in (ids if isinstance(ids, (list, tuple)) else (ids,)):
+                reached = records.get(target_id) if target_id is not None else None
+                if reached is not None:
+                    following.append((target, reached.values))
+        found = following
+    return found
 
 
 def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: Mapping[str, Any]):
@@ -306,26 +387,30 @@ def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: 
         if recipient.roles:
             found += [account(a.login) for a in accounts.values() if set(a.roles) & set(recipient.roles)]
             continue
-        if recipient.field is not None:
-            owner, field_name, source = typedef, recipient.field, values
-        else:
-            ref_name, field_name = recipient.path
-            target_id = values.get(ref_name)
-            owner = session.definitions.type(typedef.fields[ref_name].kind.to)
-            target = session.container(owner.name).records.get(target_id) if target_id is not None else None
-            if target is None:
-                continue
-            source = target.values
-        value = source.get(field_name)
-        items = value if isinstance(value, (list, tuple)) else (value,)
-        if isinstance(owner.fields[field_name].kind, UserKind):
-            found += [account(item) for item in with_deputies(session, items)]   # and whoever stands in
-        else:
-            found += [(str(item).strip(), default_language, None) for item in items if item and str(item).strip()]
+        if recipient.members:
+            groups = {group_id for _, source in _reached(session, typedef, values, recipient.members[:-1])
+                      for group_id in _ids(source.get(recipient.members[-1]))}
+            members = [a.login for a in accounts.values() if groups & set(a.groups or ())]
+            found += [account(login) for login in with_deputies(session, members)]
+            continue
+        *refs, field_name = recipient.path
+        for owner, source in _reached(session, typedef, values, tuple(refs)):
+            items = _ids(source.get(field_name))
+            if isinstance(owner.fields[field_name].kind, UserKind):
+                found += [account(item) for item in with_deputies(session, items)]   # and whoever stands in
+            else:
+                found += [(str(item).strip(), default_language, None) for item in items if item and str(item).strip()]
     for entry in found:
         if entry is not None and entry[0].lower() not in seen:
             seen.add(entry[0].lower())
             yield entry
+
+
+def _ids(value: Any) -> tuple:
+    """The values a field holds: several for a multi-valued one, else none or one."""
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
 def _record_view(typedef: TypeDef, number: str, values: Mapping[str, Any], language: str) -> dict[str, Any]:
