@@ -9,7 +9,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from jinja2 import TemplateSyntaxError
+from jinja2 import TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from deskbase.objects.compiling import Section, definition_error, filter_errors
@@ -66,6 +66,7 @@ class Notification:
     body: Mapping[str, str]
     attach: str | None = None         # an attachments field whose files travel with the email
     thread: str | None = None         # a ref: messages join the conversation of the record it points at
+    fallback: tuple[Recipient, ...] = ()   # who hears when `recipients` reach nobody
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,26 @@ class Notifications:
 
 _TEXT = {"type": ["string", "object"], "additionalProperties": {"type": "string", "x-noun": "a template"},
          "x-noun": "a template, or a map of languages to templates such as {en: …, fr: …}"}
+
+_RECIPIENT = {"type": "object", "minProperties": 1, "maxProperties": 1,
+              "x-noun": "a recipient such as {field: assignee}, {path: customer.email}, "
+                        "{members: group}, {users: {roles: [manager]}} or {address: '+33600000000'}",
+              "x-member": "a kind of recipient",
+              "properties": {"field": {"type": "string", "x-noun": "a field name"},
+                             "address": {"type": "string", "x-noun": "an e-mail address or a phone number"},
+                             "path": {"type": "string",
+                                      "x-noun": "refs then a field, such as order.customer.email"},
+                             "members": {"type": "string",
+                                         "x-noun": "a ref to a group, or refs leading to one, such as "
+                                                   "order.team"},
+                             "users": {"type": "object", "required": ["roles"],
+                                       "x-noun": "a map such as {roles: [manager]}",
+                                       "x-member": "a setting of `users`",
+                                       "properties": {"roles": {"type": "array", "minItems": 1,
+                                                                "items": {"type": "string"},
+                                                                "x-noun": "a list of role names"}},
+                                       "additionalProperties": False}},
+              "additionalProperties": False}
 
 _SCHEMA = {
     "type": ["object", "null"],
@@ -97,25 +118,10 @@ _SCHEMA = {
                    "additionalProperties": False},
             "when": {"x-noun": "a filter on the record"},
             "to": {"type": "array", "minItems": 1, "x-noun": "a list of recipients",
-                   "items": {"type": "object", "minProperties": 1, "maxProperties": 1,
-                             "x-noun": "a recipient such as {field: assignee}, {path: customer.email}, "
-                                       "{members: group}, {users: {roles: [manager]}} or {address: '+33600000000'}",
-                             "x-member": "a kind of recipient",
-                             "properties": {"field": {"type": "string", "x-noun": "a field name"},
-                                            "address": {"type": "string", "x-noun": "an e-mail address or a phone number"},
-                                            "path": {"type": "string",
-                                                     "x-noun": "refs then a field, such as order.customer.email"},
-                                            "members": {"type": "string",
-                                                        "x-noun": "a ref to a group, or refs leading to one, such as "
-                                                                  "order.team"},
-                                            "users": {"type": "object", "required": ["roles"],
-                                                      "x-noun": "a map such as {roles: [manager]}",
-                                                      "x-member": "a setting of `users`",
-                                                      "properties": {"roles": {"type": "array", "minItems": 1,
-                                                                               "items": {"type": "string"},
-                                                                               "x-noun": "a list of role names"}},
-                                                      "additionalProperties": False}},
-                             "additionalProperties": False}},
+                   "items": _RECIPIENT},
+            "fallback": {"type": "array", "minItems": 1,
+                         "x-noun": "a list of recipients told when those of `to` are nobody",
+                         "items": _RECIPIENT},
             "channel": {"type": "string", "x-noun": "a channel such as email"},
             "subject": _TEXT,
             "body": _TEXT,
@@ -126,7 +132,6 @@ _SCHEMA = {
         "additionalProperties": False,
     },
 }
-
 
 def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -> tuple[Notifications, list[DefinitionError]]:
     errors: list[DefinitionError] = []
@@ -152,6 +157,8 @@ def _compile_rule(name: str, spec: Mapping[str, Any], positions, definitions: De
         errors += filter_errors(spec["when"], typedef, path + ("when",), positions)
     recipients = tuple(_recipient(item, typedef, path + ("to", position), positions, definitions, errors)
                        for position, item in enumerate(spec["to"]))
+    fallback = tuple(_recipient(item, typedef, path + ("fallback", position), positions, definitions, errors)
+                     for position, item in enumerate(spec.get("fallback") or ()))
     channel = spec.get("channel", "email")
     if channel not in CHANNELS:
         errors.append(definition_error(positions, path + ("channel",), f"`{channel}` is not a channel: "
@@ -161,12 +168,17 @@ def _compile_rule(name: str, spec: Mapping[str, Any], positions, definitions: De
         raw = spec[key]
         texts[key] = MappingProxyType(dict(raw) if isinstance(raw, Mapping) else {"": raw})
         for language, source in texts[key].items():
+            where = path + (key,) + ((language,) if language else ())
             try:
-                _TEMPLATES.parse(source)
+                read = meta.find_undeclared_variables(_TEMPLATES.parse(source))
             except TemplateSyntaxError as error:
-                where = path + (key,) + ((language,) if language else ())
                 errors.append(definition_error(positions, where, f"the template does not read: {error.message} "
                                                                  f"(its line {error.lineno})"))
+                continue
+            if "parent" in read and not spec.get("thread"):
+                errors.append(definition_error(positions, where, "the template reads `parent`, the record of the "
+                                               "conversation: only a rule with `thread:` has one",
+                                               "add `thread: <a ref field>` to the rule"))
     attach = spec.get("attach")
     if attach is not None:
         field = typedef.fields.get(attach)
@@ -191,7 +203,7 @@ def _compile_rule(name: str, spec: Mapping[str, Any], positions, definitions: De
     if len(errors) > before:
         return None
     return Notification(name, type_name, tuple(spec["on"]["events"]), spec.get("when"), timer_events, recipients,
-                        channel, texts["subject"], texts["body"], attach, thread)
+                        channel, texts["subject"], texts["body"], attach, thread, fallback)
 
 
 def _recipient(spec: Mapping[str, Any], typedef: TypeDef, path: tuple, positions, definitions: Definitions,
@@ -290,7 +302,10 @@ def announce(session: Session, typedef: TypeDef, record: Record, event: str, val
             when = session.store.compiled_filter(rule.when, rule.type)
             if not when.matches(values, typedef, session.context(values)):
                 continue
-        for address, language, account in _recipients(session, rule, typedef, values):
+        reached = list(_recipients(session, rule, rule.recipients, typedef, values))
+        if not reached and rule.fallback:
+            reached = list(_recipients(session, rule, rule.fallback, typedef, values))
+        for address, language, account in reached:
             _queue(session, rule, typedef, record, event, values, address, language, details,
                    attach=rule.attach is not None and (account is None or rule.attach not in hidden_fields(
                        identity_for_account(session, account), typedef, session.definitions)))
@@ -354,7 +369,8 @@ def _reached(session: Session, typedef: TypeDef, values: Mapping[str, Any],
     return found
 
 
-def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: Mapping[str, Any]):
+def _recipients(session: Session, rule: Notification, recipients: tuple[Recipient, ...], typedef: TypeDef,
+                values: Mapping[str, Any]):
     """(address, language, account or None) of each recipient, without the actor and without
     repeats. Read as the system: the rule decides who hears, not what the actor may see."""
     accounts = kept_object(session.connection, ACCOUNTS_KEY) or {}
@@ -380,7 +396,7 @@ def _recipients(session: Session, rule: Notification, typedef: TypeDef, values: 
                       context=session.context(values)).allowed
 
     found: list[tuple[str, str, Any] | None] = []
-    for recipient in rule.recipients:
+    for recipient in recipients:
         if recipient.address:
             found.append((recipient.address, default_language, None))
             continue

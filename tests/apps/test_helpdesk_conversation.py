@@ -1,0 +1,154 @@
+"""The conversation with a customer, through the real servers (T15, T17): a technician's
+public reply in the web reaches the requester by e-mail with its file, in the ticket's
+thread; the customer answers from their mail program and the answer becomes a comment of
+the same ticket, which goes back to work, and the technician is told. An internal note
+reaches nobody outside the staff; a customer's comment on a ticket nobody has reaches the
+members of its group."""
+from __future__ import annotations
+
+import dataclasses
+import re
+from email.utils import getaddresses
+
+import pytest
+from servers.dovecot import new_mail
+from starlette.testclient import TestClient
+
+from deskbase.connectors.imap import fetch
+from deskbase.connectors.smtp import SmtpSender
+from deskbase.rules.access.identity import create_account
+from deskbase.rules.intake.mail_intake import mailboxes
+from deskbase.rules.messages.outbox import deliver_due
+from deskbase.views.app import create_app
+
+PASSWORD = "a long test password"
+
+
+@pytest.fixture
+def desk(app_store, helpdesk_definitions, dovecot, imap_folder, smtp_server, monkeypatch):
+    monkeypatch.setenv("DESKBASE_IMAP_USER", dovecot.user)
+    monkeypatch.setenv("DESKBASE_IMAP_PASSWORD", dovecot.password)
+    with app_store() as store:
+        def setup(session):
+            acme = session.create("organization", {"name": "Acme Logistics", "code": "ACME"})
+            hotline = session.create("group", {"name": "Hotline"})
+            session.create("contract", {"organization": acme.id, "name": "Acme support", "starts": "2026-01-01",
+                                        "hotline_group": hotline.id})
+            carl = session.create("contact", {"name": "Carl Berg", "email": "carl@acme.example",
+                                              "organization": acme.id})
+            session.update(acme, {"authorized_requesters": [carl.id]})
+            return {"acme": acme.id, "hotline": hotline.id, "carl": carl.id}
+        store.ids = store.run(setup)
+        for login, name in (("tdvorak", "Tomáš Dvořák"), ("khaddad", "Karim Haddad")):
+            create_account(store, login, name=name, password=PASSWORD, roles=["technician"],
+                           groups=[store.ids["hotline"]], email=f"{login}@desk.example")
+        store.mailbox = dataclasses.replace(mailboxes(helpdesk_definitions)["support"], host=dovecot.host,
+                                            port=dovecot.port, folder=imap_folder)
+        store.sender = SmtpSender("127.0.0.1", smtp_server.port, sender_address="helpdesk@localhost",
+                                  reply_to="helpdesk@localhost", timeout=5)
+        yield store
+
+
+def sign_in(client: TestClient, login: str) -> str:
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    assert client.post("/login", data={"login": login, "password": PASSWORD, "csrf": token}).status_code == 303
+    return re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
+
+
+def received(smtp_server, address: str) -> list:
+    return [r.message for r in smtp_server.received
+            if address in [found for _, found in getaddresses([r.message["To"] or ""])]]
+
+
+def text_of(message) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    return part.get_content() if part is not None else ""
+
+
+def test_a_public_reply_reaches_the_customer_in_the_thread_and_the_answer_comes_back(desk, dovecot, smtp_server):
+    dovecot.append(desk.mailbox.folder, new_mail(subject="Label printer offline", sender="Carl Berg <carl@acme.example>",
+                                                 body="The label printer of dock 3 prints nothing since 8:00."))
+    assert fetch(desk, desk.mailbox).count("created") == 1
+    ticket = desk.read(lambda s: s.query("ticket", limit=1).records[0])
+    number, ticket_id = ticket.number, ticket.id
+    deliver_due(desk, {"email": desk.sender})
+    [opened] = received(smtp_server, "carl@acme.example")
+
+    with TestClient(create_app(desk), follow_redirects=False) as web:
+        token = sign_in(web, "tdvorak")
+        assert web.post(f"/r/{number}/fire/take", data={"csrf": token, "time_spent": "5m"}).status_code == 303
+        reply = web.post(f"/new/comment?ticket={ticket_id}",
+                         data={"csrf": token, "ticket": str(ticket_id), "visibility": "public",
+                               "body": "Please switch the printer off and on again, as in the picture."},
+                         files={"files": ("power-switch.png", b"\x89PNG\r\n\x1a\n picture", "image/png")})
+        assert reply.status_code == 303
+        note = web.post(f"/new/comment?ticket={ticket_id}",
+                        data={"csrf": token, "ticket": str(ticket_id), "visibility": "internal",
+                              "body": "Carl's printer is out of warranty since March."})
+        assert note.status_code == 303
+        assert web.post(f"/r/{number}/fire/ask_customer", data={"csrf": token, "time_spent": "5m"}).status_code == 303
+    deliver_due(desk, {"email": desk.sender})
+
+    [answer] = [m for m in received(smtp_server, "carl@acme.example") if "switch the printer off" in text_of(m)]
+    assert number in answer["Subject"]
+    assert answer["In-Reply-To"] and opened["Message-ID"] in answer["References"]
+    assert [part.get_filename() for part in answer.iter_attachments()] == ["power-switch.png"]
+    for message in (r.message for r in smtp_server.received):      # the note went nowhere, to nobody
+        assert "out of warranty" not in text_of(message)
+
+    # Carl answers from his mail program: the answer joins the ticket, which goes back to work.
+    dovecot.append(desk.mailbox.folder, new_mail(
+        subject=f"Re: {answer['Subject']}", sender="Carl Berg <carl@acme.example>",
+        body="It prints again, thank you!\n\n> Please switch the printer off and on again",
+        In_Reply_To=answer["Message-ID"], References=f"{answer['References']} {answer['Message-ID']}"))
+    assert fetch(desk, desk.mailbox).count("replied") == 1          # joined to the ticket
+    comments = desk.read(lambda s: [dict(r.values) for r in s.query("comment", {"ticket": ticket_id}, "id",
+                                                                    limit=None).records])
+    assert comments[-1]["body"].startswith("It prints again, thank you!")
+    assert (comments[-1]["author_kind"], comments[-1]["visibility"]) == ("customer", "public")
+    assert desk.read(lambda s: s.get("ticket", ticket_id).get("status")) == "in_progress"
+    assert desk.read(lambda s: s.count("ticket")) == 1                # no second ticket
+    deliver_due(desk, {"email": desk.sender})
+    [told] = [m for m in received(smtp_server, "tdvorak@desk.example") if "It prints again" in text_of(m)]
+    assert number in told["Subject"]
+    assert not [m for m in received(smtp_server, "khaddad@desk.example") if "It prints again" in text_of(m)]
+
+
+def test_a_customer_comment_on_a_ticket_nobody_has_reaches_the_group(desk, smtp_server):
+    def work(session):
+        ticket = session.create("ticket", {"title": "Scanner offline", "organization": desk.ids["acme"],
+                                           "requester": desk.ids["carl"]})
+        session.create("comment", {"ticket": ticket.id, "author_kind": "customer", "visibility": "public",
+                                   "body": "Any news about the scanner?"})
+        return ticket.get("group")
+    assert desk.run(work) == desk.ids["hotline"]                      # dispatched to the contract's hotline
+    deliver_due(desk, {"email": desk.sender})
+    told = sorted(address for address in ("tdvorak@desk.example", "khaddad@desk.example", "carl@acme.example")
+                  for m in received(smtp_server, address) if "Any news about the scanner?" in text_of(m))
+    assert told == ["khaddad@desk.example", "tdvorak@desk.example"]
+
+
+def test_on_the_demo_a_public_comment_made_through_the_api_reaches_the_requester_and_an_internal_one_nobody(
+        app_store, smtp_server):
+    from deskbase.views.api_keys import add_key
+    with app_store(demo=True) as demo:
+        def mine(session):
+            ticket = session.query("ticket", {"assignee": "sbernard", "status": "in_progress"}, "id", limit=1).records[0]
+            requester = session.get("contact", ticket.get("requester"))
+            return ticket.number, requester.get("email")
+        number, address = demo.read(mine)
+        key = add_key(demo, "key-sbernard", "sbernard")
+        with TestClient(create_app(demo), follow_redirects=False) as api:
+            for body, visibility in (("We ordered the part.", "public"), ("Part costs 40 €.", "internal"),
+                                     ("The part arrives tomorrow.", "public")):
+                made = api.post("/api/v1/comment", headers={"Authorization": f"Bearer {key}"},
+                                json={"ticket": number, "body": body, "visibility": visibility})
+                assert made.status_code == 201, made.text
+        sender = SmtpSender("127.0.0.1", smtp_server.port, sender_address="helpdesk@localhost", timeout=5)
+        deliver_due(demo, {"email": sender})
+    first, second = received(smtp_server, address)
+    assert "We ordered the part." in text_of(first) and "The part arrives tomorrow." in text_of(second)
+    assert number in first["Subject"] and number in second["Subject"]
+    assert second["In-Reply-To"] == first["Message-ID"] and first["Message-ID"] in second["References"]
+    assert not [r for r in smtp_server.received if "Part costs 40" in text_of(r.message)]
