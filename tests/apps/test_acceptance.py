@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from demo_web import mail_to, sign_in
 from servers.dovecot import new_mail
 from starlette.testclient import TestClient
 
@@ -65,17 +66,6 @@ def desk(app_store, helpdesk_definitions, dovecot, imap_folder, smtp_server, mon
         yield store
 
 
-def sign_in(client: TestClient, login: str) -> str:
-    page = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    assert client.post("/login", data={"login": login, "password": PASSWORD, "csrf": token}).status_code == 303
-    return re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
-
-
-def mail_to(smtp_server, address: str) -> list:
-    return [r.message for r in smtp_server.received if address in r.message["To"]]
-
-
 def link_in(message, path: str) -> str:
     return re.search(rf"https?://[^\s]+(/{path}/[^\s]+)", message.get_content()).group(1)
 
@@ -104,7 +94,7 @@ def test_one_ticket_from_an_email_to_an_invoice(desk, dovecot, smtp_server, tmp_
 
     # The technician takes it, times the work with the stopwatch, resolves it.
     with TestClient(create_app(desk), follow_redirects=False) as web:
-        token = sign_in(web, "tdvorak")
+        token = sign_in(web, "tdvorak", PASSWORD)
         assert web.post(f"/r/{number}/fire/take", data={"csrf": token, "time_spent": "5m"}).status_code == 303
         assert web.post(f"/r/{number}/stopwatch/start", headers={"X-CSRF-Token": token}).status_code == 200
 

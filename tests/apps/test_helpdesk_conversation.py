@@ -7,10 +7,9 @@ members of its group."""
 from __future__ import annotations
 
 import dataclasses
-import re
-from email.utils import getaddresses
 
 import pytest
+from demo_web import mail_to, sign_in, text_of
 from servers.dovecot import new_mail
 from starlette.testclient import TestClient
 
@@ -49,23 +48,6 @@ def desk(app_store, helpdesk_definitions, dovecot, imap_folder, smtp_server, mon
         yield store
 
 
-def sign_in(client: TestClient, login: str) -> str:
-    page = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    assert client.post("/login", data={"login": login, "password": PASSWORD, "csrf": token}).status_code == 303
-    return re.search(r'name="csrf" value="([^"]+)"', client.get("/").text).group(1)
-
-
-def received(smtp_server, address: str) -> list:
-    return [r.message for r in smtp_server.received
-            if address in [found for _, found in getaddresses([r.message["To"] or ""])]]
-
-
-def text_of(message) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    return part.get_content() if part is not None else ""
-
-
 def test_a_public_reply_reaches_the_customer_in_the_thread_and_the_answer_comes_back(desk, dovecot, smtp_server):
     dovecot.append(desk.mailbox.folder, new_mail(subject="Label printer offline", sender="Carl Berg <carl@acme.example>",
                                                  body="The label printer of dock 3 prints nothing since 8:00."))
@@ -73,10 +55,10 @@ def test_a_public_reply_reaches_the_customer_in_the_thread_and_the_answer_comes_
     ticket = desk.read(lambda s: s.query("ticket", limit=1).records[0])
     number, ticket_id = ticket.number, ticket.id
     deliver_due(desk, {"email": desk.sender})
-    [opened] = received(smtp_server, "carl@acme.example")
+    [opened] = mail_to(smtp_server, "carl@acme.example")
 
     with TestClient(create_app(desk), follow_redirects=False) as web:
-        token = sign_in(web, "tdvorak")
+        token = sign_in(web, "tdvorak", PASSWORD)
         assert web.post(f"/r/{number}/fire/take", data={"csrf": token, "time_spent": "5m"}).status_code == 303
         reply = web.post(f"/new/comment?ticket={ticket_id}",
                          data={"csrf": token, "ticket": str(ticket_id), "visibility": "public",
@@ -90,7 +72,7 @@ def test_a_public_reply_reaches_the_customer_in_the_thread_and_the_answer_comes_
         assert web.post(f"/r/{number}/fire/ask_customer", data={"csrf": token, "time_spent": "5m"}).status_code == 303
     deliver_due(desk, {"email": desk.sender})
 
-    [answer] = [m for m in received(smtp_server, "carl@acme.example") if "switch the printer off" in text_of(m)]
+    [answer] = [m for m in mail_to(smtp_server, "carl@acme.example") if "switch the printer off" in text_of(m)]
     assert number in answer["Subject"]
     assert answer["In-Reply-To"] and opened["Message-ID"] in answer["References"]
     assert [part.get_filename() for part in answer.iter_attachments()] == ["power-switch.png"]
@@ -110,9 +92,9 @@ def test_a_public_reply_reaches_the_customer_in_the_thread_and_the_answer_comes_
     assert desk.read(lambda s: s.get("ticket", ticket_id).get("status")) == "in_progress"
     assert desk.read(lambda s: s.count("ticket")) == 1                # no second ticket
     deliver_due(desk, {"email": desk.sender})
-    [told] = [m for m in received(smtp_server, "tdvorak@desk.example") if "It prints again" in text_of(m)]
+    [told] = [m for m in mail_to(smtp_server, "tdvorak@desk.example") if "It prints again" in text_of(m)]
     assert number in told["Subject"]
-    assert not [m for m in received(smtp_server, "khaddad@desk.example") if "It prints again" in text_of(m)]
+    assert not [m for m in mail_to(smtp_server, "khaddad@desk.example") if "It prints again" in text_of(m)]
 
 
 def test_a_customer_comment_on_a_ticket_nobody_has_reaches_the_group(desk, smtp_server):
@@ -125,7 +107,7 @@ def test_a_customer_comment_on_a_ticket_nobody_has_reaches_the_group(desk, smtp_
     assert desk.run(work) == desk.ids["hotline"]                      # dispatched to the contract's hotline
     deliver_due(desk, {"email": desk.sender})
     told = sorted(address for address in ("tdvorak@desk.example", "khaddad@desk.example", "carl@acme.example")
-                  for m in received(smtp_server, address) if "Any news about the scanner?" in text_of(m))
+                  for m in mail_to(smtp_server, address) if "Any news about the scanner?" in text_of(m))
     assert told == ["khaddad@desk.example", "tdvorak@desk.example"]
 
 
@@ -147,7 +129,7 @@ def test_on_the_demo_a_public_comment_made_through_the_api_reaches_the_requester
                 assert made.status_code == 201, made.text
         sender = SmtpSender("127.0.0.1", smtp_server.port, sender_address="helpdesk@localhost", timeout=5)
         deliver_due(demo, {"email": sender})
-    first, second = received(smtp_server, address)
+    first, second = mail_to(smtp_server, address)
     assert "We ordered the part." in text_of(first) and "The part arrives tomorrow." in text_of(second)
     assert number in first["Subject"] and number in second["Subject"]
     assert second["In-Reply-To"] == first["Message-ID"] and first["Message-ID"] in second["References"]
