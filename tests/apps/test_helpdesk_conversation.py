@@ -69,7 +69,9 @@ def test_a_public_reply_reaches_the_customer_in_the_thread_and_the_answer_comes_
                         data={"csrf": token, "ticket": str(ticket_id), "visibility": "internal",
                               "body": "Carl's printer is out of warranty since March."})
         assert note.status_code == 303
-        assert web.post(f"/r/{number}/fire/ask_customer", data={"csrf": token, "time_spent": "5m"}).status_code == 303
+        asked = web.post(f"/r/{number}/fire/ask_customer",
+                         data={"csrf": token, "time_spent": "5m", "question": "Does the display show an error?"})
+        assert asked.status_code == 303
     deliver_due(desk, {"email": desk.sender})
 
     [answer] = [m for m in mail_to(smtp_server, "carl@acme.example") if "switch the printer off" in text_of(m)]
@@ -78,6 +80,13 @@ def test_a_public_reply_reaches_the_customer_in_the_thread_and_the_answer_comes_
     assert [part.get_filename() for part in answer.iter_attachments()] == ["power-switch.png"]
     for message in (r.message for r in smtp_server.received):      # the note went nowhere, to nobody
         assert "out of warranty" not in text_of(message)
+    # The question asked with `ask_customer` reaches Carl in the thread; no bare "Awaiting reply".
+    [question] = [m for m in mail_to(smtp_server, "carl@acme.example") if "show an error?" in text_of(m)]
+    assert number in question["Subject"] and opened["Message-ID"] in question["References"]
+    assert not [m for m in mail_to(smtp_server, "carl@acme.example") if "Awaiting reply" in m["Subject"]]
+    asked = desk.read(lambda s: [(r["action"], r["visibility"], r["author"]) for r in s.query(
+        "comment", {"ticket": ticket_id, "action": "question"}, limit=None).records])
+    assert asked == [("question", "public", "tdvorak")]
 
     # Carl answers from his mail program: the answer joins the ticket, which goes back to work.
     dovecot.append(desk.mailbox.folder, new_mail(

@@ -55,7 +55,8 @@ def test_a_status_change_tells_the_requester_and_the_assignee_but_not_the_actor(
     number = open_ticket(helpdesk)
     helpdesk.run(lambda s: fire(s, number, "take", {"time_spent": "10m"}), identity=TINA)   # Tina takes it
     assert [m[0] for m in outbox(helpdesk)[1:]] == ["carl@acme.example"]
-    helpdesk.run(lambda s: fire(s, number, "ask_customer", {"time_spent": "5m"}), identity=TINA)
+    helpdesk.run(lambda s: fire(s, number, "ask_customer", {"time_spent": "5m",
+                                                                          "question": "Which printer?"}), identity=TINA)
     helpdesk.run(lambda s: s.update(number, {"assignee": "dora"}))      # reassigned (by the system)
     helpdesk.run(lambda s: fire(s, number, "resume", {"time_spent": "5m"}))         # Dora, assigned now, is told
     last = outbox(helpdesk)[-2:]

@@ -92,7 +92,7 @@ def test_waiting_for_the_customer_pauses_the_resolution_target_until_they_reply(
     number = open_ticket(helpdesk, paris(23, 8, 30))
     work(helpdesk, number, "take", paris(23, 9))
     assert ticket(helpdesk, number)["response_due"] == paris(23, 12, 30).astimezone(UTC)
-    work(helpdesk, number, "ask_customer", paris(23, 10, 30))             # 2 h used of 24
+    work(helpdesk, number, "ask_customer", paris(23, 10, 30), question="Since when?")   # 2 h used of 24
     assert ticket(helpdesk, number)["sla_state"] == "paused"
     assert ticket(helpdesk, number)["resolution_due"] is None
 
