@@ -44,17 +44,35 @@ def outbox(helpdesk, state: str | None = None):
 
 def test_opening_a_ticket_tells_the_requester_with_the_number_and_the_link(helpdesk):
     number = open_ticket(helpdesk)
-    [(recipient, subject, body, state)] = outbox(helpdesk)
+    [(recipient, subject, body, state)] = [m for m in outbox(helpdesk) if m[0] != "dora@support.example"]
     assert recipient == "carl@acme.example" and state == PENDING
     assert subject == f"[{number}] printer jammed: Awaiting pickup"
     assert f"Your ticket {number} has been opened." in body
     assert f"http://localhost:8000/r/{number}" in body
 
 
+def test_a_new_ticket_without_a_group_alerts_the_dispatchers(helpdesk):
+    number = open_ticket(helpdesk)
+    [(recipient, subject, body, _)] = [m for m in outbox(helpdesk) if m[0] != "carl@acme.example"]
+    assert recipient == "dora@support.example" and subject == f"[{number}] New ticket: printer jammed"
+    assert f"http://localhost:8000/r/{number}" in body
+
+
+def test_a_new_ticket_alerts_the_members_of_its_group_and_not_the_dispatchers(helpdesk):
+    hotline = helpdesk.run(lambda s: s.create("group", {"name": "Hotline"}).id)
+    create_account(helpdesk, "hugo", name="Hugo", password=PASSWORD, roles=["technician"], groups=[hotline],
+                   email="hugo@support.example")
+    values = {"title": "scanner offline", "organization": helpdesk.acme, "requester": helpdesk.carl, "group": hotline}
+    number = helpdesk.run(lambda s: s.create("ticket", values).number)
+    alerts = [m for m in outbox(helpdesk) if "New ticket" in m[1]]
+    assert [(m[0], m[1]) for m in alerts] == [("hugo@support.example", f"[{number}] New ticket: scanner offline")]
+
+
 def test_a_status_change_tells_the_requester_and_the_assignee_but_not_the_actor(helpdesk):
     number = open_ticket(helpdesk)
+    opened = len(outbox(helpdesk))                   # the requester, and the dispatcher's alert
     helpdesk.run(lambda s: fire(s, number, "take", {"time_spent": "10m"}), identity=TINA)   # Tina takes it
-    assert [m[0] for m in outbox(helpdesk)[1:]] == ["carl@acme.example"]
+    assert [m[0] for m in outbox(helpdesk)[opened:]] == ["carl@acme.example"]
     helpdesk.run(lambda s: fire(s, number, "ask_customer", {"time_spent": "5m",
                                                                           "question": "Which printer?"}), identity=TINA)
     helpdesk.run(lambda s: s.update(number, {"assignee": "dora"}))      # reassigned (by the system)
@@ -70,12 +88,15 @@ def test_the_ticket_mail_reaches_the_smtp_server_threaded_on_the_opening(helpdes
     sender = SmtpSender("127.0.0.1", smtp_server.port, sender_address="helpdesk@localhost",
                         reply_to="helpdesk@localhost", timeout=5)
     report = deliver_due(helpdesk, {"email": sender})
-    assert len(report.sent) == 2 and not report.retrying
-    opening, taken = sorted((mail.message for mail in smtp_server.received), key=lambda m: len(m["References"] or ""))
+    assert len(report.sent) == 3 and not report.retrying         # Carl's two, the dispatcher's alert
+    opening, taken = sorted((mail.message for mail in smtp_server.received if mail.message["To"] == "carl@acme.example"),
+                            key=lambda m: len(m["References"] or ""))
     assert opening["To"] == taken["To"] == "carl@acme.example"
     assert number in opening["Subject"] and taken["Subject"] == f"[{number}] printer jammed: In progress"
-    assert taken["In-Reply-To"] == opening["Message-ID"]
-    assert opening["Message-ID"] in taken["References"]
+    # One chain per ticket: the opening first, then the dispatcher's alert, which `taken` answers.
+    [alert] = [mail.message for mail in smtp_server.received if mail.message["To"] == "dora@support.example"]
+    assert taken["References"].split() == [opening["Message-ID"], alert["Message-ID"]]
+    assert taken["In-Reply-To"] == alert["Message-ID"]
     assert f"http://localhost:8000/r/{number}" in taken.get_content()
 
 
@@ -84,14 +105,14 @@ def test_with_the_smtp_server_down_the_mail_stays_pending_and_goes_out_once_it_i
     sender = SmtpSender("127.0.0.1", smtp_server_later.port, sender_address="helpdesk@localhost", timeout=5)
     report = deliver_due(helpdesk, {"email": sender})
     assert report.retrying and not report.sent
-    assert [m[3] for m in outbox(helpdesk)] == [PENDING]
+    assert [m[3] for m in outbox(helpdesk)] == [PENDING, PENDING]     # Carl's, the dispatcher's alert
     smtp_server_later.start()
     later = max(m.due_at for m in helpdesk.read(lambda s: list_messages(s)))
     report = deliver_due(helpdesk, {"email": sender}, now=later)
-    assert len(report.sent) == 1
+    assert len(report.sent) == 2
     assert deliver_due(helpdesk, {"email": sender}, now=later).claimed == 0     # once, not again
-    assert [m[3] for m in outbox(helpdesk)] == [SENT]
-    [mail] = smtp_server_later.received
+    assert [m[3] for m in outbox(helpdesk)] == [SENT, SENT]
+    [mail] = [m for m in smtp_server_later.received if m.message["To"] == "carl@acme.example"]
     assert number in mail.message["Subject"]
 
 
