@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -549,9 +550,9 @@ class SequenceKind(Kind):
         return self.format.format(seq=seq, year=year)
 
 
-KINDS: dict[str, type[Kind]] = {
+KINDS: Mapping[str, type[Kind]] = MappingProxyType({
     kind.name: kind for kind in (
         StringKind, TextKind, IntegerKind, DecimalKind, MoneyKind, BooleanKind, DateKind,
         DateTimeKind, DurationKind, EnumKind, RefKind, RefsKind, TagsKind, UserKind,
         AttachmentsKind, ComputedKind, SequenceKind)
-}
+})

@@ -143,3 +143,33 @@ def test_on_the_demo_a_public_comment_made_through_the_api_reaches_the_requester
     assert number in first["Subject"] and number in second["Subject"]
     assert second["In-Reply-To"] == first["Message-ID"] and first["Message-ID"] in second["References"]
     assert not [r for r in smtp_server.received if "Part costs 40" in text_of(r.message)]
+
+
+def test_the_customer_sees_the_tickets_waiting_for_their_reply_on_the_portal(app_store):
+    from demo_web import sign_in as sign_in_demo
+
+    from deskbase.rules.access.identity import Identity, identity_of
+    from deskbase.rules.process.workflows import fire
+    with app_store(demo=True) as demo:
+        organization = identity_of(demo, "psvoboda").organization
+
+        def in_progress(session):
+            return session.query("ticket", {"organization": organization, "status": "in_progress"}, "id",
+                                 limit=1).records[0]
+        ticket = demo.read(in_progress)
+        with TestClient(create_app(demo), follow_redirects=False) as portal:
+            sign_in_demo(portal, "psvoboda")
+            before = portal.get("/v/waiting_for_us").text
+            assert ticket.number not in before
+            who = Identity(ticket.get("assignee"), "", ("technician",))
+            demo.run(lambda s: fire(s, ticket.number, "ask_customer",
+                                    {"time_spent": "5m", "question": "May we reboot the server tonight?"}),
+                     identity=who)
+            home = portal.get("/").text
+            waiting = demo.read(lambda s: s.count("ticket", {"organization": organization,
+                                                             "status": "awaiting_reply"}))
+            assert f'<a href="/v/waiting_for_us"><strong>{waiting}</strong> Waiting for your reply</a>' in home
+            listed = portal.get("/v/waiting_for_us").text
+            assert ticket.number in listed
+            page = portal.get(f"/r/{ticket.number}").text
+            assert "May we reboot the server tonight?" in page          # the question, in the conversation

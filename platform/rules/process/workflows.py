@@ -290,7 +290,7 @@ def create_records(session: Session, record: Record, spec: Sequence[RecordToCrea
     return made
 
 
-EFFECTS: dict[str, EffectKind] = {
+EFFECTS: Mapping[str, EffectKind] = MappingProxyType({
     "create": EffectKind(
         {"type": "array", "x-noun": "a list of records to create, such as [{type: work_entry, values: {...}}]",
          "items": {"type": "object", "x-noun": "a record to create: {type: <type>, values: {...}}",
@@ -320,7 +320,7 @@ EFFECTS: dict[str, EffectKind] = {
         lambda spec, context: document_section.check_effect(spec, context.definitions, context.positions, context.path,
                                                      context.typedef),
         lambda session, record, names, resolve: documents.apply_effect(session, record, names)),
-}
+})
 
 
 # -- the `workflow:` section of a type -----------------------------------------------------
@@ -385,14 +385,14 @@ _SCHEMA = {
     "additionalProperties": False,
 }
 
-_INPUT_KINDS: dict[str, Callable[[Mapping[str, Any], str], Kind]] = {
+_INPUT_KINDS: Mapping[str, Callable[[Mapping[str, Any], str], Kind]] = MappingProxyType({
     "string": lambda spec, zone: StringKind(), "text": lambda spec, zone: TextKind(),
     "integer": lambda spec, zone: IntegerKind(), "decimal": lambda spec, zone: DecimalKind(),
     "boolean": lambda spec, zone: BooleanKind(), "date": lambda spec, zone: DateKind(),
     "datetime": lambda spec, zone: DateTimeKind(zone=zone), "duration": lambda spec, zone: DurationKind(),
     "user": lambda spec, zone: UserKind(),
     "enum": lambda spec, zone: EnumKind(values=tuple(spec.get("values") or ())),
-}
+})
 
 
 def _check_value(value: Any, context: _CheckContext, path: tuple) -> list[DefinitionError]:
