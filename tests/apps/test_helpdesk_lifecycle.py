@@ -178,7 +178,7 @@ def test_transitions_offered_follow_the_state_and_the_role(helpdesk):
         return helpdesk.read(lambda s: [name for name, _, _ in available_transitions(s, s.get("ticket", number))],
                              identity=identity)
     waiting = ticket(helpdesk)
-    assert offered(TINA, waiting) == ["take", "reject"]
+    assert offered(TINA, waiting) == ["take", "reject", "merge"]
     assert offered(DISPATCHER, waiting) == ["assign", "cancel"]
     resolved = ticket(helpdesk, "resolved", assignee="tina")
     assert offered(customer(helpdesk), resolved) == ["accept", "dispute"]

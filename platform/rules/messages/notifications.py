@@ -326,7 +326,7 @@ def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Recor
                "action_link": lambda transition: f"{base}/a/{links.fire_link(session, record.number, transition, address)}",
                "answer_link": lambda type_name, **fixed:
                    f"{base}/a/{links.create_link(session, type_name, fixed, address)}"}
-    if conversation is not record:
+    if rule.thread is not None:          # the record itself while its ref is empty
         parent_type = session.definitions.type(conversation.type_name)
         context["parent"] = _record_view(parent_type, conversation.number, conversation.values, language)
     subject = _render(_pick(rule.subject, language), context)

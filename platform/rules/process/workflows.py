@@ -21,6 +21,7 @@ from deskbase.objects.fields import (
     EnumKind,
     IntegerKind,
     Kind,
+    RefKind,
     StringKind,
     TextKind,
     UserKind,
@@ -36,6 +37,7 @@ from deskbase.rules.access.identity import is_system
 from deskbase.rules.access.scopes import AccessDenied, decide
 from deskbase.rules.documents import making as documents, section as document_section
 
+from . import merging
 from .triggers import Trigger, compile_trigger, triggered
 
 GUARD_NAMES = ("record", "me", "now", "today")
@@ -320,6 +322,8 @@ EFFECTS: Mapping[str, EffectKind] = MappingProxyType({
         lambda spec, context: document_section.check_effect(spec, context.definitions, context.positions, context.path,
                                                      context.typedef),
         lambda session, record, names, resolve: documents.apply_effect(session, record, names)),
+    # Merge a duplicate into another record (merging.py): its children move there.
+    "merge": EffectKind(merging.SCHEMA, merging.check, merging.apply),
 })
 
 
@@ -334,6 +338,7 @@ _INPUT = {
     "required": ["kind"],
     "properties": {"kind": {"type": "string", "x-noun": "a kind", "description": "its kind, such as duration"},
                    "required": {"type": "boolean", "x-noun": "true or false"},
+                   "to": {"type": "string", "x-noun": "a type name: the records a ref input names"},
                    "label": _LABEL,
                    "values": {"type": "array", "items": {"type": "string"}, "x-noun": "a list of values"}},
     "additionalProperties": False,
@@ -391,6 +396,7 @@ _INPUT_KINDS: Mapping[str, Callable[[Mapping[str, Any], str], Kind]] = MappingPr
     "boolean": lambda spec, zone: BooleanKind(), "date": lambda spec, zone: DateKind(),
     "datetime": lambda spec, zone: DateTimeKind(zone=zone), "duration": lambda spec, zone: DurationKind(),
     "user": lambda spec, zone: UserKind(),
+    "ref": lambda spec, zone: RefKind(to=str(spec.get("to") or "")),   # by number or title
     "enum": lambda spec, zone: EnumKind(values=tuple(spec.get("values") or ())),
 })
 
@@ -501,6 +507,11 @@ def _compile_transition(typedef: TypeDef, field_name: str, name: str, spec: Mapp
                                            f"`{input_spec['kind']}` is not a kind an input may have: "
                                            f"{', '.join(_INPUT_KINDS)}", hint_for(input_spec["kind"], _INPUT_KINDS)))
             continue
+        if input_spec["kind"] == "ref" and input_spec.get("to") not in definitions.types:
+            errors.append(definition_error(positions, path + ("inputs", input_name),
+                                           "a ref input names the type of its records: `to: <type>`",
+                                           hint_for(str(input_spec.get("to")), definitions.types)))
+            continue
         inputs[input_name] = Input(input_name, maker(input_spec, definitions.zone),
                                    bool(input_spec.get("required")), input_spec.get("label"))
     context = _CheckContext(definitions, positions, path, typedef, MappingProxyType(inputs))
@@ -610,10 +621,24 @@ def _inputs(session: Session, transition: Transition, given: Mapping[str, Any]) 
             continue
         if spec.required and value in (None, "", ()):
             problems[name] = "is required"
+        elif isinstance(spec.kind, RefKind) and value is not None and not _readable(session, spec.kind.to, value):
+            target = session.definitions.type(spec.kind.to)
+            problems[name] = f"there is no {target.title()} {target.number(value)}"
         values[name] = value
     if problems:
         raise TransitionRefused(transition.name, f"`{transition.name}` needs its inputs:", problems)
     return values
+
+
+def _readable(session: Session, type_name: str, record_id: int) -> bool:
+    """Whether the record a ref input names exists for the person: what they may not read
+    does not exist for them, as for a ref field."""
+    typedef = session.definitions.type(type_name)
+    target = session.container(type_name).records.get(record_id)
+    if target is None:
+        return False
+    return session.identity is None or decide(session.identity, "read", typedef, target, definitions=session.definitions,
+                                              context=session.context(target.values)).allowed
 
 
 def _resolver(session: Session, record: Record, transition: Transition, inputs: Mapping[str, Any]):
