@@ -31,7 +31,7 @@ from deskbase.objects.model import TypeDef
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import AccessDenied, decide, fixed_values, hidden_fields, readonly_fields
 from deskbase.rules.process.timers import clocks_of
-from deskbase.rules.process.workflows import TransitionRefused, available_transitions, fire, workflow_of
+from deskbase.rules.process.workflows import TransitionRefused, available_transitions, fire, merged_into, workflow_of
 
 from . import approval_pages, stopwatch
 from .display import field_text
@@ -295,18 +295,30 @@ def fire_transition(web: "Web", request: Request, web_session, identity: Identit
     inputs = {k: v for k, v in form.items() if k not in ("csrf", "version", "fire") and v != ""}
     version = form.get("version")
 
-    def work(session):
+    def work(session) -> str:
         record = fire(session, number, name, inputs, version=int(version) if version else None)
         if any(kind == "duration" for kind in _input_kinds(session, record, name)):
             stopwatch.used(session, identity.id, number)      # its time went into this transition
+        return _landing(session, identity, record, name, inputs)
     try:
-        web.store.run(work, identity=identity)
+        landing = web.store.run(work, identity=identity)
     except TransitionRefused as refused:
         return record_page(web, request, web_session, identity, problem=refused.reason, problems=refused.fields,
                            status=422)
     except (AccessDenied, StaleEdit, ValidationError, DeskbaseError) as error:
         return record_page(web, request, web_session, identity, problem=str(error), status=422)
-    return RedirectResponse(f"/r/{number}", status_code=303)
+    return RedirectResponse(landing, status_code=303)
+
+
+def _landing(session, identity: Identity, record, name: str, inputs) -> str:
+    """Where the person goes once a transition is fired: the record's page while they may
+    still read it; else the record it was merged into, or their home page."""
+    typedef = session.definitions.type(record.type_name)
+    if decide(identity, "read", typedef, record, definitions=session.definitions,
+              context=session.context(record.values)).allowed:
+        return f"/r/{record.number}"
+    target = merged_into(session, record, name, inputs)
+    return f"/r/{target.number}" if target is not None else "/"
 
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")

@@ -115,3 +115,20 @@ def test_a_merge_naming_an_input_that_is_no_ref_is_located_with_a_suggestion(tmp
          "`int` is not an input of the transition of kind ref to `ticket`", "did you mean `into`?"),
         ("types.ticket.workflow.transitions.merge.merge.carry[0]",
          "`attachements` is not a field of `ticket`", "did you mean `attachments`?")}
+
+
+def test_in_the_web_a_merge_lands_on_the_ticket_merged_into_and_a_ticket_gone_from_view_on_home(helpdesk):
+    from demo_web import sign_in
+    from starlette.testclient import TestClient
+
+    from deskbase.views.app import create_app
+    other = helpdesk.run(lambda s: s.create("ticket", {"title": "Wrong department", "organization": s.find(
+        helpdesk.first).get("organization")}).number)
+    with TestClient(create_app(helpdesk), follow_redirects=False) as web:
+        token = sign_in(web, "tina", PASSWORD)
+        merged = web.post(f"/r/{helpdesk.again}/fire/merge",
+                          data={"csrf": token, "into": helpdesk.first, "time_spent": "5m"})
+        assert (merged.status_code, merged.headers["location"]) == (303, f"/r/{helpdesk.first}")
+        assert web.get(merged.headers["location"]).status_code == 200
+        rejected = web.post(f"/r/{other}/fire/reject", data={"csrf": token, "time_spent": "5m"})
+        assert (rejected.status_code, rejected.headers["location"]) == (303, "/")     # no longer hers to read

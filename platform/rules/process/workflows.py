@@ -709,6 +709,17 @@ def _fire(session: Session, record: Record, transition_name: str, inputs: Mappin
     return record
 
 
+def merged_into(session: Session, record: Record, transition_name: str, inputs: Mapping[str, Any]) -> Record | None:
+    """The record a transition with a `merge` effect merged `record` into (read from its
+    input), or None for other transitions."""
+    workflow = workflow_of(session.definitions, record.type_name)
+    transition = workflow.transitions.get(transition_name) if workflow is not None else None
+    for key, spec in transition.effects if transition is not None else ():
+        if key == "merge" and inputs.get(spec.into) not in (None, ""):
+            return session.resolve(inputs[spec.into], record.type_name)
+    return None
+
+
 def available_transitions(session: Session, record: Record | str) -> list[tuple[str, str, Mapping[str, Input]]]:
     """The transitions the session may fire on a record now: (name, label, inputs)."""
     record = session.resolve(record)
