@@ -51,7 +51,8 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
     reindex = commands.add_parser("reindex", parents=[common], help="rebuild indexes from the records")
     reindex.add_argument("types", nargs="*", help="types to rebuild (default: all)")
     commands.add_parser("info", parents=[common], help="what the database holds")
-    return {"check": cmd_check, "migrate": cmd_migrate, "demo": cmd_demo, "query": cmd_query, "show": cmd_show, "fire": cmd_fire, "reindex": cmd_reindex, "info": cmd_info}
+    return {"check": cmd_check, "migrate": cmd_migrate, "demo": cmd_demo, "query": cmd_query,
+            "show": cmd_show, "fire": cmd_fire, "reindex": cmd_reindex, "info": cmd_info}
 
 
 def cmd_check(args) -> int:
