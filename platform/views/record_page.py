@@ -30,8 +30,16 @@ from deskbase.objects.frozen import thaw
 from deskbase.objects.model import TypeDef
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import AccessDenied, decide, fixed_values, hidden_fields, readonly_fields
+from deskbase.rules.messages import links
 from deskbase.rules.process.timers import clocks_of
-from deskbase.rules.process.workflows import TransitionRefused, available_transitions, fire, merged_into, workflow_of
+from deskbase.rules.process.workflows import (
+    TransitionRefused,
+    available_transitions,
+    fire,
+    merged_into,
+    offered_after,
+    workflow_of,
+)
 
 from . import approval_pages, stopwatch
 from .display import field_text
@@ -311,8 +319,13 @@ def fire_transition(web: "Web", request: Request, web_session, identity: Identit
 
 
 def _landing(session, identity: Identity, record, name: str, inputs) -> str:
-    """Where the person goes once a transition is fired: the record's page while they may
-    still read it; else the record it was merged into, or their home page."""
+    """Where the person goes once a transition is fired: what its `then` offers them (a
+    survey to answer, through a signed link of their own); else the record's page while they
+    may still read it; else the record it was merged into, or their home page."""
+    offered = offered_after(session, record, name)
+    if offered is not None:
+        answered, values = offered
+        return f"/a/{links.create_link(session, answered, values, identity.id)}"
     typedef = session.definitions.type(record.type_name)
     if decide(identity, "read", typedef, record, definitions=session.definitions,
               context=session.context(record.values)).allowed:

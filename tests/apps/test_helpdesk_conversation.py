@@ -173,3 +173,58 @@ def test_the_customer_sees_the_tickets_waiting_for_their_reply_on_the_portal(app
             assert ticket.number in listed
             page = portal.get(f"/r/{ticket.number}").text
             assert "May we reboot the server tonight?" in page          # the question, in the conversation
+
+
+def test_accepting_a_resolution_in_the_portal_offers_the_survey_there_and_then(app_store):
+    from demo_web import csrf_of, sign_in as sign_in_demo
+
+    from deskbase.rules.access.identity import identity_of
+    from deskbase.rules.process.workflows import fire
+    with app_store(demo=True) as demo:
+        organization = identity_of(demo, "psvoboda").organization
+
+        def resolved(session) -> list[str]:
+            found = session.query("ticket", {"organization": organization, "status": "in_progress"}, "id",
+                                  limit=2).records
+            return [ticket.number for ticket in found]
+        first, second = demo.read(resolved)
+        for number in (first, second):
+            demo.run(lambda s: fire(s, number, "resolve", {"time_spent": "10m"}))
+        surveys = demo.read(lambda s: s.count("survey"))
+        with TestClient(create_app(demo), follow_redirects=False) as portal:
+            sign_in_demo(portal, "psvoboda")
+            page = portal.get(f"/r/{first}").text
+            accepted = portal.post(f"/r/{first}/fire/accept", data={"csrf": csrf_of(page)})
+            assert accepted.status_code == 303 and accepted.headers["location"].startswith("/a/")
+            form = portal.get(accepted.headers["location"])
+            assert form.status_code == 200 and 'name="rating"' in form.text
+            answered = portal.post(accepted.headers["location"], data={"rating": "very_satisfied"})   # the link is the key
+            assert answered.status_code in (200, 303)
+        assert demo.read(lambda s: s.count("survey")) == surveys + 1
+        ticket_id = demo.read(lambda s: s.find(first).id)
+        assert demo.read(lambda s: s.query("survey", {"ticket": ticket_id}, limit=1).records[0]["rating"]) \
+            == "very_satisfied"
+        with TestClient(create_app(demo), follow_redirects=False) as staff:      # a supervisor is not surveyed
+            sign_in_demo(staff, "cmartin")
+            page = staff.get(f"/r/{second}").text
+            accepted = staff.post(f"/r/{second}/fire/accept", data={"csrf": csrf_of(page)})
+            assert (accepted.status_code, accepted.headers["location"]) == (303, f"/r/{second}")
+
+
+def test_a_then_naming_an_unknown_type_or_field_is_located_with_a_suggestion(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from deskbase.objects.errors import DefinitionErrors
+    from deskbase.rules.application import load_application
+    folder = tmp_path / "definitions"
+    shutil.copytree(Path(__file__).parents[2] / "definitions", folder)
+    path = folder / "helpdesk.yaml"
+    path.write_text(path.read_text().replace("then: {answer: survey, values: {ticket: $record.id,",
+                                             "then: {answer: survey, values: {tiket: $record.id,"))
+    with pytest.raises(DefinitionErrors) as refused:
+        load_application(folder)
+    found = [(e.path, e.message, e.hint) for e in refused.value.errors]
+    assert found[0] == ("types.ticket.workflow.transitions.accept.then.values.tiket",
+                        "`tiket` is not a field of type `survey`", "did you mean `ticket`?")
+    assert all(path.startswith("approvals.") for path, _, _ in found[1:])   # sections reading the workflow

@@ -90,6 +90,7 @@ class Transition:
     set: Mapping[str, Any] = _field(default_factory=lambda: FROZEN_EMPTY)
     effects: tuple[tuple[str, Any], ...] = ()   # (effect kind, its compiled spec), in YAML order
     trigger: Trigger | None = None              # set for automatic transitions
+    then: Mapping[str, Any] | None = None       # {answer: <type>, values: {...}}: offered once fired
 
     def title(self, language: str = "en") -> str:
         return label_text(self.label, language, self.name.replace("_", " "))
@@ -355,6 +356,16 @@ _TRANSITION = {
                    "roles": {"type": "array", "items": {"type": "string"}, "x-noun": "a list of roles"},
                    "guard": {"type": "string", "x-noun": "an expression such as `record.group`"},
                    "guard_message": _LABEL,
+                   # What the person is offered once they fired it: a record to answer
+                   # (a survey), with the values of `values` fixed, as a signed link offers it.
+                   "then": {"type": "object", "required": ["answer"],
+                            "x-noun": "a map such as {answer: survey, values: {ticket: $record.id}}",
+                            "x-member": "a setting of `then` (answer, values)",
+                            "properties": {"answer": {"type": "string", "x-noun": "a type name"},
+                                           "values": {"type": "object", "x-noun": "a map of field values"},
+                                           "roles": {"type": "array", "items": {"type": "string"},
+                                                     "x-noun": "a list of the roles it is offered to"}},
+                            "additionalProperties": False},
                    **{name: dict(effect.schema) for name, effect in EFFECTS.items()}},
     "additionalProperties": False,
 }
@@ -541,9 +552,28 @@ def _compile_transition(typedef: TypeDef, field_name: str, name: str, spec: Mapp
     trigger = None
     if automatic:
         trigger = compile_trigger(typedef, spec["on"], path + ("on",), positions, definitions, errors)
+    then = spec.get("then")
+    if then is not None:
+        answered = definitions.types.get(then["answer"])
+        if answered is None:
+            errors.append(definition_error(positions, path + ("then", "answer"), f"`{then['answer']}` is not a type",
+                                           hint_for(then["answer"], definitions.types)))
+        for key, value in (then.get("values") or {}).items():
+            if answered is not None and key not in answered.own_fields:
+                errors.append(definition_error(positions, path + ("then", "values", key),
+                                               f"`{key}` is not a field of type `{answered.name}`",
+                                               hint_for(key, answered.own_fields), on_key=True))
+            errors += _check_value(value, context, path + ("then", "values", key))
+        for position, role in enumerate(then.get("roles") or ()):
+            if role not in definitions.roles:
+                errors.append(definition_error(positions, path + ("then", "roles", position),
+                                               f"role `{role}` is not defined in `roles`",
+                                               hint_for(role, definitions.roles)))
+        then = freeze_plain(then)
     return Transition(name, spec.get("label"), tuple(spec["from"]), spec["to"],
                       tuple(roles) if roles is not None else None, guard, spec.get("guard_message"),
-                      MappingProxyType(inputs), MappingProxyType(dict(spec.get("set") or {})), tuple(effects), trigger)
+                      MappingProxyType(inputs), MappingProxyType(dict(spec.get("set") or {})), tuple(effects), trigger,
+                      then)
 
 
 WORKFLOW_SECTION = Section("workflow", "type", _SCHEMA, _compile)
@@ -707,6 +737,20 @@ def _fire(session: Session, record: Record, transition_name: str, inputs: Mappin
         for key, spec in transition.effects:
             EFFECTS[key].apply(session, record, spec, resolve)
     return record
+
+
+def offered_after(session: Session, record: Record, transition_name: str) -> tuple[str, dict[str, Any]] | None:
+    """What a transition's `then` offers once fired: (type to answer, its fixed values read
+    from the record as it now is), or None."""
+    workflow = workflow_of(session.definitions, record.type_name)
+    transition = workflow.transitions.get(transition_name) if workflow is not None else None
+    if transition is None or transition.then is None:
+        return None
+    roles = transition.then.get("roles")
+    if roles is not None and not set(getattr(session.identity, "roles", ())) & set(roles):
+        return None
+    resolve = _resolver(session, record, transition, {})
+    return transition.then["answer"], {key: resolve(value) for key, value in (transition.then.get("values") or {}).items()}
 
 
 def merged_into(session: Session, record: Record, transition_name: str, inputs: Mapping[str, Any]) -> Record | None:
