@@ -320,7 +320,7 @@ def fire_transition(web: "Web", request: Request, web_session, identity: Identit
 
 def _landing(session, identity: Identity, record, name: str, inputs) -> str:
     """Where the person goes once a transition is fired: what its `then` offers them (a
-    survey to answer, through a signed link of their own); else the record's page while they
+    record to answer, through a signed link of their own); else the record's page while they
     may still read it; else the record it was merged into, or their home page."""
     offered = offered_after(session, record, name)
     if offered is not None:

@@ -155,9 +155,16 @@ def test_a_customer_opens_a_ticket_replies_with_a_photo_and_validates_the_resolu
     assert "Čtečka byla přeprogramována" in page.inner_text("section.timeline")
     page.click("details:has(summary:text-is('Accept the resolution')) summary")
     page.click("details:has(summary:text-is('Accept the resolution')) button[type=submit]")
-    page.wait_for_url(re.compile(rf".*/r/{number}$"))
-    assert "Closed" in page.inner_text("dl.fields")
+    page.wait_for_url(re.compile(r".*/a/[^/]+$"))            # and is asked the survey's question there and then
     assert demo_store.read(lambda s: s.find(number)["status"]) == "closed"
+    page.select_option("select[name=rating]", "very_satisfied")
+    page.click("form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    ticket_id = demo_store.read(lambda s: s.find(number).id)
+    assert demo_store.read(lambda s: s.query("survey", {"ticket": ticket_id}, limit=1).records[0]["rating"]) \
+        == "very_satisfied"
+    page.goto(f"{live_server.url}/r/{number}")
+    assert "Closed" in page.inner_text("dl.fields")
 
 
 def test_a_manager_filters_a_list_exports_it_and_the_workbook_matches_the_screen(page, live_server):

@@ -356,10 +356,10 @@ _TRANSITION = {
                    "roles": {"type": "array", "items": {"type": "string"}, "x-noun": "a list of roles"},
                    "guard": {"type": "string", "x-noun": "an expression such as `record.group`"},
                    "guard_message": _LABEL,
-                   # What the person is offered once they fired it: a record to answer
-                   # (a survey), with the values of `values` fixed, as a signed link offers it.
+                   # What the person is offered once they fired it: a record to answer (a
+                   # satisfaction question), the values of `values` fixed, as a signed link offers it.
                    "then": {"type": "object", "required": ["answer"],
-                            "x-noun": "a map such as {answer: survey, values: {ticket: $record.id}}",
+                            "x-noun": "a map such as {answer: rating, values: {order: $record.id}}",
                             "x-member": "a setting of `then` (answer, values)",
                             "properties": {"answer": {"type": "string", "x-noun": "a type name"},
                                            "values": {"type": "object", "x-noun": "a map of field values"},
