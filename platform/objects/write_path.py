@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field as _field
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +30,8 @@ class Change:
     new: Mapping[str, Any]       # values after (empty for delete)
     fields: tuple[str, ...]      # the fields whose value changed
     reason: str | None = None    # why, when the writer said (`transition take`), as in the history
+    # What the writer was given with the change and is not stored (a transition's inputs).
+    details: Mapping[str, Any] = _field(default_factory=dict)
 
 
 class WritePath:
@@ -69,10 +71,12 @@ class WritePath:
         return record
 
     def update(self, target: Any, changes: Mapping[str, Any], *, version: int | None = None,
-               type_name: str | None = None, reason: str | None = None) -> Record:
+               type_name: str | None = None, reason: str | None = None,
+               details: Mapping[str, Any] | None = None) -> Record:
         """Change some fields of a record. With `version`, an edit made from an older version
         is refused (StaleEdit) instead of overwriting someone else's change; `reason` (such as
-        `transition take`) is kept in the history entry."""
+        `transition take`) is kept in the history entry; `details` (a transition's inputs) are
+        handed to the effects with the change, not stored."""
         record = self.resolve(target, type_name)
         typedef = self.definitions.type(record.type_name)
         if version is not None and int(version) != record.version:
@@ -102,7 +106,7 @@ class WritePath:
         record.replace_values(new)
         self.container(record.type_name).indexes.update(typedef, record.id, old, new)
         self._history(typedef, record, "updated", old, new, changed, reason)
-        self._after(Change("update", typedef, record, old, new, changed, reason))
+        self._after(Change("update", typedef, record, old, new, changed, reason, dict(details or {})))
         return record
 
     def delete(self, target: Any, *, version: int | None = None, type_name: str | None = None) -> None:

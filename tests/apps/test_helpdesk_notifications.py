@@ -130,3 +130,15 @@ def open_ticket_at_new_customer(store) -> str:
         carl = session.create("contact", {"name": "Carl", "email": "carl@acme.example", "organization": acme}).id
         return session.create("ticket", {"title": "printer jammed", "organization": acme, "requester": carl}).number
     return store.run(work)
+
+
+def test_a_resolution_tells_the_requester_what_was_done_from_the_transitions_input(helpdesk):
+    number = open_ticket(helpdesk)
+    helpdesk.run(lambda s: fire(s, number, "take", {"time_spent": "10m"}), identity=TINA)
+    helpdesk.run(lambda s: fire(s, number, "resolve", {"time_spent": "20m",
+                                                       "work_done": "Replaced the pickup roller of tray 2."}),
+                 identity=TINA)
+    [resolved] = [m for m in outbox(helpdesk) if m[0] == "carl@acme.example" and m[1].endswith(": Resolved")]
+    assert "Replaced the pickup roller of tray 2." in resolved[2]
+    [taken] = [m for m in outbox(helpdesk) if m[0] == "carl@acme.example" and m[1].endswith(": In progress")]
+    assert "pickup roller" not in taken[2]

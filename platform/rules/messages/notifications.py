@@ -284,7 +284,8 @@ def notify(session: Session, change: Change) -> None:
     session opened with notify=False)."""
     if not session.notify:
         return
-    announce(session, change.typedef, change.record, event_of(change), change.new or change.old)
+    announce(session, change.typedef, change.record, event_of(change), change.new or change.old,
+             {"inputs": dict(change.details)})
 
 
 def announce(session: Session, typedef: TypeDef, record: Record, event: str, values: Mapping[str, Any],
@@ -319,7 +320,7 @@ def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Recor
     settings = session.definitions.settings
     base = str(settings.get("base_url") or "").rstrip("/")
     conversation = _thread_record(session, rule, typedef, values) or record
-    context = {**(details or {}), "record": _record_view(typedef, record.number, values, language),
+    context = {"inputs": {}, **(details or {}), "record": _record_view(typedef, record.number, values, language),
                "link": f"{base}/r/{conversation.number}", "event": event, "actor": session.user,
                "type": typedef.title(language),
                # Signed links for this recipient: act without signing in (see links.py).

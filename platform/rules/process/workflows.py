@@ -733,7 +733,7 @@ def _fire(session: Session, record: Record, transition_name: str, inputs: Mappin
     changes[workflow.field] = transition.target
     with session.as_engine(system=system):
         session.update(record, changes, version=version,
-                       reason=f"transition {transition.name}" + (" (automatic)" if system else ""))
+                       reason=f"transition {transition.name}" + (" (automatic)" if system else ""), details=values)
         for key, spec in transition.effects:
             EFFECTS[key].apply(session, record, spec, resolve)
     return record
