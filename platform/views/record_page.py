@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import DeskbaseError, NotFound, StaleEdit, ValidationError
 from deskbase.objects.fields import (
@@ -38,7 +38,7 @@ from deskbase.rules.process.workflows import (
     fire,
     merged_into,
     offered_after,
-    workflow_of,
+    transition_of,
 )
 
 from . import approval_pages, stopwatch
@@ -291,8 +291,7 @@ def _summaries(web: "Web", session, identity: Identity, typedef: TypeDef, record
 # -- acting on the record ----------------------------------------------------------------------
 
 def _input_kinds(session, record, transition: str) -> list[str]:
-    workflow = workflow_of(session.definitions, record.type_name)
-    found = workflow.transitions.get(transition) if workflow else None
+    found = transition_of(session.definitions, record.type_name, transition)
     return [spec.kind.name for spec in found.inputs.values()] if found else []
 
 
@@ -379,7 +378,7 @@ def inline_field(web: "Web", request: Request, web_session, identity: Identity) 
                 session.update(number, {name: changes.get(name)})
         web.store.run(save, identity=identity)
     except NotFound as error:
-        return HTMLResponse(f'<p class="error" role="alert">{error}</p>', status_code=404)
+        return web.render(request, "_alert.html", {"message": str(error)}, status=404)
     except (_ChangedMeanwhile, ValidationError, AccessDenied, DeskbaseError) as error:
         message = (getattr(error, "errors", None) or {}).get(name) or str(error)
         context = web.store.read(lambda session: editor(session, typed={name: form.get(name, "")}, error=message),

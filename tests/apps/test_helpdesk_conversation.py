@@ -212,19 +212,10 @@ def test_accepting_a_resolution_in_the_portal_offers_the_survey_there_and_then(a
 
 
 def test_a_then_naming_an_unknown_type_or_field_is_located_with_a_suggestion(tmp_path):
-    import shutil
-    from pathlib import Path
-
-    from deskbase.objects.errors import DefinitionErrors
-    from deskbase.rules.application import load_application
-    folder = tmp_path / "definitions"
-    shutil.copytree(Path(__file__).parents[2] / "definitions", folder)
-    path = folder / "helpdesk.yaml"
-    path.write_text(path.read_text().replace("then: {answer: survey, values: {ticket: $record.id,",
-                                             "then: {answer: survey, values: {tiket: $record.id,"))
-    with pytest.raises(DefinitionErrors) as refused:
-        load_application(folder)
-    found = [(e.path, e.message, e.hint) for e in refused.value.errors]
+    from shipped import refusal_of_changed
+    refused = refusal_of_changed(tmp_path, "then: {answer: survey, values: {ticket: $record.id,",
+                                 "then: {answer: survey, values: {tiket: $record.id,")
+    found = [(e.path, e.message, e.hint) for e in refused.errors]
     assert found[0] == ("types.ticket.workflow.transitions.accept.then.values.tiket",
                         "`tiket` is not a field of type `survey`", "did you mean `ticket`?")
     assert all(path.startswith("approvals.") for path, _, _ in found[1:])   # sections reading the workflow

@@ -97,19 +97,10 @@ def test_a_ticket_is_not_merged_into_itself_nor_into_one_the_technician_may_not_
 
 
 def test_a_merge_naming_an_input_that_is_no_ref_is_located_with_a_suggestion(tmp_path):
-    import shutil
-    from pathlib import Path
-
-    from deskbase.objects.errors import DefinitionErrors
-    from deskbase.rules.application import load_application
-    folder = tmp_path / "definitions"
-    shutil.copytree(Path(__file__).parents[2] / "definitions", folder)
-    path = folder / "helpdesk.yaml"
-    path.write_text(path.read_text().replace("merge: {into: into, carry: [attachments]}",
-                                             "merge: {into: int, carry: [attachements]}"))
-    with pytest.raises(DefinitionErrors) as refused:
-        load_application(folder)
-    found = {(error.path, error.message, error.hint) for error in refused.value.errors}
+    from shipped import refusal_of_changed
+    refused = refusal_of_changed(tmp_path, "merge: {into: into, carry: [attachments]}",
+                                 "merge: {into: int, carry: [attachements]}")
+    found = {(error.path, error.message, error.hint) for error in refused.errors}
     assert found >= {      # (sections reading the workflow then name its transitions as missing)
         ("types.ticket.workflow.transitions.merge.merge.into",
          "`int` is not an input of the transition of kind ref to `ticket`", "did you mean `into`?"),

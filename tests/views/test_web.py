@@ -507,3 +507,10 @@ def test_a_french_account_reads_the_pages_in_french(client, helpdesk_store):
     home = client.get("/").text
     assert "Se déconnecter" in home and "Tickets en attente de prise en charge" in home     # UI and definitions
     assert '<html lang="fr">' in home
+
+
+def test_an_in_place_editor_for_a_record_that_does_not_exist_answers_escaped(client):
+    sign_in(client, "cmartin", "demo-password")
+    answer = client.get("/r/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E/inline/title", headers={"HX-Request": "true"})
+    assert answer.status_code == 404 and 'role="alert"' in answer.text
+    assert "<img" not in answer.text and "&lt;img src=x onerror=alert(1)&gt;" in answer.text

@@ -306,20 +306,20 @@ def announce(session: Session, typedef: TypeDef, record: Record, event: str, val
         reached = list(_recipients(session, rule, rule.recipients, typedef, values))
         if not reached and rule.fallback:
             reached = list(_recipients(session, rule, rule.fallback, typedef, values))
+        conversation = _thread_record(session, rule, typedef, values) or record
         for address, language, account in reached:
-            _queue(session, rule, typedef, record, event, values, address, language, details,
+            _queue(session, rule, typedef, record, conversation, event, values, address, language, details,
                    attach=rule.attach is not None and (account is None or rule.attach not in hidden_fields(
                        identity_for_account(session, account), typedef, session.definitions)))
             queued += 1
     return queued
 
 
-def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Record, event: str,
-           values: Mapping[str, Any], address: str, language: str, details: Mapping[str, Any] | None, *,
-           attach: bool = False) -> None:
+def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Record, conversation: Record,
+           event: str, values: Mapping[str, Any], address: str, language: str,
+           details: Mapping[str, Any] | None, *, attach: bool = False) -> None:
     settings = session.definitions.settings
     base = str(settings.get("base_url") or "").rstrip("/")
-    conversation = _thread_record(session, rule, typedef, values) or record
     context = {"inputs": {}, **(details or {}), "record": _record_view(typedef, record.number, values, language),
                "link": f"{base}/r/{conversation.number}", "event": event, "actor": session.user,
                "type": typedef.title(language),

@@ -739,11 +739,16 @@ def _fire(session: Session, record: Record, transition_name: str, inputs: Mappin
     return record
 
 
+def transition_of(definitions: Definitions, type_name: str, name: str) -> Transition | None:
+    """The transition of that name of a type's workflow (not an automatic one), or None."""
+    workflow = workflow_of(definitions, type_name)
+    return workflow.transitions.get(name) if workflow is not None else None
+
+
 def offered_after(session: Session, record: Record, transition_name: str) -> tuple[str, dict[str, Any]] | None:
     """What a transition's `then` offers once fired: (type to answer, its fixed values read
     from the record as it now is), or None."""
-    workflow = workflow_of(session.definitions, record.type_name)
-    transition = workflow.transitions.get(transition_name) if workflow is not None else None
+    transition = transition_of(session.definitions, record.type_name, transition_name)
     if transition is None or transition.then is None:
         return None
     roles = transition.then.get("roles")
@@ -756,8 +761,7 @@ def offered_after(session: Session, record: Record, transition_name: str) -> tup
 def merged_into(session: Session, record: Record, transition_name: str, inputs: Mapping[str, Any]) -> Record | None:
     """The record a transition with a `merge` effect merged `record` into (read from its
     input), or None for other transitions."""
-    workflow = workflow_of(session.definitions, record.type_name)
-    transition = workflow.transitions.get(transition_name) if workflow is not None else None
+    transition = transition_of(session.definitions, record.type_name, transition_name)
     for key, spec in transition.effects if transition is not None else ():
         if key == "merge" and inputs.get(spec.into) not in (None, ""):
             return session.resolve(inputs[spec.into], record.type_name)
