@@ -1,5 +1,5 @@
 """Compiling the fields of a type: kinds and their options, defaults, computed fields
-(expressions, aggregates), copies and suggestions, each checked against the rest."""
+(expressions, aggregates), copies, suggestions and snippets, each checked against the rest."""
 from __future__ import annotations
 
 import re
@@ -19,7 +19,17 @@ from .compiling import (
     with_article,
 )
 from .errors import DefinitionError, FieldError, hint_for
-from .fields import KINDS, AttachmentsKind, ComputedKind, EnumKind, Kind, RefKind, StringKind, parse_duration
+from .fields import (
+    KINDS,
+    AttachmentsKind,
+    ComputedKind,
+    EnumKind,
+    Kind,
+    RefKind,
+    StringKind,
+    TextKind,
+    parse_duration,
+)
 from .frozen import freeze, freeze_plain
 from .model import SYSTEM_FIELDS, FieldDef, TypeDef
 from .sourcemap import DocPath, format_path
@@ -29,6 +39,12 @@ def copy_paths(spec: Any) -> tuple[tuple[str, str], ...]:
     """`copied_from` as (ref, field) pairs, whether one path or a list was written."""
     paths = [spec] if isinstance(spec, str) else spec if isinstance(spec, list) else []
     return tuple(tuple(path.split(".", 1)) for path in paths if isinstance(path, str) and "." in path)
+
+
+def _same_values(one: Kind, other: Kind) -> bool:
+    """Whether a value of one kind fits the other: the same kind, enum values, ref target."""
+    return (type(one) is type(other) and getattr(one, "values", None) == getattr(other, "values", None)
+            and getattr(one, "to", None) == getattr(other, "to", None))
 
 
 class FieldCompiling:
@@ -71,11 +87,17 @@ class FieldCompiling:
             shown_when=freeze_plain(spec["shown_when"]) if isinstance(spec.get("shown_when"), dict) else None,
             copied_from=copy_paths(spec.get("copied_from")),
             suggest=freeze_plain(spec["suggest"]) if isinstance(spec.get("suggest"), dict) else None,
+            # the schema refuses these on other kinds; the field then has none
+            join=freeze_plain(spec["join"]) if kind_name == "users" and isinstance(spec.get("join"), dict) else None,
+            snippets=freeze_plain(spec["snippets"]) if kind_name == "text" and isinstance(spec.get("snippets"), dict)
+            else None,
         )
 
     def kind(self, kind_name: str, spec: dict, path: DocPath, zone: str) -> Kind:
         options: dict[str, Any] = {}
         for option in metaschema.KIND_OPTIONS[kind_name]:
+            if option in metaschema.FIELD_LEVEL_OPTIONS:
+                continue
             if option in spec and spec[option] is not None:
                 value = self.option(kind_name, option, spec[option], path + (option,), zone)
                 if value is not None:
@@ -315,3 +337,45 @@ class FieldCompiling:
                        f"add `{{text: [...]}}` to the `index` of type `{target_name}`")
         if isinstance(field.suggest.get("filter"), Mapping):
             self.check_filter(field.suggest["filter"], target, path + ("filter",))
+
+    def check_join(self, field: FieldDef, path: DocPath) -> None:
+        """`join: {roles}` on a users field: roles the definitions declare."""
+        for position, role in enumerate(field.join.get("roles") or ()):
+            if role not in self.roles:
+                self.error(path + ("roles", position), f"`{role}` is not a role of the definitions",
+                           hint_for(str(role), self.roles))
+
+    def check_snippets(self, typedef: TypeDef, field: FieldDef, path: DocPath) -> None:
+        """`snippets: {type, via, text, copy, where}` on a text field: a type whose text field
+        is inserted, a ref of this type to the record the entry is written on (what `where`
+        reads as `$record` and the placeholders by the ref's name), fields copied alike."""
+        spec = field.snippets
+        source = self.typedefs.get(spec.get("type")) if isinstance(spec.get("type"), str) else None
+        if source is None:
+            self.error(path + ("type",), f"`{spec.get('type')}` is not a type", hint_for(str(spec.get("type")), self.type_names))
+            return
+        via = typedef.fields.get(spec.get("via"))
+        if via is None or not isinstance(via.kind, RefKind) or via.kind.multiple:
+            refs = [n for n, f in typedef.fields.items() if isinstance(f.kind, RefKind) and not f.kind.multiple]
+            self.error(path + ("via",), f"`{spec.get('via')}` is not a ref field of `{typedef.name}` to one record",
+                       hint_for(str(spec.get("via")), refs))
+            return
+        if not self.knows_fields(source.name):
+            return
+        text = source.fields.get(spec.get("text"))
+        if text is None or not isinstance(text.kind, (StringKind, TextKind)):
+            usable = [n for n, f in source.fields.items() if isinstance(f.kind, StringKind)]
+            self.error(path + ("text",), f"`{spec.get('text')}` is not a text field of `{source.name}`",
+                       hint_for(str(spec.get("text")), usable))
+        for mine, theirs in (spec.get("copy") or {}).items():
+            if mine not in typedef.fields:
+                self.error(path + ("copy", mine), f"`{mine}` is not a field of `{typedef.name}`",
+                           hint_for(mine, typedef.fields), on_key=True)
+            elif theirs not in source.fields:
+                self.error(path + ("copy", mine), f"`{theirs}` is not a field of `{source.name}`",
+                           hint_for(str(theirs), source.fields))
+            elif not _same_values(source.fields[theirs].kind, typedef.fields[mine].kind):
+                self.error(path + ("copy", mine), f"`{source.name}.{theirs}` and `{typedef.name}.{mine}` do not "
+                                                  "hold the same kind of value (the same kind, values or target)")
+        if isinstance(spec.get("where"), Mapping) and self.knows_fields(via.kind.to):
+            self.check_filter(spec["where"], source, path + ("where",), self.typedefs[via.kind.to])

@@ -259,6 +259,10 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
                 self.check_copy(typedef, field_name, field, path + ("copied_from",))
             if field.suggest is not None:
                 self.check_suggest(typedef, field, path + ("suggest",))
+            if field.join is not None:
+                self.check_join(field, path + ("join",))
+            if field.snippets is not None:
+                self.check_snippets(typedef, field, path + ("snippets",))
             if isinstance(kind, SequenceKind) and kind.assigned_when is not None:
                 self.check_filter(kind.assigned_when, typedef, path + ("assigned_when",))
 

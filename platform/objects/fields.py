@@ -430,6 +430,13 @@ class TagsKind(Kind):
         return tuple(tags)
 
 
+def _login(raw: Any) -> str:
+    login = str(getattr(raw, "login", raw)).strip()
+    if not re.fullmatch(r"[^\s,;]{1,200}", login):
+        raise FieldError(f"`{login}` is not a user login")
+    return login
+
+
 @dataclass(frozen=True)
 class UserKind(Kind):
     """A user account, stored by its login name."""
@@ -437,10 +444,23 @@ class UserKind(Kind):
     name: ClassVar[str] = "user"
 
     def _coerce(self, raw, lookup):
-        login = str(getattr(raw, "login", raw)).strip()
-        if not re.fullmatch(r"[^\s,;]{1,200}", login):
-            raise FieldError(f"`{login}` is not a user login")
-        return login
+        return _login(raw)
+
+
+@dataclass(frozen=True)
+class UsersKind(Kind):
+    """Several user accounts (the people who follow a record, say), stored by their logins
+    in the order given, each once; written as a list or as logins separated by commas."""
+
+    name: ClassVar[str] = "users"
+    multiple: ClassVar[bool] = True
+    sortable: ClassVar[bool] = False
+
+    def _coerce(self, raw, lookup):
+        items = re.split(r"[,;\s]+", raw) if isinstance(raw, str) else raw
+        if not isinstance(items, (list, tuple, set, frozenset)):
+            items = [items]
+        return tuple(dict.fromkeys(_login(item) for item in items if not _blank(item)))
 
 
 @dataclass(frozen=True)
@@ -553,6 +573,6 @@ class SequenceKind(Kind):
 KINDS: Mapping[str, type[Kind]] = MappingProxyType({
     kind.name: kind for kind in (
         StringKind, TextKind, IntegerKind, DecimalKind, MoneyKind, BooleanKind, DateKind,
-        DateTimeKind, DurationKind, EnumKind, RefKind, RefsKind, TagsKind, UserKind,
+        DateTimeKind, DurationKind, EnumKind, RefKind, RefsKind, TagsKind, UserKind, UsersKind,
         AttachmentsKind, ComputedKind, SequenceKind)
 })

@@ -93,6 +93,27 @@ _SUGGEST = {"type": "object", "x-noun": "a suggestion: {type: <type with a text 
             "properties": {"type": _name("a type name") | {"description": "the type of the records suggested"},
                            "filter": _FILTER},
             "additionalProperties": False}
+# People who may add or remove themselves on a `users` field from the record's page (to
+# follow it), and the words of the two buttons.
+_JOIN = {"type": "object", "x-noun": "who may add themselves: {roles: [...], label: ..., leave_label: ...}",
+         "x-member": "a setting of join (roles, label, leave_label)", "required": ["roles"],
+         "properties": {"roles": {"type": "array", "minItems": 1, "items": _name("a role name"),
+                                  "x-noun": "a list of roles", "description": "the roles that may add themselves"},
+                        "label": _LABEL, "leave_label": _LABEL},
+         "additionalProperties": False}
+# Records of another type whose text a person inserts into a text field while writing an
+# entry on a record (reply templates), their placeholders filled from that record.
+_SNIPPETS = {"type": "object",
+             "x-noun": "snippets: {type: <type>, via: <ref field>, text: <text field of that type>, where: {...}}",
+             "x-member": "a setting of snippets (type, via, text, copy, where)", "required": ["type", "via", "text"],
+             "properties": {"type": _name("a type name") | {"description": "the type whose records are inserted"},
+                            "via": _name("a ref field") | {"description": "the ref to the record the entry is written on"},
+                            "text": _name("a field name") | {"description": "the field of that type holding the text"},
+                            "copy": {"type": "object", "x-noun": "a map from a field of the entry to a field of "
+                                                                 "the snippet, such as {visibility: visibility}",
+                                     "additionalProperties": _name("a field name")},
+                            "where": _FILTER},
+             "additionalProperties": False}
 _COPY_PATH = {"type": "string", "pattern": r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
               "x-noun": "a path such as project.owner"}
 # Options every field may have, then the options of each kind (docs/definitions.md §Fields).
@@ -115,7 +136,7 @@ COMMON_OPTIONS: dict[str, dict] = {
 }
 KIND_OPTIONS: dict[str, dict[str, dict]] = {
     "string": {"max_length": _WHOLE, "pattern": {"type": "string", "x-noun": "a regular expression"}},
-    "text": {"max_length": _WHOLE},
+    "text": {"max_length": _WHOLE, "snippets": _SNIPPETS},
     "integer": {"minimum": {"type": "integer", "x-noun": "a whole number"},
                 "maximum": {"type": "integer", "x-noun": "a whole number"}},
     "decimal": {"places": _PLACES, "minimum": _NUMBER, "maximum": _NUMBER},
@@ -131,6 +152,7 @@ KIND_OPTIONS: dict[str, dict[str, dict]] = {
     "refs": {"to": _name("a type name") | {"description": "the type it refers to"}, "where": _FILTER},
     "tags": {},
     "user": {},
+    "users": {"join": _JOIN},
     "attachments": {"max_size": _WHOLE | {"x-noun": "a number of bytes"},
                     "accept": {"type": "array", "items": {"type": "string", "x-noun": "a content type or extension"},
                                "x-noun": "a list of content types and extensions such as [image/*, .pdf]"}},
@@ -143,6 +165,8 @@ KIND_OPTIONS: dict[str, dict[str, dict]] = {
                  "per": {"enum": ["year"], "x-noun": "`year` (counted again each year)"},
                  "assigned_when": _FILTER},
 }
+# Options kept on the field rather than its kind: they bear on pages, not on stored values.
+FIELD_LEVEL_OPTIONS = frozenset({"join", "snippets"})
 REQUIRED_OPTIONS = {"enum": ["values"], "ref": ["to"], "refs": ["to"], "computed": ["result"]}
 
 

@@ -50,7 +50,7 @@ def _indexes(document: Mapping[str, Any], type_name: str) -> Any:
 
 def _stored_part(spec: Mapping[str, Any]) -> dict[str, Any]:
     """What of a field's definition bears on stored values and index keys (not its words)."""
-    return {k: v for k, v in spec.items() if k not in ("label", "help", "plural")}
+    return {k: v for k, v in spec.items() if k not in ("label", "help", "plural", "suggest", "join", "snippets")}
 
 
 def plan_migration(definitions: Definitions, root) -> Plan:
@@ -84,6 +84,11 @@ def plan_migration(definitions: Definitions, root) -> Plan:
                 data_changed = True
                 plan.steps.append(Step("rename_field", name, field_name, source,
                                        f"{name}: move `{source}` to `{field_name}` on {count} records"))
+                before_kind, after_kind = old_fields[source].get("kind"), spec.get("kind")
+                if before_kind != after_kind:     # renamed and changed: the moved values are converted
+                    plan.steps.append(Step("convert_field", name, field_name, (before_kind, after_kind),
+                                           f"{name}: convert `{field_name}` from {before_kind} to {after_kind} "
+                                           f"on {count} records"))
             elif isinstance(typedef.fields[field_name].kind, ComputedKind):
                 data_changed = True
                 plan.steps.append(Step("compute_field", name, field_name, text=f"{name}: compute the new field `{field_name}` on {count} records"))

@@ -32,6 +32,8 @@ class FieldDef:
     shown_when: Any = None        # a filter on the record: offered in forms only when it matches
     copied_from: tuple[tuple[str, str], ...] = ()   # (ref field, field of its target): the first with a value
     suggest: Any = None           # {type, filter}: records of that type offered while the field is typed
+    join: Any = None              # {roles, label, leave_label}: who may add themselves to a users field
+    snippets: Any = None          # {type, via, text, copy, where}: texts inserted into a text field
 
     def title(self, language: str = "en") -> str:
         return label_text(self.label, language, self.name.replace("_", " "))

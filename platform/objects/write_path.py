@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .errors import FieldError, StaleEdit, ValidationError, hint_for
-from .fields import AttachmentsKind, RefKind, SequenceKind, Upload, UserKind, label_text
+from .fields import AttachmentsKind, RefKind, SequenceKind, Upload, UserKind, UsersKind, label_text
 from .model import TypeDef
 from .records import Attachment, Record
 
@@ -314,8 +314,9 @@ class WritePath:
         acting_for = self.acting_for
         if not acting_for or isinstance(acting_for, str):
             return acting_for or None
-        named = {values.get(name) for values in (old, new)
-                 for name, field in typedef.fields.items() if isinstance(field.kind, UserKind)}
+        named = {login for values in (old, new) for name, field in typedef.fields.items()
+                 if isinstance(field.kind, (UserKind, UsersKind))
+                 for login in ((values.get(name),) if isinstance(field.kind, UserKind) else values.get(name) or ())}
         return ", ".join(login for login in acting_for if login in named) or None
 
 

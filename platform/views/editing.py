@@ -46,6 +46,17 @@ def kept_by_rules(definitions, typedef) -> frozenset[str]:
     return frozenset(kept)
 
 
+def entry_limits(definitions, identity: Identity, typedef, via: str) -> tuple[frozenset[str], frozenset[str], dict]:
+    """What a person's short form for an entry written on a record (through its ref `via`)
+    does not ask — fields hidden or read-only to them, kept by rules, fixed by their scope,
+    and the ref itself — with the read-only fields and the fixed values."""
+    pinned = fixed_values(identity, "create", typedef, definitions)
+    readonly = frozenset(readonly_fields(identity, typedef, definitions))
+    closed = (hidden_fields(identity, typedef, definitions) | kept_by_rules(definitions, typedef)
+              | readonly | set(pinned) | {via})
+    return frozenset(closed), readonly, pinned
+
+
 def readable_record(session, identity: Identity, number: str):
     """The record numbered `number` and its type, if the person may read it; otherwise
     NotFound, as if it did not exist."""

@@ -26,6 +26,7 @@ from deskbase.objects.fields import (
     RefsKind,
     TagsKind,
     TextKind,
+    UsersKind,
     format_duration,
 )
 from deskbase.objects.model import TypeDef
@@ -51,6 +52,9 @@ class Widget:
     reloads: tuple[str, ...] = ()          # fields whose choices depend on this one
     step: str = ""
     suggest: bool = False                  # records are suggested under it as it is typed
+    snippets: list[tuple[str, str]] = field(default_factory=list)   # texts it may insert: (id, title)
+    snippet_url: str = ""                  # where an inserted text is filled in
+    snippet_label: str = ""                # what they are, such as "Canned reply"
 
 
 def form_value(session, kind, value: Any) -> Any:
@@ -65,7 +69,7 @@ def form_value(session, kind, value: Any) -> Any:
         return format_duration(value)
     if isinstance(kind, (DecimalKind,)) and isinstance(value, Decimal):
         return str(value)
-    if isinstance(kind, TagsKind):
+    if isinstance(kind, (TagsKind, UsersKind)):
         return ", ".join(value)
     if isinstance(kind, RefsKind):
         return [str(item) for item in value]

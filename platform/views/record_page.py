@@ -29,7 +29,7 @@ from deskbase.objects.fields import (
 from deskbase.objects.frozen import thaw
 from deskbase.objects.model import TypeDef
 from deskbase.rules.access.identity import Identity
-from deskbase.rules.access.scopes import AccessDenied, decide, fixed_values, hidden_fields, readonly_fields
+from deskbase.rules.access.scopes import AccessDenied, decide, hidden_fields, readonly_fields
 from deskbase.rules.messages import links
 from deskbase.rules.process.timers import clocks_of
 from deskbase.rules.process.workflows import (
@@ -41,10 +41,10 @@ from deskbase.rules.process.workflows import (
     transition_of,
 )
 
-from . import approval_pages, stopwatch
+from . import approval_pages, joining, snippet_pages, stopwatch
 from .display import field_text
 from .document_pages import document_links
-from .editing import kept_by_rules, readable_record
+from .editing import entry_limits, kept_by_rules, readable_record
 from .forms import form_value, submitted, widgets
 
 if TYPE_CHECKING:
@@ -109,7 +109,8 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
         editable = inline_editable(web, identity, typedef) if may_edit else frozenset()
         fields = [{"name": n, "title": f.title(language),
                    "editable": n in editable and _asked(session, typedef, f, record),
-                   "text": field_text(session, typedef, record.values, n, language, record.number)}
+                   "text": field_text(session, typedef, record.values, n, language, record.number),
+                   "join": joining.button(identity, f, record, language)}
                   for n, f in typedef.fields.items() if not f.system and n not in hidden]
         transitions = [{"name": name, "label": label,
                         "inputs": [{"name": i, "title": spec.title(language), "required": spec.required,
@@ -207,16 +208,15 @@ def _composers(web: "Web", session, identity: Identity, record, sources, languag
     for other, via in sources:
         if not decide(identity, "create", other, definitions=web.definitions):
             continue
-        pinned = fixed_values(identity, "create", other, web.definitions)
-        readonly = readonly_fields(identity, other, web.definitions)
-        closed = (hidden_fields(identity, other, web.definitions) | kept_by_rules(web.definitions, other)
-                  | readonly | set(pinned) | {via})
+        closed, readonly, pinned = entry_limits(web.definitions, identity, other, via)
         asked = tuple(n for n, f in other.fields.items()
                       if not f.system and n not in closed and f.kind.writable
                       and (isinstance(f.kind, (TextKind, EnumKind, BooleanKind, AttachmentsKind, DurationKind))
                            or (f.required and f.default is None)))
         fields = widgets(session, other, {via: record.id, **pinned}, language=language, hidden=frozenset(closed),
                          readonly=readonly, only=asked)
+        for widget in fields:       # texts kept as records, offered to insert (reply templates)
+            snippet_pages.offer(session, other, widget, record, prefix=f"{other.name}-", language=language)
         found.append({"type": other.name, "label": label_text(other.label, language, other.name), "via": via,
                       "via_value": record.id, "fields": fields,
                       "action": f"/new/{other.name}?return=/r/{record.number}"})

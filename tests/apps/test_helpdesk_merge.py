@@ -98,8 +98,8 @@ def test_a_ticket_is_not_merged_into_itself_nor_into_one_the_technician_may_not_
 
 def test_a_merge_naming_an_input_that_is_no_ref_is_located_with_a_suggestion(tmp_path):
     from shipped import refusal_of_changed
-    refused = refusal_of_changed(tmp_path, "merge: {into: into, carry: [attachments]}",
-                                 "merge: {into: int, carry: [attachements]}")
+    refused = refusal_of_changed(tmp_path, "merge: {into: into, carry: [attachments, watchers, cc_contacts]}",
+                                 "merge: {into: int, carry: [attachements, watchers, cc_contacts]}")
     found = {(error.path, error.message, error.hint) for error in refused.errors}
     assert found >= {      # (sections reading the workflow then name its transitions as missing)
         ("types.ticket.workflow.transitions.merge.merge.into",

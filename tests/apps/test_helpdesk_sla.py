@@ -170,12 +170,12 @@ def test_a_resolved_ticket_fires_nothing_more(helpdesk):
     assert check_due(helpdesk, paris(30, 10)).passed == []
 
 
-def test_a_follower_who_may_not_read_the_ticket_is_not_warned(helpdesk):
+def test_a_watcher_who_may_not_read_the_ticket_is_not_warned(helpdesk):
     from deskbase.rules.messages.outbox import list_messages
     create_account(helpdesk, "tom", name="Tom", password=PASSWORD, roles=["technician"], email="tom@support.example")
     create_account(helpdesk, "fay", name="Fay", password=PASSWORD, roles=["supervisor"], email="fay@support.example")
-    followed = open_ticket(helpdesk, paris(23, 8, 30), "premium", follower="tom")
-    supervised = open_ticket(helpdesk, paris(23, 8, 30), "premium", follower="fay")
+    followed = open_ticket(helpdesk, paris(23, 8, 30), "premium", watchers=["tom"])
+    supervised = open_ticket(helpdesk, paris(23, 8, 30), "premium", watchers=["fay"])
     for number in (followed, supervised):
         work(helpdesk, number, "take", paris(23, 8, 35))
     check_due(helpdesk, paris(23, 15, 0))                                # 80 % of 8 h around the clock

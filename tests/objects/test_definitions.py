@@ -620,3 +620,71 @@ def test_a_bulk_action_makes_records_that_point_at_the_listed_ones(app):
     path.write_text(text.replace("roles: [agent]", "roles: [agent]\n    bulk: [{create: work, via: task, split: task}]"))
     [error] = _errors(app)
     assert "`task` cannot be split" in error.message
+
+
+def test_join_is_for_users_fields_and_names_declared_roles(tmp_path):
+    error = _one_error(tmp_path, "types: {item: {fields: {owner: {kind: user, join: {roles: [staff]}}}}}\n")
+    assert error.message == "`join` is not a setting of a field of kind user"
+    assert error.hint == "`join` is a setting of users fields"
+    error = _one_error(tmp_path, """
+        roles: {staff: {label: Staff}}
+        types:
+          item:
+            fields:
+              people: {kind: users, join: {roles: [stuff]}}
+        """)
+    assert (error.path, error.message, error.hint) == (
+        "types.item.fields.people.join.roles[0]", "`stuff` is not a role of the definitions", "did you mean `staff`?")
+
+
+SNIPPETS_APP = """
+    types:
+      topic:
+        title: name
+        fields: {name: {kind: string}}
+      template:
+        title: title
+        fields:
+          title: {kind: string}
+          words: {kind: text}
+          topic: {kind: ref, to: topic}
+          mood:  {kind: enum, values: [calm, firm]}
+        index: [topic]
+      order:
+        title: name
+        fields:
+          name:  {kind: string}
+          topic: {kind: ref, to: topic}
+      reply:
+        fields:
+          order: {kind: ref, to: order, required: true}
+          mood:  {kind: enum, values: [calm, firm]}
+          body:  {kind: text, snippets: SNIPPETS}
+        index: [order]
+"""
+
+
+@pytest.mark.parametrize("snippets, path, message, hint", [
+    ("{type: templat, via: order, text: words}", "snippets.type", "`templat` is not a type", "did you mean `template`?"),
+    ("{type: template, via: ordr, text: words}", "snippets.via",
+     "`ordr` is not a ref field of `reply` to one record", "did you mean `order`?"),
+    ("{type: template, via: order, text: word}", "snippets.text",
+     "`word` is not a text field of `template`", "did you mean `words`?"),
+    ("{type: template, via: order, text: words, copy: {mood: topic}}", "snippets.copy.mood",
+     "`template.topic` and `reply.mood` do not hold the same kind of value (the same kind, values or target)", None),
+    ("{type: template, via: order, text: words, where: {topic: $record.topik}}", "snippets.where.topic",
+     None, None),
+])
+def test_a_wrong_snippet_setting_is_reported_where_it_is_written(tmp_path, snippets, path, message, hint):
+    error = _one_error(tmp_path, SNIPPETS_APP.replace("SNIPPETS", snippets))
+    assert error.path == "types.reply.fields.body." + path
+    if message is not None:
+        assert (error.message, error.hint) == (message, hint)
+    else:
+        assert "topik" in error.message
+
+
+def test_snippets_are_for_text_fields(tmp_path):
+    error = _one_error(tmp_path, SNIPPETS_APP.replace("body:  {kind: text, snippets: SNIPPETS}",
+                                                      "body:  {kind: string, snippets: {type: template}}"))
+    assert error.message == "`snippets` is not a setting of a field of kind string"

@@ -115,3 +115,23 @@ def test_a_removed_type_keeps_its_records(filled):
     (folder / "tasks.yaml").write_text(original)
     with _reopen(folder, uri) as store:
         assert store.read(lambda s: s.find("TM-001")["name"]) == "Kept team"
+
+
+def test_a_rename_that_changes_the_kind_moves_and_converts_the_values(filled):
+    folder, uri = filled          # one person in charge becomes a list of people: nobody is lost
+    with _reopen(folder, uri) as store:
+        store.run(lambda s: s.update("TK-00001", {"owner": "ana"}))
+
+    def widen(d):
+        fields = d["types"]["task"]["fields"]
+        fields.pop("owner")
+        fields["followers"] = {"kind": "users", "renamed_from": "owner"}
+        d["types"]["task"]["index"] = [{"keyword": "followers"} if entry == "owner" else entry
+                                       for entry in d["types"]["task"]["index"]]
+    _edit(folder, widen)
+    with _reopen(folder, uri) as store:
+        first, second = store.read(lambda s: [dict(s.find(n).values) for n in ("TK-00001", "TK-00002")])
+        followed = store.read(lambda s: [r.number for r in s.query("task", {"followers": "ana"}).records])
+    assert first["followers"] == ("ana",) and "owner" not in first
+    assert not second.get("followers")          # nobody in charge: nobody follows
+    assert followed == ["TK-00001"]

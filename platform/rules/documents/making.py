@@ -31,6 +31,7 @@ from deskbase.objects.fields import (
     RefKind,
     Upload,
     UserKind,
+    UsersKind,
     label_text,
 )
 from deskbase.objects.kept_objects import kept_object
@@ -111,7 +112,7 @@ def render(session: Session, name: str, record: Record | str, *, language: str |
 def _make(session: Session, document: Document, record: Record, language: str | None, pdf: bool = True) -> MadeDocument:
     name, identity = document.name, session.identity
     language = language or getattr(identity, "language", None) or session.definitions.languages[0]
-    reader = _Reader(session, identity, language)
+    reader = Reader(session, identity, language)
     view = reader.view(session.definitions.type(record.type_name), record)
     context = _context(reader, view)
     try:
@@ -196,7 +197,7 @@ def _filename(document: Document, view: "RecordView") -> str:
 
 # -- what a template sees ----------------------------------------------------------------------
 
-class _Reader:
+class Reader:
     """The person a document is made for, with what is needed to show values in their words."""
 
     def __init__(self, session: Session, identity: Identity | None, language: str):
@@ -225,7 +226,7 @@ class RecordView:
     value as people read it), `record.ref(name)` (the record a ref points at, if the reader may
     read it) and `record.field_label(name)`."""
 
-    def __init__(self, reader: _Reader, typedef: TypeDef, record: Record):
+    def __init__(self, reader: Reader, typedef: TypeDef, record: Record):
         self._reader = reader
         self._typedef = typedef
         self._record = record
@@ -287,9 +288,10 @@ class RecordView:
                 else:
                     shown.append(str(RecordView(reader, target_type, target)))
             return ", ".join(shown)
-        if isinstance(kind, UserKind):
-            account = reader.accounts.get(str(value))
-            return account.name if account is not None and account.name else str(value)
+        if isinstance(kind, (UserKind, UsersKind)):
+            logins = value if isinstance(value, tuple) else (value,)
+            names = [getattr(reader.accounts.get(str(login)), "name", "") or str(login) for login in logins]
+            return ", ".join(names)
         if isinstance(kind, MoneyKind):
             return money_text(value, kind.currency, reader.language)
         if isinstance(kind, DurationKind):
@@ -303,7 +305,7 @@ class RecordView:
         return kind.text(value, reader.language)
 
 
-def _context(reader: _Reader, view: RecordView) -> dict[str, Any]:
+def _context(reader: Reader, view: RecordView) -> dict[str, Any]:
     session, record = reader.session, view._record
     filter_context = session.context(record.values)
 

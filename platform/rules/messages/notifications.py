@@ -14,7 +14,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from deskbase.objects.compiling import Section, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, hint_for
-from deskbase.objects.fields import AttachmentsKind, EnumKind, RefKind, StringKind, UserKind
+from deskbase.objects.fields import AttachmentsKind, EnumKind, RefKind, StringKind, UserKind, UsersKind
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
@@ -229,7 +229,7 @@ def _recipient(spec: Mapping[str, Any], typedef: TypeDef, path: tuple, positions
         return Recipient(members=steps)
     key = "field" if "field" in spec else "path"
     steps = _walk(spec[key], typedef, definitions, path + (key,), positions, errors,
-                  last=lambda f: isinstance(f.kind, (UserKind, StringKind)), noun="a user or address field")
+                  last=lambda f: isinstance(f.kind, (UserKind, UsersKind, StringKind)), noun="a user or address field")
     return Recipient(path=steps)
 
 
@@ -413,7 +413,7 @@ def _recipients(session: Session, rule: Notification, recipients: tuple[Recipien
         *refs, field_name = recipient.path
         for owner, source in _reached(session, typedef, values, tuple(refs)):
             items = _ids(source.get(field_name))
-            if isinstance(owner.fields[field_name].kind, UserKind):
+            if isinstance(owner.fields[field_name].kind, (UserKind, UsersKind)):
                 found += [account(item) for item in with_deputies(session, items)]   # and whoever stands in
             else:
                 found += [(str(item).strip(), default_language, None) for item in items if item and str(item).strip()]

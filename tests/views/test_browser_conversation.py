@@ -1,0 +1,47 @@
+"""In a real Chromium, on the demo: a technician follows a ticket from its page, and inserts
+a canned reply into the comment form, filled in for the ticket, without leaving the page."""
+from __future__ import annotations
+
+from .test_browser import sign_in
+
+
+def _first_printer_ticket(demo_store) -> tuple[str, str]:
+    def work(session):
+        printers = session.query("category", {"name": "Matériel"}).records[0].id
+        ticket = session.query("ticket", {"assignee": "sbernard", "category": printers, "status": "in_progress"},
+                               "id", limit=1).records[0]
+        return ticket.number, session.get("contact", ticket.get("requester")).get("name")
+    return demo_store.read(work)
+
+
+def test_a_technician_inserts_a_canned_reply_filled_in_for_the_ticket(page, live_server, demo_store):
+    number, requester = _first_printer_ticket(demo_store)
+    sign_in(page, live_server, "sbernard")
+    page.goto(f"{live_server.url}/r/{number}")
+    page.evaluate("window.stayed = true")                      # gone if the whole page reloads
+    page.fill("#comment-input-body", "Merci pour la photo.")
+    page.select_option("select[name=snippet]", label="Printer: reinstall the driver")
+    page.wait_for_function("document.querySelector('#comment-input-body').value.includes('pilote')")
+    text = page.input_value("#comment-input-body")
+    assert text.startswith("Merci pour la photo.\n\nBonjour " + requester)
+    assert number in text and text.rstrip().endswith("Sophie Bernard")
+    assert page.evaluate("window.stayed") is True
+    # An internal one sets the comment's visibility too.
+    page.select_option("select[name=snippet]", label="Internal: escalated to level 2")
+    page.wait_for_function("document.querySelector('#comment-input-visibility').value === 'internal'")
+    assert f"{number} is escalated to level 2" in page.input_value("#comment-input-body")
+
+
+def test_a_technician_follows_and_stops_following_a_ticket(page, live_server, demo_store):
+    number, _ = _first_printer_ticket(demo_store)
+    sign_in(page, live_server, "sbernard")
+    page.goto(f"{live_server.url}/r/{number}")
+    page.click("form.join button:has-text('Follow')")
+    page.wait_for_selector("form.join button:has-text('Stop following')")
+    assert "sbernard" in page.inner_text("#inline-watchers")
+    page.click("text=Tickets I follow")
+    assert number in page.content()
+    page.goto(f"{live_server.url}/r/{number}")
+    page.click("form.join button:has-text('Stop following')")
+    page.wait_for_selector("form.join button:has-text('Follow')")
+    assert demo_store.read(lambda s: s.find(number)["watchers"]) == ()
