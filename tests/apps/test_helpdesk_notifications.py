@@ -142,3 +142,24 @@ def test_a_resolution_tells_the_requester_what_was_done_from_the_transitions_inp
     assert "Replaced the pickup roller of tray 2." in resolved[2]
     [taken] = [m for m in outbox(helpdesk) if m[0] == "carl@acme.example" and m[1].endswith(": In progress")]
     assert "pickup roller" not in taken[2]
+
+
+def test_an_assignment_tells_the_assignee_and_the_watchers_without_the_customers_links(helpdesk):
+    create_account(helpdesk, "fay", name="Fay", password=PASSWORD, roles=["supervisor"], email="fay@support.example")
+    number = open_ticket(helpdesk)
+    helpdesk.run(lambda s: s.update(number, {"watchers": ["fay"]}))
+    before = len(outbox(helpdesk))
+    helpdesk.run(lambda s: fire(s, number, "assign", {"assignee": "tina"}), identity=DORA)
+    told = {m[0]: m for m in outbox(helpdesk)[before:]}
+    assert set(told) == {"carl@acme.example", "tina@support.example", "fay@support.example"}
+    for staff in ("tina@support.example", "fay@support.example"):
+        assert told[staff][1] == f"[{number}] printer jammed: In progress"
+        assert f"Ticket {number} is now: In progress (dora). Assigned to tina." in told[staff][2]
+    before = len(outbox(helpdesk))
+    helpdesk.run(lambda s: fire(s, number, "resolve", {"time_spent": "10m", "work_done": "New fuser unit."}),
+                 identity=TINA)
+    told = {m[0]: m for m in outbox(helpdesk)[before:]}
+    assert set(told) == {"carl@acme.example", "fay@support.example"}        # not Tina, who resolved it
+    assert "Accept it:" in told["carl@acme.example"][2] and "/a/" in told["carl@acme.example"][2]
+    assert "Accept it:" not in told["fay@support.example"][2] and "/a/" not in told["fay@support.example"][2]
+    assert "New fuser unit." in told["fay@support.example"][2]
