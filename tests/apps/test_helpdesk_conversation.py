@@ -219,3 +219,28 @@ def test_a_then_naming_an_unknown_type_or_field_is_located_with_a_suggestion(tmp
     assert found[0] == ("types.ticket.workflow.transitions.accept.then.values.tiket",
                         "`tiket` is not a field of type `survey`", "did you mean `ticket`?")
     assert all(path.startswith("approvals.") for path, _, _ in found[1:])   # sections reading the workflow
+
+
+def test_a_contact_in_copy_may_answer_and_another_customers_answer_is_held(desk, dovecot):
+    from deskbase.rules.intake.mail_intake import held_messages
+
+    def setup(session):
+        dana = session.create("contact", {"name": "Dana Holm", "email": "dana@acme.example",
+                                          "organization": desk.ids["acme"]})        # not an authorized requester
+        globex = session.create("organization", {"name": "Globex", "code": "GLBX"})
+        gil = session.create("contact", {"name": "Gil Stone", "email": "gil@globex.example",
+                                         "organization": globex.id})
+        session.update(globex, {"authorized_requesters": [gil.id]})                # he may write, for Globex
+        return session.create("ticket", {"title": "Dock 3 scanner", "organization": desk.ids["acme"],
+                                         "requester": desk.ids["carl"], "cc_contacts": [dana.id]}).number
+    number = desk.run(setup)
+    for sender, body in (("Dana Holm <dana@acme.example>", "The scanner works again on dock 3."),
+                         ("Gil Stone <gil@globex.example>", "Please close this one.")):
+        dovecot.append(desk.mailbox.folder, new_mail(subject=f"Re: [{number}] Dock 3 scanner", sender=sender,
+                                                     body=body))
+    outcomes = fetch(desk, desk.mailbox)
+    assert outcomes.count("replied") == 1 and outcomes.count("quarantined") == 1
+    bodies = desk.read(lambda s: [r["body"] for r in s.query("comment", {"ticket": s.find(number).id}).records])
+    assert bodies == ["The scanner works again on dock 3."]
+    [held] = desk.read(lambda s: held_messages(s))
+    assert held.reason == f"gil@globex.example is not among the people who may answer {number}"

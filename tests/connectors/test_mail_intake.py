@@ -19,6 +19,7 @@ from deskbase.rules.intake.mail_intake import (
     IGNORED,
     QUARANTINED,
     REFUSED,
+    Answerers,
     Authorization,
     MailIntakeError,
     delete_held,
@@ -464,6 +465,58 @@ def test_authorization_lists_who_may_write(desk, mailbox):
     refused = ingest(desk, guarded, message(sender="bo@client.example", message_id="<b@c>"), uid=2)
     assert refused.action == QUARANTINED and "not authorized" in refused.reason
     assert ingest(desk, guarded, message(sender="sam@desk.example", message_id="<s@c>"), uid=3).action == "created"
+
+
+def test_only_the_people_a_record_names_its_company_and_the_staff_may_answer_it(desk, mailbox):
+    guarded = dataclasses.replace(mailbox, authorized=Authorization(("company", "allowed"), {"role": "staff"}),
+                                  answered_by=Answerers(("requester",), ("company",), {"role": "staff"}))
+
+    def setup(session):
+        client, rival = session.create("company", {"name": "Client"}), session.create("company", {"name": "Rival"})
+        ana = session.create("person", {"name": "Ana", "email": "ana@client.example", "company": client.id})
+        cy = session.create("person", {"name": "Cy", "email": "cy@client.example", "company": client.id})
+        rex = session.create("person", {"name": "Rex", "email": "rex@rival.example", "company": rival.id})
+        session.create("person", {"name": "Sam", "email": "sam@desk.example", "role": "staff"})
+        session.update(client, {"allowed": [ana.id, cy.id]})
+        session.update(rival, {"allowed": [rex.id]})
+    desk.run(setup)
+    opened = ingest(desk, guarded, message(), uid=1)
+    assert opened.action == "created"
+
+    def answer(sender: str, uid: int):
+        return ingest(desk, guarded, message(sender=sender, subject=f"Re: [{opened.number}] Printer",
+                                             message_id=f"<a{uid}@c>"), uid=uid)
+    # Cy, a colleague who may write, answers; Sam of the staff too.
+    assert [answer(who, n).action for n, who in ((2, "cy@client.example"), (3, "sam@desk.example"))] == \
+        ["replied", "replied"]
+    # Rex may write to the mailbox, but this request is another company's: his answer is held.
+    held = answer("rex@rival.example", 4)
+    assert held.action == QUARANTINED and held.reason == f"rex@rival.example is not among the people who may " \
+                                                         f"answer {opened.number}"
+    assert len(records(desk, "note")) == 2
+
+    # Bo is not allowed to write; once the request names him, he may answer it.
+    bo = desk.run(lambda s: s.create("person", {"name": "Bo", "email": "bo@client.example"}).id)
+    assert answer("bo@client.example", 5).action == QUARANTINED
+    desk.run(lambda s: s.update(opened.number, {"requester": bo}))
+    assert answer("bo@client.example", 6).action == "replied"
+
+
+def test_answered_by_naming_a_wrong_field_is_a_located_error(tmp_path):
+    folder = tmp_path / "app"
+    folder.mkdir()
+    text = (MAIL_APP / "desk.yaml").read_text().replace(
+        "    unknown_senders: create\n",
+        "    unknown_senders: create\n    answered_by: {named_in: [requestr], same: [compny]}\n")
+    (folder / "desk.yaml").write_text(text)
+    with pytest.raises(DefinitionErrors) as caught:
+        load_application(folder)
+    found = {(e.path, e.message, e.hint) for e in caught.value.errors}
+    assert found == {
+        ("mailboxes.desk.answered_by.named_in[0]", "`requestr` is not a ref field of `request` pointing at `person`",
+         "did you mean `requester`?"),
+        ("mailboxes.desk.answered_by.same[0]", "`compny` is not a field of both `person` and `request`",
+         "did you mean `company`?")}
 
 
 def test_broken_message_is_quarantined_with_its_raw_source(desk, mailbox):

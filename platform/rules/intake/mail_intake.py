@@ -85,6 +85,18 @@ class Authorization:
 
 
 @dataclass(frozen=True)
+class Answerers:
+    """Who may answer a record by e-mail (`answered_by`): a sender the record names in one of
+    its refs (`named_in`, such as its requester), one with the same value as the record in
+    each field of `same` (its organization), or whose record matches `or_where`. A sender the
+    record names may answer even if `authorized` would not let them write a new message."""
+
+    named_in: tuple[str, ...] = ()
+    same: tuple[str, ...] = ()
+    or_where: Any = None
+
+
+@dataclass(frozen=True)
 class Mailbox:
     """One mailbox of the `mailboxes:` section, defaults filled in."""
 
@@ -105,6 +117,7 @@ class Mailbox:
     unknown_senders: str              # create | refuse | quarantine
     authorized: Authorization | None
     unauthorized: str                 # refuse | quarantine
+    answered_by: Answerers | None
     exclude_from: tuple[str, ...]
     exclude_subject: tuple[str, ...]
     max_size: int
@@ -157,6 +170,14 @@ _SCHEMA = {
                            "properties": {"listed_in": {"type": "string"}, "or_where": {}},
                            "additionalProperties": False},
             "unauthorized": {"enum": ["refuse", "quarantine"], "x-noun": "refuse or quarantine"},
+            "answered_by": {"type": "object", "x-noun": "a map with named_in, same and/or or_where",
+                            "x-member": "a setting of answered_by (named_in, same, or_where)",
+                            "properties": {"named_in": {"type": "array", "items": {"type": "string"},
+                                                        "x-noun": "a list of ref fields of the record answered"},
+                                           "same": {"type": "array", "items": {"type": "string"},
+                                                    "x-noun": "a list of fields of both the sender and the record"},
+                                           "or_where": {}},
+                            "additionalProperties": False},
             "exclude": {"type": "object", "x-noun": "a map with from and subject lists",
                         "properties": {"from": _STRINGS, "subject": _STRINGS}, "additionalProperties": False},
             "max_size": {"type": "integer", "minimum": 1, "x-noun": "a size in bytes"},
@@ -190,9 +211,13 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions
             authorized = _authorization(spec["authorized"], sender, path + ("authorized",), positions, definitions,
                                         errors)
         if spec.get("unknown_senders", "create") != "create" and sender is None or \
-                spec.get("authorized") and sender is None:
-            errors.append(definition_error(positions, path, "`unknown_senders` and `authorized` need a `sender:` "
-                                           "saying which records are the senders"))
+                (spec.get("authorized") or spec.get("answered_by")) and sender is None:
+            errors.append(definition_error(positions, path, "`unknown_senders`, `authorized` and `answered_by` need "
+                                           "a `sender:` saying which records are the senders"))
+        answered_by = None
+        if spec.get("answered_by") and sender is not None:
+            answered_by = _answerers(spec["answered_by"], sender, typedef, path + ("answered_by",), positions,
+                                     definitions, errors)
         security = spec.get("security", "none")
         after = spec.get("after", "seen")
         mailboxes[name] = Mailbox(
@@ -203,7 +228,7 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions
             after="move" if isinstance(after, Mapping) else after,
             move_to=after.get("move") if isinstance(after, Mapping) else None, idle=bool(spec.get("idle", False)),
             create=create, sender=sender, reply=reply, unknown_senders=spec.get("unknown_senders", "create"),
-            authorized=authorized, unauthorized=spec.get("unauthorized", "quarantine"),
+            authorized=authorized, unauthorized=spec.get("unauthorized", "quarantine"), answered_by=answered_by,
             exclude_from=tuple((spec.get("exclude") or {}).get("from") or ()),
             exclude_subject=tuple((spec.get("exclude") or {}).get("subject") or ()),
             max_size=spec.get("max_size", 25 * 1024 * 1024), oversized=spec.get("oversized", "quarantine"),
@@ -277,6 +302,27 @@ def _authorization(spec: Mapping[str, Any], sender: Sender | None, path: tuple, 
     if "or_where" in spec:
         errors.extend(filter_errors(spec["or_where"], source, path + ("or_where",), positions))
     return Authorization(listed, spec.get("or_where"))
+
+
+def _answerers(spec: Mapping[str, Any], sender: Sender, answered: TypeDef, path: tuple, positions,
+               definitions: Definitions, errors: list[DefinitionError]) -> Answerers:
+    source = definitions.types[sender.type]
+    named_in = tuple(spec.get("named_in") or ())
+    for position, name in enumerate(named_in):
+        field = answered.fields.get(name)
+        if field is None or not isinstance(field.kind, RefKind) or field.kind.to != source.name:
+            refs = [n for n, f in answered.fields.items() if isinstance(f.kind, RefKind) and f.kind.to == source.name]
+            errors.append(definition_error(positions, path + ("named_in", position), f"`{name}` is not a ref field of "
+                                           f"`{answered.name}` pointing at `{source.name}`", hint_for(name, refs)))
+    same = tuple(spec.get("same") or ())
+    for position, name in enumerate(same):
+        if name not in source.fields or name not in answered.fields:
+            both = [n for n in source.own_fields if n in answered.own_fields]
+            errors.append(definition_error(positions, path + ("same", position), f"`{name}` is not a field of both "
+                                           f"`{source.name}` and `{answered.name}`", hint_for(name, both)))
+    if "or_where" in spec:
+        errors.extend(filter_errors(spec["or_where"], source, path + ("or_where",), positions))
+    return Answerers(named_in, same, spec.get("or_where"))
 
 
 MAILBOXES_SECTION = Section("mailboxes", "top", _SCHEMA, _compile)
@@ -465,8 +511,8 @@ def _intake(session: "Session", mailbox: Mailbox, raw: bytes, key: str | None, *
     if oversized and mailbox.oversized == "quarantine":
         raise _Hold(QUARANTINED, f"{len(raw) // 1024} KiB, above the mailbox's max_size "
                                  f"({mailbox.max_size // 1024} KiB)")
-    who = _sender_of(session, mailbox, mail, release)
-    target = match_record(session, mailbox, mail)
+    target = match_record(session, mailbox, mail) if mailbox.reply is not None else None
+    who = _sender_of(session, mailbox, mail, release, answering=target)
     try:
         if target is not None and mailbox.reply is not None:
             record = _reply(session, mailbox, mail, raw, target, who, oversized)
@@ -525,8 +571,10 @@ def _count(state: MailState, sender: str, now: datetime) -> None:
     state.rates[sender] = tuple(m for m in state.rates.get(sender, ()) if m > since)[-200:] + (now.timestamp(),)
 
 
-def _sender_of(session: "Session", mailbox: Mailbox, mail: ParsedMail, release: bool) -> Record | None:
-    """The sender's record: found, created, or the message is held (unknown or not authorized)."""
+def _sender_of(session: "Session", mailbox: Mailbox, mail: ParsedMail, release: bool,
+               answering: Record | None = None) -> Record | None:
+    """The sender's record: found, created, or the message is held (unknown, not authorized,
+    or answering a record they may not answer)."""
     sender = mailbox.sender
     if sender is None:
         return None
@@ -537,11 +585,40 @@ def _sender_of(session: "Session", mailbox: Mailbox, mail: ParsedMail, release: 
         reason = f"unknown sender {mail.sender}"
         raise _Hold(QUARANTINED if mailbox.unknown_senders == "quarantine" else REFUSED, reason,
                     answer=reason if mailbox.unknown_senders == "refuse" else None)
-    if mailbox.authorized is not None and not release and not authorized(session, mailbox, who):
+    named = answering is not None and mailbox.answered_by is not None and _named(mailbox.answered_by, answering, who)
+    reason = None
+    if mailbox.authorized is not None and not release and not named and not authorized(session, mailbox, who):
         reason = f"{mail.sender} is not authorized to write to this mailbox"
+    elif answering is not None and mailbox.answered_by is not None and not release and not named \
+            and not may_answer(session, mailbox.answered_by, answering, who):
+        reason = f"{mail.sender} is not among the people who may answer {answering.number}"
+    if reason:
         raise _Hold(QUARANTINED if mailbox.unauthorized == "quarantine" else REFUSED, reason,
                     answer=reason if mailbox.unauthorized == "refuse" else None)
     return who
+
+
+def _named(rule: Answerers, answered: Record, who: Record) -> bool:
+    for name in rule.named_in:
+        value = answered.get(name)
+        if who.id == value or (isinstance(value, tuple) and who.id in value):
+            return True
+    return False
+
+
+def may_answer(session: "Session", rule: Answerers, answered: Record, who: Record) -> bool:
+    """Whether the sender's record may answer the record: named in it, alike in every `same`
+    field (an empty value is never alike), or matching `or_where`."""
+    if _named(rule, answered, who):
+        return True
+    if rule.same and all(who.get(name) is not None and who.get(name) == answered.get(name) for name in rule.same):
+        return True
+    if rule.or_where is not None:
+        typedef = session.definitions.type(who.type_name)
+        where = session.store.compiled_filter(rule.or_where, typedef.name)
+        if where.matches(who.values, typedef, session.context(who.values)):
+            return True
+    return False
 
 
 def authorized(session: "Session", mailbox: Mailbox, who: Record) -> bool:
