@@ -169,3 +169,22 @@ def test_the_follower_of_each_ticket_becomes_its_first_watcher(tmp_path):
         followed = store.read(lambda s: [r.number for r in s.query("ticket", {"watchers": "cmartin"}).records])
     assert watchers[0] == ("cmartin",) and not watchers[1] and watchers[2] == ("jroux",)
     assert followed == ["T-000001"]
+
+
+def test_a_watcher_hears_only_of_a_ticket_they_may_still_read(desk, smtp_server):
+    create_account(desk, "cmartin", name="Claire Martin", password=PASSWORD, roles=["supervisor"],
+                   email="cmartin@desk.example")
+    number, ticket_id = desk.ids["ticket"], desk.ids["ticket_id"]
+    desk.run(lambda s: s.update(number, {"watchers": ["khaddad", "cmartin"], "assignee": None}))
+    with TestClient(create_app(desk), follow_redirects=False) as web:
+        token = sign_in(web, "tdvorak", PASSWORD)
+        assert web.post(f"/r/{number}/fire/take", data={"csrf": token, "time_spent": "5m"}).status_code == 303
+        web.post(f"/new/comment?ticket={ticket_id}", data={"csrf": token, "ticket": str(ticket_id),
+                                                          "visibility": "public", "body": "On my way to dock 3."})
+    deliver_due(desk, {"email": desk.sender})
+    # T7: once Tomáš has taken it, Karim, another technician, no longer reads the ticket he
+    # followed: he hears neither of the change nor of the reply. Claire, a supervisor, does.
+    assert [m["Subject"] for m in mail_to(smtp_server, "cmartin@desk.example")] == [
+        f"[{number}] Label printer offline: In progress", f"[{number}] Label printer offline"]
+    assert _received(smtp_server, "cmartin@desk.example", "On my way to dock 3.")
+    assert mail_to(smtp_server, "khaddad@desk.example") == []

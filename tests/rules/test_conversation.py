@@ -158,14 +158,17 @@ def test_a_template_reading_the_parent_of_a_rule_without_a_thread_is_refused(tmp
                      (_line('body: "{{ record.body }}\\n\\n{{ parent.number }}') - 1, said, hint)]
 
 
-def test_each_account_of_a_users_field_is_told_if_it_may_read_the_note(desk):
+def test_each_account_of_a_users_field_is_told_if_it_may_read_the_note_and_its_case(desk):
     case = open_case(desk)
     create_account(desk, "max", name="Max", password=PASSWORD, roles=["guest"], email="max@cases.example.org")
     create_account(desk, "flo", name="Flo", password=PASSWORD, roles=["manager"], email="flo@cases.example.org")
+    create_account(desk, "mo", name="Mo", password=PASSWORD, roles=["manager"], email="mo@cases.example.org")
     desk.run(lambda session: session.update(case, {"team": desk.teams[1], "watchers": [], "owner": "flo",
-                                                   "followers": ["max", "flo", "cy", "nobody"]}))
+                                                   "followers": ["max", "flo", "mo", "cy", "nobody"]}))
     write_note(desk, case, "The lock is ordered.")
     told = sorted(m.recipients[0] for m in messages(desk) if "The lock is ordered." in m.body)
-    # Max, a guest, reads cases but not their notes: he is not told what a note says. Flo,
-    # a manager, is; Cy is told once, though both a follower and of the team; no account, no one.
+    # Max, a guest, reads cases but not their notes: he is not told what a note says. Mo, a
+    # manager, reads every note but only the cases he owns: the message, in the case's
+    # conversation, shows the case, so he is not told either. Flo owns it; Cy is told once,
+    # though both a follower and of the team; no account, no one.
     assert told == ["carla@example.com", "cy@cases.example.org", "flo@cases.example.org"]

@@ -303,10 +303,11 @@ def announce(session: Session, typedef: TypeDef, record: Record, event: str, val
             when = session.store.compiled_filter(rule.when, rule.type)
             if not when.matches(values, typedef, session.context(values)):
                 continue
-        reached = list(_recipients(session, rule, rule.recipients, typedef, values))
+        parent = _thread_record(session, rule, typedef, values)
+        reached = list(_recipients(session, rule, rule.recipients, typedef, values, parent))
         if not reached and rule.fallback:
-            reached = list(_recipients(session, rule, rule.fallback, typedef, values))
-        conversation = _thread_record(session, rule, typedef, values) or record
+            reached = list(_recipients(session, rule, rule.fallback, typedef, values, parent))
+        conversation = parent or record
         for address, language, account in reached:
             _queue(session, rule, typedef, record, conversation, event, values, address, language, details,
                    attach=rule.attach is not None and (account is None or rule.attach not in hidden_fields(
@@ -371,9 +372,11 @@ def _reached(session: Session, typedef: TypeDef, values: Mapping[str, Any],
 
 
 def _recipients(session: Session, rule: Notification, recipients: tuple[Recipient, ...], typedef: TypeDef,
-                values: Mapping[str, Any]):
+                values: Mapping[str, Any], parent: Record | None = None):
     """(address, language, account or None) of each recipient, without the actor and without
-    repeats. Read as the system: the rule decides who hears, not what the actor may see."""
+    repeats. Read as the system: the rule decides who hears, not what the actor may see. An
+    account hears only of a record it may read, and of a threaded one only if it may also
+    read the record whose conversation it joins (`parent`): the message shows both."""
     accounts = kept_object(session.connection, ACCOUNTS_KEY) or {}
     default_language = (session.definitions.settings.get("languages") or ["en"])[0]
     actor = accounts.get(session.user)
@@ -393,6 +396,11 @@ def _recipients(session: Session, rule: Notification, recipients: tuple[Recipien
     def may_read(found) -> bool:
         # A message tells what the record holds: only to whom its access rules let read it.
         reader = identity_for_account(session, found)
+        if parent is not None:
+            parent_type = session.definitions.type(parent.type_name)
+            if not decide(reader, "read", parent_type, parent.values, definitions=session.definitions,
+                          context=session.context(parent.values)).allowed:
+                return False
         return decide(reader, "read", typedef, values, definitions=session.definitions,
                       context=session.context(values)).allowed
 
