@@ -23,6 +23,7 @@ from deskbase.objects.fields import (
     StringKind,
     TagsKind,
     UserKind,
+    UsersKind,
 )
 from deskbase.objects.filters import KEYWORDS, parse_filter_text
 from deskbase.objects.model import TypeDef
@@ -59,7 +60,7 @@ def _typed_value(kind, text: str) -> Any:
         return text                          # `$me`, `$today`: read when the list is
     if isinstance(kind, RefKind):
         return int(text) if text.isdigit() else text
-    if isinstance(kind, (StringKind, EnumKind, UserKind, TagsKind)):
+    if isinstance(kind, (StringKind, EnumKind, UserKind, UsersKind, TagsKind)):
         return text
     if isinstance(kind, BooleanKind):
         return text.lower() in ("1", "true", "yes", "on")

@@ -80,3 +80,14 @@ def test_hidden_fields_and_files_are_not_offered(demo_store):
     assert "priority" in offered and "estimated_cost" not in offered and "attachments" not in offered
     with pytest.raises(QueryError):
         with_condition("", ticket, "attachments", "sideways", "x")
+
+
+def test_the_watchers_of_a_list_are_filtered_by_login_even_one_made_of_digits(client, demo_store):
+    assert with_condition("", demo_store.definitions.type("ticket"), "watchers", "eq", "1024") == "{watchers: '1024'}"
+    added = client.get("/v/open_tickets", params={"add_field": "watchers", "add_op": "eq", "add_value": "cmartin"})
+    listed = client.get(added.headers["location"]).text
+    followed = demo_store.read(lambda s: [r.number for r in s.query(
+        "ticket", {"watchers": "cmartin", "status": {"not_in": ["resolved", "rejected", "cancelled", "closed"]}},
+        limit=None).records])
+    shown = set(re.findall(r'href="/r/(T-\d{6})"', listed))
+    assert followed and shown <= set(followed) and len(shown) == min(len(followed), 25)   # one page
