@@ -16,7 +16,7 @@ from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store, WriteHooks
 
 from .access import directory, identity, scopes as access, substitution
-from .documents import section as documents
+from .documents import section as documents, snippets
 from .intake import mail_intake, public_forms
 from .jobs import scheduled as scheduled_jobs
 from .messages import channels, notifications
@@ -39,12 +39,14 @@ def load_application(folder: str | Path = "definitions", overlays: Sequence[str 
 
 def write_hooks() -> WriteHooks:
     """What a store of an application runs on its write path, in this order. Checks: access
-    (P4), the state field kept for transitions, the fields timers keep, approval states.
+    (P4), the state field kept for transitions, the fields timers keep, approval states, the
+    placeholders of texts kept to be inserted.
     Defaults: a workflow's initial state, then the dispatched group. Derived values: the
     timers' deadlines. Effects: automatic transitions, notifications, clocks restarted and
     forgotten, dispatch to an operator, approval chains started."""
     return WriteHooks(
-        checks=(access.check_write, workflows.check_state, timers.refuse_kept_fields, approvals.check_state_field),
+        checks=(access.check_write, workflows.check_state, timers.refuse_kept_fields, approvals.check_state_field,
+                snippets.check_texts),
         defaults=(workflows.initial_state, dispatch.dispatched_group),
         derive=(timers.derive,),
         effects=(workflows.fire_automatic, notifications.notify, timers.restart, timers.forget,

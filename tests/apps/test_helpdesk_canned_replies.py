@@ -115,10 +115,22 @@ def test_a_reply_of_another_category_or_a_retired_one_is_not_inserted(desk):
         assert wrong.status_code == 404 and "<b>" not in wrong.text
 
 
-def test_a_mistake_in_a_placeholder_is_told_and_loses_nothing(desk):
+def test_a_canned_reply_whose_placeholders_do_not_read_is_not_saved(desk):
+    _keep_replies(desk)
+    with TestClient(create_app(desk), follow_redirects=False) as web:
+        token = sign_in(web, "cmartin", PASSWORD)
+        refused = web.post("/new/canned_reply", data={"csrf": token, "title": "Broken", "visibility": "public",
+                                                      "action": "answer", "body": "Hello {{ ticket.text( }}"})
+    assert refused.status_code == 422
+    assert "its placeholders do not read" in html.unescape(refused.text)
+    assert "Hello {{ ticket.text( }}" in html.unescape(refused.text)          # what was typed is kept
+    assert desk.read(lambda s: s.count("canned_reply")) == 4
+
+
+def test_a_placeholder_that_fails_when_filled_in_is_told_and_loses_nothing(desk):
     replies = _keep_replies(desk)
     desk.run(lambda s: s.update(s.get("canned_reply", int(replies["Greeting"])),
-                                {"body": "Hello {{ ticket.text( }}"}))
+                                {"body": "Hello {{ ticket.nope() }}"}))      # reads, but names nothing
     number = desk.ids["ticket"]
     with TestClient(create_app(desk), follow_redirects=False) as web:
         sign_in(web, "tdvorak", PASSWORD)

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from deskbase.objects.errors import DeskbaseError, NotFound
+from deskbase.objects.errors import DeskbaseError, NotFound, ValidationError
 from deskbase.objects.model import FieldDef, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Session
@@ -46,6 +46,36 @@ def snippet_fields(typedef: TypeDef, target: str) -> list[FieldDef]:
     """The text fields of an entry type that offer snippets when written on a `target` record."""
     return [field for field in typedef.fields.values()
             if field.snippets is not None and typedef.fields[field.snippets["via"]].kind.to == target]
+
+
+def check_texts(session: Session, action: str, typedef: TypeDef, record: Record | None,
+                values: Mapping[str, Any]) -> None:
+    """The write-path check: a text kept to be inserted somewhere must have placeholders that
+    read, so that a mistake is told to whoever writes it, not to whoever inserts it."""
+    if action == "delete":
+        return
+    problems = {}
+    for name in _kept_texts(session.definitions).get(typedef.name, ()):
+        text = values.get(name)
+        if not isinstance(text, str):
+            continue
+        try:
+            _TEMPLATES.parse(text)
+        except TemplateSyntaxError as error:
+            problems[name] = f"its placeholders do not read: {error.message} (line {error.lineno})"
+    if problems:
+        raise ValidationError(typedef.name, problems, typedef.title())
+
+
+def _kept_texts(definitions) -> Mapping[str, tuple[str, ...]]:
+    """The fields, by type, whose text some `snippets:` inserts."""
+    found: dict[str, tuple[str, ...]] = {}
+    for typedef in definitions.types.values():
+        for field in typedef.own_fields.values():
+            if field.snippets is not None:
+                source = field.snippets["type"]
+                found[source] = tuple(dict.fromkeys(found.get(source, ()) + (field.snippets["text"],)))
+    return found
 
 
 def offered(session: Session, typedef: TypeDef, field: FieldDef, record: Record) -> list[Record]:
