@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -46,6 +45,8 @@ from .display import field_text
 from .document_pages import document_links
 from .editing import entry_limits, kept_by_rules, readable_record
 from .forms import form_value, submitted, widgets
+from .history import history_items, relative_time
+from .reading import Reading
 
 if TYPE_CHECKING:
     from .app import Web
@@ -132,7 +133,8 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                 "fields": fields, "transitions": transitions, "clocks": clocks_of(session, record, language),
                 "files": files, "may_edit": may_edit, "watch": watch,
                 "timed": any(f["kind"] == "duration" for t in transitions for f in t["inputs"]),
-                "timeline": _timeline(web, session, identity, typedef, record, sources, language, only_entries),
+                "timeline": _timeline(web, session, identity, typedef, record, sources, language, only_entries,
+                                      handles=may_edit),
                 "only_entries": only_entries,
                 "documents": document_links(session, record, language),
                 "composers": _composers(web, session, identity, record, sources, language),
@@ -152,33 +154,27 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
 # -- the timeline ------------------------------------------------------------------------------
 
 def _timeline(web: "Web", session, identity: Identity, typedef: TypeDef, record, sources, language: str,
-              only_entries: bool) -> list[dict[str, Any]]:
-    """The record's history and the entries written on it, newest first, as one list."""
-    zone = ZoneInfo(web.definitions.zone)
+              only_entries: bool, handles: bool) -> list[dict[str, Any]]:
+    """The record's history and the entries written on it, newest first, as one list, every
+    value as the person reads it (see history.py)."""
+    reading = Reading(session, identity, language)
     items: list[tuple[datetime, int, dict[str, Any]]] = []
     if not only_entries:
-        hidden = hidden_fields(identity, typedef, web.definitions)
-        for position, entry in enumerate(record.history.entries):
-            changes = [(typedef.fields[n].title(language) if n in typedef.fields else n,
-                        "" if old is None else str(old), "" if new is None else str(new))
-                       for n, (old, new) in entry["changes"].items() if n not in hidden]
-            items.append((entry["at"], position, {
-                "kind": "change", "at": entry["at"].astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-                "by": entry["by"] + (f" for {entry['acting_for']}" if entry.get("acting_for") else ""),
-                "action": entry["action"], "reason": entry.get("reason"), "changes": changes}))
+        items += history_items(reading, identity, typedef, record, handles=handles, now=session.now)
     for other, via in sources:
         if not decide(identity, "read", other, definitions=web.definitions):
             continue
         page = session.query(other.name, {via: record.id}, "-id", limit=TIMELINE_LIMIT)
         for entry in page.records:
-            items.append((entry.get("created_at"), 0, _entry(web, session, identity, other, via, entry, language, zone)))
+            items.append((entry.get("created_at"), 0, _entry(web, session, identity, other, via, entry, reading)))
     items.sort(key=lambda item: (item[0], item[1]), reverse=True)
     return [item for _, _, item in items]
 
 
-def _entry(web: "Web", session, identity: Identity, typedef: TypeDef, via: str, record, language: str,
-           zone: ZoneInfo) -> dict[str, Any]:
+def _entry(web: "Web", session, identity: Identity, typedef: TypeDef, via: str, record,
+           reading: Reading) -> dict[str, Any]:
     """One entry of a timeline: who wrote it and when, its kind and tags, its text and files."""
+    language = reading.language
     hidden = hidden_fields(identity, typedef, web.definitions) | {via}
     own = {n: f for n, f in typedef.fields.items() if not f.system and n not in hidden}
     by = next((record.get(n) for n, f in own.items() if isinstance(f.kind, UserKind) and record.get(n)), None)
@@ -196,8 +192,9 @@ def _entry(web: "Web", session, identity: Identity, typedef: TypeDef, via: str, 
     files = [{"name": item.filename, "size": item.size, "url": f"/r/{record.number}/files/{item.blob_id}"}
              for n, f in own.items() if isinstance(f.kind, AttachmentsKind) for item in record.get(n) or ()]
     return {"kind": "entry", "type": typedef.name, "label": typedef.title(language), "number": record.number,
-            "at": record.get("created_at").astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-            "by": by or record.get("created_by"), "tags": tags, "classes": " ".join(classes),
+            "at": relative_time(reading, record.get("created_at"), session.now),
+            "exact": reading.moment(record.get("created_at")),
+            "by": reading.person(by or record.get("created_by")), "tags": tags, "classes": " ".join(classes),
             "text": record.get(text_field) if text_field else "", "files": files}
 
 

@@ -31,7 +31,8 @@ def test_a_technician_takes_a_ticket_and_logs_the_time_spent(page, live_server, 
     page.click("details:has(summary:text-is('Take')) button[type=submit]")
     page.wait_for_url(re.compile(rf".*/r/{number}$"))
     assert "In progress" in page.inner_text("dl.fields")
-    assert "transition take" in page.inner_text("section.timeline")
+    timeline = page.inner_text("section.timeline")
+    assert "Tomáš Dvořák Take" in timeline and re.search(r"Status: (Awaiting pickup|Unassigned) → In progress", timeline)
     values = demo_store.read(lambda s: dict(s.find(number).values))
     assert values["status"] == "in_progress" and values["assignee"] == "tdvorak"
     newest = demo_store.read(lambda s: dict(s.query("work_entry", {"ticket": values["id"]}, "-id", limit=1)

@@ -56,7 +56,7 @@ def list_rows(client: TestClient, url: str) -> tuple[list[str], list[str]]:
         html = client.get(page_url).text
         if titles is None:
             titles = [re.sub(r"<[^>]+>|[▲▼]", "", t).strip() for t in re.findall(r"<th[^>]*>(.*?)</th>", html, re.S)]
-        numbers += re.findall(r'<td><a href="/r/([^"]+)">', html)
+        numbers += re.findall(r'<td[^>]*><a href="/r/([^"]+)">', html)
         found = re.search(r'href="([^"]+)"[^>]*rel="next"', html)
         page_url = found.group(1).replace("&amp;", "&") if found else None
     return titles, numbers

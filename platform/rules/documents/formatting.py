@@ -56,6 +56,24 @@ def datetime_text(value: Any, zone: ZoneInfo, language: str, style: str = "mediu
     return f"{format_date(moment.date(), style, locale=_locale(language))} {format_time(moment, 'short', locale=_locale(language))}"
 
 
+def plain_text(kind: Any, value: Any, zone: ZoneInfo, language: str) -> str:
+    """A value of a field kind that names no other record nor person, as a reader in
+    `language` reads it: money, decimals, durations as 1h30, dates, times in `zone`; other
+    kinds by their own text (enum labels…)."""
+    from deskbase.objects.fields import DateKind, DateTimeKind, DecimalKind, DurationKind, MoneyKind
+    if isinstance(kind, MoneyKind):
+        return money_text(value, kind.currency, language)
+    if isinstance(kind, DurationKind):
+        return format_hours(value)
+    if isinstance(kind, DateTimeKind) and isinstance(value, datetime):
+        return datetime_text(value, zone, language)
+    if isinstance(kind, DateKind):
+        return date_text(value, language)
+    if isinstance(kind, DecimalKind):
+        return decimal_text(value, language)
+    return kind.text(value, language)
+
+
 def _empty(value: Any) -> bool:
     return value is None or value == "" or isinstance(value, ChainableUndefined)
 

@@ -22,18 +22,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import TemplateError, TemplateSyntaxError
 
 from deskbase.objects.errors import DeskbaseError, NotFound
-from deskbase.objects.fields import (
-    DateKind,
-    DateTimeKind,
-    DecimalKind,
-    DurationKind,
-    MoneyKind,
-    RefKind,
-    Upload,
-    UserKind,
-    UsersKind,
-    label_text,
-)
+from deskbase.objects.fields import RefKind, Upload, UserKind, UsersKind, label_text
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import TypeDef
 from deskbase.objects.records import Record
@@ -42,7 +31,7 @@ from deskbase.rules.access.identity import ACCOUNTS_KEY, Identity, identity_for_
 from deskbase.rules.access.scopes import AccessDenied, access_rules, decide, hidden_fields
 from deskbase.rules.process.timers import clocks_of
 
-from .formatting import date_text, datetime_text, decimal_text, format_hours, money_text
+from .formatting import plain_text
 from .section import FILENAME_PLACEHOLDER, Document, DocumentError, document_named, documents
 
 MAX_ROWS = 5000            # records one `related` or `query` call gives a template at most
@@ -292,17 +281,7 @@ class RecordView:
             logins = value if isinstance(value, tuple) else (value,)
             names = [getattr(reader.accounts.get(str(login)), "name", "") or str(login) for login in logins]
             return ", ".join(names)
-        if isinstance(kind, MoneyKind):
-            return money_text(value, kind.currency, reader.language)
-        if isinstance(kind, DurationKind):
-            return format_hours(value)
-        if isinstance(kind, DateTimeKind):
-            return datetime_text(value, reader.zone, reader.language)
-        if isinstance(kind, DateKind):
-            return date_text(value, reader.language)
-        if isinstance(kind, DecimalKind):
-            return decimal_text(value, reader.language)
-        return kind.text(value, reader.language)
+        return plain_text(kind, value, reader.zone, reader.language)
 
 
 def _context(reader: Reader, view: RecordView) -> dict[str, Any]:
