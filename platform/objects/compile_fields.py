@@ -91,6 +91,7 @@ class FieldCompiling:
             join=freeze_plain(spec["join"]) if kind_name == "users" and isinstance(spec.get("join"), dict) else None,
             snippets=freeze_plain(spec["snippets"]) if kind_name == "text" and isinstance(spec.get("snippets"), dict)
             else None,
+            colors=self.colors(kind, spec.get("colors"), path + ("colors",)) if kind_name == "enum" else None,
         )
 
     def kind(self, kind_name: str, spec: dict, path: DocPath, zone: str) -> Kind:
@@ -337,6 +338,17 @@ class FieldCompiling:
                        f"add `{{text: [...]}}` to the `index` of type `{target_name}`")
         if isinstance(field.suggest.get("filter"), Mapping):
             self.check_filter(field.suggest["filter"], target, path + ("filter",))
+
+    def colors(self, kind: Kind, spec: Any, path: DocPath) -> Any:
+        """An enum's colours, each for one of its values."""
+        if not isinstance(spec, dict):
+            return None
+        values = getattr(kind, "values", ())
+        for value in spec:
+            if value not in values:
+                self.error(path + (value,), f"`{value}` is not a value of this enum", hint_for(str(value), values),
+                           on_key=True)
+        return freeze_plain(spec)
 
     def check_join(self, field: FieldDef, path: DocPath) -> None:
         """`join: {roles}` on a users field: roles the definitions declare."""

@@ -16,7 +16,7 @@ from .compile_indexes import IndexCompiling
 from .compile_views import ViewCompiling
 from .compiling import Section, filter_errors
 from .errors import DefinitionError, DefinitionErrors, hint_for
-from .fields import ComputedKind, RefKind, SequenceKind, StringKind
+from .fields import ComputedKind, EnumKind, RefKind, SequenceKind, StringKind
 from .frozen import freeze, freeze_plain
 from .model import SYSTEM_FIELDS, Definitions, FieldDef, TypeDef, system_fields
 from .overlays import apply_overlay, merge_folder
@@ -211,7 +211,31 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
             constraints=tuple(freeze_plain(item) for item in spec.get("constraints") or ()
                               if isinstance(item, dict) and isinstance(item.get("no_overlap"), dict)),
             summaries=tuple(freeze_plain(item) for item in spec.get("summaries") or () if isinstance(item, dict)),
+            page=self.page(name, spec.get("page"), fields),
         )
+
+    def page(self, name: str, spec: Any, fields: Mapping[str, FieldDef]) -> Any:
+        """A record page's layout: fields of the type, each placed once; badges are enums."""
+        if not isinstance(spec, dict):
+            return None
+        path, placed = ("types", name, "page"), {}
+        places = [("badges",), ("main",)] + [("panel", position) for position in range(len(spec.get("panel") or ()))]
+        for place in places:
+            items = spec.get(place[0]) if len(place) == 1 else (spec["panel"][place[1]] or {}).get("fields")
+            where = path + place + (() if len(place) == 1 else ("fields",))
+            for position, field_name in enumerate(items or ()):
+                if field_name not in fields:
+                    self.error(where + (position,), f"`{field_name}` is not a field of type `{name}`",
+                               hint_for(str(field_name), fields))
+                elif place == ("badges",) and not isinstance(fields[field_name].kind, EnumKind):
+                    self.error(where + (position,), f"`{field_name}` is not an enum field: a badge shows an "
+                                                    "enum's label in its colour")
+                elif field_name in placed and place != ("badges",):
+                    self.error(where + (position,), f"`{field_name}` is placed twice on the page (first in "
+                                                    f"{placed[field_name]})")
+                elif place != ("badges",):
+                    placed[field_name] = ".".join(str(part) for part in place)
+        return freeze_plain(spec)
 
     @staticmethod
     def number_format_works(number: str) -> bool:

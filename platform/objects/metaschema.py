@@ -114,6 +114,23 @@ _SNIPPETS = {"type": "object",
                                      "additionalProperties": _name("a field name")},
                             "where": _FILTER},
              "additionalProperties": False}
+# The colours a badge may take (an enum's `colors`), and a record page's layout.
+COLORS = ("red", "orange", "amber", "green", "teal", "blue", "purple", "grey")
+_PAGE = {"type": "object", "x-noun": "a page layout: {badges: [...], main: [...], panel: [{label, fields}]}",
+         "x-member": "a setting of a page (badges, main, panel)",
+         "properties": {"badges": {"type": "array", "items": _name("a field name"), "x-noun": "a list of enum fields"},
+                        "main": {"type": "array", "items": _name("a field name"), "x-noun": "a list of field names"},
+                        "panel": {"type": "array", "x-noun": "a list of sections such as [{label: People, fields: [...]}]",
+                                  "items": {"type": "object", "required": ["fields"],
+                                            "x-noun": "a section: {label: ..., fields: [...]}",
+                                            "x-member": "a setting of a section (label, fields)",
+                                            "properties": {"label": _LABEL,
+                                                           "fields": {"type": "array", "items": _name("a field name"),
+                                                                      "x-noun": "a list of field names"}},
+                                            "additionalProperties": False}}},
+         "additionalProperties": False}
+_COLORS = {"type": "object", "x-noun": "a map from a value to a colour, such as {urgent: red}",
+           "additionalProperties": {"enum": list(COLORS), "x-noun": "a colour: " + ", ".join(COLORS)}}
 _COPY_PATH = {"type": "string", "pattern": r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
               "x-noun": "a path such as project.owner"}
 # Options every field may have, then the options of each kind (docs/definitions.md §Fields).
@@ -147,7 +164,8 @@ KIND_OPTIONS: dict[str, dict[str, dict]] = {
     "datetime": {},
     "duration": {"minimum": _DURATION, "maximum": _DURATION},
     "enum": {"values": {"type": "array", "minItems": 1, "items": _ENUM_VALUE, "x-noun": "a list of values",
-                        "description": "the list of its values"}},
+                        "description": "the list of its values"},
+             "colors": _COLORS},
     "ref": {"to": _name("a type name") | {"description": "the type it refers to"}, "where": _FILTER},
     "refs": {"to": _name("a type name") | {"description": "the type it refers to"}, "where": _FILTER},
     "tags": {},
@@ -166,7 +184,7 @@ KIND_OPTIONS: dict[str, dict[str, dict]] = {
                  "assigned_when": _FILTER},
 }
 # Options kept on the field rather than its kind: they bear on pages, not on stored values.
-FIELD_LEVEL_OPTIONS = frozenset({"join", "snippets"})
+FIELD_LEVEL_OPTIONS = frozenset({"join", "snippets", "colors"})
 REQUIRED_OPTIONS = {"enum": ["values"], "ref": ["to"], "refs": ["to"], "computed": ["result"]}
 
 
@@ -268,6 +286,9 @@ _TYPE = {
         # Counts of related records by a field's values, shown on each record's page.
         "summaries": {"type": "array", "x-noun": "a list of summaries such as [{of: task, via: project, by: kind}]",
                       "items": _SUMMARY},
+        # How a record's page is laid out: badges in its header, fields above its
+        # conversation, the side panel's sections.
+        "page": _PAGE,
     },
     "additionalProperties": False,
 }

@@ -34,6 +34,7 @@ class FieldDef:
     suggest: Any = None           # {type, filter}: records of that type offered while the field is typed
     join: Any = None              # {roles, label, leave_label}: who may add themselves to a users field
     snippets: Any = None          # {type, via, text, copy, where}: texts inserted into a text field
+    colors: Any = None            # an enum's {value: colour}: how its badges look
 
     def title(self, language: str = "en") -> str:
         return label_text(self.label, language, self.name.replace("_", " "))
@@ -83,6 +84,8 @@ class TypeDef:
     constraints: tuple[Mapping[str, Any], ...] = ()
     # {of, via, by, filter, limit, label}: counts of related records shown on a record's page.
     summaries: tuple[Mapping[str, Any], ...] = ()
+    # {badges, main, panel}: how a record's page is laid out (None: every field in one panel).
+    page: Mapping[str, Any] | None = None
     _by_field: Mapping[str, IndexDef] = field(default_factory=lambda: FROZEN_EMPTY, repr=False, compare=False)
 
     def __post_init__(self) -> None:

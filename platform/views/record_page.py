@@ -46,6 +46,7 @@ from .document_pages import document_links
 from .editing import entry_limits, kept_by_rules, readable_record
 from .forms import form_value, submitted, widgets
 from .history import history_items, relative_time
+from .layout import page_layout
 from .reading import Reading
 
 if TYPE_CHECKING:
@@ -108,9 +109,12 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
         may_edit = decide(identity, "update", typedef, record, definitions=web.definitions,
                           context=session.context(record.values)).allowed
         editable = inline_editable(web, identity, typedef) if may_edit else frozenset()
+        reading = Reading(session, identity, language)
         fields = [{"name": n, "title": f.title(language),
                    "editable": n in editable and _asked(session, typedef, f, record),
-                   "text": field_text(session, typedef, record.values, n, language, record.number),
+                   "pieces": reading.pieces(typedef, n, record.get(n)),
+                   "text": reading.text(typedef, n, record.get(n)),
+                   "long": isinstance(f.kind, TextKind),
                    "join": joining.button(identity, f, record, language)}
                   for n, f in typedef.fields.items() if not f.system and n not in hidden]
         transitions = [{"name": name, "label": label,
@@ -130,7 +134,11 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                    or decide(identity, "create", other, definitions=web.definitions)]
         return {"number": record.number, "version": record.version, "type_title": typedef.title(language),
                 "title": record.get(typedef.title_field) if typedef.title_field else None,
-                "fields": fields, "transitions": transitions, "clocks": clocks_of(session, record, language),
+                "fields": fields, "transitions": transitions,
+                "clocks": [{"label": clock.label, "state": clock.state,
+                            "due": reading.moment(clock.deadline) if clock.deadline is not None else ""}
+                           for clock in clocks_of(session, record, language)],
+                **page_layout(web.definitions, typedef, fields, record, language, reading.t),
                 "files": files, "may_edit": may_edit, "watch": watch,
                 "timed": any(f["kind"] == "duration" for t in transitions for f in t["inputs"]),
                 "timeline": _timeline(web, session, identity, typedef, record, sources, language, only_entries,
@@ -139,7 +147,7 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                 "documents": document_links(session, record, language),
                 "composers": _composers(web, session, identity, record, sources, language),
                 "approvals": approval_pages.on_record(session, identity, record, may_edit),
-                "related": _related(web, session, identity, typedef, record, language,
+                "related": _related(web, session, identity, typedef, record, reading,
                                     skip={(other.name, via) for other, via in sources}),
                 "summaries": _summaries(web, session, identity, typedef, record, language)}
     try:
@@ -155,7 +163,7 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
 
 def _timeline(web: "Web", session, identity: Identity, typedef: TypeDef, record, sources, language: str,
               only_entries: bool, handles: bool) -> list[dict[str, Any]]:
-    """The record's history and the entries written on it, newest first, as one list, every
+    """The record's history and the entries written on it, oldest first, as one list, every
     value as the person reads it (see history.py)."""
     reading = Reading(session, identity, language)
     items: list[tuple[datetime, int, dict[str, Any]]] = []
@@ -167,7 +175,7 @@ def _timeline(web: "Web", session, identity: Identity, typedef: TypeDef, record,
         page = session.query(other.name, {via: record.id}, "-id", limit=TIMELINE_LIMIT)
         for entry in page.records:
             items.append((entry.get("created_at"), 0, _entry(web, session, identity, other, via, entry, reading)))
-    items.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    items.sort(key=lambda item: (item[0], item[1]))         # oldest first: the newest is by the reply box
     return [item for _, _, item in items]
 
 
@@ -220,10 +228,11 @@ def _composers(web: "Web", session, identity: Identity, record, sources, languag
     return found
 
 
-def _related(web: "Web", session, identity: Identity, typedef: TypeDef, record, language: str,
+def _related(web: "Web", session, identity: Identity, typedef: TypeDef, record, reading: Reading,
              skip: set[tuple[str, str]]) -> list[dict[str, Any]]:
     """The records of other types that point at this one and are not timeline entries, newest
     first, as the person may read them, with a link to add one."""
+    language = reading.language
     found = []
     for other in web.definitions.types.values():
         for name, definition in other.fields.items():
@@ -237,8 +246,7 @@ def _related(web: "Web", session, identity: Identity, typedef: TypeDef, record, 
             hidden = hidden_fields(identity, other, web.definitions) | {name}
             columns = [n for n, f in other.fields.items()
                        if not f.system and n not in hidden and f.kind.name not in ("attachments", "computed")][:5]
-            rows = [{"number": r.number,
-                     "cells": [field_text(session, other, r.values, c, language, r.number) for c in columns]}
+            rows = [{"number": r.number, "cells": [reading.text(other, c, r.get(c)) for c in columns]}
                     for r in page.records]
             may_add = decide(identity, "create", other, definitions=web.definitions).allowed
             if not rows and not may_add:

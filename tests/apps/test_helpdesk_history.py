@@ -49,7 +49,7 @@ def desk(app_store):
 
 def _timeline(web, number: str) -> str:
     page = web.get(f"/r/{number}").text
-    section = page[page.index('<section class="timeline">'):]
+    section = page[page.index('<section class="timeline"'):].split("</section>")[0]
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", section)))
 
 

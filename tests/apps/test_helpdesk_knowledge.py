@@ -45,7 +45,8 @@ def test_a_ticket_names_its_articles_and_an_article_counts_its_tickets(demo, cli
     assert "Knowledge base articles" in page and "bourrage papier sans feuille" in page
     article = demo.read(lambda s: s.query("article", {"text": "bourrage"}).records[0])
     assert article["used_in"] == 1
-    summary = client.get(f"/r/{article.number}").text     # a technician has no list to link to.split("Tickets naming this article</h2>")[1]
+    page = client.get(f"/r/{article.number}").text          # a technician has no list to link to
+    summary = page.split("Tickets naming this article</h2>")[1]
     assert re.search(r"<th>In progress</th><td>1</td>", summary.split("</section>")[0])
 
 

@@ -25,12 +25,12 @@ def test_a_technician_takes_a_ticket_and_logs_the_time_spent(page, live_server, 
     number = first.inner_text().strip()
     first.click()
     page.wait_for_url(re.compile(rf".*/r/{number}$"))
-    assert re.search(r"Awaiting pickup|Unassigned", page.inner_text("dl.fields"))
+    assert re.search(r"Awaiting pickup|Unassigned", page.inner_text(".badges"))
     page.click("details:has(summary:text-is('Take')) summary")
     page.fill("details:has(summary:text-is('Take')) input[name=time_spent]", "25m")
     page.click("details:has(summary:text-is('Take')) button[type=submit]")
     page.wait_for_url(re.compile(rf".*/r/{number}$"))
-    assert "In progress" in page.inner_text("dl.fields")
+    assert "In progress" in page.inner_text(".badges")
     timeline = page.inner_text("section.timeline")
     assert "Tomáš Dvořák Take" in timeline and re.search(r"Status: (Awaiting pickup|Unassigned) → In progress", timeline)
     values = demo_store.read(lambda s: dict(s.find(number).values))
@@ -101,7 +101,7 @@ def test_a_customer_opens_a_ticket_replies_with_a_photo_and_validates_the_resolu
     page.click("form.record-form button[type=submit]")
     page.wait_for_url(re.compile(r".*/r/T-\d+$"))
     number = page.url.rsplit("/", 1)[1]
-    assert "Awaiting pickup" in page.inner_text("dl.fields")
+    assert "Awaiting pickup" in page.inner_text(".badges")
     composer = page.locator("form.composer[action^='/new/comment']")
     assert composer.locator("#comment-input-visibility").count() == 0     # a customer's reply is public
     photo = tmp_path / "displej.png"
@@ -110,7 +110,7 @@ def test_a_customer_opens_a_ticket_replies_with_a_photo_and_validates_the_resolu
     composer.locator("#comment-input-files").set_input_files(str(photo))
     composer.locator("button[type=submit]").click()
     page.wait_for_url(re.compile(rf".*/r/{number}$"))
-    reply = page.locator("section.timeline li.entry-comment").first
+    reply = page.locator("section.timeline li.entry-comment").last
     assert "Přikládáme fotku displeje." in reply.inner_text() and "displej.png" in reply.inner_text()
     ticket_id = demo_store.read(lambda s: s.find(number).id)
     replies = demo_store.read(lambda s: [dict(r.values) for r in s.query("comment", {"ticket": ticket_id}).records])
@@ -139,7 +139,7 @@ def test_a_customer_opens_a_ticket_replies_with_a_photo_and_validates_the_resolu
     answer.locator("#comment-input-body").fill("Čtečka byla přeprogramována, prosím ověřte.")
     answer.locator("button[type=submit]").click()
     technician.wait_for_url(re.compile(rf".*/r/{number}$"))
-    assert "Solution" in technician.locator("section.timeline li.entry-comment").first.inner_text()
+    assert "Solution" in technician.locator("section.timeline li.entry-comment").last.inner_text()
     technician.click("details:has(summary:text-is('Resolve')) summary")
     resolve = technician.locator("details:has(summary:text-is('Resolve'))")
     resolve.locator("input[name=time_spent]").fill("5m")
@@ -147,7 +147,7 @@ def test_a_customer_opens_a_ticket_replies_with_a_photo_and_validates_the_resolu
         required.fill("Přeprogramování čtečky.")
     resolve.locator("button[type=submit]").click()
     technician.wait_for_url(re.compile(rf".*/r/{number}$"))
-    assert "Resolved" in technician.inner_text("dl.fields")
+    assert "Resolved" in technician.inner_text(".badges")
     work = demo_store.read(lambda s: sorted(r["duration"] for r in s.query("work_entry", {"ticket": ticket_id}).records))
     assert work == [5 * 60, 12 * 60]                           # the stopwatch's 12 min and the 5 typed
 
@@ -165,7 +165,7 @@ def test_a_customer_opens_a_ticket_replies_with_a_photo_and_validates_the_resolu
     assert demo_store.read(lambda s: s.query("survey", {"ticket": ticket_id}, limit=1).records[0]["rating"]) \
         == "very_satisfied"
     page.goto(f"{live_server.url}/r/{number}")
-    assert "Closed" in page.inner_text("dl.fields")
+    assert "Closed" in page.inner_text(".badges")
 
 
 def test_a_manager_filters_a_list_exports_it_and_the_workbook_matches_the_screen(page, live_server):

@@ -38,7 +38,7 @@ def test_a_technician_follows_and_stops_following_a_ticket(page, live_server, de
     page.goto(f"{live_server.url}/r/{number}")
     page.click("form.join button:has-text('Follow')")
     page.wait_for_selector("form.join button:has-text('Stop following')")
-    assert "sbernard" in page.inner_text("#inline-watchers")
+    assert "Sophie Bernard" in page.inner_text("#inline-watchers")
     page.click("text=Tickets I follow")
     assert number in page.content()
     page.goto(f"{live_server.url}/r/{number}")

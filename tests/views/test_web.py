@@ -253,7 +253,7 @@ def test_a_file_of_a_refused_type_is_refused_with_a_sentence(client, helpdesk_st
     assert response.status_code == 422 and 'id="error-attachments"' in response.text
 
 
-def test_the_timeline_merges_the_entries_written_on_a_record_with_its_changes_newest_first(client, helpdesk_store):
+def test_the_timeline_merges_the_entries_written_on_a_record_with_its_changes_oldest_first(client, helpdesk_store):
     sign_in(client, "cmartin", "demo-password")
     ticket = helpdesk_store.read(lambda s: s.query("ticket", {"status": "awaiting_pickup"}, limit=1).records[0])
     from deskbase.rules.documents.formatting import datetime_text
@@ -265,15 +265,15 @@ def test_the_timeline_merges_the_entries_written_on_a_record_with_its_changes_ne
         "ticket": ticket.id, "body": "Which model is it?", "action": "question", "visibility": "internal"}).number,
         identity=supervisor)
     page = client.get(f"/r/{ticket.number}")
-    timeline = page.text[page.text.index('<section class="timeline">'):]
-    assert timeline.index("Which model is it?") < timeline.index("Scanner offline, floor 3") \
-        < timeline.index("created")                                              # newest first
+    timeline = page.text[page.text.index('<section class="timeline"'):].split("</section>")[0]
+    assert timeline.index("created") < timeline.index("Scanner offline, floor 3") \
+        < timeline.index("Which model is it?")              # oldest first: the newest by the reply box
     entry = re.search(r'<li class="entry entry-comment ([^"]*)">(.*?)</li>', timeline, re.S)
     assert "entry-visibility-internal" in entry.group(1) and "entry-action-question" in entry.group(1)
     assert f'href="/r/{comment}"' in entry.group(2) and "Question" in entry.group(2) \
         and "Claire Martin" in entry.group(2)                                 # the person, by name
     only = client.get(f"/r/{ticket.number}?timeline=entries").text
-    only = only[only.index('<section class="timeline">'):]
+    only = only[only.index('<section class="timeline"'):].split("</section>")[0]
     assert "Which model is it?" in only and "Scanner offline, floor 3" not in only
     assert f'title="{stamp(helpdesk_store.read(lambda s: s.find(comment)["created_at"]))}"' in entry.group(2)
 
