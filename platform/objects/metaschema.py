@@ -130,7 +130,7 @@ _PAGE = {"type": "object", "x-noun": "a page layout: {badges: [...], main: [...]
                                             "additionalProperties": False}}},
          "additionalProperties": False}
 _COLORS = {"type": "object", "x-noun": "a map from a value to a colour, such as {urgent: red}",
-           "additionalProperties": {"enum": list(COLORS), "x-noun": "a colour: " + ", ".join(COLORS)}}
+           "additionalProperties": {"enum": list(COLORS), "x-noun": "a colour"}}
 _COPY_PATH = {"type": "string", "pattern": r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
               "x-noun": "a path such as project.owner"}
 # Options every field may have, then the options of each kind (docs/definitions.md §Fields).

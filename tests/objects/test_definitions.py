@@ -688,3 +688,32 @@ def test_snippets_are_for_text_fields(tmp_path):
     error = _one_error(tmp_path, SNIPPETS_APP.replace("body:  {kind: text, snippets: SNIPPETS}",
                                                       "body:  {kind: string, snippets: {type: template}}"))
     assert error.message == "`snippets` is not a setting of a field of kind string"
+
+
+PAGE_APP = """
+    types:
+      case:
+        title: title
+        fields:
+          title: {kind: string}
+          state: {kind: enum, values: [open, done], colors: COLORS}
+          owner: {kind: user}
+        page: PAGE
+"""
+
+
+@pytest.mark.parametrize("colors, page, path, message, hint", [
+    ("{open: blue, dnoe: green}", "{badges: [state]}", "types.case.fields.state.colors.dnoe",
+     "`dnoe` is not a value of this enum", "did you mean `done`?"),
+    ("{open: bleu}", "{badges: [state]}", "types.case.fields.state.colors.open",
+     "`bleu` is not a colour; use one of red, orange, amber, green, teal, blue, purple, grey", "did you mean `blue`?"),
+    ("{open: blue}", "{badges: [owner]}", "types.case.page.badges[0]",
+     "`owner` is not an enum field: a badge shows an enum's label in its colour", None),
+    ("{open: blue}", "{main: [titel]}", "types.case.page.main[0]", "`titel` is not a field of type `case`",
+     "did you mean `title`?"),
+    ("{open: blue}", "{main: [title], panel: [{label: People, fields: [owner, title]}]}",
+     "types.case.page.panel[0].fields[1]", "`title` is placed twice on the page (first in main)", None),
+])
+def test_a_wrong_page_layout_or_colour_is_reported_where_it_is_written(tmp_path, colors, page, path, message, hint):
+    error = _one_error(tmp_path, PAGE_APP.replace("COLORS", colors).replace("PAGE", page))
+    assert (error.path, error.message, error.hint) == (path, message, hint)
