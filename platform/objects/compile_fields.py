@@ -221,7 +221,7 @@ class FieldCompiling:
                 self.error(path, f"`{raw}` cannot be the default of {with_article(kind.name)} field; it fits {fits} fields")
             else:
                 self.error(path, f"`{raw}` is not a value the engine can fill in; a default may be "
-                                 "`$now`, `$today` (dates and times), `$me` (users) or `$only_choice` (refs)",
+                                 "`$now`, `$today` (dates and times), `$me` (users), `$only_choice` or `$me.person` (refs)",
                            hint_for(raw, DEFAULT_WORDS))
             return None
         if isinstance(kind, EnumKind):

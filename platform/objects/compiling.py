@@ -24,7 +24,8 @@ EXPRESSION_NAMES = ("record", "now", "today")
 
 # Which `$` words a default may be, and for which kinds.
 DEFAULT_WORDS = {"$now": ("datetime", "date"), "$today": ("date", "datetime"), "$me": ("user",),
-                 "$only_choice": ("ref",)}     # the one record the ref's `where` offers, if only one
+                 "$only_choice": ("ref",),     # the one record the ref's `where` offers, if only one
+                 "$me.person": ("ref",)}       # the person record of the signed-in account, if any
 
 CONTEXT_WORD = re.compile(r"\$[A-Za-z_][\w.+-]*")   # `$now`, `$me.groups`; `$5` is plain text
 

@@ -18,7 +18,7 @@ from .compiling import Section, filter_errors
 from .errors import DefinitionError, DefinitionErrors, hint_for
 from .fields import ComputedKind, EnumKind, RefKind, SequenceKind, StringKind
 from .frozen import freeze, freeze_plain
-from .model import SYSTEM_FIELDS, Definitions, FieldDef, TypeDef, system_fields
+from .model import FROZEN_EMPTY, SYSTEM_FIELDS, Definitions, FieldDef, TypeDef, system_fields
 from .overlays import apply_overlay, merge_folder
 from .sourcemap import DocPath, Document, format_path, read_yaml
 
@@ -212,6 +212,7 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
                               if isinstance(item, dict) and isinstance(item.get("no_overlap"), dict)),
             summaries=tuple(freeze_plain(item) for item in spec.get("summaries") or () if isinstance(item, dict)),
             page=self.page(name, spec.get("page"), fields),
+            forms=self.forms(name, spec.get("forms"), fields),
         )
 
     def page(self, name: str, spec: Any, fields: Mapping[str, FieldDef]) -> Any:
@@ -236,6 +237,31 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
                 elif place != ("badges",):
                     placed[field_name] = ".".join(str(part) for part in place)
         return freeze_plain(spec)
+
+    def forms(self, name: str, spec: Any, fields: Mapping[str, FieldDef]) -> Mapping[str, Mapping[str, Any]]:
+        """Each role's form: a role of the definitions, fields a person types, values it sets."""
+        if not isinstance(spec, dict):
+            return FROZEN_EMPTY
+        found = {}
+        for role, form in spec.items():
+            path = ("types", name, "forms", role)
+            if role not in self.roles:
+                self.error(path, f"`{role}` is not a role of the definitions", hint_for(role, self.roles), on_key=True)
+            names = (form or {}).get("fields") or ()
+            for position, field_name in enumerate(names):
+                field = fields.get(field_name)
+                if field is None:
+                    self.error(path + ("fields", position), f"`{field_name}` is not a field of type `{name}`",
+                               hint_for(str(field_name), fields))
+                elif field.system or not field.kind.writable:
+                    self.error(path + ("fields", position), f"`{field_name}` is filled in by the engine: a form "
+                                                            "cannot ask it")
+            for field_name in (form or {}).get("set") or {}:
+                if field_name not in fields or fields[field_name].system:
+                    self.error(path + ("set", field_name), f"`{field_name}` is not a field of type `{name}`",
+                               hint_for(str(field_name), fields), on_key=True)
+            found[role] = MappingProxyType({"fields": tuple(names), "set": freeze_plain((form or {}).get("set") or {})})
+        return MappingProxyType(found)
 
     @staticmethod
     def number_format_works(number: str) -> bool:

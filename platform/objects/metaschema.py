@@ -289,6 +289,19 @@ _TYPE = {
         # How a record's page is laid out: badges in its header, fields above its
         # conversation, the side panel's sections.
         "page": _PAGE,
+        # What a role's form asks when it makes a record, in order, and what it sets (`$me.…`
+        # read from who fills it in): the rest takes its defaults and what access pins.
+        "forms": {"type": "object", "x-noun": "forms by role, such as {customer: {fields: [title, description]}}",
+                  "propertyNames": _name_pattern("a role name"),
+                  "additionalProperties": {"type": "object", "required": ["fields"],
+                                           "x-noun": "a form: {fields: [...], set: {...}}",
+                                           "x-member": "a setting of a form (fields, set)",
+                                           "properties": {"fields": {"type": "array", "minItems": 1,
+                                                                     "items": _name("a field name"),
+                                                                     "x-noun": "a list of field names"},
+                                                          "set": {"type": "object", "x-noun": "a map of field "
+                                                                  "values such as {requester: $me.person}"}},
+                                           "additionalProperties": False}},
     },
     "additionalProperties": False,
 }

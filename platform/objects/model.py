@@ -86,6 +86,8 @@ class TypeDef:
     summaries: tuple[Mapping[str, Any], ...] = ()
     # {badges, main, panel}: how a record's page is laid out (None: every field in one panel).
     page: Mapping[str, Any] | None = None
+    # role → {fields: the fields its form asks when it makes a record, in order; set: values it sets}.
+    forms: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: FROZEN_EMPTY)
     _by_field: Mapping[str, IndexDef] = field(default_factory=lambda: FROZEN_EMPTY, repr=False, compare=False)
 
     def __post_init__(self) -> None:

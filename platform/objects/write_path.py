@@ -175,6 +175,11 @@ class WritePath:
                 default = self.today
             elif default == "$me":
                 default = self.user
+            elif default == "$me.person":
+                default = (self.me or {}).get("person")
+                if default is None:
+                    new[name] = field.kind.empty()
+                    continue
             new[name] = field.kind.coerce(default, self.lookup)
 
     def _only_choice(self, typedef: TypeDef, kind: RefKind, new: Mapping[str, Any]) -> int | None:

@@ -84,6 +84,31 @@ def _uploads(request: Request, typedef, allowed: set[str]) -> dict[str, list[Upl
     return found
 
 
+def role_form(identity: Identity, typedef) -> tuple[str, ...] | None:
+    """The fields the form of one of the person's roles asks when they make a record of the
+    type, in order (`forms:`), or None: every field they may set."""
+    form = _form_of(identity, typedef)
+    return form["fields"] if form is not None else None
+
+
+def form_sets(identity: Identity, typedef) -> dict[str, Any]:
+    """The values the person's form sets whatever is sent (`$me.person`: their own record)."""
+    form = _form_of(identity, typedef)
+    me = identity.as_context()
+    found = {}
+    for name, value in ((form or {}).get("set") or {}).items():
+        if isinstance(value, str) and value.startswith("$me"):
+            value = me.get(value[4:] if value.startswith("$me.") else "id")
+            if value is None:
+                continue
+        found[name] = value
+    return found
+
+
+def _form_of(identity: Identity, typedef) -> Mapping[str, Any] | None:
+    return next((typedef.forms[role] for role in identity.roles if role in typedef.forms), None)
+
+
 def _form_page(web: "Web", request: Request, web_session, identity: Identity, *, typedef, values, action: str,
                title: str, status: int = 200, errors=None, typed=None, problem: str | None = None,
                version: int | None = None, creating: bool, pinned: Mapping[str, Any] | None = None) -> Response:
@@ -96,10 +121,17 @@ def _form_page(web: "Web", request: Request, web_session, identity: Identity, *,
         hidden |= readonly                 # what a person may not set, a new record gets by default
     values = {**values, **pinned}          # dependent choices follow the pinned values too
 
+    asked = role_form(identity, typedef) if creating else None
+
     def work(session):
-        return widgets(session, typedef, values, language=language, hidden=hidden, readonly=readonly,
-                       errors=errors, typed=typed, creating=creating)
+        found = widgets(session, typedef, values, language=language, hidden=hidden, readonly=readonly,
+                        errors=errors, typed=typed, creating=creating, only=asked)
+        return sorted(found, key=lambda widget: asked.index(widget.name)) if asked else found
     fields = web.store.read(work, identity=identity)
+    unseen = {name: why for name, why in (errors or {}).items() if name not in {field.name for field in fields}}
+    if unseen:                              # a refusal about a field the form does not show: say it here
+        problem = " ".join([problem or ""] + [f"{typedef.fields[name].title(language) if name in typedef.fields else name}:"
+                                               f" {why}." for name, why in unseen.items()]).strip()
     return web.render(request, "form.html", {"title": title, "fields": fields, "action": action, "type": typedef.name,
                                              "problem": problem, "version": version},
                       status=status, web_session=web_session, identity=identity)
@@ -113,10 +145,14 @@ def new_record(web: "Web", request: Request, web_session, identity: Identity) ->
                           status=403, web_session=web_session, identity=identity)
     title = f"{typedef.title(language)}"
     action = f"/new/{typedef.name}"
-    pinned = fixed_values(identity, "create", typedef, web.definitions)      # the person's scope decides them
+    pinned = {**form_sets(identity, typedef),             # the person's form and scope decide them
+              **fixed_values(identity, "create", typedef, web.definitions)}
     hidden = (hidden_fields(identity, typedef, web.definitions) | kept_by_rules(web.definitions, typedef) | set(pinned)
               | readonly_fields(identity, typedef, web.definitions))          # not theirs to set: the defaults
     shown = {n for n, f in typedef.fields.items() if not f.system and n not in hidden and f.kind.writable}
+    asked = role_form(identity, typedef)
+    if asked is not None:                    # the role's own form: what it asks, the rest by default
+        shown &= set(asked)
     if request.method == "GET":
         prefill = {name: value for name, value in request.query_params.items() if name in shown}
         return _form_page(web, request, web_session, identity, typedef=typedef, values={}, typed=prefill,

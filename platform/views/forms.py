@@ -161,7 +161,10 @@ CONTROLS = ((AttachmentsKind, "file"), (BooleanKind, "checkbox"), (TextKind, "te
 
 
 def _default(session, kind, default: Any) -> Any:
-    word = {"$now": session.now, "$today": session.today, "$me": session.user}.get(default, default)
+    word = {"$now": session.now, "$today": session.today, "$me": session.user,
+            "$me.person": (session.me or {}).get("person")}.get(default, default)
+    if word is None:
+        return None
     try:
         return kind.coerce(word, session.lookup)
     except (DeskbaseError, ValueError):

@@ -368,7 +368,8 @@ def test_two_types_may_not_number_their_records_alike(tmp_path):
      "the default `hihg` is not one of the values of `size`: high, low", "did you mean `high`?"),
     ("{kind: string, default: $me}", "`$me` cannot be the default of a string field; it fits user fields", None),
     ("{kind: date, default: $tody}", "`$tody` is not a value the engine can fill in; a default may be "
-                                     "`$now`, `$today` (dates and times), `$me` (users) or `$only_choice` (refs)",
+                                     "`$now`, `$today` (dates and times), `$me` (users), `$only_choice` or "
+                                     "`$me.person` (refs)",
      "did you mean `$today`?"),
     ("{kind: computed, result: integer, expression: '1', default: 2}",
      "computed field `size` has no default: the engine computes it", "remove `default`"),
@@ -717,3 +718,23 @@ PAGE_APP = """
 def test_a_wrong_page_layout_or_colour_is_reported_where_it_is_written(tmp_path, colors, page, path, message, hint):
     error = _one_error(tmp_path, PAGE_APP.replace("COLORS", colors).replace("PAGE", page))
     assert (error.path, error.message, error.hint) == (path, message, hint)
+
+
+def test_a_form_of_an_unknown_role_or_field_is_reported_where_it_is_written(tmp_path):
+    _write(tmp_path / "defs", "app.yaml", """
+        roles: {clerk: {label: Clerk}}
+        types:
+          case:
+            fields:
+              title: {kind: string}
+              number_given: {kind: sequence, format: "C{seq}"}
+            forms:
+              clerc: {fields: [title]}
+              clerk: {fields: [titel, number_given], set: {stat: open}}
+        """)
+    found = {(error.path, error.message, error.hint) for error in _errors(tmp_path / "defs")}
+    assert found == {
+        ("types.case.forms.clerc", "`clerc` is not a role of the definitions", "did you mean `clerk`?"),
+        ("types.case.forms.clerk.fields[0]", "`titel` is not a field of type `case`", "did you mean `title`?"),
+        ("types.case.forms.clerk.fields[1]", "`number_given` is filled in by the engine: a form cannot ask it", None),
+        ("types.case.forms.clerk.set.stat", "`stat` is not a field of type `case`", None)}

@@ -166,3 +166,23 @@ def test_identity_section_naming_an_unknown_type_or_field_is_located(tmp_path):
     text = str(caught.value)
     assert f"{path}:11:15: identity.group_type: `teams` is not a type; did you mean `team`?" in text
     assert "identity.organization_type: `compagny` is not a type; did you mean `company`?" in text
+
+
+def test_a_person_type_names_an_indexed_user_field_and_gives_me_person(tmp_path):
+    folder = tmp_path / "app"
+    shutil.copytree(NOTES_APP, folder)
+    path = folder / "notes.yaml"
+    original = path.read_text()
+    path.write_text(original.replace("  organization_type: company\n",
+                                     "  organization_type: company\n  person_type: note\n  person_login: secret\n"))
+    with pytest.raises(DefinitionErrors) as caught:
+        load_application(folder)
+    assert "identity.person_login: `secret` is not an indexed user field of `note`; use owner" in str(caught.value)
+    path.write_text(original.replace("  organization_type: company\n",
+                                     "  organization_type: company\n  person_type: note\n  person_login: owner\n"))
+    with Store.open("memory://", load_application(folder)) as store:
+        mine = store.run(lambda s: s.create("note", {"title": "Alice's card", "owner": "alice"}).id)
+        create_account(store, "alice", name="Alice", password="correct horse battery", roles=["member"])
+        create_account(store, "bob", name="Bob", password="correct horse battery", roles=["member"])
+        assert identity_of(store, "alice").person == mine and identity_of(store, "bob").person is None
+        assert identity_of(store, "alice").as_context()["person"] == mine

@@ -16,7 +16,7 @@ from persistent import Persistent
 
 from deskbase.objects.compiling import Section, definition_error
 from deskbase.objects.errors import DefinitionError, DeskbaseError, NotFound, hint_for
-from deskbase.objects.fields import RefKind
+from deskbase.objects.fields import RefKind, UserKind
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
@@ -55,6 +55,8 @@ class IdentitySettings:
     group_type: str | None = None
     group_parent: str | None = None
     organization_type: str | None = None
+    person_type: str | None = None       # the records of people (contacts), `$me.person` being one's own
+    person_login: str | None = None      # the user field of that type naming the person's login
 
 
 _SCHEMA = {
@@ -65,6 +67,8 @@ _SCHEMA = {
         "group_type": {"type": "string", "x-noun": "a type name"},
         "group_parent": {"type": "string", "x-noun": "a field name"},
         "organization_type": {"type": "string", "x-noun": "a type name"},
+        "person_type": {"type": "string", "x-noun": "a type name"},
+        "person_login": {"type": "string", "x-noun": "a field name"},
     },
     "additionalProperties": False,
 }
@@ -93,7 +97,24 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -
                 errors.append(definition_error(positions, ("identity", "group_parent"),
                                                f"`{parent}` must be a ref field of `{group_type}` pointing at "
                                                f"`{group_type}` (a group's parent group)"))
-    settings = IdentitySettings(group_type, parent, spec.get("organization_type"))
+    person_type, person_login = spec.get("person_type"), spec.get("person_login")
+    if (person_type is None) != (person_login is None):
+        errors.append(definition_error(positions, ("identity",), "`person_type` and `person_login` go together: the "
+                                       "type of people's records and its user field holding their login"))
+    elif person_type is not None:
+        typedef = definitions.types.get(person_type)
+        if typedef is None:
+            errors.append(definition_error(positions, ("identity", "person_type"), f"`{person_type}` is not a type",
+                                           hint_for(person_type, definitions.types)))
+        else:
+            field = typedef.fields.get(person_login)
+            if field is None or not isinstance(field.kind, UserKind) or typedef.index_for(person_login) is None:
+                users = [n for n, f in typedef.own_fields.items() if isinstance(f.kind, UserKind)]
+                errors.append(definition_error(positions, ("identity", "person_login"),
+                                               f"`{person_login}` is not an indexed user field of `{person_type}`",
+                                               hint_for(person_login, users)
+                                               or (f"use {', '.join(users)}" if users else None)))
+    settings = IdentitySettings(group_type, parent, spec.get("organization_type"), person_type, person_login)
     return settings, errors
 
 
@@ -122,12 +143,14 @@ class Identity:
     acting_for: tuple[str, ...] | None = None
     language: str = "en"
     superuser: bool = False
+    person: int | None = None          # one's own record among people's (`identity: person_type`)
 
     def as_context(self) -> Mapping[str, Any]:
         """What filters see as `$me`: `$me` is the login, `$me.roles`, `$me.groups`, …"""
         return MappingProxyType({"id": self.id, "name": self.name, "roles": self.roles,
                                  "groups": self.groups, "organization": self.organization,
-                                 "acting_for": self.acting_for, "language": self.language})
+                                 "acting_for": self.acting_for, "language": self.language,
+                                 "person": self.person})
 
 
 SYSTEM = Identity("system", "System", superuser=True)
@@ -353,7 +376,16 @@ def _identity(session, account: Account) -> Identity:
     superuser = any(session.definitions.roles.get(role, {}).get("superuser") for role in account.roles)
     return Identity(account.login, account.name, tuple(account.roles), _ancestors(session, tuple(account.groups)),
                     account.organization, stands_in_for(session, account.login) or None, account.language,
-                    bool(superuser))
+                    bool(superuser), _person(session, account.login))
+
+
+def _person(session, login: str) -> int | None:
+    """The id of the person record naming this login (one indexed query), or None."""
+    settings = identity_settings(session.definitions)
+    if settings.person_type is None:
+        return None
+    page = session.query(settings.person_type, {settings.person_login: login}, limit=1, scoped=False)
+    return page.records[0].id if page.records else None
 
 
 def identity_of(store: Store, login: str) -> Identity:
