@@ -45,6 +45,7 @@ from . import (
     link_pages,
     public_pages,
     record_page,
+    said,
     saved,
     search_pages,
     snippet_pages,
@@ -101,8 +102,12 @@ class Web:
         base = {"request": request, "me": identity, "csrf": getattr(web_session, "csrf", ""), "portal": portal,
                 "t": translator(language), "language": language, "navigation": self.navigation(identity, language),
                 "creatable": editing.creatable(self, identity, language) if identity is not None else [],
-                "saved": self.store.read(lambda s: saved.saved_lists(s, identity.id)) if identity is not None else []}
-        return self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
+                "saved": self.store.read(lambda s: saved.saved_lists(s, identity.id)) if identity is not None else [],
+                "said": said.heard(request)}
+        response = self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
+        if base["said"]:
+            said.forget(response)                # said once
+        return response
 
     def navigation(self, identity: Identity | None, language: str) -> list[dict[str, str]]:
         """The list views offered to this person: those naming one of their roles (every view

@@ -20,7 +20,9 @@ from deskbase.rules.process.approvals import (
     pending_for,
 )
 
+from . import said
 from .editing import readable_record
+from .i18n import translator
 
 if TYPE_CHECKING:
     from .app import Web
@@ -71,7 +73,9 @@ def decide_on_page(web: "Web", request: Request, web_session, identity: Identity
         return Response(status_code=404)
     except ApprovalRefused as refused:
         return web.record_page(request, web_session, identity, problem=str(refused), status=422)
-    return RedirectResponse(f"/r/{number}", status_code=303)
+    t = translator(identity.language or web.definitions.languages[0])
+    return said.say(RedirectResponse(f"/r/{number}", status_code=303),
+                    t("Your decision on {number} is recorded: {decision}.", number=number, decision=t(decision)))
 
 
 def awaiting(web: "Web", identity: Identity) -> list[dict[str, Any]]:

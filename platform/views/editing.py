@@ -19,7 +19,9 @@ from deskbase.rules.process.approvals import approval_chains
 from deskbase.rules.process.timers import timers
 from deskbase.rules.process.workflows import workflow_of
 
+from . import said
 from .forms import submitted, widgets
+from .i18n import translator
 
 if TYPE_CHECKING:
     from .app import Web
@@ -175,7 +177,8 @@ def new_record(web: "Web", request: Request, web_session, identity: Identity) ->
                           errors=getattr(error, "fields", None), action=action, title=title, status=422,
                           creating=True, problem=str(error))
     # Added from a record's page (a reply): back to that page.
-    return RedirectResponse(back if back.startswith("/r/") else f"/r/{number}", status_code=303)
+    return said.say(RedirectResponse(back if back.startswith("/r/") else f"/r/{number}", status_code=303),
+                    translator(language)("{type} {number} saved.", type=typedef.title(language), number=number))
 
 
 def edit_record(web: "Web", request: Request, web_session, identity: Identity) -> Response:
@@ -224,7 +227,8 @@ def edit_record(web: "Web", request: Request, web_session, identity: Identity) -
         return _form_page(web, request, web_session, identity, typedef=typedef, values=values, typed=_typed(form, shown),
                           errors=getattr(error, "fields", None), action=action, title=title, status=422,
                           version=int(sent_version or 0), creating=False, problem=str(error))
-    return RedirectResponse(f"/r/{number}", status_code=303)
+    return said.say(RedirectResponse(f"/r/{number}", status_code=303),
+                    translator(language)("{type} {number} saved.", type=typedef.title(language), number=number))
 
 
 def _sent(form) -> set[str]:

@@ -14,6 +14,7 @@ from deskbase.objects.model import FieldDef
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import hidden_fields
 
+from . import said
 from .editing import readable_record
 from .i18n import translator
 
@@ -40,7 +41,7 @@ def join(web: "Web", request: Request, web_session, identity: Identity) -> Respo
     number, name = request.path_params["number"], request.path_params["field"]
     leave = request.state.form.get("leave") == "1"
 
-    def work(session) -> None:
+    def work(session) -> str:
         record, typedef = readable_record(session, identity, number)
         field = typedef.fields.get(name)
         if field is None or not may_join(identity, field) or name in hidden_fields(identity, typedef, web.definitions):
@@ -51,11 +52,15 @@ def join(web: "Web", request: Request, web_session, identity: Identity) -> Respo
         if wanted != logins:
             with session.as_engine():        # reading is enough to follow; the history names the person
                 session.update(record, {name: wanted})
+        return typedef.fields[name].title(identity.language or web.definitions.languages[0])
     try:
-        web.store.run(work, identity=identity)
+        title = web.store.run(work, identity=identity)
     except NotFound as error:
         return web.render(request, "error.html", {"message": str(error)}, status=404,
                           web_session=web_session, identity=identity)
     except DeskbaseError as error:
         return web.record_page(request, web_session, identity, problem=str(error), status=422)
-    return RedirectResponse(f"/r/{number}", status_code=303)
+    t = translator(identity.language or web.definitions.languages[0])
+    return said.say(RedirectResponse(f"/r/{number}", status_code=303),
+                    t("You left {list} of {number}.", list=title, number=number) if leave
+                    else t("You are among {list} of {number}.", list=title, number=number))

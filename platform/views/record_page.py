@@ -40,12 +40,13 @@ from deskbase.rules.process.workflows import (
     transition_of,
 )
 
-from . import approval_pages, joining, snippet_pages, stopwatch
+from . import approval_pages, joining, said, snippet_pages, stopwatch
 from .display import field_text
 from .document_pages import document_links
 from .editing import entry_limits, kept_by_rules, readable_record
 from .forms import form_value, submitted, widgets
 from .history import history_items, relative_time
+from .i18n import translator
 from .layout import page_layout
 from .reading import Reading
 
@@ -319,7 +320,10 @@ def fire_transition(web: "Web", request: Request, web_session, identity: Identit
                            status=422)
     except (AccessDenied, StaleEdit, ValidationError, DeskbaseError) as error:
         return record_page(web, request, web_session, identity, problem=str(error), status=422)
-    return RedirectResponse(landing, status_code=303)
+    found = transition_of(web.definitions, web.store.read(lambda s: s.find(number).type_name), name)
+    label = found.title(_language(web, identity)) if found is not None else name
+    return said.say(RedirectResponse(landing, status_code=303),
+                    translator(_language(web, identity))("{action}: done on {number}.", action=label, number=number))
 
 
 def _landing(session, identity: Identity, record, name: str, inputs) -> str:

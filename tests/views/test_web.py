@@ -517,3 +517,17 @@ def test_an_in_place_editor_for_a_record_that_does_not_exist_answers_escaped(cli
     answer = client.get("/r/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E/inline/title", headers={"HX-Request": "true"})
     assert answer.status_code == 404 and 'role="alert"' in answer.text
     assert "<img" not in answer.text and "&lt;img src=x onerror=alert(1)&gt;" in answer.text
+
+
+def test_every_action_answers_once_on_the_next_page(client, helpdesk_store):
+    sign_in(client, "tina", PASSWORD)
+    token = csrf_of(client.get("/").text)
+    number = helpdesk_store.read(lambda s: s.query("ticket", {"status": "awaiting_pickup"}, "id", limit=1)
+                                 .records[0].number)
+    taken = client.post(f"/r/{number}/fire/take", data={"csrf": token, "time_spent": "5m"})
+    assert taken.status_code == 303
+    page = client.get(taken.headers["location"]).text
+    assert f'<p class="done said" role="status">Take: done on {number}.</p>' in page
+    assert 'class="done said"' not in client.get(taken.headers["location"]).text      # said once
+    followed = client.post(f"/r/{number}/join/watchers", data={"csrf": token, "leave": "0"})
+    assert f"You are among Watchers of {number}." in client.get(followed.headers["location"]).text
