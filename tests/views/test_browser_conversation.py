@@ -45,3 +45,19 @@ def test_a_technician_follows_and_stops_following_a_ticket(page, live_server, de
     page.click("form.join button:has-text('Stop following')")
     page.wait_for_selector("form.join button:has-text('Follow')")
     assert demo_store.read(lambda s: s.find(number)["watchers"]) == ()
+
+
+def test_a_running_stopwatch_ticks_every_second_and_a_list_is_saved_with_its_query(page, live_server, demo_store):
+    number, _ = _first_printer_ticket(demo_store)
+    sign_in(page, live_server, "sbernard")
+    page.goto(f"{live_server.url}/r/{number}")
+    page.click("#stopwatch button:text-is('Start')")
+    page.wait_for_selector("#stopwatch.running")
+    page.wait_for_function("/^0:00:0[2-9]$/.test(document.querySelector('#stopwatch output').textContent)",
+                           timeout=6000)                                 # counted in the page, no request
+    page.click("#stopwatch button:text-is('Stop')")
+    page.goto(f"{live_server.url}/v/my_tickets?q=imprimante")
+    page.fill("form.save-list input[name=name]", "Printers of mine")
+    page.click("form.save-list button[type=submit]")
+    page.click("nav.side a:has-text('Printers of mine')")
+    assert "q=imprimante" in page.url
