@@ -142,6 +142,7 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
         self.check_numbers()
         views = {name: self.view(name, spec) for name, spec in self.section("views").items()
                  if isinstance(spec, dict)}
+        self.check_role_pages(views)
         return Definitions(
             types=MappingProxyType(dict(self.typedefs)),
             views=MappingProxyType(views),
@@ -150,6 +151,21 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
             document=freeze_plain(self.data),
             sources=sources,
         )
+
+    def check_role_pages(self, views: Mapping[str, Any]) -> None:
+        """A role's menu and home page name views that exist and are offered to the role."""
+        for role, spec in self.roles.items():
+            places = [(("roles", role, "menu", position, "views"), section.get("views") or ())
+                      for position, section in enumerate(spec.get("menu") or ()) if isinstance(section, dict)]
+            places.append((("roles", role, "home"), spec.get("home") or ()))
+            for path, names in places:
+                for position, name in enumerate(names):
+                    view = views.get(name)
+                    if view is None:
+                        self.error(path + (position,), f"`{name}` is not a view", hint_for(str(name), views))
+                    elif view.roles and role not in view.roles:
+                        self.error(path + (position,), f"the view `{name}` is not offered to the role `{role}`",
+                                   f"add `{role}` to the `roles` of view `{name}`")
 
     def zone(self, settings: dict) -> str:
         zone = settings.get("timezone", "UTC")

@@ -350,7 +350,16 @@ _ROLE = {
                    # Given every right by the access layer, whatever its rules say.
                    "superuser": {"type": "boolean", "x-noun": "true or false"},
                    # People with only such roles get the portal's layout in the web interface.
-                   "portal": {"type": "boolean", "x-noun": "true or false"}},
+                   "portal": {"type": "boolean", "x-noun": "true or false"},
+                   # The role's side menu, in sections of views, and the views its home page shows.
+                   "menu": {"type": "array", "x-noun": "a list of menu sections such as [{label: My work, views: [...]}]",
+                            "items": {"type": "object", "required": ["views"],
+                                      "x-noun": "a menu section: {label: ..., views: [...]}",
+                                      "x-member": "a setting of a menu section (label, views)",
+                                      "properties": {"label": _LABEL,
+                                                     "views": _names("a list of view names", "a view name")},
+                                      "additionalProperties": False}},
+                   "home": _names("a list of view names", "a view name")},
     "additionalProperties": False,
 }
 

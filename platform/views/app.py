@@ -22,6 +22,7 @@ from starlette.templating import Jinja2Templates
 
 from deskbase.objects.errors import NotFound, QueryError
 from deskbase.objects.fields import label_text
+from deskbase.objects.metaschema import COLORS
 from deskbase.objects.store import Store
 from deskbase.rules.access.identity import (
     AccountError,
@@ -56,6 +57,7 @@ from .api import api_mount
 from .display import field_text
 from .i18n import translator
 from .lists import column_title, read_listing
+from .reading import Reading
 from .sessions import COOKIE, SignInThrottle, close_session, close_sessions_of, find_session, open_session
 
 HERE = Path(__file__).parent
@@ -101,6 +103,7 @@ class Web:
             (self.definitions.roles.get(role) or {}).get("portal") for role in identity.roles)
         base = {"request": request, "me": identity, "csrf": getattr(web_session, "csrf", ""), "portal": portal,
                 "t": translator(language), "language": language, "navigation": self.navigation(identity, language),
+                "menu": self.menu(identity, language),
                 "creatable": editing.creatable(self, identity, language) if identity is not None else [],
                 "saved": self.store.read(lambda s: saved.saved_lists(s, identity.id)) if identity is not None else [],
                 "said": said.heard(request)}
@@ -108,6 +111,31 @@ class Web:
         if base["said"]:
             said.forget(response)                # said once
         return response
+
+    def _role_lists(self, identity: Identity, key: str) -> list[Any]:
+        """What the person's roles say under `key` (`menu`, `home`), in the order of their roles."""
+        return [item for role in identity.roles for item in (self.definitions.roles.get(role) or {}).get(key) or ()]
+
+    def menu(self, identity: Identity | None, language: str) -> list[dict[str, Any]]:
+        """The side menu: the sections the person's roles declare (`menu:`), each with the views
+        it offers them, then the other lists they may open, folded; without `menu:`, one section."""
+        offered = {entry["name"]: entry for entry in self.navigation(identity, language)}
+        if identity is None or not offered:
+            return []
+        sections: dict[str, dict[str, Any]] = {}
+        placed: set[str] = set()
+        for section in self._role_lists(identity, "menu"):
+            label = label_text(section.get("label"), language, "")
+            entries = sections.setdefault(label, {"label": label, "entries": [], "folded": False})["entries"]
+            for name in section.get("views") or ():
+                if name in offered and name not in placed:
+                    entries.append(offered[name])
+                    placed.add(name)
+        rest = [entry for name, entry in offered.items() if name not in placed]
+        if rest:
+            label = translator(language)("Other lists") if sections else ""
+            sections[label] = {"label": label, "entries": rest, "folded": bool(placed)}
+        return [section for section in sections.values() if section["entries"]]
 
     def navigation(self, identity: Identity | None, language: str) -> list[dict[str, str]]:
         """The list views offered to this person: those naming one of their roles (every view
@@ -215,6 +243,10 @@ class Web:
     def home(self, request: Request, web_session, identity: Identity) -> Response:
         language = identity.language or self.definitions.languages[0]
         views = self.navigation(identity, language)
+        chosen = list(dict.fromkeys(self._role_lists(identity, "home")))     # the roles' `home:`, in order
+        if chosen:
+            offered = {entry["name"]: entry for entry in views}
+            views = [offered[name] for name in chosen if name in offered]
 
         def work(session) -> list[dict[str, Any]]:
             counted = []
@@ -238,14 +270,13 @@ class Web:
                         in session.average_by(view.type, view.chart, view.chart_average, view.filter)]
         else:
             measured = [(value, count, count) for value, count in session.count_by(view.type, view.chart, view.filter)]
-        for value, count, records in measured:
-            if value is None:
-                label = "—"
-            elif field.kind.name == "ref":
-                label = field_text(session, typedef, {view.chart: value}, view.chart, language)
-            else:
-                label = field.kind.text(value, language) if field.kind.name != "user" else str(value)
-            bars.append({"label": label, "count": count, "records": records,
+        reading = Reading(session, session.identity, language)
+        colors = field.colors or {}
+        for position, (value, count, records) in enumerate(measured):
+            label = "—" if value is None else reading.text(typedef, view.chart, value)
+            # an enum's declared colours; else each bar its own, from the palette
+            color = colors.get(value, "grey") if colors else COLORS[position % len(COLORS)]
+            bars.append({"label": label, "count": count, "records": records, "color": color,
                          "url": _url(view.name, {"f": f"{{{view.chart}: {'null' if value is None else value}}}"})})
         most = max((bar["count"] for bar in bars), default=0) or 1
         for bar in bars:

@@ -738,3 +738,23 @@ def test_a_form_of_an_unknown_role_or_field_is_reported_where_it_is_written(tmp_
         ("types.case.forms.clerk.fields[0]", "`titel` is not a field of type `case`", "did you mean `title`?"),
         ("types.case.forms.clerk.fields[1]", "`number_given` is filled in by the engine: a form cannot ask it", None),
         ("types.case.forms.clerk.set.stat", "`stat` is not a field of type `case`", None)}
+
+
+def test_a_role_menu_or_home_naming_a_view_it_is_not_offered_is_reported(tmp_path):
+    _write(tmp_path / "defs", "app.yaml", """
+        roles:
+          clerk:
+            menu: [{label: Mine, views: [my_cases, all_casez]}]
+            home: [all_cases]
+          boss: {}
+        types:
+          case: {fields: {title: {kind: string}}}
+        views:
+          my_cases: {type: case, columns: [title], roles: [clerk]}
+          all_cases: {type: case, columns: [title], roles: [boss]}
+        """)
+    found = {(error.path, error.message, error.hint) for error in _errors(tmp_path / "defs")}
+    assert found == {
+        ("roles.clerk.menu[0].views[1]", "`all_casez` is not a view", "did you mean `all_cases`?"),
+        ("roles.clerk.home[0]", "the view `all_cases` is not offered to the role `clerk`",
+         "add `clerk` to the `roles` of view `all_cases`")}
