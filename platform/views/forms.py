@@ -26,10 +26,13 @@ from deskbase.objects.fields import (
     RefsKind,
     TagsKind,
     TextKind,
+    UserKind,
     UsersKind,
     format_duration,
 )
 from deskbase.objects.model import TypeDef
+
+from .people import people
 
 MAX_CHOICES = 300      # more records than this: a text box taking a number or an exact title
 
@@ -123,6 +126,8 @@ def widgets(session, typedef: TypeDef, values: Mapping[str, Any], *, language: s
                         suggest=definition.suggest is not None and name not in readonly)
         if isinstance(kind, EnumKind):
             widget.choices = [(value, kind.text(value, language)) for value in kind.values]
+        elif isinstance(kind, UserKind):
+            widget.choices = people(session)             # offered by name as it is typed
         elif isinstance(kind, RefKind):
             _ref_choices(session, typedef, kind, widget, {**values, **_typed_ids(typedef, typed)})
         elif isinstance(kind, (DecimalKind, IntegerKind)):
@@ -155,7 +160,7 @@ def _holds(session, typedef: TypeDef, condition: Any, current: Mapping[str, Any]
     return session.store.compiled_filter(condition, typedef.name).matches(current, typedef, session.context(current))
 
 
-CONTROLS = ((AttachmentsKind, "file"), (BooleanKind, "checkbox"), (TextKind, "textarea"), (EnumKind, "select"),
+CONTROLS = ((UserKind, "person"), (AttachmentsKind, "file"), (BooleanKind, "checkbox"), (TextKind, "textarea"), (EnumKind, "select"),
             (RefsKind, "multiselect"), (RefKind, "select"), (DateTimeKind, "datetime"), (DateKind, "date"),
             ((IntegerKind, DecimalKind), "number"))     # the first that fits; a kind not named is a text box
 

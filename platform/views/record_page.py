@@ -48,6 +48,7 @@ from .forms import form_value, submitted, widgets
 from .history import history_items, relative_time
 from .i18n import translator
 from .layout import page_layout
+from .people import logins_of, people
 from .reading import Reading
 
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
         return {"number": record.number, "version": record.version, "type_title": typedef.title(language),
                 "title": record.get(typedef.title_field) if typedef.title_field else None,
                 "fields": fields, "transitions": transitions,
+                "people": people(session) if any(i["kind"] == "user" for t in transitions for i in t["inputs"]) else [],
                 "clocks": [{"label": clock.label, "state": clock.state,
                             "due": reading.moment(clock.deadline) if clock.deadline is not None else ""}
                            for clock in clocks_of(session, record, language)],
@@ -309,7 +311,10 @@ def fire_transition(web: "Web", request: Request, web_session, identity: Identit
     version = form.get("version")
 
     def work(session) -> str:
-        record = fire(session, number, name, inputs, version=int(version) if version else None)
+        asked = transition_of(session.definitions, session.find(number).type_name, name)
+        people_asked = {i for i, spec in (asked.inputs.items() if asked else ()) if isinstance(spec.kind, UserKind)}
+        record = fire(session, number, name, logins_of(session, inputs, people_asked),
+                      version=int(version) if version else None)
         if any(kind == "duration" for kind in _input_kinds(session, record, name)):
             stopwatch.used(session, identity.id, number)      # its time went into this transition
         return _landing(session, identity, record, name, inputs)
@@ -382,7 +387,8 @@ def inline_field(web: "Web", request: Request, web_session, identity: Identity) 
             if _seen_text(shown) != seen:
                 raise _ChangedMeanwhile(f"{typedef.fields[name].title(language)} was changed by someone else "
                                         f"meanwhile; it now reads “{field_text(session, typedef, record.values, name, language, number)}”.")
-            changes = submitted(typedef, form, {name: form.getlist(name)}, allowed={name})
+            changes = logins_of(session, submitted(typedef, form, {name: form.getlist(name)}, allowed={name}),
+                                {name} if isinstance(typedef.fields[name].kind, UserKind) else set())
             if changes.get(name) != record.get(name):
                 session.update(number, {name: changes.get(name)})
         web.store.run(save, identity=identity)

@@ -531,3 +531,16 @@ def test_every_action_answers_once_on_the_next_page(client, helpdesk_store):
     assert 'class="done said"' not in client.get(taken.headers["location"]).text      # said once
     followed = client.post(f"/r/{number}/join/watchers", data={"csrf": token, "leave": "0"})
     assert f"You are among Watchers of {number}." in client.get(followed.headers["location"]).text
+
+
+def test_a_dispatcher_assigns_a_ticket_by_the_technicians_name(client, helpdesk_store):
+    number = helpdesk_store.read(lambda s: s.query("ticket", {"status": "awaiting_pickup"}, "-id", limit=1)
+                                 .records[0].number)
+    sign_in(client, "jroux", "demo-password")
+    page = client.get(f"/r/{number}").text
+    assert '<datalist id="people">' in page and '<option value="sbernard">Sophie Bernard</option>' in page
+    refused = client.post(f"/r/{number}/fire/assign", data={"csrf": csrf_of(page), "assignee": "Sophie B."})
+    assert refused.status_code == 422 and "Sophie B." in html.unescape(refused.text)
+    done = client.post(f"/r/{number}/fire/assign", data={"csrf": csrf_of(page), "assignee": "sophie bernard"})
+    assert done.status_code == 303, done.text
+    assert helpdesk_store.read(lambda s: s.find(number)["assignee"]) == "sbernard"
