@@ -1,6 +1,6 @@
-"""Web list page benchmark: the server time of list pages over HTTP on loopback, with N
-tickets in a FileStorage, signed in as a supervisor (every ticket in scope) and as a
-technician (a scope ANDed into every query). The raw baseline, measured in the same run
+"""Web page benchmark: the server time of list pages, of a ticket's page and of the
+header's search over HTTP on loopback, with N tickets in a FileStorage, signed in as a
+supervisor (every ticket in scope) and as a technician (a scope ANDed into every query). The raw baseline, measured in the same run
 over the same HTTP stack, is a page of the same size served as bytes by a bare Starlette
 route: what HTTP, uvicorn and the client cost before the engine does anything. The ratio
 is baseline ÷ engine.
@@ -32,6 +32,7 @@ from starlette.responses import HTMLResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 
 from deskbase.objects.store import Store  # noqa: E402
+from deskbase.rules.access.identity import identity_of  # noqa: E402
 from deskbase.rules.application import load_application, open_store  # noqa: E402
 from deskbase.views.app import create_app  # noqa: E402
 
@@ -41,6 +42,9 @@ SCENARIOS = {
     "open tickets, page 40": "/v/open_tickets?sort=-id&page=40",
     "urgent, ad-hoc filter": "/v/open_tickets?f=%7Bpriority%3A%20urgent%7D",
     "full text, 1 word": "/v/open_tickets?q=imprimante",
+    "search, a word start": "/search?q=impri",
+    "search, two word starts": "/search?q=impri quai",
+    "a ticket's page": "/r/{ticket}",
 }
 
 
@@ -108,7 +112,10 @@ def main() -> None:
         results = []
         for login in ("cmartin", "sbernard"):
             client = signed_in(url, login)
+            who = identity_of(store, login)
+            ticket = store.read(lambda s: s.query("ticket", sort="-id", limit=1).records[0].number, identity=who)
             for name, path in SCENARIOS.items():
+                path = path.format(ticket=ticket)
                 page = client.get(path)
                 bare_server, bare_url = serve(Starlette(routes=[Route("/page", lambda r, body=page.text:
                                                                       HTMLResponse(body))]))

@@ -214,10 +214,13 @@ def test_a_field_is_changed_in_place_without_leaving_the_page(page, live_server,
     number = demo_store.read(lambda s: s.query("ticket", {"status": "in_progress"}, limit=1).records[0].number)
     page.goto(f"{live_server.url}/r/{number}")
     page.evaluate("window.stayed = true")
+    page.fill("#comment-input-body", "A reply being typed")           # a draft elsewhere on the page
     page.click("#inline-title button.inline-edit")
     page.fill("#inline-input-title", "Quai B : imprimante remplacée")
     page.click("#inline-title button[type=submit]")
     page.wait_for_selector("#inline-title:has-text('Quai B : imprimante remplacée') button.inline-edit")
-    assert "Quai B : imprimante remplacée" in page.inner_text("h1")
+    page.wait_for_function("document.querySelector('h1').textContent.includes('Quai B : imprimante remplacée')")
+    assert "Quai B : imprimante remplacée" in page.inner_text("section.timeline")
     assert page.evaluate("window.stayed") is True
+    assert page.input_value("#comment-input-body") == "A reply being typed"           # not lost
     assert demo_store.read(lambda s: s.find(number)["title"]) == "Quai B : imprimante remplacée"
