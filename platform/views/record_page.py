@@ -120,6 +120,8 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                    "join": joining.button(identity, f, record, language)}
                   for n, f in typedef.fields.items() if not f.system and n not in hidden]
         transitions = [{"name": name, "label": label,
+                        "confirm": label_text(getattr(transition_of(web.definitions, typedef.name, name), "confirm", None),
+                                              language, ""),
                         "inputs": [{"name": i, "title": spec.title(language), "required": spec.required,
                                     "kind": spec.kind.name} for i, spec in inputs.items()]}
                        for name, label, inputs in available_transitions(session, record)]

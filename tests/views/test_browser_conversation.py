@@ -61,3 +61,21 @@ def test_a_running_stopwatch_ticks_every_second_and_a_list_is_saved_with_its_que
     page.click("form.save-list button[type=submit]")
     page.click("nav.side a:has-text('Printers of mine')")
     assert "q=imprimante" in page.url
+
+
+def test_cancelling_asks_first_and_a_no_changes_nothing(page, live_server, demo_store):
+    sign_in(page, live_server, "cmartin")
+    number = demo_store.read(lambda s: s.query("ticket", {"status": "awaiting_pickup"}, "-id", limit=1)
+                             .records[0].number)
+    page.goto(f"{live_server.url}/r/{number}")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.click("details:has(summary:text-is('Cancel')) summary")
+    page.click("details:has(summary:text-is('Cancel')) button[type=submit]")
+    page.wait_for_timeout(300)
+    assert asked == ["Cancel this ticket? Nobody will work on it any more."]
+    assert demo_store.read(lambda s: s.find(number)["status"]) == "awaiting_pickup"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("details:has(summary:text-is('Cancel')) button[type=submit]")
+    page.wait_for_selector("p.said")
+    assert demo_store.read(lambda s: s.find(number)["status"]) == "cancelled"

@@ -27,7 +27,7 @@ from deskbase.objects.fields import (
     UserKind,
     label_text,
 )
-from deskbase.objects.frozen import freeze_plain
+from deskbase.objects.frozen import freeze, freeze_plain
 from deskbase.objects.model import FROZEN_EMPTY, Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Session
@@ -91,6 +91,7 @@ class Transition:
     effects: tuple[tuple[str, Any], ...] = ()   # (effect kind, its compiled spec), in YAML order
     trigger: Trigger | None = None              # set for automatic transitions
     then: Mapping[str, Any] | None = None       # {answer: <type>, values: {...}}: offered once fired
+    confirm: Any = None                         # a question asked before it is fired, in each language
 
     def title(self, language: str = "en") -> str:
         return label_text(self.label, language, self.name.replace("_", " "))
@@ -356,6 +357,8 @@ _TRANSITION = {
                    "roles": {"type": "array", "items": {"type": "string"}, "x-noun": "a list of roles"},
                    "guard": {"type": "string", "x-noun": "an expression such as `record.group`"},
                    "guard_message": _LABEL,
+                   # A question the person answers before it is fired (it cannot be undone).
+                   "confirm": _LABEL,
                    # What the person is offered once they fired it: a record to answer (a
                    # satisfaction question), the values of `values` fixed, as a signed link offers it.
                    "then": {"type": "object", "required": ["answer"],
@@ -573,7 +576,7 @@ def _compile_transition(typedef: TypeDef, field_name: str, name: str, spec: Mapp
     return Transition(name, spec.get("label"), tuple(spec["from"]), spec["to"],
                       tuple(roles) if roles is not None else None, guard, spec.get("guard_message"),
                       MappingProxyType(inputs), MappingProxyType(dict(spec.get("set") or {})), tuple(effects), trigger,
-                      then)
+                      then, freeze(spec.get("confirm")))
 
 
 WORKFLOW_SECTION = Section("workflow", "type", _SCHEMA, _compile)

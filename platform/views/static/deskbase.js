@@ -1,6 +1,7 @@
 // Deskbase's own small script, beside htmx: what a page does between requests.
 // - A running stopwatch ticks every second from the time the server counted.
 // - A form marked data-keep-query sends the page's current query in its `query` field.
+// - A form marked data-confirm asks its question first (a transition's `confirm:`).
 (function () {
   "use strict";
 
@@ -25,6 +26,10 @@
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
+    if (form.matches && form.matches("form[data-confirm]") && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();                      // an action that cannot be undone, not confirmed
+      return;
+    }
     if (form.matches && form.matches("form[data-keep-query]") && form.elements.query) {
       form.elements.query.value = window.location.search.slice(1);
     }
