@@ -102,6 +102,12 @@ class QueryError(DeskbaseError):
         text = f"{path}: {message}" if path else message
         super().__init__(f"{text}; {hint}" if hint else text)
 
+    @property
+    def said(self) -> str:
+        """The sentence for a person: the mistake and the hint, without the engine's path to it
+        (a typed filter is one part of the query the engine runs: `all[1]` would mislead)."""
+        return f"{self.message}; {self.hint}" if self.hint else self.message
+
 
 class MigrationError(DeskbaseError):
     """Stored data that cannot follow a change of definitions; nothing was changed."""

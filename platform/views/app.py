@@ -298,7 +298,7 @@ class Web:
             try:
                 return filter_builder.added(self, request, view, self.definitions.type(view.type))
             except QueryError as error:
-                problem = problem or f"The condition was not added: {error}."
+                problem = problem or f"The condition was not added: {error.said}."
         listing = read_listing(self.definitions, view, request.query_params, identity)
         typedef, sort, columns = listing.typedef, listing.sort, listing.columns
         problem = problem or listing.problem
@@ -318,7 +318,7 @@ class Web:
         try:
             total, rows, actions = self.store.read(work, identity=identity)
         except QueryError as error:
-            problem, total, rows, actions = str(error), 0, [], []
+            problem, total, rows, actions = error.said, 0, [], []
         hidden = hidden_fields(identity, typedef, self.definitions)
         t = translator(language)
         builder = {"fields": filter_builder.filterable(typedef, hidden, language),

@@ -247,7 +247,7 @@ def export_list(web, request: Request, web_session, identity: Identity) -> Respo
             os.unlink(path)
             raise
     except QueryError as error:
-        return web.render(request, "error.html", {"message": str(error)}, status=422,
+        return web.render(request, "error.html", {"message": error.said}, status=422,
                           web_session=web_session, identity=identity)
     return FileResponse(path, media_type=CONTENT_TYPE, filename=filename,
                         background=BackgroundTask(os.unlink, path))

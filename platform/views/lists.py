@@ -52,7 +52,7 @@ def read_listing(definitions: Definitions, view: ViewDef, params: Mapping[str, s
         try:
             extra = parse_filter_text(params["f"])
         except QueryError as error:
-            problem = f"The filter does not read ({error}); write it like {{status: open}}."
+            problem = f"The filter does not read ({error.said}); write it like {{status: open}}."
         named = sorted(_field_names(extra) & hidden)
         if named:
             problem, extra = f"The filter names `{named[0]}`, which this list cannot filter on.", None

@@ -544,3 +544,10 @@ def test_a_dispatcher_assigns_a_ticket_by_the_technicians_name(client, helpdesk_
     done = client.post(f"/r/{number}/fire/assign", data={"csrf": csrf_of(page), "assignee": "sophie bernard"})
     assert done.status_code == 303, done.text
     assert helpdesk_store.read(lambda s: s.find(number)["assignee"]) == "sbernard"
+
+
+def test_a_wrong_filter_is_told_as_a_sentence_without_the_engines_path(client):
+    sign_in(client, "cmartin", "demo-password")
+    page = client.get("/v/open_tickets", params={"f": "{status: dunno}"})
+    text = html.unescape(page.text)
+    assert "`dunno` is not one of" in text and "all[" not in text
