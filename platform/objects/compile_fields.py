@@ -92,6 +92,7 @@ class FieldCompiling:
             snippets=freeze_plain(spec["snippets"]) if kind_name == "text" and isinstance(spec.get("snippets"), dict)
             else None,
             colors=self.colors(kind, spec.get("colors"), path + ("colors",)) if kind_name == "enum" else None,
+            format=spec["format"] if kind_name == "text" and spec.get("format") in ("plain", "markdown") else "plain",
         )
 
     def kind(self, kind_name: str, spec: dict, path: DocPath, zone: str) -> Kind:

@@ -153,7 +153,9 @@ COMMON_OPTIONS: dict[str, dict] = {
 }
 KIND_OPTIONS: dict[str, dict[str, dict]] = {
     "string": {"max_length": _WHOLE, "pattern": {"type": "string", "x-noun": "a regular expression"}},
-    "text": {"max_length": _WHOLE, "snippets": _SNIPPETS},
+    "text": {"max_length": _WHOLE, "snippets": _SNIPPETS,
+             # How pages show it: as typed (plain), or as CommonMark (markdown), cleaned.
+             "format": {"enum": ["plain", "markdown"], "x-noun": "plain or markdown"}},
     "integer": {"minimum": {"type": "integer", "x-noun": "a whole number"},
                 "maximum": {"type": "integer", "x-noun": "a whole number"}},
     "decimal": {"places": _PLACES, "minimum": _NUMBER, "maximum": _NUMBER},
@@ -184,7 +186,7 @@ KIND_OPTIONS: dict[str, dict[str, dict]] = {
                  "assigned_when": _FILTER},
 }
 # Options kept on the field rather than its kind: they bear on pages, not on stored values.
-FIELD_LEVEL_OPTIONS = frozenset({"join", "snippets", "colors"})
+FIELD_LEVEL_OPTIONS = frozenset({"join", "snippets", "colors", "format"})
 REQUIRED_OPTIONS = {"enum": ["values"], "ref": ["to"], "refs": ["to"], "computed": ["result"]}
 
 

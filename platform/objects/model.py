@@ -35,6 +35,7 @@ class FieldDef:
     join: Any = None              # {roles, label, leave_label}: who may add themselves to a users field
     snippets: Any = None          # {type, via, text, copy, where}: texts inserted into a text field
     colors: Any = None            # an enum's {value: colour}: how its badges look
+    format: str = "plain"         # a text's: plain, or markdown (pages show it as CommonMark, cleaned)
 
     def title(self, language: str = "en") -> str:
         return label_text(self.label, language, self.name.replace("_", " "))

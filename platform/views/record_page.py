@@ -40,7 +40,7 @@ from deskbase.rules.process.workflows import (
     transition_of,
 )
 
-from . import approval_pages, joining, said, snippet_pages, stopwatch
+from . import approval_pages, joining, markdown, said, snippet_pages, stopwatch
 from .display import field_text
 from .document_pages import document_links
 from .editing import entry_limits, kept_by_rules, readable_record
@@ -117,6 +117,7 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                    "pieces": reading.pieces(typedef, n, record.get(n)),
                    "text": reading.text(typedef, n, record.get(n)),
                    "long": isinstance(f.kind, TextKind),
+                   "html": markdown.to_html(record.get(n)) if f.format == "markdown" and record.get(n) else None,
                    "join": joining.button(identity, f, record, language)}
                   for n, f in typedef.fields.items() if not f.system and n not in hidden]
         transitions = [{"name": name, "label": label,
@@ -208,7 +209,9 @@ def _entry(web: "Web", session, identity: Identity, typedef: TypeDef, via: str, 
             "at": relative_time(reading, record.get("created_at"), session.now),
             "exact": reading.moment(record.get("created_at")),
             "by": reading.person(by or record.get("created_by")), "tags": tags, "classes": " ".join(classes),
-            "text": record.get(text_field) if text_field else "", "files": files}
+            "text": record.get(text_field) if text_field else "", "files": files,
+            "html": markdown.to_html(record.get(text_field))
+            if text_field and own[text_field].format == "markdown" and record.get(text_field) else None}
 
 
 def _composers(web: "Web", session, identity: Identity, record, sources, language: str) -> list[dict[str, Any]]:
