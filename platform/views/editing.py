@@ -304,8 +304,35 @@ def field_widget(web: "Web", request: Request, web_session, identity: Identity) 
 _PREFIX = re.compile(r"[a-z0-9_-]{0,40}")
 
 
+# What a file's first bytes say it is, for the kinds a page may show (`?view=1`): pictures
+# as thumbnails, PDFs in the browser's viewer. Anything else, and anything whose bytes do
+# not say so whatever its name, is only ever downloaded.
+_SHOWN = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"),
+          (b"GIF89a", "image/gif"), (b"%PDF-", "application/pdf"))
+
+
+def shown_kind(content: bytes) -> str | None:
+    """The content type a page may show a file as, from its bytes; None: download only."""
+    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in _SHOWN if content.startswith(magic)), None)
+
+
+def preview_of(item) -> str | None:
+    """`image` or `pdf` when a stored file looks like one by its name and type (its bytes
+    decide when it is served), else None."""
+    name, kind = item.filename.lower(), (getattr(item, "content_type", "") or "").lower()
+    if kind in ("image/png", "image/jpeg", "image/gif", "image/webp") or name.endswith((".png", ".jpg", ".jpeg",
+                                                                                          ".gif", ".webp")):
+        return "image"
+    if kind == "application/pdf" or name.endswith(".pdf"):
+        return "pdf"
+    return None
+
+
 def download(web: "Web", request: Request, web_session, identity: Identity) -> Response:
-    """A file of a record the person may read, always as a download (never shown inline)."""
+    """A file of a record the person may read: downloaded; with `?view=1`, a picture or a PDF
+    (by its bytes) is shown in the page instead, locked down."""
     number, blob_id = request.path_params["number"], request.path_params["file"]
 
     def work(session):
@@ -326,6 +353,13 @@ def download(web: "Web", request: Request, web_session, identity: Identity) -> R
     except NotFound:
         return web.render(request, "error.html", {"message": "There is no such file."}, status=404,
                           web_session=web_session, identity=identity)
+    shown = shown_kind(content) if request.query_params.get("view") == "1" else None
+    if shown is not None:
+        return Response(content, media_type=shown,
+                        headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}",
+                                 "X-Content-Type-Options": "nosniff",
+                                 "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+                                 if shown.startswith("image/") else "default-src 'none'; object-src 'self'"})
     return Response(content, media_type="application/octet-stream",
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}",
                              "X-Content-Type-Options": "nosniff"})

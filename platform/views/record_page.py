@@ -43,7 +43,7 @@ from deskbase.rules.process.workflows import (
 from . import approval_pages, joining, markdown, said, snippet_pages, stopwatch
 from .display import field_text
 from .document_pages import document_links
-from .editing import entry_limits, kept_by_rules, readable_record
+from .editing import entry_limits, kept_by_rules, preview_of, readable_record
 from .forms import form_value, submitted, widgets
 from .history import history_items, relative_time
 from .i18n import translator
@@ -131,7 +131,8 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
             for field in transition["inputs"]:
                 if field["kind"] == "duration" and watch["minutes"]:
                     field["value"] = f"{watch['minutes']}m"
-        files = [{"name": item.filename, "size": item.size, "url": f"/r/{record.number}/files/{item.blob_id}"}
+        files = [{"name": item.filename, "size": item.size, "url": f"/r/{record.number}/files/{item.blob_id}",
+                  "preview": preview_of(item)}
                  for n, f in typedef.fields.items() if isinstance(f.kind, AttachmentsKind) and n not in hidden
                  for item in record.get(n) or ()]
         sources = [(other, via) for other, via in entry_sources(web.definitions, typedef)
@@ -203,7 +204,8 @@ def _entry(web: "Web", session, identity: Identity, typedef: TypeDef, via: str, 
             tags.append(field_text(session, typedef, record.values, name, language, record.number))
         elif isinstance(definition.kind, BooleanKind) and value is True:
             tags.append(definition.title(language))
-    files = [{"name": item.filename, "size": item.size, "url": f"/r/{record.number}/files/{item.blob_id}"}
+    files = [{"name": item.filename, "size": item.size, "url": f"/r/{record.number}/files/{item.blob_id}",
+              "preview": preview_of(item)}
              for n, f in own.items() if isinstance(f.kind, AttachmentsKind) for item in record.get(n) or ()]
     return {"kind": "entry", "type": typedef.name, "label": typedef.title(language), "number": record.number,
             "at": relative_time(reading, record.get("created_at"), session.now),

@@ -551,3 +551,24 @@ def test_a_wrong_filter_is_told_as_a_sentence_without_the_engines_path(client):
     page = client.get("/v/open_tickets", params={"f": "{status: dunno}"})
     text = html.unescape(page.text)
     assert "`dunno` is not one of" in text and "all[" not in text
+
+
+def test_a_picture_is_shown_as_a_thumbnail_by_its_bytes_and_anything_else_is_only_downloaded(client, helpdesk_store):
+    from deskbase.objects.fields import Upload
+    number = helpdesk_store.read(lambda s: s.query("ticket", limit=1).records[0].number)
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+    helpdesk_store.run(lambda s: s.update(number, {"attachments": [
+        Upload("screen.png", png, "image/png"), Upload("fake.png", b"<svg onload=alert(1)>", "image/png"),
+        Upload("report.pdf", b"%PDF-1.4 report", "application/pdf")]}))
+    sign_in(client, "cmartin", "demo-password")
+    page = client.get(f"/r/{number}").text
+    urls = dict(re.findall(r'<a href="(/r/[^"]+/files/[^"?]+)" download>([^<]+)</a>', page))
+    by_name = {name: url for url, name in urls.items()}
+    assert f'<img src="{by_name["screen.png"]}?view=1"' in page and f'href="{by_name["report.pdf"]}?view=1"' in page
+    shown = client.get(by_name["screen.png"], params={"view": "1"})
+    assert shown.headers["content-type"] == "image/png" and shown.headers["content-disposition"].startswith("inline")
+    assert "default-src 'none'" in shown.headers["content-security-policy"]
+    faked = client.get(by_name["fake.png"], params={"view": "1"})               # its bytes are no picture
+    assert faked.headers["content-type"] == "application/octet-stream"
+    assert faked.headers["content-disposition"].startswith("attachment")
+    assert client.get(by_name["report.pdf"], params={"view": "1"}).headers["content-type"] == "application/pdf"
