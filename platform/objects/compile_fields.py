@@ -98,7 +98,7 @@ class FieldCompiling:
     def kind(self, kind_name: str, spec: dict, path: DocPath, zone: str) -> Kind:
         options: dict[str, Any] = {}
         for option in metaschema.KIND_OPTIONS[kind_name]:
-            if option in metaschema.FIELD_LEVEL_OPTIONS:
+            if option in metaschema.FIELD_LEVEL_OPTIONS.get(kind_name, ()):
                 continue
             if option in spec and spec[option] is not None:
                 value = self.option(kind_name, option, spec[option], path + (option,), zone)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import re
+from types import MappingProxyType
 from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
@@ -186,7 +187,8 @@ KIND_OPTIONS: dict[str, dict[str, dict]] = {
                  "assigned_when": _FILTER},
 }
 # Options kept on the field rather than its kind: they bear on pages, not on stored values.
-FIELD_LEVEL_OPTIONS = frozenset({"join", "snippets", "colors", "format"})
+FIELD_LEVEL_OPTIONS = MappingProxyType({"users": frozenset({"join"}), "text": frozenset({"snippets", "format"}),
+                                        "enum": frozenset({"colors"})})   # by kind: a sequence's `format` is its own
 REQUIRED_OPTIONS = {"enum": ["values"], "ref": ["to"], "refs": ["to"], "computed": ["result"]}
 
 

@@ -758,3 +758,16 @@ def test_a_role_menu_or_home_naming_a_view_it_is_not_offered_is_reported(tmp_pat
         ("roles.clerk.menu[0].views[1]", "`all_casez` is not a view", "did you mean `all_cases`?"),
         ("roles.clerk.home[0]", "the view `all_cases` is not offered to the role `clerk`",
          "add `clerk` to the `roles` of view `all_cases`")}
+
+
+def test_a_sequence_keeps_its_number_format_beside_texts_with_a_format_of_their_own(tmp_path):
+    _write(tmp_path / "defs", "app.yaml", """
+        types:
+          bill:
+            fields:
+              number: {kind: sequence, format: "B{year}-{seq:04d}"}
+              notes:  {kind: text, format: markdown}
+        """)
+    definitions = load_definitions(tmp_path / "defs")
+    fields = definitions.type("bill").fields
+    assert fields["number"].kind.render(7, 2026) == "B2026-0007" and fields["notes"].format == "markdown"
