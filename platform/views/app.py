@@ -438,6 +438,7 @@ def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
         Route("/new/{type}", _guarded(web, partial(editing.new_record, web)), methods=["GET", "POST"]),
         Route("/forms/{type}/field/{field}", _guarded(web, partial(editing.field_widget, web))),
         Route("/forms/{type}/suggest/{field}", _guarded(web, partial(suggestions.suggestions, web))),
+        Route("/forms/{type}/pick/{field}", _guarded(web, partial(suggestions.pick, web))),
         api_mount(store),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]

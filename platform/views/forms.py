@@ -58,6 +58,7 @@ class Widget:
     snippets: list[tuple[str, str]] = field(default_factory=list)   # texts it may insert: (id, title)
     snippet_url: str = ""                  # where an inserted text is filled in
     snippet_label: str = ""                # what they are, such as "Canned reply"
+    pick: str = ""                         # too many to list: where the records matching what is typed are found
 
 
 def form_value(session, kind, value: Any) -> Any:
@@ -205,7 +206,9 @@ def _ref_choices(session, typedef: TypeDef, kind: RefKind, widget: Widget, value
     except DeskbaseError:
         return
     if page.total > MAX_CHOICES:
-        widget.control = "text"                       # too many to list: a number or an exact title
+        widget.control = "text"                       # too many to list: a number or an exact title,
+        if session.definitions.type(kind.to).text_index is not None:     # found as it is typed
+            widget.pick = f"/forms/{typedef.name}/pick/{widget.name}"
         if widget.value and str(widget.value).isdigit():
             widget.value = session.definitions.type(kind.to).number(int(widget.value))
         return

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from deskbase.objects.errors import DeskbaseError
+from deskbase.objects.fields import RefKind
 from deskbase.objects.textsearch import words, words_of
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import decide
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 LIMIT = 5            # links shown
 CANDIDATES = 50      # records ranked to find them
 MIN_LETTERS = 3      # shorter words (articles, "of", "is") find too much to help
+PICKED = 10          # records offered under a ref field as it is typed
 
 
 def search_words(typed: str) -> list[str]:
@@ -68,3 +70,35 @@ def suggestions(web: "Web", request: Request, web_session, identity: Identity) -
         found = []
     return web.render(request, "_suggestions.html", {"found": found, "target": target.title(language)},
                       web_session=web_session, identity=identity)
+
+
+def pick(web: "Web", request: Request, web_session, identity: Identity) -> Response:
+    """The records a ref field may point at that match what is typed in it (word starts in
+    the target's text index, within the field's `where` for the form's values and what the
+    person may read), newest first, as `<option>`s of the field's datalist."""
+    typedef = web.definitions.types.get(request.path_params["type"])
+    name = request.path_params["field"]
+    field = typedef.fields.get(name) if typedef is not None else None
+    if field is None or not isinstance(field.kind, RefKind):
+        return Response(status_code=404)
+    target = web.definitions.type(field.kind.to)
+    typed = str(request.query_params.get(name, ""))[:200]
+    wanted = search_words(typed)
+    if target.text_index is None or not wanted or not decide(identity, "read", target, definitions=web.definitions):
+        return HTMLResponse("")
+    condition = {"all": [{"text": f"{word}*"} for word in wanted]}
+    if field.kind.where:
+        condition = {"all": [dict(field.kind.where), condition]}
+    values = {key: int(value) if value.isdigit() else value for key, value in request.query_params.items()
+              if key in typedef.fields and key != name}
+
+    def work(session) -> list[tuple[str, str]]:
+        page = session.query(target.name, condition, "-id", limit=PICKED, context=session.context(values),
+                             record_type=typedef.name)
+        return [(record.number, str(record.get(target.title_field) or "") if target.title_field else "")
+                for record in page.records]
+    try:
+        found = web.store.read(work, identity=identity)
+    except DeskbaseError:
+        found = []
+    return web.render(request, "_picked.html", {"found": found}, web_session=web_session, identity=identity)

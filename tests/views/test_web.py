@@ -572,3 +572,23 @@ def test_a_picture_is_shown_as_a_thumbnail_by_its_bytes_and_anything_else_is_onl
     assert faked.headers["content-type"] == "application/octet-stream"
     assert faked.headers["content-disposition"].startswith("attachment")
     assert client.get(by_name["report.pdf"], params={"view": "1"}).headers["content-type"] == "application/pdf"
+
+
+def test_a_ref_with_too_many_records_to_list_finds_them_as_they_are_typed(app_store):
+    from deskbase.views.forms import MAX_CHOICES
+    with app_store() as store:
+        store.run(lambda s: [s.create("organization", {"name": f"Client {n:03d}", "code": f"C{n:03d}"})
+                             for n in range(MAX_CHOICES + 1)])
+        wanted = store.run(lambda s: s.create("organization", {"name": "Imprimerie Dupont", "code": "IMPD"}).number)
+        create_account(store, "sam", name="Sam Super", password=PASSWORD, roles=["supervisor"], email="sam@x.example")
+        with TestClient(create_app(store), follow_redirects=False) as client:
+            sign_in(client, "sam")
+            form = client.get("/new/ticket").text
+            assert 'hx-get="/forms/ticket/pick/organization"' in form and 'list="pick-organization"' in form
+            found = client.get("/forms/ticket/pick/organization", params={"organization": "impri dup"}).text
+            assert f'<option value="{wanted}">{wanted} Imprimerie Dupont</option>' in found
+            assert "Client 001" not in found
+            assert client.get("/forms/ticket/pick/organization", params={"organization": "zz"}).text.strip() == ""
+            made = client.post("/new/ticket", data={"csrf": csrf_of(form), "title": "Printer", "kind": "incident",
+                                                    "impact": "team", "criticality": "low", "organization": wanted})
+            assert made.status_code == 303, made.text
