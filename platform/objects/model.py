@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -174,6 +175,17 @@ class Definitions:
     @property
     def zone(self) -> str:
         return self.settings.get("timezone", "UTC")
+
+    @cached_property
+    def snippet_texts(self) -> Mapping[str, tuple[str, ...]]:
+        """By type, its fields whose text some field's `snippets:` inserts (computed once)."""
+        found: dict[str, tuple[str, ...]] = {}
+        for typedef in self.types.values():
+            for field_def in typedef.own_fields.values():
+                if field_def.snippets is not None:
+                    source, text = field_def.snippets["type"], field_def.snippets["text"]
+                    found[source] = tuple(dict.fromkeys(found.get(source, ()) + (text,)))
+        return MappingProxyType(found)
 
     @property
     def languages(self) -> tuple[str, ...]:

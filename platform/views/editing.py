@@ -14,9 +14,9 @@ from starlette.responses import RedirectResponse, Response
 from deskbase.objects.errors import DeskbaseError, NotFound, StaleEdit, ValidationError
 from deskbase.objects.fields import AttachmentsKind, Upload, UserKind
 from deskbase.rules.access.identity import Identity
-from deskbase.rules.access.scopes import AccessDenied, decide, fixed_values, hidden_fields, readonly_fields
+from deskbase.rules.access.scopes import AccessDenied, decide, fixed_values, hidden_fields, me_values, readonly_fields
 from deskbase.rules.process.approvals import approval_chains
-from deskbase.rules.process.timers import timers
+from deskbase.rules.process.timers import clock_fields
 from deskbase.rules.process.workflows import workflow_of
 
 from . import said
@@ -43,9 +43,7 @@ def kept_by_rules(definitions, typedef) -> frozenset[str]:
     if workflow is not None:
         kept.add(workflow.field)
     kept.update(chain.state_field for chain in approval_chains(definitions).by_type.get(typedef.name, ()))
-    type_timers = timers(definitions).by_type.get(typedef.name)
-    for clock in type_timers.clocks.values() if type_timers else ():
-        kept.update(name for name in (clock.deadline_field, clock.state_field) if name)
+    kept.update(clock_fields(definitions, typedef.name))
     return frozenset(kept)
 
 
@@ -101,16 +99,7 @@ def role_form(identity: Identity, typedef) -> tuple[str, ...] | None:
 
 def form_sets(identity: Identity, typedef) -> dict[str, Any]:
     """The values the person's form sets whatever is sent (`$me.person`: their own record)."""
-    form = _form_of(identity, typedef)
-    me = identity.as_context()
-    found = {}
-    for name, value in ((form or {}).get("set") or {}).items():
-        if isinstance(value, str) and value.startswith("$me"):
-            value = me.get(value[4:] if value.startswith("$me.") else "id")
-            if value is None:
-                continue
-        found[name] = value
-    return found
+    return me_values(identity, (_form_of(identity, typedef) or {}).get("set") or {})
 
 
 def _form_of(identity: Identity, typedef) -> Mapping[str, Any] | None:

@@ -12,7 +12,7 @@ from typing import Any
 from deskbase.objects.model import TypeDef
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import hidden_fields
-from deskbase.rules.process.timers import timers
+from deskbase.rules.process.timers import clock_fields
 from deskbase.rules.process.workflows import workflow_of
 
 from .reading import Reading
@@ -21,11 +21,8 @@ from .reading import Reading
 def kept_by_engine(definitions, typedef: TypeDef) -> frozenset[str]:
     """Fields whose values the engine keeps and a person never types: clocks' deadlines and
     states, system fields."""
-    kept = {name for name, field in typedef.fields.items() if field.system}
-    type_timers = timers(definitions).by_type.get(typedef.name)
-    for clock in type_timers.clocks.values() if type_timers else ():
-        kept.update(name for name in (clock.deadline_field, clock.state_field) if name)
-    return frozenset(kept)
+    return frozenset({name for name, field in typedef.fields.items() if field.system}
+                     | set(clock_fields(definitions, typedef.name)))
 
 
 def action_text(reading: Reading, typedef: TypeDef, entry: dict[str, Any]) -> str:

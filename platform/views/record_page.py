@@ -114,8 +114,8 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
         reading = Reading(session, identity, language)
         fields = [{"name": n, "title": f.title(language),
                    "editable": n in editable and _asked(session, typedef, f, record),
-                   "pieces": reading.pieces(typedef, n, record.get(n)),
-                   "text": reading.text(typedef, n, record.get(n)),
+                   "pieces": (pieces := reading.pieces(typedef, n, record.get(n))),
+                   "text": ", ".join(piece.text for piece in pieces),
                    "long": isinstance(f.kind, TextKind),
                    "html": markdown.to_html(record.get(n)) if f.format == "markdown" and record.get(n) else None,
                    "join": joining.button(identity, f, record, language)}
@@ -305,11 +305,6 @@ def _summaries(web: "Web", session, identity: Identity, typedef: TypeDef, record
 
 # -- acting on the record ----------------------------------------------------------------------
 
-def _input_kinds(session, record, transition: str) -> list[str]:
-    found = transition_of(session.definitions, record.type_name, transition)
-    return [spec.kind.name for spec in found.inputs.values()] if found else []
-
-
 def fire_transition(web: "Web", request: Request, web_session, identity: Identity) -> Response:
     """Fire a transition with the inputs of its form; a refusal comes back on the page."""
     number, name = request.path_params["number"], request.path_params["transition"]
@@ -317,25 +312,26 @@ def fire_transition(web: "Web", request: Request, web_session, identity: Identit
     inputs = {k: v for k, v in form.items() if k not in ("csrf", "version", "fire") and v != ""}
     version = form.get("version")
 
-    def work(session) -> str:
-        asked = transition_of(session.definitions, session.find(number).type_name, name)
-        people_asked = {i for i, spec in (asked.inputs.items() if asked else ()) if isinstance(spec.kind, UserKind)}
-        record = fire(session, number, name, logins_of(session, inputs, people_asked),
+    def work(session) -> tuple[str, str]:
+        record = session.find(number)
+        asked = transition_of(session.definitions, record.type_name, name)
+        specs = asked.inputs if asked is not None else {}
+        people_asked = {i for i, spec in specs.items() if isinstance(spec.kind, UserKind)}
+        record = fire(session, record, name, logins_of(session, inputs, people_asked),
                       version=int(version) if version else None)
-        if any(kind == "duration" for kind in _input_kinds(session, record, name)):
+        if any(spec.kind.name == "duration" for spec in specs.values()):
             stopwatch.used(session, identity.id, number)      # its time went into this transition
-        return _landing(session, identity, record, name, inputs)
+        return _landing(session, identity, record, name, inputs), asked.title(language) if asked else name
+    language = _language(web, identity)
     try:
-        landing = web.store.run(work, identity=identity)
+        landing, label = web.store.run(work, identity=identity)
     except TransitionRefused as refused:
         return record_page(web, request, web_session, identity, problem=refused.reason, problems=refused.fields,
                            status=422)
     except (AccessDenied, StaleEdit, ValidationError, DeskbaseError) as error:
         return record_page(web, request, web_session, identity, problem=str(error), status=422)
-    found = transition_of(web.definitions, web.store.read(lambda s: s.find(number).type_name), name)
-    label = found.title(_language(web, identity)) if found is not None else name
     return said.say(RedirectResponse(landing, status_code=303),
-                    translator(_language(web, identity))("{action}: done on {number}.", action=label, number=number))
+                    translator(language)("{action}: done on {number}.", action=label, number=number))
 
 
 def _landing(session, identity: Identity, record, name: str, inputs) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from deskbase.objects.errors import DeskbaseError, NotFound
+from deskbase.objects.errors import DeskbaseError
 from deskbase.objects.fields import label_text
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import decide
@@ -33,7 +33,7 @@ def _number(session, identity: Identity, typed: str) -> str | None:
         return None
     try:
         record = session.find(candidate)
-    except (NotFound, DeskbaseError):
+    except DeskbaseError:                   # NotFound among them: no such record
         return None
     typedef = session.definitions.type(record.type_name)
     allowed = decide(identity, "read", typedef, record, definitions=session.definitions,

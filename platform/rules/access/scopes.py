@@ -197,20 +197,24 @@ def fixed_values(identity: Identity | None, action: str, typedef: TypeDef, defin
     grants = [grant for _, grant in _grants(identity, action, typedef, rules) if grant is not False]
     if len(grants) != 1 or not isinstance(grants[0], Mapping):
         return {}
+    return me_values(identity, {name: value for name, value in grants[0].items()
+                                 if name in typedef.fields and not isinstance(value, (Mapping, list, tuple))})
+
+
+def me_values(identity: Identity, values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` with `$me` and `$me.<attribute>` read for this person; one that reads as
+    nothing (or as several), or another `$` word, is left out."""
     me = identity.as_context()
-    pinned = {}
-    for name, value in grants[0].items():
-        if name not in typedef.fields or isinstance(value, (Mapping, list, tuple)):
-            continue
+    found = {}
+    for name, value in values.items():
         if isinstance(value, str) and value.startswith("$me"):
-            attribute = value[4:] if value.startswith("$me.") else "id"
-            value = me.get(attribute)
+            value = me.get(value[4:] if value.startswith("$me.") else "id")
             if value is None or isinstance(value, (list, tuple)):
                 continue
         elif isinstance(value, str) and value.startswith("$"):
             continue
-        pinned[name] = value
-    return pinned
+        found[name] = value
+    return found
 
 
 def session_scope(session: Session, typedef: TypeDef) -> Any:

@@ -55,7 +55,7 @@ def check_texts(session: Session, action: str, typedef: TypeDef, record: Record 
     if action == "delete":
         return
     problems = {}
-    for name in _kept_texts(session.definitions).get(typedef.name, ()):
+    for name in session.definitions.snippet_texts.get(typedef.name, ()):
         text = values.get(name)
         if not isinstance(text, str):
             continue
@@ -65,17 +65,6 @@ def check_texts(session: Session, action: str, typedef: TypeDef, record: Record 
             problems[name] = f"its placeholders do not read: {error.message} (line {error.lineno})"
     if problems:
         raise ValidationError(typedef.name, problems, typedef.title())
-
-
-def _kept_texts(definitions) -> Mapping[str, tuple[str, ...]]:
-    """The fields, by type, whose text some `snippets:` inserts."""
-    found: dict[str, tuple[str, ...]] = {}
-    for typedef in definitions.types.values():
-        for field in typedef.own_fields.values():
-            if field.snippets is not None:
-                source = field.snippets["type"]
-                found[source] = tuple(dict.fromkeys(found.get(source, ()) + (field.snippets["text"],)))
-    return found
 
 
 def offered(session: Session, typedef: TypeDef, field: FieldDef, record: Record) -> list[Record]:

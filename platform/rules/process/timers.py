@@ -635,14 +635,19 @@ def start_missing(store: Store, type_names: list[str] | None = None, *, batch: i
     return started
 
 
+def clock_fields(definitions: Definitions, type_name: str) -> Mapping[str, Any]:
+    """The fields of a type its clocks keep (deadlines and states), each with its clock."""
+    timers_ = timers(definitions).by_type.get(type_name)
+    return {name: clock for clock in (timers_.clocks.values() if timers_ else ())
+            for name in (clock.deadline_field, clock.state_field) if name}
+
+
 def refuse_kept_fields(session: Session, action: str, typedef: TypeDef, record: Record | None,
                        values: Mapping[str, Any]) -> None:
     """The write-path check: deadlines and states are the clocks' to keep, not a person's to type."""
-    timers_ = timers(session.definitions).by_type.get(typedef.name)
-    if timers_ is None or is_system(session) or action == "delete":
+    if is_system(session) or action == "delete":
         return
-    kept = {name: clock for clock in timers_.clocks.values()
-            for name in (clock.deadline_field, clock.state_field) if name}
+    kept = clock_fields(session.definitions, typedef.name)
     typed = [name for name in values if name in kept]
     if typed:
         raise AccessDenied(action, f"{', '.join(typed)} " + ("is" if len(typed) == 1 else "are") +
