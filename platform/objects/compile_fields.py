@@ -89,6 +89,7 @@ class FieldCompiling:
             suggest=freeze_plain(spec["suggest"]) if isinstance(spec.get("suggest"), dict) else None,
             # the schema refuses these on other kinds; the field then has none
             join=freeze_plain(spec["join"]) if kind_name == "users" and isinstance(spec.get("join"), dict) else None,
+            offer=freeze_plain(spec["offer"]) if kind_name == "user" and isinstance(spec.get("offer"), dict) else None,
             snippets=freeze_plain(spec["snippets"]) if kind_name == "text" and isinstance(spec.get("snippets"), dict)
             else None,
             colors=self.colors(kind, spec.get("colors"), path + ("colors",)) if kind_name == "enum" else None,

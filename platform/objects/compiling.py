@@ -97,6 +97,34 @@ def filter_errors(spec: Any, target: TypeDef, path: DocPath, positions: SourceMa
         return [dataclasses.replace(error, path=joined)]
     return []
 
+def offer_errors(offer: Mapping[str, Any], types: Mapping[str, TypeDef], roles: Iterable[str], path: DocPath,
+                 positions: SourceMap) -> list[DefinitionError]:
+    """The problems of an `offer:` on a user field or input: roles the definitions declare;
+    a `count` naming a type, a user field of it with an index to count by, and a filter on
+    that type."""
+    errors = []
+    for position, role in enumerate(offer.get("roles") or ()):
+        if role not in roles:
+            errors.append(definition_error(positions, path + ("roles", position),
+                                           f"`{role}` is not a role of the definitions", hint_for(str(role), roles)))
+    count = offer.get("count")
+    if not isinstance(count, Mapping):
+        return errors
+    counted = types.get(count.get("type"))
+    if counted is None:
+        return errors + [definition_error(positions, path + ("count", "type"), f"`{count.get('type')}` is not a type",
+                                          hint_for(str(count.get("type")), types))]
+    field = counted.fields.get(count.get("field"))
+    if field is None or field.kind.name != "user" or counted.index_for(field.name) is None:
+        usable = [n for n, f in counted.fields.items() if f.kind.name == "user" and counted.index_for(n) is not None]
+        errors.append(definition_error(positions, path + ("count", "field"),
+                                       f"`{count.get('field')}` is not an indexed user field of `{counted.name}`",
+                                       hint_for(str(count.get("field")), usable)
+                                       or "index it under the type's `indexes` to count by it"))
+    if isinstance(count.get("where"), Mapping):
+        errors += filter_errors(count["where"], counted, path + ("count", "where"), positions)
+    return errors
+
 def check_expression(text: str, *, names: Iterable[str] = EXPRESSION_NAMES,
                      at: Position | None = None, path: str = "") -> None:
     """Raise DefinitionError if a sandboxed Jinja2 expression does not parse or uses a name

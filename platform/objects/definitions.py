@@ -14,7 +14,7 @@ from . import metaschema
 from .compile_fields import FieldCompiling
 from .compile_indexes import IndexCompiling
 from .compile_views import ViewCompiling
-from .compiling import Section, filter_errors
+from .compiling import Section, filter_errors, offer_errors
 from .errors import DefinitionError, DefinitionErrors, hint_for
 from .fields import ComputedKind, EnumKind, RefKind, SequenceKind, StringKind
 from .frozen import freeze, freeze_plain
@@ -327,6 +327,8 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
                 self.check_suggest(typedef, field, path + ("suggest",))
             if field.join is not None:
                 self.check_join(field, path + ("join",))
+            if field.offer is not None:
+                self.errors += offer_errors(field.offer, self.typedefs, self.roles, path + ("offer",), self.positions)
             if field.snippets is not None:
                 self.check_snippets(typedef, field, path + ("snippets",))
             if isinstance(kind, SequenceKind) and kind.assigned_when is not None:

@@ -102,6 +102,19 @@ _JOIN = {"type": "object", "x-noun": "who may add themselves: {roles: [...], lab
                                   "x-noun": "a list of roles", "description": "the roles that may add themselves"},
                         "label": _LABEL, "leave_label": _LABEL},
          "additionalProperties": False}
+# Whom a user field or input offers while a name is typed (accounts with one of `roles`),
+# and a figure beside each: how many records of a type they hold (the open ones they work on).
+OFFER = {"type": "object", "x-noun": "an offer: {roles: [...], count: {type, field, where, label}}",
+         "x-member": "a setting of offer (roles, count)",
+         "properties": {"roles": {"type": "array", "minItems": 1, "items": _name("a role name"),
+                                  "x-noun": "a list of roles", "description": "the roles of the people offered"},
+                        "count": {"type": "object", "required": ["type", "field"],
+                                  "x-noun": "a count: {type: <type>, field: <its user field>, where: {...}, label: ...}",
+                                  "x-member": "a setting of count (type, field, where, label)",
+                                  "properties": {"type": _name("a type name"), "field": _name("a field name"),
+                                                 "where": _FILTER, "label": _LABEL},
+                                  "additionalProperties": False}},
+         "additionalProperties": False}
 # Records of another type whose text a person inserts into a text field while writing an
 # entry on a record (reply templates), their placeholders filled from that record.
 _SNIPPETS = {"type": "object",
@@ -172,7 +185,7 @@ KIND_OPTIONS: dict[str, dict[str, dict]] = {
     "ref": {"to": _name("a type name") | {"description": "the type it refers to"}, "where": _FILTER},
     "refs": {"to": _name("a type name") | {"description": "the type it refers to"}, "where": _FILTER},
     "tags": {},
-    "user": {},
+    "user": {"offer": OFFER},
     "users": {"join": _JOIN},
     "attachments": {"max_size": _WHOLE | {"x-noun": "a number of bytes"},
                     "accept": {"type": "array", "items": {"type": "string", "x-noun": "a content type or extension"},
@@ -187,7 +200,7 @@ KIND_OPTIONS: dict[str, dict[str, dict]] = {
                  "assigned_when": _FILTER},
 }
 # Options kept on the field rather than its kind: they bear on pages, not on stored values.
-FIELD_LEVEL_OPTIONS = MappingProxyType({"users": frozenset({"join"}), "text": frozenset({"snippets", "format"}),
+FIELD_LEVEL_OPTIONS = MappingProxyType({"user": frozenset({"offer"}), "users": frozenset({"join"}), "text": frozenset({"snippets", "format"}),
                                         "enum": frozenset({"colors"})})   # by kind: a sequence's `format` is its own
 REQUIRED_OPTIONS = {"enum": ["values"], "ref": ["to"], "refs": ["to"], "computed": ["result"]}
 

@@ -34,6 +34,7 @@ class FieldDef:
     copied_from: tuple[tuple[str, str], ...] = ()   # (ref field, field of its target): the first with a value
     suggest: Any = None           # {type, filter}: records of that type offered while the field is typed
     join: Any = None              # {roles, label, leave_label}: who may add themselves to a users field
+    offer: Any = None             # {roles, count}: whom a user field offers as a name is typed, with a figure
     snippets: Any = None          # {type, via, text, copy, where}: texts inserted into a text field
     colors: Any = None            # an enum's {value: colour}: how its badges look
     format: str = "plain"         # a text's: plain, or markdown (pages show it as CommonMark, cleaned)

@@ -19,6 +19,7 @@ from deskbase.rules.access.scopes import decide, fixed_values, hidden_fields
 
 from .editing import kept_by_rules
 from .forms import submitted, widgets
+from .people import logins_of, person_fields
 
 if TYPE_CHECKING:
     from .app import Web
@@ -98,7 +99,7 @@ def apply(web: "Web", request: Request, web_session, identity: Identity) -> Resp
             own = {**values, action["via"]: target.id}
             if shares is not None:
                 own[split] = shares[position]
-            session.create(made.name, own)
+            session.create(made.name, logins_of(session, own, person_fields(made.fields)))
         return targets.total
     try:
         count = web.store.run(work, identity=identity)

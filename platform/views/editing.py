@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import DeskbaseError, NotFound, StaleEdit, ValidationError
-from deskbase.objects.fields import AttachmentsKind, Upload, UserKind
+from deskbase.objects.fields import AttachmentsKind, Upload
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import AccessDenied, decide, fixed_values, hidden_fields, me_values, readonly_fields
 from deskbase.rules.process.approvals import approval_chains
@@ -22,7 +22,7 @@ from deskbase.rules.process.workflows import workflow_of
 from . import said
 from .forms import submitted, widgets
 from .i18n import translator
-from .people import logins_of
+from .people import logins_of, person_fields
 
 if TYPE_CHECKING:
     from .app import Web
@@ -83,11 +83,6 @@ def _uploads(request: Request, typedef, allowed: set[str]) -> dict[str, list[Upl
             found[name] = [Upload(item.filename, item.file.read(), item.content_type or "application/octet-stream")
                            for item in files]
     return found
-
-
-def _people(typedef) -> set[str]:
-    """The fields of a type that name one person by login (typed as a name too)."""
-    return {name for name, field in typedef.fields.items() if isinstance(field.kind, UserKind)}
 
 
 def role_form(identity: Identity, typedef) -> tuple[str, ...] | None:
@@ -161,7 +156,7 @@ def new_record(web: "Web", request: Request, web_session, identity: Identity) ->
     values.update(_uploads(request, typedef, shown))
     values.update(pinned)
     try:
-        number = web.store.run(lambda session: session.create(typedef.name, logins_of(session, values, _people(typedef)))
+        number = web.store.run(lambda session: session.create(typedef.name, logins_of(session, values, person_fields(typedef.fields)))
                                .number, identity=identity)
         back = request.query_params.get("return", "")
     except ValidationError as error:
@@ -209,7 +204,7 @@ def edit_record(web: "Web", request: Request, web_session, identity: Identity) -
     sent_version = form.get("version")
     try:
         web.store.run(lambda session: session.update(number, _changed_only(
-                          session, number, logins_of(session, changes, _people(typedef))),
+                          session, number, logins_of(session, changes, person_fields(typedef.fields))),
                                                      version=int(sent_version) if sent_version else None),
                       identity=identity)
     except StaleEdit as error:

@@ -128,7 +128,7 @@ def widgets(session, typedef: TypeDef, values: Mapping[str, Any], *, language: s
         if isinstance(kind, EnumKind):
             widget.choices = [(value, kind.text(value, language)) for value in kind.values]
         elif isinstance(kind, UserKind):
-            widget.choices = people(session)             # offered by name as it is typed
+            widget.choices = people(session, definition.offer, language)   # offered by name as typed
         elif isinstance(kind, RefKind):
             _ref_choices(session, typedef, kind, widget, {**values, **_typed_ids(typedef, typed)})
         elif isinstance(kind, (DecimalKind, IntegerKind)):

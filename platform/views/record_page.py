@@ -48,7 +48,7 @@ from .forms import form_value, submitted, widgets
 from .history import history_items, relative_time
 from .i18n import translator
 from .layout import page_layout
-from .people import logins_of, people
+from .people import logins_of, people, person_fields
 from .reading import Reading
 
 if TYPE_CHECKING:
@@ -124,7 +124,9 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                         "confirm": label_text(getattr(transition_of(web.definitions, typedef.name, name), "confirm", None),
                                               language, ""),
                         "inputs": [{"name": i, "title": spec.title(language), "required": spec.required,
-                                    "kind": spec.kind.name} for i, spec in inputs.items()]}
+                                    "kind": spec.kind.name,
+                                    "people": people(session, spec.offer, language) if spec.kind.name == "user"
+                                    else None} for i, spec in inputs.items()]}
                        for name, label, inputs in available_transitions(session, record)]
         watch = stopwatch.view(stopwatch.read(session, identity.id, record.number), session.now)
         for transition in transitions:      # the stopwatch's time fills the durations asked
@@ -141,7 +143,6 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
         return {"number": record.number, "version": record.version, "type_title": typedef.title(language),
                 "title": record.get(typedef.title_field) if typedef.title_field else None,
                 "fields": fields, "transitions": transitions,
-                "people": people(session) if any(i["kind"] == "user" for t in transitions for i in t["inputs"]) else [],
                 "clocks": [{"label": clock.label, "state": clock.state,
                             "due": reading.moment(clock.deadline) if clock.deadline is not None else ""}
                            for clock in clocks_of(session, record, language)],
@@ -316,8 +317,7 @@ def fire_transition(web: "Web", request: Request, web_session, identity: Identit
         record = session.find(number)
         asked = transition_of(session.definitions, record.type_name, name)
         specs = asked.inputs if asked is not None else {}
-        people_asked = {i for i, spec in specs.items() if isinstance(spec.kind, UserKind)}
-        record = fire(session, record, name, logins_of(session, inputs, people_asked),
+        record = fire(session, record, name, logins_of(session, inputs, person_fields(specs)),
                       version=int(version) if version else None)
         if any(spec.kind.name == "duration" for spec in specs.values()):
             stopwatch.used(session, identity.id, number)      # its time went into this transition

@@ -638,6 +638,38 @@ def test_join_is_for_users_fields_and_names_declared_roles(tmp_path):
         "types.item.fields.people.join.roles[0]", "`stuff` is not a role of the definitions", "did you mean `staff`?")
 
 
+OFFER_APP = """
+    roles: {staff: {label: Staff}}
+    types:
+      job:
+        fields:
+          owner: {kind: user}
+          helper: {kind: user}
+          state: {kind: enum, values: [open, done]}
+          worker: {kind: user, offer: OFFER}
+        index: [owner, state]
+"""
+
+
+@pytest.mark.parametrize("offer, path, message, hint", [
+    ("{roles: [stuff]}", "roles[0]", "`stuff` is not a role of the definitions", "did you mean `staff`?"),
+    ("{count: {type: jbo, field: owner}}", "count.type", "`jbo` is not a type", "did you mean `job`?"),
+    ("{count: {type: job, field: helper}}", "count.field", "`helper` is not an indexed user field of `job`",
+     "index it under the type's `indexes` to count by it"),
+    ("{count: {type: job, field: owner, where: {stat: open}}}", "count.where.stat", "`stat` is not a field of `job`",
+     "did you mean `state`?"),
+])
+def test_a_wrong_offer_is_reported_where_it_is_written(tmp_path, offer, path, message, hint):
+    error = _one_error(tmp_path, OFFER_APP.replace("OFFER", offer))
+    assert (error.path, error.message, error.hint) == ("types.job.fields.worker.offer." + path, message, hint)
+
+
+def test_only_a_user_field_offers_people(tmp_path):
+    error = _one_error(tmp_path, OFFER_APP.replace("worker: {kind: user, offer: OFFER}",
+                                                   "worker: {kind: string, offer: {roles: [staff]}}"))
+    assert error.message == "`offer` is not a setting of a field of kind string"
+
+
 SNIPPETS_APP = """
     types:
       topic:

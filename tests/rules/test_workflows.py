@@ -276,6 +276,14 @@ def broken(tmp_path: Path, old: str, new: str) -> list[str]:
      "pointing at `repair`; `body` is not"),
     ("          from: [archived]", "          from: [archivd]",
      "types.repair.workflow.transitions.reopen.from[0]: `archivd` is not a state of `status`"),
+    ("note:       {kind: string}", "note:       {kind: string, offer: {roles: [clerk]}}",
+     "types.repair.workflow.transitions.start.inputs.note.offer: only a user input offers people"),
+    ("note:       {kind: string}", "note:       {kind: user, offer: {roles: [clrek]}}",
+     "types.repair.workflow.transitions.start.inputs.note.offer.roles[0]: `clrek` is not a role of the "
+     "definitions; did you mean `clerk`?"),
+    ("note:       {kind: string}", "note:       {kind: user, offer: {count: {type: repair, field: started_on}}}",
+     "types.repair.workflow.transitions.start.inputs.note.offer.count.field: `started_on` is not an indexed user "
+     "field of `repair`; index it under the type's `indexes` to count by it"),
 ])
 def test_workflow_errors_are_located_with_a_suggestion(tmp_path, old, new, expected):
     errors = broken(tmp_path, old, new)

@@ -448,6 +448,24 @@ def test_one_visit_logged_on_several_tickets_shares_the_time(client, helpdesk_st
     assert "3 records made." in client.get("/v/my_tickets?made=3").text
 
 
+def test_the_bulk_time_form_takes_the_performer_by_name(client, helpdesk_store):
+    numbers = helpdesk_store.read(lambda s: [r.number for r in s.query("ticket", {"status": "in_progress"}, "id",
+                                                                      limit=2).records])
+    for number in numbers:
+        helpdesk_store.run(lambda s, n=number: s.update(n, {"assignee": "cmartin"}))
+    sign_in(client, "cmartin", "demo-password")
+    page = client.get("/v/my_tickets").text
+    assert 'name="a0.performer"' in page and '<option value="sbernard">Sophie Bernard</option>' in page
+    response = client.post("/v/my_tickets/bulk/0", data={"csrf": csrf_of(page), "selected": numbers,
+                                                         "a0.duration": "1h", "a0.performer": "Sophie Bernard",
+                                                         "a0.description": "visit"})
+    assert response.status_code == 303, response.text
+    ids = [helpdesk_store.read(lambda s, n=n: s.find(n).id) for n in numbers]
+    made = helpdesk_store.read(lambda s: [r["performer"] for r in s.query("work_entry", {"ticket": ids}, "-id",
+                                                                          limit=2).records])
+    assert made == ["sbernard", "sbernard"]
+
+
 def test_a_bulk_action_on_a_record_out_of_scope_makes_nothing(client, helpdesk_store):
     sign_in(client, "sbernard", "demo-password")
     page = client.get("/v/my_tickets")
@@ -538,7 +556,11 @@ def test_a_dispatcher_assigns_a_ticket_by_the_technicians_name(client, helpdesk_
                                  .records[0].number)
     sign_in(client, "jroux", "demo-password")
     page = client.get(f"/r/{number}").text
-    assert '<datalist id="people">' in page and '<option value="sbernard">Sophie Bernard</option>' in page
+    held = helpdesk_store.read(lambda s: s.count("ticket", {"assignee": "sbernard", "status": {
+        "not_in": ["resolved", "rejected", "cancelled", "closed"]}}))
+    offered = re.search(r'<datalist id="people-assign-assignee">(.*?)</datalist>', page).group(1)
+    assert f'<option value="sbernard">Sophie Bernard · {held} open</option>' in offered and held > 0
+    assert 'value="ngirard"' not in offered and 'value="jroux"' not in offered   # only those who work tickets
     refused = client.post(f"/r/{number}/fire/assign", data={"csrf": csrf_of(page), "assignee": "Sophie B."})
     assert refused.status_code == 422 and "Sophie B." in html.unescape(refused.text)
     done = client.post(f"/r/{number}/fire/assign", data={"csrf": csrf_of(page), "assignee": "sophie bernard"})

@@ -9,7 +9,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-from deskbase.objects.compiling import Section, check_expression, definition_error, filter_errors
+from deskbase.objects.compiling import Section, check_expression, definition_error, filter_errors, offer_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
 from deskbase.objects.expressions import ExpressionError, evaluate
 from deskbase.objects.fields import (
@@ -28,6 +28,7 @@ from deskbase.objects.fields import (
     label_text,
 )
 from deskbase.objects.frozen import freeze, freeze_plain
+from deskbase.objects.metaschema import OFFER
 from deskbase.objects.model import FROZEN_EMPTY, Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Session
@@ -70,6 +71,7 @@ class Input:
     kind: Kind
     required: bool = False
     label: Any = None
+    offer: Any = None        # a user input's {roles, count}: whom it offers as a name is typed
 
     def title(self, language: str = "en") -> str:
         return label_text(self.label, language, self.name.replace("_", " "))
@@ -342,7 +344,8 @@ _INPUT = {
                    "required": {"type": "boolean", "x-noun": "true or false"},
                    "to": {"type": "string", "x-noun": "a type name: the records a ref input names"},
                    "label": _LABEL,
-                   "values": {"type": "array", "items": {"type": "string"}, "x-noun": "a list of values"}},
+                   "values": {"type": "array", "items": {"type": "string"}, "x-noun": "a list of values"},
+                   "offer": OFFER},
     "additionalProperties": False,
 }
 _COMMON = {"label": _LABEL, "from": _SOURCES, "to": {"type": "string", "x-noun": "a state",
@@ -526,8 +529,15 @@ def _compile_transition(typedef: TypeDef, field_name: str, name: str, spec: Mapp
                                            "a ref input names the type of its records: `to: <type>`",
                                            hint_for(str(input_spec.get("to")), definitions.types)))
             continue
+        offer = input_spec.get("offer") if input_spec["kind"] == "user" else None
+        if input_spec.get("offer") is not None and offer is None:
+            errors.append(definition_error(positions, path + ("inputs", input_name, "offer"),
+                                           "only a user input offers people", "remove `offer`", on_key=True))
+        if offer is not None:
+            errors += offer_errors(offer, definitions.types, definitions.roles, path + ("inputs", input_name, "offer"),
+                                   positions)
         inputs[input_name] = Input(input_name, maker(input_spec, definitions.zone),
-                                   bool(input_spec.get("required")), input_spec.get("label"))
+                                   bool(input_spec.get("required")), input_spec.get("label"), freeze_plain(offer))
     context = _CheckContext(definitions, positions, path, typedef, MappingProxyType(inputs))
     for key, value in (spec.get("set") or {}).items():
         if key not in typedef.own_fields:
