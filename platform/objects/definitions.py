@@ -229,6 +229,7 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
             summaries=tuple(freeze_plain(item) for item in spec.get("summaries") or () if isinstance(item, dict)),
             page=self.page(name, spec.get("page"), fields),
             forms=self.forms(name, spec.get("forms"), fields),
+            history=self.history(name, spec.get("history"), fields),
         )
 
     def page(self, name: str, spec: Any, fields: Mapping[str, FieldDef]) -> Any:
@@ -256,28 +257,38 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
 
     def forms(self, name: str, spec: Any, fields: Mapping[str, FieldDef]) -> Mapping[str, Mapping[str, Any]]:
         """Each role's form: a role of the definitions, fields a person types, values it sets."""
-        if not isinstance(spec, dict):
-            return FROZEN_EMPTY
         found = {}
-        for role, form in spec.items():
-            path = ("types", name, "forms", role)
-            if role not in self.roles:
-                self.error(path, f"`{role}` is not a role of the definitions", hint_for(role, self.roles), on_key=True)
-            names = (form or {}).get("fields") or ()
-            for position, field_name in enumerate(names):
+        for role, form, path in self.by_role(name, "forms", spec, fields):
+            for position, field_name in enumerate(form.get("fields") or ()):
                 field = fields.get(field_name)
-                if field is None:
-                    self.error(path + ("fields", position), f"`{field_name}` is not a field of type `{name}`",
-                               hint_for(str(field_name), fields))
-                elif field.system or not field.kind.writable:
+                if field is not None and (field.system or not field.kind.writable):
                     self.error(path + ("fields", position), f"`{field_name}` is filled in by the engine: a form "
                                                             "cannot ask it")
-            for field_name in (form or {}).get("set") or {}:
+            for field_name in form.get("set") or {}:
                 if field_name not in fields or fields[field_name].system:
                     self.error(path + ("set", field_name), f"`{field_name}` is not a field of type `{name}`",
                                hint_for(str(field_name), fields), on_key=True)
-            found[role] = MappingProxyType({"fields": tuple(names), "set": freeze_plain((form or {}).get("set") or {})})
+            found[role] = MappingProxyType({"fields": tuple(form.get("fields") or ()),
+                                            "set": freeze_plain(form.get("set") or {})})
         return MappingProxyType(found)
+
+    def history(self, name: str, spec: Any, fields: Mapping[str, FieldDef]) -> Mapping[str, tuple[str, ...]]:
+        """Each role's part of the history: the fields whose changes it reads."""
+        return MappingProxyType({role: tuple(part.get("fields") or ())
+                                 for role, part, _ in self.by_role(name, "history", spec, fields)})
+
+    def by_role(self, name: str, section: str, spec: Any, fields: Mapping[str, FieldDef]):
+        """(role, its settings, their path) of a type's section keyed by role (`forms`,
+        `history`), each role one of the definitions and each of its `fields` one of the type."""
+        for role, part in (spec.items() if isinstance(spec, dict) else ()):
+            path = ("types", name, section, role)
+            if role not in self.roles:
+                self.error(path, f"`{role}` is not a role of the definitions", hint_for(role, self.roles), on_key=True)
+            for position, field_name in enumerate((part or {}).get("fields") or ()):
+                if field_name not in fields:
+                    self.error(path + ("fields", position), f"`{field_name}` is not a field of type `{name}`",
+                               hint_for(str(field_name), fields))
+            yield role, part or {}, path
 
     @staticmethod
     def number_format_works(number: str) -> bool:

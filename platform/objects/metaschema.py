@@ -319,6 +319,17 @@ _TYPE = {
                                                           "set": {"type": "object", "x-noun": "a map of field "
                                                                   "values such as {requester: $me.person}"}},
                                            "additionalProperties": False}},
+        # What a role reads of a record's history: the changes of these fields only (with the
+        # actions that made them), never the engine's notes. Roles not named see what their
+        # access shows.
+        "history": {"type": "object", "x-noun": "history by role, such as {customer: {fields: [status, title]}}",
+                    "propertyNames": _name_pattern("a role name"),
+                    "additionalProperties": {"type": "object", "required": ["fields"],
+                                             "x-noun": "what a role reads of the history: {fields: [...]}",
+                                             "x-member": "a setting of a role's history (fields)",
+                                             "properties": {"fields": {"type": "array", "items": _name("a field name"),
+                                                                       "x-noun": "a list of field names"}},
+                                             "additionalProperties": False}},
     },
     "additionalProperties": False,
 }

@@ -91,6 +91,8 @@ class TypeDef:
     page: Mapping[str, Any] | None = None
     # role → {fields: the fields its form asks when it makes a record, in order; set: values it sets}.
     forms: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: FROZEN_EMPTY)
+    # role → the fields whose changes it reads in a record's history (roles not named: all they may read).
+    history: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: FROZEN_EMPTY)
     _by_field: Mapping[str, IndexDef] = field(default_factory=lambda: FROZEN_EMPTY, repr=False, compare=False)
 
     def __post_init__(self) -> None:

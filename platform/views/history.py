@@ -3,7 +3,8 @@ the definitions' zone, in their language, "2 h ago" with the exact time beside i
 done (a transition by its label, never its name), and each change with its values read
 through `Reading`. A person sees no change of a field hidden from them; whoever may not
 change the record (a customer) sees neither the values the engine keeps — the clocks'
-deadlines and states, the system fields — nor the engine's own notes."""
+deadlines and states, the system fields — nor the engine's own notes. A type's `history:`
+narrows what a role reads to the changes of some fields."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -46,11 +47,13 @@ def history_items(reading: Reading, identity: Identity, typedef: TypeDef, record
     hidden = hidden_fields(identity, typedef, definitions)
     if not handles:
         hidden = hidden | kept_by_engine(definitions, typedef)
+    told = told_of(identity, typedef)
+    notes = handles and told is None
     found = []
     for position, entry in enumerate(record.history.entries):
         changes = []
         for name, (old, new) in entry["changes"].items():
-            if name in hidden:
+            if name in hidden or (told is not None and name not in told):
                 continue
             before = reading.pieces(typedef, name, reading.from_history(typedef, name, old))
             after = reading.pieces(typedef, name, reading.from_history(typedef, name, new))
@@ -58,7 +61,7 @@ def history_items(reading: Reading, identity: Identity, typedef: TypeDef, record
                 title = typedef.fields[name].title(reading.language) if name in typedef.fields else name
                 changes.append({"field": title, "old": before, "new": after})
         reason = entry.get("reason") or ""
-        if not changes and (not handles or not reason):
+        if not changes and (not notes or not reason):
             continue
         by = reading.person(entry["by"])
         if entry.get("acting_for"):
@@ -67,9 +70,17 @@ def history_items(reading: Reading, identity: Identity, typedef: TypeDef, record
         found.append((entry["at"], position, {
             "kind": "change", "at": relative_time(reading, entry["at"], now), "exact": reading.moment(entry["at"]),
             "by": by, "action": action_text(reading, typedef, entry),
-            "note": reason if handles and reason and not reason.startswith("transition ") else "",
+            "note": reason if notes and reason and not reason.startswith("transition ") else "",
             "changes": changes, "opening": entry["action"] == "created"}))
     return found
+
+
+def told_of(identity: Identity, typedef: TypeDef) -> frozenset[str] | None:
+    """The fields whose changes the person reads in the history, when the type's `history:`
+    names each of their roles (several roles: what any of them reads); None: all they may read."""
+    if identity.superuser or not identity.roles or any(role not in typedef.history for role in identity.roles):
+        return None
+    return frozenset(name for role in identity.roles for name in typedef.history[role])
 
 
 def relative_time(reading: Reading, moment: datetime, now: datetime) -> str:

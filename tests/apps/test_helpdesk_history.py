@@ -81,3 +81,15 @@ def test_the_customer_reads_no_internals_and_none_of_the_clocks(desk):
     for kept in ("First response due", "Resolution due", "Resolution target", "Next update due"):
         assert kept not in text
     assert "Remaining effort" not in text                                 # hidden from customers
+
+
+def test_the_customer_reads_only_the_public_changes_the_definitions_name(desk):
+    """`history:` of the ticket names what customers read: the attachment and the status,
+    not the articles linked or the service range the routing chose."""
+    with TestClient(create_app(desk), follow_redirects=False) as portal:
+        sign_in(portal, "carl", PASSWORD)
+        text = _timeline(portal, desk.number)
+    assert "ecran.png" in text and "Status: Awaiting pickup → In progress" in text
+    assert "Knowledge base articles" not in text and "Restart the label printer" not in text
+    told = desk.definitions.type("ticket").history["customer_user"]
+    assert "articles" not in told and "status" in told

@@ -670,6 +670,17 @@ def test_only_a_user_field_offers_people(tmp_path):
     assert error.message == "`offer` is not a setting of a field of kind string"
 
 
+def test_a_roles_history_names_roles_and_fields_of_the_type(tmp_path):
+    error = _one_error(tmp_path, OFFER_APP.replace("index: [owner, state]", "index: [owner, state]\n"
+                                                   "        history: {stuff: {fields: [state]}}").replace("OFFER", "{}"))
+    assert (error.path, error.message, error.hint) == ("types.job.history.stuff", "`stuff` is not a role of the "
+                                                       "definitions", "did you mean `staff`?")
+    error = _one_error(tmp_path, OFFER_APP.replace("index: [owner, state]", "index: [owner, state]\n"
+                                                   "        history: {staff: {fields: [stat]}}").replace("OFFER", "{}"))
+    assert (error.path, error.message, error.hint) == ("types.job.history.staff.fields[0]", "`stat` is not a field "
+                                                       "of type `job`", "did you mean `state`?")
+
+
 SNIPPETS_APP = """
     types:
       topic:
