@@ -54,7 +54,7 @@ from . import (
     suggestions,
 )
 from .api import api_mount
-from .display import field_text
+from .display import field_text, moment_of
 from .i18n import translator
 from .lists import column_title, read_listing
 from .reading import Reading
@@ -102,7 +102,8 @@ class Web:
         portal = identity is not None and bool(identity.roles) and not identity.superuser and all(
             (self.definitions.roles.get(role) or {}).get("portal") for role in identity.roles)
         base = {"request": request, "me": identity, "csrf": getattr(web_session, "csrf", ""), "portal": portal,
-                "t": translator(language), "language": language, "navigation": self.navigation(identity, language),
+                "t": translator(language), "language": language, "zone": self.definitions.zone,
+                "navigation": self.navigation(identity, language),
                 "menu": self.menu(identity, language),
                 "creatable": editing.creatable(self, identity, language) if identity is not None else [],
                 "saved": self.store.read(lambda s: saved.saved_lists(s, identity.id)) if identity is not None else [],
@@ -311,7 +312,8 @@ class Web:
             page = session.query(view.type, listing.filter, sort, offset=(page_number - 1) * PAGE_SIZE,
                                  limit=PAGE_SIZE)
             rows = [{"number": r.number, "cells": [field_text(session, typedef, r.values, c, language, r.number)
-                                                    for c in columns]} for r in page.records]
+                                                    for c in columns],
+                     "moments": [moment_of(r.get(c)) for c in columns]} for r in page.records]
             actions = bulk.actions_for(self, session, identity, view, language, errors=bulk_errors) \
                 if view.bulk else []
             return page.total, rows, actions

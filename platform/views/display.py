@@ -4,6 +4,7 @@ show values through here."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from deskbase.objects.model import TypeDef
@@ -16,6 +17,11 @@ def ref_text(session, type_name: str, record_id: int) -> str:
     if target is None:
         return typedef.number(record_id)
     return str(target.get(typedef.title_field)) if typedef.title_field else target.number
+
+
+def moment_of(value: Any) -> str | None:
+    """A time's ISO form, for the page to show it in the reader's own zone; None for other values."""
+    return value.isoformat() if isinstance(value, datetime) else None
 
 
 def field_text(session, typedef: TypeDef, values: Mapping[str, Any], name: str, language: str = "en",

@@ -69,6 +69,7 @@ def history_items(reading: Reading, identity: Identity, typedef: TypeDef, record
                            absent=", ".join(reading.person(login) for login in entry["acting_for"].split(", ")))
         found.append((entry["at"], position, {
             "kind": "change", "at": relative_time(reading, entry["at"], now), "exact": reading.moment(entry["at"]),
+            "iso": entry["at"].isoformat(),
             "by": by, "action": action_text(reading, typedef, entry),
             "note": reason if notes and reason and not reason.startswith("transition ") else "",
             "changes": changes, "opening": entry["action"] == "created"}))

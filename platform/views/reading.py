@@ -35,6 +35,7 @@ class Piece:
 
     text: str
     url: str | None = None
+    moment: str | None = None      # a time's ISO form, for the page to show it in the reader's own zone
 
 
 class Reading(Reader):
@@ -71,6 +72,8 @@ class Reading(Reader):
         if isinstance(kind, AttachmentsKind):
             return [Piece(getattr(item, "filename", None) or str(item.get("filename", "")) if isinstance(item, dict)
                           else item.filename) for item in value]
+        if isinstance(value, datetime):
+            return [Piece(self._plain(kind, value), moment=value.isoformat())]
         return [Piece(self._plain(kind, value))]
 
     def text(self, typedef: TypeDef, name: str, value: Any) -> str:

@@ -210,7 +210,7 @@ def _entry(web: "Web", session, identity: Identity, typedef: TypeDef, via: str, 
              for n, f in own.items() if isinstance(f.kind, AttachmentsKind) for item in record.get(n) or ()]
     return {"kind": "entry", "type": typedef.name, "label": typedef.title(language), "number": record.number,
             "at": relative_time(reading, record.get("created_at"), session.now),
-            "exact": reading.moment(record.get("created_at")),
+            "exact": reading.moment(record.get("created_at")), "iso": record.get("created_at").isoformat(),
             "by": reading.person(by or record.get("created_by")), "tags": tags, "classes": " ".join(classes),
             "text": record.get(text_field) if text_field else "", "files": files,
             "html": markdown.to_html(record.get(text_field))

@@ -70,8 +70,9 @@ def chromium():
         browser.close()
 
 
-def _browser_page(chromium):
-    context = chromium.new_context(locale="en-GB", viewport={"width": 1280, "height": 900})
+def _browser_page(chromium, zone: str = "Europe/Paris"):
+    """A page of its own browser context, by default in the demo's zone (times as the server writes them)."""
+    context = chromium.new_context(locale="en-GB", viewport={"width": 1280, "height": 900}, timezone_id=zone)
     opened = context.new_page()
     opened.set_default_timeout(15_000)
     return context, opened
@@ -80,6 +81,14 @@ def _browser_page(chromium):
 @pytest.fixture
 def page(chromium):
     context, opened = _browser_page(chromium)
+    yield opened
+    context.close()
+
+
+@pytest.fixture
+def page_in_new_york(chromium):
+    """A browser whose clock reads New York time."""
+    context, opened = _browser_page(chromium, "America/New_York")
     yield opened
     context.close()
 

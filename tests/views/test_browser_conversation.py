@@ -79,3 +79,29 @@ def test_cancelling_asks_first_and_a_no_changes_nothing(page, live_server, demo_
     page.click("details:has(summary:text-is('Cancel')) button[type=submit]")
     page.wait_for_selector("p.said")
     assert demo_store.read(lambda s: s.find(number)["status"]) == "cancelled"
+
+
+def test_times_read_in_the_readers_own_zone_and_ago_stays_true(page_in_new_york, live_server, demo_store):
+    """The demo's zone is Paris; a technician whose browser is in New York reads the ticket's
+    times six hours earlier, the zone named; "just now" becomes "1 min ago" a minute later."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+    page = page_in_new_york
+    number, _ = _first_printer_ticket(demo_store)
+    reported = demo_store.read(lambda s: s.find(number)["reported_at"])
+    page.clock.install()
+    sign_in(page, live_server, "sbernard")
+    page.goto(f"{live_server.url}/r/{number}")
+    shown = page.inner_text("#inline-reported_at time")
+    local = reported.astimezone(ZoneInfo("America/New_York"))
+    assert f"{local:%H}:{local:%M}" in shown and ("EST" in shown or "GMT-5" in shown), shown
+    paris = reported.astimezone(ZoneInfo("Europe/Paris"))
+    assert f"{paris:%H}:{paris:%M}" not in shown or paris.hour == local.hour
+    # A comment just written reads "just now", then "1 min ago" without a reload.
+    page.fill("#comment-input-body", "On it.")
+    page.click("section.composers form:has(#comment-input-body) button[type=submit]")
+    page.wait_for_selector("li.entry time[data-relative]:text-is('just now')")
+    hover = page.get_attribute("li.entry time[data-relative]:text-is('just now')", "title")
+    assert "EST" in hover or "GMT-5" in hover
+    page.clock.fast_forward(int(timedelta(seconds=125).total_seconds() * 1000))
+    page.wait_for_selector("li.entry time[data-relative]:text-matches('^2 min')")

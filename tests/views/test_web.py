@@ -527,7 +527,7 @@ def test_a_french_account_reads_the_pages_in_french(client, helpdesk_store):
     sign_in(client, "fanny")
     home = client.get("/").text
     assert "Se déconnecter" in home and "Tickets en attente de prise en charge" in home     # UI and definitions
-    assert '<html lang="fr">' in home
+    assert '<html lang="fr" data-zone="Europe/Paris">' in home
 
 
 def test_an_in_place_editor_for_a_record_that_does_not_exist_answers_escaped(client):

@@ -2,6 +2,9 @@
 // - A running stopwatch ticks every second from the time the server counted.
 // - A form marked data-keep-query sends the page's current query in its `query` field.
 // - A form marked data-confirm asks its question first (a transition's `confirm:`).
+// - Times (<time datetime>) read in the reader's own zone when it is not the application's
+//   (the page's data-zone), the zone named on hover; "5 min ago" (data-relative) stays
+//   true while the page stays open.
 (function () {
   "use strict";
 
@@ -24,6 +27,43 @@
     });
   }
 
+  var lang = document.documentElement.lang || "en";
+  var own = (window.Intl && Intl.DateTimeFormat().resolvedOptions().timeZone) || "";
+  var elsewhere = own && document.documentElement.dataset.zone && own !== document.documentElement.dataset.zone;
+
+  function exact(date) {
+    return date.toLocaleString(lang, {year: "numeric", month: "short", day: "numeric", hour: "2-digit",
+                                      minute: "2-digit", timeZoneName: "short"});
+  }
+
+  function localTimes(root) {
+    if (!elsewhere) { return; }
+    (root || document).querySelectorAll("time[datetime]:not([data-local])").forEach(function (time) {
+      var date = new Date(time.getAttribute("datetime"));
+      if (isNaN(date.getTime())) { return; }
+      time.dataset.local = "1";
+      time.title = exact(date);
+      if (!time.hasAttribute("data-relative")) { time.textContent = exact(date); }
+    });
+  }
+
+  var STEPS = [[60, "second"], [3600, "minute"], [86400, "hour"], [7 * 86400, "day"]];
+
+  function relative() {
+    if (!window.Intl || !Intl.RelativeTimeFormat) { return; }
+    var words = new Intl.RelativeTimeFormat(lang, {numeric: "auto", style: "short"});
+    document.querySelectorAll("time[datetime][data-relative]").forEach(function (time) {
+      var seconds = (Date.now() - new Date(time.getAttribute("datetime")).getTime()) / 1000;
+      if (isNaN(seconds) || seconds < 60 || seconds >= 7 * 86400) { return; }   // "just now", or a date already
+      for (var i = 1; i < STEPS.length; i++) {
+        if (seconds < STEPS[i][0]) {
+          time.textContent = words.format(-Math.floor(seconds / STEPS[i - 1][0]), STEPS[i][1]);
+          return;
+        }
+      }
+    });
+  }
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (form.matches && form.matches("form[data-confirm]") && !window.confirm(form.dataset.confirm)) {
@@ -34,6 +74,10 @@
       form.elements.query.value = window.location.search.slice(1);
     }
   }, true);
-  document.addEventListener("DOMContentLoaded", function () { tick(document); });
-  document.addEventListener("htmx:afterSettle", function () { tick(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    tick(document);
+    localTimes(document);
+    window.setInterval(relative, 60 * 1000);
+  });
+  document.addEventListener("htmx:afterSettle", function () { tick(document); localTimes(document); });
 }());
