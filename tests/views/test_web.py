@@ -614,3 +614,11 @@ def test_a_ref_with_too_many_records_to_list_finds_them_as_they_are_typed(app_st
             made = client.post("/new/ticket", data={"csrf": csrf_of(form), "title": "Printer", "kind": "incident",
                                                     "impact": "team", "criticality": "low", "organization": wanted})
             assert made.status_code == 303, made.text
+
+
+def test_a_time_typed_in_a_form_says_its_zone(client):
+    sign_in(client, "cmartin", "demo-password")
+    form = client.get("/new/ticket").text
+    widget = re.search(r'<input type="datetime-local"[^>]*name="reported_at"[^>]*>[^<]*<small[^>]*>([^<]+)</small>',
+                       form)
+    assert widget is not None and widget.group(1) == "Europe/Paris"
