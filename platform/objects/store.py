@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -48,6 +49,47 @@ def default_uri(base: Path | None = None) -> str:
         return os.environ[ENVIRONMENT_VARIABLE]
     folder = (base or Path.cwd()) / "var"
     return f"file://{folder.resolve()}/Data.fs?blobstorage_dir={folder.resolve()}/blobs"
+
+
+
+class _HeldRead:
+    """The transaction the reads of a `holding_reads` block share."""
+
+    def __init__(self, store: "Store"):
+        self.store = store
+        self.manager: transaction.TransactionManager | None = None
+        self.connection = None
+        self.busy = 0              # reads running (a read may run within another)
+        self.stale = False         # ended while a read ran: released once it returns
+
+    def read(self, work: Callable[[Any], T]) -> T:
+        if self.connection is None:
+            self.manager = transaction.TransactionManager(explicit=True)
+            self.connection = self.store.db.open(transaction_manager=self.manager)
+            self.manager.begin()
+        self.busy += 1
+        try:
+            return work(self.connection)
+        finally:
+            self.busy -= 1
+            # A read that changed something is forgotten, as a lone read's would be.
+            if self.stale or getattr(self.connection, "_registered_objects", None):
+                self.release()
+
+    def release(self) -> None:
+        if self.busy:
+            self.stale = True
+            return
+        self.stale = False
+        if self.connection is not None:
+            try:
+                self.manager.abort()
+            finally:
+                self.connection.close()
+                self.connection = self.manager = None
+
+
+_HELD: ContextVar[_HeldRead | None] = ContextVar("deskbase_held_read", default=None)
 
 
 class StoreRoot(Persistent):
@@ -195,6 +237,9 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:
+        held = _HELD.get()
+        if held is not None and held.store is self:
+            held.release()                  # the held reads after this write see it
         manager = transaction.TransactionManager(explicit=True)
         connection = self.db.open(transaction_manager=manager)
         try:
@@ -224,7 +269,8 @@ class Store:
     def run(self, work: Callable[["Session"], T], *, user: str = "system", acting_for: str | None = None,
             me: Mapping[str, Any] | None = None, identity: Any = None, attempts: int = 10,
             now: datetime | None = None, notify: bool = True) -> T:
-        """Run `work(session)` in a transaction, again from the start after a write conflict."""
+        """Run `work(session)` in a transaction, again from the start after a write conflict.
+        Within `holding_reads`, the reads after it see what it wrote."""
         for attempt in range(1, attempts + 1):
             try:
                 with self.session(user, acting_for, me=me, identity=identity, now=now, notify=notify) as session:
@@ -241,10 +287,27 @@ class Store:
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
         raise AssertionError("unreachable")
 
+    @contextmanager
+    def holding_reads(self) -> Iterator[None]:
+        """The reads of this block (in this thread of control) share one transaction: one
+        connection, one consistent snapshot, opened at the first read and ended with the
+        block. A write in the block ends it, so that the reads after the write see it."""
+        held = _HeldRead(self)
+        token = _HELD.set(held)
+        try:
+            yield
+        finally:
+            _HELD.reset(token)
+            held.release()
+
     def read(self, work: Callable[["Session"], T], *, user: str = "system", me: Mapping[str, Any] | None = None,
              identity: Any = None) -> T:
-        """Run `work(session)` in a transaction that is never committed."""
+        """Run `work(session)` in a transaction that is never committed; within `holding_reads`,
+        in the transaction the block holds."""
         from .session import Session
+        held = _HELD.get()
+        if held is not None and held.store is self:
+            return held.read(lambda connection: work(Session(self, connection, user=user, me=me, identity=identity)))
         manager = transaction.TransactionManager(explicit=True)
         connection = self.db.open(transaction_manager=manager)
         try:

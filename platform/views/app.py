@@ -235,9 +235,8 @@ class Web:
             return self.render(request, "account.html", {"problem": problem}, status=422,
                                web_session=web_session, identity=identity)
         ended = close_sessions_of(self.store, identity.id, keep=web_session.token)
-        return self.render(request, "account.html", {"done": t("Your password is changed.") + (
-            " " + t("{count} other sessions were ended.", count=ended) if ended else "")},
-            web_session=web_session, identity=identity)
+        return said.say(RedirectResponse("/account", status_code=303), t("Your password is changed.") + (
+            " " + t("{count} other sessions were ended.", count=ended) if ended else ""))
 
     # -- pages -------------------------------------------------------------------------------
 
@@ -384,8 +383,11 @@ def _guarded(web: Web, handler, *, signed_in: bool = True, form_token: bool = Tr
             if form_token and request.method in UNSAFE and not (expected and secrets.compare_digest(
                     expected, str(request.state.form.get("csrf", "")))):
                 return PlainTextResponse("The form has expired; reload the page and try again.", status_code=403)
-            return await run_in_threadpool(handler, request)
-        web_session, identity = await run_in_threadpool(web.visitor, request)
+            return await run_in_threadpool(held, handler, request)
+        return await run_in_threadpool(held, visit, request)
+
+    def visit(request: Request) -> Response:
+        web_session, identity = web.visitor(request)
         if identity is None:
             if request.headers.get("HX-Request"):
                 return Response(status_code=401, headers={"HX-Redirect": "/login"})
@@ -395,7 +397,12 @@ def _guarded(web: Web, handler, *, signed_in: bool = True, form_token: bool = Tr
             if not web_session.csrf_matches(given):
                 return PlainTextResponse("The form has expired or did not come from this site; reload the page "
                                          "and try again.", status_code=403)
-        return await run_in_threadpool(handler, request, web_session, identity)
+        return handler(request, web_session, identity)
+
+    def held(work, *args) -> Response:
+        """A request's reads in one transaction: one snapshot for the whole page, one connection."""
+        with web.store.holding_reads():
+            return work(*args)
     return endpoint
 
 

@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from openpyxl import load_workbook
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import DeskbaseError, ValidationError
 from deskbase.objects.model import TypeDef
 from deskbase.objects.store import Store
 from deskbase.rules.access.scopes import decide
+
+from . import said
+from .i18n import translator
 
 if TYPE_CHECKING:
     from .app import Web
@@ -123,10 +126,14 @@ def import_page(web: "Web", request: Request, web_session, identity) -> Response
                               identity=identity)
         try:
             report = import_rows(web.store, typedef.name, upload.file.read(), identity=identity)
-            context["imported"] = report.numbers
         except NothingImported as refused:
             context["problems"] = refused.problems
             return web.render(request, "import.html", context, status=422, web_session=web_session,
                               identity=identity)
+        t = translator(language)
+        made = t("{count} records imported.", count=len(report.numbers))
+        first, last = (report.numbers[0], report.numbers[-1]) if report.numbers else ("", "")
+        made += f" {first}" if first == last else f" {first} … {last}"
+        return said.say(RedirectResponse(f"/import/{typedef.name}", status_code=303), made)
     return web.render(request, "import.html", context, web_session=web_session, identity=identity)
 

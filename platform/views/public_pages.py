@@ -9,13 +9,15 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import DeskbaseError, ValidationError
 from deskbase.objects.fields import label_text
 from deskbase.rules.intake.public_forms import public_forms, submit
 
+from . import said
 from .forms import submitted, widgets
+from .i18n import translator
 
 if TYPE_CHECKING:
     from .app import Web
@@ -56,14 +58,14 @@ def public_page(web: "Web", request: Request) -> Response:
     if request.method == "POST":
         sent = request.state.form
         if sent.get(HONEYPOT):
-            return web.render(request, "public.html", {**context, "done": True})      # a robot: nothing stored
+            return _thanked(web, form.name, None)                # a robot: nothing stored, and told as much as anyone
         if not web.submissions.allow(request.client.host if request.client else "?"):
             return web.render(request, "public.html", {**context, "limited": True}, status=429)
         values = submitted(typedef, sent, {n: sent.getlist(n) for n in shown}, allowed=shown)
         try:
             number = submit(web.store, form, {k: v for k, v in values.items() if v not in (None, "")},
                             email=str(sent.get("email", "")), name=str(sent.get("name", "")))
-            return web.render(request, "public.html", {**context, "done": True, "number": number})
+            return _thanked(web, form.name, number)
         except ValidationError as error:
             typed, errors, status = {n: sent.get(n) for n in shown}, error.errors, 422
             context.update(email=sent.get("email", ""), name=sent.get("name", ""),
@@ -75,3 +77,11 @@ def public_page(web: "Web", request: Request) -> Response:
     fields = web.store.read(lambda session: widgets(session, typedef, {}, language=language, hidden=hidden,
                                                     readonly=frozenset(), errors=errors, typed=typed))
     return web.render(request, "public.html", {**context, "fields": fields, "type": typedef.name}, status=status)
+
+
+def _thanked(web: "Web", name: str, number: str | None) -> Response:
+    """The form again, empty, saying the request is registered (and its number): a reload
+    sends nothing twice."""
+    t = translator(web.definitions.languages[0])
+    text = t("Thank you: your request is registered.") + (f" {t('Its number:')} {number}" if number else "")
+    return said.say(RedirectResponse(f"/p/{name}", status_code=303), text)

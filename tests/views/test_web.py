@@ -421,7 +421,8 @@ def test_changing_the_password_checks_the_current_one_and_ends_the_other_session
     assert short.status_code == 422 and "at least 10 characters" in short.text
     done = client.post("/account", data={"csrf": token, "current": PASSWORD, "new": "a brand new secret",
                                          "again": "a brand new secret"})
-    assert done.status_code == 200 and "Your password is changed. 1 other sessions were ended." in done.text
+    assert done.status_code == 303
+    assert "Your password is changed. 1 other sessions were ended." in client.get(done.headers["location"]).text
     assert other.get("/").status_code == 303                    # the other device must sign in again
     assert client.get("/").status_code == 200
     assert sign_in(TestClient(client.app, follow_redirects=False), "walt", "a brand new secret").status_code == 303
@@ -622,3 +623,16 @@ def test_a_time_typed_in_a_form_says_its_zone(client):
     widget = re.search(r'<input type="datetime-local"[^>]*name="reported_at"[^>]*>[^<]*<small[^>]*>([^<]+)</small>',
                        form)
     assert widget is not None and widget.group(1) == "Europe/Paris"
+
+
+def test_every_page_is_drawn_from_one_transaction(client, helpdesk_store, monkeypatch):
+    """One connection, one snapshot per request: the header's menu, its counts and the
+    page's body agree, whatever is written meanwhile."""
+    number = helpdesk_store.read(lambda s: s.query("ticket", {"assignee": "sbernard"}, "id", limit=1).records[0].number)
+    sign_in(client, "sbernard", "demo-password")
+    opened, real = [], helpdesk_store.db.open
+    monkeypatch.setattr(helpdesk_store.db, "open", lambda *a, **k: opened.append(1) or real(*a, **k))
+    for path in ("/", f"/r/{number}", "/v/my_tickets", "/search?q=impri", f"/r/{number}/edit", "/new/ticket"):
+        opened.clear()
+        assert client.get(path).status_code == 200
+        assert len(opened) == 1, (path, len(opened))
