@@ -5,7 +5,8 @@ access scopes apply to every list, count and record."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,28 @@ UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 MAX_REQUEST = 100 * 2**20        # a form with its files; each attachments field also has its own limit
 
 
+@dataclass(frozen=True)
+class Frame:
+    """The page context around every page's body: who reads it, in which language and zone,
+    their menu and lists, and what the last action said."""
+
+    me: Identity | None
+    csrf: str
+    language: str
+    t: Callable[..., str]
+    zone: str
+    portal: bool
+    navigation: Any
+    menu: Any
+    creatable: list[Any]
+    saved: list[Any]
+    said: str
+
+    def context(self) -> dict[str, Any]:
+        """Its values by name, as the templates read them (not copied: `me` stays an Identity)."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+
 class Web:
     """The pages of one store. Build it with `create_app`."""
 
@@ -96,20 +119,30 @@ class Web:
         (a problem to show after a refused action, its status)."""
         return record_page.record_page(self, request, web_session, identity, **options)
 
+    def frame(self, request: Request, web_session, identity: Identity | None) -> "Frame":
+        """What every page around its body shows, for this person, read once per page."""
+        language = self.language_of(identity)
+        signed_in = identity is not None
+        return Frame(
+            me=identity, csrf=getattr(web_session, "csrf", ""), language=language, t=translator(language),
+            zone=self.definitions.zone,
+            portal=signed_in and bool(identity.roles) and not identity.superuser and all(
+                (self.definitions.roles.get(role) or {}).get("portal") for role in identity.roles),
+            navigation=self.navigation(identity, language), menu=self.menu(identity, language),
+            creatable=editing.creatable(self, identity, language) if signed_in else [],
+            saved=self.store.read(lambda s: saved.saved_lists(s, identity.id)) if signed_in else [],
+            said=said.heard(request))
+
+    def language_of(self, identity: Identity | None) -> str:
+        """The language a person reads the pages in: their own, else the application's first."""
+        return getattr(identity, "language", None) or self.definitions.languages[0]
+
     def render(self, request: Request, template: str, context: Mapping[str, Any], *, status: int = 200,
                web_session=None, identity: Identity | None = None) -> HTMLResponse:
-        language = getattr(identity, "language", None) or self.definitions.languages[0]
-        portal = identity is not None and bool(identity.roles) and not identity.superuser and all(
-            (self.definitions.roles.get(role) or {}).get("portal") for role in identity.roles)
-        base = {"request": request, "me": identity, "csrf": getattr(web_session, "csrf", ""), "portal": portal,
-                "t": translator(language), "language": language, "zone": self.definitions.zone,
-                "navigation": self.navigation(identity, language),
-                "menu": self.menu(identity, language),
-                "creatable": editing.creatable(self, identity, language) if identity is not None else [],
-                "saved": self.store.read(lambda s: saved.saved_lists(s, identity.id)) if identity is not None else [],
-                "said": said.heard(request)}
-        response = self.templates.TemplateResponse(request, template, {**base, **context}, status_code=status)
-        if base["said"]:
+        frame = self.frame(request, web_session, identity)
+        response = self.templates.TemplateResponse(request, template, {**frame.context(), "request": request,
+                                                                       **context}, status_code=status)
+        if frame.said:
             said.forget(response)                # said once
         return response
 
@@ -208,7 +241,7 @@ class Web:
     def account_page(self, request: Request, web_session, identity: Identity) -> Response:
         """Change one's password: the current one, the new one twice. Every other session of
         the account ends, so a stolen session does not outlive the change."""
-        t = translator(identity.language or self.definitions.languages[0])
+        t = translator(self.language_of(identity))
         from deskbase.rules.access.identity import DIRECTORY, find_account
         account = find_account(self.store, identity.id)
         if account is not None and account.source == DIRECTORY:
@@ -241,7 +274,7 @@ class Web:
     # -- pages -------------------------------------------------------------------------------
 
     def home(self, request: Request, web_session, identity: Identity) -> Response:
-        language = identity.language or self.definitions.languages[0]
+        language = self.language_of(identity)
         views = self.navigation(identity, language)
         chosen = list(dict.fromkeys(self._role_lists(identity, "home")))     # the roles' `home:`, in order
         if chosen:
@@ -293,7 +326,7 @@ class Web:
         if view is None or view.name not in {v["name"] for v in self.navigation(identity, "en")}:
             return self.render(request, "error.html", {"message": "There is no such list."}, status=404,
                                web_session=web_session, identity=identity)
-        language = identity.language or self.definitions.languages[0]
+        language = self.language_of(identity)
         if request.query_params.get("add_field"):          # a condition from the filter builder
             try:
                 return filter_builder.added(self, request, view, self.definitions.type(view.type))

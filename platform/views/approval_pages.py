@@ -73,7 +73,7 @@ def decide_on_page(web: "Web", request: Request, web_session, identity: Identity
         return Response(status_code=404)
     except ApprovalRefused as refused:
         return web.record_page(request, web_session, identity, problem=str(refused), status=422)
-    t = translator(identity.language or web.definitions.languages[0])
+    t = translator(web.language_of(identity))
     return said.say(RedirectResponse(f"/r/{number}", status_code=303),
                     t("Your decision on {number} is recorded: {decision}.", number=number, decision=t(decision)))
 
@@ -81,7 +81,7 @@ def decide_on_page(web: "Web", request: Request, web_session, identity: Identity
 def awaiting(web: "Web", identity: Identity) -> list[dict[str, Any]]:
     """What awaits the person's approval (or that of someone they stand in for), oldest first."""
     chains = approval_chains(web.definitions).by_name
-    language = identity.language or web.definitions.languages[0]
+    language = web.language_of(identity)
     return [{"number": item.number, "label": item.label,
              "step": _step_title(chains.get(item.chain), item.step, language),
              "for": item.approver if item.approver != identity.id else None}

@@ -30,7 +30,7 @@ def document_links(session, record, language: str) -> list[dict[str, Any]]:
 def download(web: "Web", request: Request, web_session, identity: Identity) -> Response:
     """A document of a record, made now as the person and sent as a download."""
     number, name = request.path_params["number"], request.path_params["name"]
-    language = identity.language or web.definitions.languages[0]
+    language = web.language_of(identity)
     try:
         made = web.store.read(lambda session: render(session, name, number, language=language), identity=identity)
     except (NotFound, AccessDenied):
@@ -49,7 +49,7 @@ def keep(web: "Web", request: Request, web_session, identity: Identity) -> Respo
     """Make a document as the person and keep it in the record's field (a POST with the form's
     token); the write path checks that they may change that field."""
     number, name = request.path_params["number"], request.path_params["name"]
-    language = identity.language or web.definitions.languages[0]
+    language = web.language_of(identity)
     try:
         web.store.run(lambda session: keep_copy(session, name, number, language=language), identity=identity)
     except NotFound:

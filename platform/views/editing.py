@@ -69,10 +69,6 @@ def readable_record(session, identity: Identity, number: str):
     return record, typedef
 
 
-def _language(web: "Web", identity: Identity) -> str:
-    return identity.language or web.definitions.languages[0]
-
-
 def _uploads(request: Request, typedef, allowed: set[str]) -> dict[str, list[Upload]]:
     found: dict[str, list[Upload]] = {}
     for name in allowed:
@@ -104,7 +100,7 @@ def _form_of(identity: Identity, typedef) -> Mapping[str, Any] | None:
 def _form_page(web: "Web", request: Request, web_session, identity: Identity, *, typedef, values, action: str,
                title: str, status: int = 200, errors=None, typed=None, problem: str | None = None,
                version: int | None = None, creating: bool, pinned: Mapping[str, Any] | None = None) -> Response:
-    language = _language(web, identity)
+    language = web.language_of(identity)
     pinned = pinned if pinned is not None else (fixed_values(identity, "create", typedef, web.definitions)
                                                 if creating else {})
     hidden = hidden_fields(identity, typedef, web.definitions) | kept_by_rules(web.definitions, typedef) | set(pinned)
@@ -131,7 +127,7 @@ def _form_page(web: "Web", request: Request, web_session, identity: Identity, *,
 
 def new_record(web: "Web", request: Request, web_session, identity: Identity) -> Response:
     typedef = web.definitions.types.get(request.path_params["type"])
-    language = _language(web, identity)
+    language = web.language_of(identity)
     if typedef is None or not decide(identity, "create", typedef, definitions=web.definitions):
         return web.render(request, "error.html", {"message": "You may not create records of this kind."},
                           status=403, web_session=web_session, identity=identity)
@@ -174,7 +170,7 @@ def new_record(web: "Web", request: Request, web_session, identity: Identity) ->
 
 def edit_record(web: "Web", request: Request, web_session, identity: Identity) -> Response:
     number = request.path_params["number"]
-    language = _language(web, identity)
+    language = web.language_of(identity)
 
     def load(session):
         record, typedef = readable_record(session, identity, number)
@@ -269,7 +265,7 @@ def field_widget(web: "Web", request: Request, web_session, identity: Identity) 
     name = request.path_params["field"]
     if typedef is None or name not in typedef.fields:
         return Response(status_code=404)
-    language = _language(web, identity)
+    language = web.language_of(identity)
     hidden = hidden_fields(identity, typedef, web.definitions)
     typed = {key: value for key, value in request.query_params.items() if key in typedef.fields}
 

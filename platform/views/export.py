@@ -222,7 +222,7 @@ def export_list(web, request: Request, web_session, identity: Identity) -> Respo
     if view is None or view.name not in {v["name"] for v in web.navigation(identity, "en")}:
         return web.render(request, "error.html", {"message": "There is no such list."}, status=404,
                           web_session=web_session, identity=identity)
-    language = identity.language or web.definitions.languages[0]
+    language = web.language_of(identity)
     listing = read_listing(web.definitions, view, request.query_params, identity)
     if listing.problem:      # never export something other than what was asked
         return web.render(request, "error.html", {"message": listing.problem}, status=422,

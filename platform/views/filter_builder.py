@@ -159,7 +159,7 @@ def value_control(web: "Web", request: Request, web_session, identity: Identity)
         return Response(status_code=404)
     typedef = web.definitions.type(view.type)
     name = request.query_params.get("add_field", "")
-    language = identity.language or web.definitions.languages[0]
+    language = web.language_of(identity)
     allowed = dict(filterable(typedef, hidden_fields(identity, typedef, web.definitions), language))
     if name not in allowed:
         return web.render(request, "_condition_value.html", {"field": None}, web_session=web_session,

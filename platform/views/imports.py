@@ -115,7 +115,7 @@ def import_page(web: "Web", request: Request, web_session, identity) -> Response
     if typedef is None or not decide(identity, "create", typedef, definitions=web.definitions):
         return web.render(request, "error.html", {"message": "You may not create records of this kind."},
                           status=403, web_session=web_session, identity=identity)
-    language = identity.language or web.definitions.languages[0]
+    language = web.language_of(identity)
     context = {"type": typedef.name, "title": typedef.title(language),
                "columns": [f.title(language) for n, f in typedef.own_fields.items() if f.kind.writable]}
     if request.method == "POST":

@@ -52,7 +52,7 @@ def join(web: "Web", request: Request, web_session, identity: Identity) -> Respo
         if wanted != logins:
             with session.as_engine():        # reading is enough to follow; the history names the person
                 session.update(record, {name: wanted})
-        return typedef.fields[name].title(identity.language or web.definitions.languages[0])
+        return typedef.fields[name].title(web.language_of(identity))
     try:
         title = web.store.run(work, identity=identity)
     except NotFound as error:
@@ -60,7 +60,7 @@ def join(web: "Web", request: Request, web_session, identity: Identity) -> Respo
                           web_session=web_session, identity=identity)
     except DeskbaseError as error:
         return web.record_page(request, web_session, identity, problem=str(error), status=422)
-    t = translator(identity.language or web.definitions.languages[0])
+    t = translator(web.language_of(identity))
     return said.say(RedirectResponse(f"/r/{number}", status_code=303),
                     t("You left {list} of {number}.", list=title, number=number) if leave
                     else t("You are among {list} of {number}.", list=title, number=number))

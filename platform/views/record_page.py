@@ -58,10 +58,6 @@ TIMELINE_LIMIT = 200        # entries of each kind on one page, newest first
 RELATED_LIMIT = 20
 
 
-def _language(web: "Web", identity: Identity) -> str:
-    return identity.language or web.definitions.languages[0]
-
-
 def entry_sources(definitions, typedef: TypeDef) -> list[tuple[TypeDef, str]]:
     """The kinds of entries written on records of `typedef`, with the field through which
     they point at one: types without a title of their own that must point at one through an
@@ -102,7 +98,7 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                 problems: Mapping[str, str] | None = None, status: int = 200) -> Response:
     """The page of one record, as the person may see it."""
     number = request.path_params["number"]
-    language = _language(web, identity)
+    language = web.language_of(identity)
     only_entries = request.query_params.get("timeline") == "entries"
 
     def work(session):
@@ -322,7 +318,7 @@ def fire_transition(web: "Web", request: Request, web_session, identity: Identit
         if any(spec.kind.name == "duration" for spec in specs.values()):
             stopwatch.used(session, identity.id, number)      # its time went into this transition
         return _landing(session, identity, record, name, inputs), asked.title(language) if asked else name
-    language = _language(web, identity)
+    language = web.language_of(identity)
     try:
         landing, label = web.store.run(work, identity=identity)
     except TransitionRefused as refused:
@@ -358,7 +354,7 @@ def inline_field(web: "Web", request: Request, web_session, identity: Identity) 
     that field since the editor was drawn (changes to other fields do not get in the way),
     then the record's part of the page is drawn again."""
     number, name = request.path_params["number"], request.path_params["field"]
-    language = _language(web, identity)
+    language = web.language_of(identity)
     if not _NAME.fullmatch(name):
         return Response(status_code=404)
 

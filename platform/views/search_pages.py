@@ -70,7 +70,7 @@ def results(session, identity: Identity, typed: str, language: str) -> list[dict
 def search(web: "Web", request: Request, web_session, identity: Identity) -> Response:
     """GET /search?q=…: a number opens its record; words list what matches, by type."""
     typed = str(request.query_params.get("q", ""))[:MAX_TYPED].strip()
-    language = identity.language or web.definitions.languages[0]
+    language = web.language_of(identity)
     number = web.store.read(lambda session: _number(session, identity, typed), identity=identity) if typed else None
     if number is not None:
         return RedirectResponse(f"/r/{number}", status_code=303)

@@ -47,7 +47,7 @@ def insert(web: "Web", request: Request, web_session, identity: Identity) -> Res
     prefix = query.get("prefix", "")
     if not (_NAME.fullmatch(type_name) and _NAME.fullmatch(name) and _PREFIX.fullmatch(prefix)):
         return web.render(request, "_alert.html", {"message": "There is nothing to insert here."}, status=404)
-    language = identity.language or web.definitions.languages[0]
+    language = web.language_of(identity)
 
     def work(session):
         record, _ = readable_record(session, identity, number)

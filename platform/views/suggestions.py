@@ -61,7 +61,7 @@ def suggestions(web: "Web", request: Request, web_session, identity: Identity) -
     if not decide(identity, "read", target, definitions=web.definitions):
         return HTMLResponse("")
     typed = str(request.query_params.get(name, ""))[:500]
-    language = identity.language or web.definitions.languages[0]
+    language = web.language_of(identity)
     try:
         found = web.store.read(lambda session: [(record.number, record.get(target.title_field) or record.number)
                                                 for record in suggested(session, field.suggest, typed)],
