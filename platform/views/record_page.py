@@ -43,7 +43,7 @@ from deskbase.rules.process.workflows import (
 from . import approval_pages, joining, markdown, said, snippet_pages, stopwatch
 from .display import field_text
 from .document_pages import document_links
-from .editing import entry_limits, kept_by_rules, preview_of, readable_record
+from .editing import entry_limits, kept_by_rules, preview_of, readable_record, role_form
 from .forms import form_value, submitted, widgets
 from .history import history_items, relative_time
 from .i18n import translator
@@ -255,7 +255,9 @@ def _related(web: "Web", session, identity: Identity, typedef: TypeDef, record, 
                        if not f.system and n not in hidden and f.kind.name not in ("attachments", "computed")][:5]
             rows = [{"number": r.number, "cells": [reading.text(other, c, r.get(c)) for c in columns]}
                     for r in page.records]
-            may_add = decide(identity, "create", other, definitions=web.definitions).allowed
+            asked = role_form(identity, other)          # a form that does not ask the ref cannot add one here
+            may_add = decide(identity, "create", other, definitions=web.definitions).allowed \
+                and (asked is None or name in asked)
             if not rows and not may_add:
                 continue
             found.append({"title": f"{label_text(other.plural, language, other.title(language))}"

@@ -39,3 +39,18 @@ def test_a_customer_is_asked_what_they_know_and_the_rest_is_filled_from_who_they
                                                                limit=None).records])
     assert (ticket["requester"], ticket["organization"], ticket["channel"]) == (who.person, who.organization, "portal")
     assert len(contract) != 1 or ticket["contract"] == contract[0]
+
+
+def test_a_customers_ticket_page_offers_no_link_to_add_what_their_form_does_not_ask(app_store):
+    """"Add: Tickets (Merged into)" would open a form that cannot link the new ticket: the
+    customer's form asks none of parent, merged_into or opened_from; the supervisor's does."""
+    with app_store(demo=True) as demo:
+        number = demo.read(lambda s: s.query("ticket", {"organization": identity_of(demo, "jdupont").organization},
+                                             "id", limit=1).records[0].number)
+        with TestClient(create_app(demo), follow_redirects=False) as web:
+            sign_in(web, "jdupont")
+            page = web.get(f"/r/{number}").text
+            assert page.count("/new/ticket?") == 0
+            sign_in(web, "cmartin")
+            page = web.get(f"/r/{number}").text
+            assert "/new/ticket?merged_into=" in page and "Tickets (Merged into)" in page

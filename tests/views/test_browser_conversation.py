@@ -105,3 +105,20 @@ def test_times_read_in_the_readers_own_zone_and_ago_stays_true(page_in_new_york,
     assert "EST" in hover or "GMT-5" in hover
     page.clock.fast_forward(int(timedelta(seconds=125).total_seconds() * 1000))
     page.wait_for_selector("li.entry time[data-relative]:text-matches('^2 min')")
+
+
+def test_a_dispatcher_assigns_by_name_seeing_each_technicians_open_tickets(page, live_server, demo_store):
+    number = demo_store.read(lambda s: s.query("ticket", {"status": "awaiting_pickup"}, "-id", limit=1)
+                             .records[0].number)
+    held = demo_store.read(lambda s: s.count("ticket", {"assignee": "khaddad", "status": {
+        "not_in": ["resolved", "rejected", "cancelled", "closed"]}}))
+    sign_in(page, live_server, "jroux")
+    page.goto(f"{live_server.url}/r/{number}")
+    page.click("details summary:text-is('Assign')")
+    offered = page.eval_on_selector_all("#people-assign-assignee option", "options => options.map(o => o.label)")
+    assert f"Karim Haddad · {held} open" in offered
+    page.fill("input[name=assignee]", "Karim Haddad")
+    page.click("form[action$='/fire/assign'] button[type=submit]")
+    page.wait_for_selector("p.said")
+    assert "Assign: done on" in page.inner_text("p.said")
+    assert demo_store.read(lambda s: s.find(number)["assignee"]) == "khaddad"
