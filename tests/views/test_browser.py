@@ -62,7 +62,7 @@ def test_a_form_offers_subcategories_under_the_chosen_category(page, live_server
                                                                        limit=None).records})
     assert page.locator("#input-subcategory option[value]:not([value=''])").count() == 0
     page.select_option("#input-category", str(category.id))
-    page.wait_for_function("document.querySelectorAll('#input-subcategory option').length > 1")
+    page.wait_for_function("() => document.querySelectorAll('#input-subcategory option').length > 1")
     offered = set(page.eval_on_selector_all("#input-subcategory option", "els => els.map(e => e.value)")) - {""}
     assert offered == children
     page.fill("#input-title", "Label printer")
@@ -219,7 +219,7 @@ def test_a_field_is_changed_in_place_without_leaving_the_page(page, live_server,
     page.fill("#inline-input-title", "Quai B : imprimante remplacée")
     page.click("#inline-title button[type=submit]")
     page.wait_for_selector("#inline-title:has-text('Quai B : imprimante remplacée') button.inline-edit")
-    page.wait_for_function("document.querySelector('h1').textContent.includes('Quai B : imprimante remplacée')")
+    page.wait_for_function("() => document.querySelector('h1').textContent.includes('Quai B : imprimante remplacée')")
     assert "Quai B : imprimante remplacée" in page.inner_text("section.timeline")
     assert page.evaluate("window.stayed") is True
     assert page.input_value("#comment-input-body") == "A reply being typed"           # not lost

@@ -21,14 +21,14 @@ def test_a_technician_inserts_a_canned_reply_filled_in_for_the_ticket(page, live
     page.evaluate("window.stayed = true")                      # gone if the whole page reloads
     page.fill("#comment-input-body", "Merci pour la photo.")
     page.select_option("select[name=snippet]", label="Printer: reinstall the driver")
-    page.wait_for_function("document.querySelector('#comment-input-body').value.includes('pilote')")
+    page.wait_for_function("() => document.querySelector('#comment-input-body').value.includes('pilote')")
     text = page.input_value("#comment-input-body")
     assert text.startswith("Merci pour la photo.\n\nBonjour " + requester)
     assert number in text and text.rstrip().endswith("Sophie Bernard")
     assert page.evaluate("window.stayed") is True
     # An internal one sets the comment's visibility too.
     page.select_option("select[name=snippet]", label="Internal: escalated to level 2")
-    page.wait_for_function("document.querySelector('#comment-input-visibility').value === 'internal'")
+    page.wait_for_function("() => document.querySelector('#comment-input-visibility').value === 'internal'")
     assert f"{number} is escalated to level 2" in page.input_value("#comment-input-body")
 
 
@@ -53,7 +53,7 @@ def test_a_running_stopwatch_ticks_every_second_and_a_list_is_saved_with_its_que
     page.goto(f"{live_server.url}/r/{number}")
     page.click("#stopwatch button:text-is('Start')")
     page.wait_for_selector("#stopwatch.running")
-    page.wait_for_function("/^0:00:0[2-9]$/.test(document.querySelector('#stopwatch output').textContent)",
+    page.wait_for_function("() => /^0:00:0[2-9]$/.test(document.querySelector('#stopwatch output').textContent)",
                            timeout=6000)                                 # counted in the page, no request
     page.click("#stopwatch button:text-is('Stop')")
     page.goto(f"{live_server.url}/v/my_tickets?q=imprimante")
@@ -122,3 +122,20 @@ def test_a_dispatcher_assigns_by_name_seeing_each_technicians_open_tickets(page,
     page.wait_for_selector("p.said")
     assert "Assign: done on" in page.inner_text("p.said")
     assert demo_store.read(lambda s: s.find(number)["assignee"]) == "khaddad"
+
+
+def test_the_pages_work_under_the_content_security_policy(page, live_server, demo_store):
+    """No inline script or style is refused by the browser on the main pages, and htmx still
+    swaps (an inline edit opens in place)."""
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    number, _ = _first_printer_ticket(demo_store)
+    organization = demo_store.read(lambda s: s.get("asset", s.query("ticket", {"asset": {"ne": None}}, limit=1)
+                                                        .records[0]["asset"]).number)            # its summaries
+    sign_in(page, live_server, "cmartin")
+    for path in ("/", "/v/open_tickets", f"/r/{organization}", f"/r/{number}"):
+        page.goto(f"{live_server.url}{path}")
+    page.click("#inline-priority button.inline-edit")
+    page.wait_for_selector("#inline-priority select")
+    assert refused == []

@@ -636,3 +636,24 @@ def test_every_page_is_drawn_from_one_transaction(client, helpdesk_store, monkey
         opened.clear()
         assert client.get(path).status_code == 200
         assert len(opened) == 1, (path, len(opened))
+
+
+def test_every_answer_forbids_frames_inline_script_and_guessing(client, helpdesk_store):
+    sign_in(client, "cmartin", "demo-password")
+    number = helpdesk_store.read(lambda s: s.query("ticket", limit=1).records[0].number)
+    for path in ("/", f"/r/{number}", "/r/T-999999", "/v/open_tickets", "/static/deskbase.js", "/login"):
+        headers = client.get(path).headers
+        policy = headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
+        assert (headers["x-frame-options"], headers["x-content-type-options"], headers["referrer-policy"]) == (
+            "DENY", "nosniff", "same-origin"), path
+
+
+def test_no_page_needs_an_inline_style_or_script(client, helpdesk_store):
+    sign_in(client, "cmartin", "demo-password")
+    number = helpdesk_store.read(lambda s: s.query("ticket", {"status": "in_progress"}, limit=1).records[0].number)
+    organization = helpdesk_store.read(lambda s: s.get("asset", s.query("ticket", {"asset": {"ne": None}}, limit=1)
+                                                              .records[0]["asset"]).number)        # its summaries
+    for path in ("/", f"/r/{number}", f"/r/{organization}", "/v/open_tickets", "/new/ticket", "/search?q=impri"):
+        page = client.get(path).text
+        assert not re.search(r"\sstyle=|<style|<script(?![^>]*\ssrc=)|\son[a-z]+=", page), path
