@@ -1,6 +1,7 @@
 """How a record's values read for people, in their language: titles of the records refs
 point at, labels for enums, durations as 1h30m. The command line and the web pages both
-show values through here."""
+show values through here. A ref to a record the reader may not read shows its number
+only: a title is the record's content, and is read under the record's own access rules."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -8,15 +9,19 @@ from datetime import datetime
 from typing import Any
 
 from deskbase.objects.model import TypeDef
+from deskbase.rules.access.scopes import may_read
 
 
 def ref_text(session, type_name: str, record_id: int) -> str:
-    """The title of the record a ref points at, or its number when its type has no title."""
+    """The title of the record a ref points at, or its number when its type has no title or
+    the session's reader may not read it."""
     typedef = session.definitions.type(type_name)
     target = session.container(type_name).records.get(record_id)
     if target is None:
         return typedef.number(record_id)
-    return str(target.get(typedef.title_field)) if typedef.title_field else target.number
+    title = target.get(typedef.title_field) if typedef.title_field else None
+    shown = title not in (None, "") and may_read(session, session.identity, typedef, target)
+    return str(title) if shown else target.number
 
 
 def moment_of(value: Any) -> str | None:

@@ -23,6 +23,7 @@ from deskbase.objects.fields import (
 )
 from deskbase.objects.model import TypeDef
 from deskbase.rules.access.identity import Identity
+from deskbase.rules.access.scopes import may_read
 from deskbase.rules.documents.formatting import datetime_text, plain_text
 from deskbase.rules.documents.making import Reader
 
@@ -45,7 +46,6 @@ class Reading(Reader):
     def __init__(self, session, identity: Identity | None, language: str):
         super().__init__(session, identity, language)
         self.t = translator(language)
-        self._readable: dict[tuple[str, int], bool] = {}
 
     def person(self, login: Any) -> str:
         """A person's name from their login (the login when there is no such account)."""
@@ -89,12 +89,10 @@ class Reading(Reader):
         target = self.session.container(type_name).records.get(record_id)
         if target is None:
             return Piece(typedef.number(record_id))
+        if not may_read(self.session, self.identity, typedef, target):
+            return Piece(target.number)                 # its title is its content: not theirs to read
         title = target.get(typedef.title_field) if typedef.title_field else None
-        shown = str(title) if title not in (None, "") else target.number
-        key = (type_name, record_id)
-        if key not in self._readable:
-            self._readable[key] = self.identity is None or self.may_read(typedef, target)
-        return Piece(shown, f"/r/{target.number}" if self._readable[key] else None)
+        return Piece(str(title) if title not in (None, "") else target.number, f"/r/{target.number}")
 
     def from_history(self, typedef: TypeDef, name: str, value: Any) -> Any:
         """A value as the history keeps it (its JSON form) back as the field stores it."""

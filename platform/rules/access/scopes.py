@@ -186,6 +186,20 @@ def decide(identity: Identity | None, action: str, typedef: TypeDef, record: Rec
     return Decision(False, f"{_who(roles)} may {action} only {_records(typedef)} {scopes}: this one is not")
 
 
+def may_read(session: Session, identity: Identity | None, typedef: TypeDef, record: Record) -> bool:
+    """Whether `identity` may read the record (None: the engine, or the command line, reads
+    all), as `decide` says; answered once per person, record and session, for the pages and
+    documents that show the records a value points at."""
+    if identity is None:
+        return True
+    known = session.__dict__.setdefault("_may_read", {})
+    key = (identity.id, typedef.name, record.id)
+    if key not in known:
+        known[key] = bool(decide(identity, "read", typedef, record, definitions=session.definitions,
+                                 context=session.context(record.values)))
+    return known[key]
+
+
 def fixed_values(identity: Identity | None, action: str, typedef: TypeDef, definitions: Definitions) -> dict[str, Any]:
     """The values a person's only way to `action` records pins down: each `field: value` at
     the top of the one filter that grants it (`{organization: $me.organization, visibility:

@@ -28,7 +28,7 @@ from deskbase.objects.model import TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Session
 from deskbase.rules.access.identity import ACCOUNTS_KEY, Identity, identity_for_account
-from deskbase.rules.access.scopes import AccessDenied, access_rules, decide, hidden_fields
+from deskbase.rules.access.scopes import AccessDenied, access_rules, decide, hidden_fields, may_read
 from deskbase.rules.process.timers import clocks_of
 
 from .formatting import plain_text
@@ -198,8 +198,7 @@ class Reader:
         self.accounts = kept_object(session.connection, ACCOUNTS_KEY) or {}
 
     def may_read(self, typedef: TypeDef, record: Record) -> bool:
-        return bool(decide(self.identity, "read", typedef, record, definitions=self.definitions,
-                           context=self.session.context(record.values)))
+        return may_read(self.session, self.identity, typedef, record)
 
     def view(self, typedef: TypeDef, record: Record) -> "RecordView":
         return RecordView(self, typedef, record)

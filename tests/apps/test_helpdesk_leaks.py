@@ -1,0 +1,82 @@
+"""Nothing of a record one may not read shows through another page (issue: titles, totals,
+child records). A ref to such a record reads as its number only: in a list's filter
+sentence, in list cells, on a record's page and in an export."""
+from __future__ import annotations
+
+import html
+import io
+import re
+
+import pytest
+from demo_web import sign_in
+from openpyxl import load_workbook
+from starlette.testclient import TestClient
+
+from deskbase.rules.access.identity import identity_of
+from deskbase.views.app import create_app
+
+
+@pytest.fixture(scope="module")
+def desk(app_store):
+    """The demo, with one of Strojírny's tickets made a child of Chabrier's tickets."""
+    with app_store(demo=True) as store:
+        theirs = identity_of(store, "psvoboda").organization
+        others = store.read(lambda s: [r for r in s.query("ticket", {"organization": {"ne": theirs}}, "id",
+                                                          limit=4).records])
+        mine = store.read(lambda s: s.query("ticket", {"organization": theirs}, "id", limit=1).records[0].number)
+        store.run(lambda s: s.update(mine, {"parent": others[0].id, "related_tickets": [r.id for r in others[1:]]}))
+        store.others = [(r.id, r.number, r["title"]) for r in others]
+        store.mine = mine
+        yield store
+
+
+@pytest.fixture
+def customer(desk):
+    with TestClient(create_app(desk), follow_redirects=False) as web:
+        sign_in(web, "psvoboda")
+        yield web
+
+
+def _text(page: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def test_a_filter_on_refs_says_no_title_of_other_organizations_tickets(customer, desk):
+    ids = ", ".join(str(record_id) for record_id, _, _ in desk.others)
+    text = _text(customer.get("/v/my_organization_tickets", params={"f": f"{{parent: [{ids}]}}"}).text)
+    for _, number, title in desk.others:
+        assert title not in text
+    assert desk.others[0][1] in text                      # said by number: what they typed
+
+
+def test_a_ticket_page_names_an_unreadable_parent_by_number_only(customer, desk):
+    page = customer.get(f"/r/{desk.mine}")
+    assert page.status_code == 200
+    text = _text(page.text)
+    for _, number, title in desk.others:
+        assert title not in text
+    assert desk.others[0][1] in text and f'href="/r/{desk.others[0][1]}"' not in page.text
+
+
+def test_list_cells_and_exports_name_an_unreadable_ref_by_number_only(desk):
+    """The cells of a list and of its Excel export read refs through the same check."""
+    import dataclasses
+
+    from deskbase.views.display import field_text
+    from deskbase.views.export import write_listing
+    from deskbase.views.lists import read_listing
+    who = identity_of(desk, "psvoboda")
+    typedef = desk.definitions.type("ticket")
+    cell = desk.read(lambda s: field_text(s, typedef, s.find(desk.mine).values, "parent"), identity=who)
+    assert cell == desk.others[0][1]
+    listing = read_listing(desk.definitions, desk.definitions.views["my_organization_tickets"], {}, who)
+    listing = dataclasses.replace(listing, columns=("id", "parent", "related_tickets"))
+    sheet = io.BytesIO()
+    desk.read(lambda s: write_listing(s, listing, "en", sheet), identity=who)
+    cells = [str(c) for row in load_workbook(io.BytesIO(sheet.getvalue())).active.iter_rows(values_only=True)
+             for c in row if c]
+    assert desk.others[0][1] in cells
+    assert not any(title in c for c in cells for _, _, title in desk.others)
+    staff = desk.read(lambda s: field_text(s, typedef, s.find(desk.mine).values, "parent"),
+                      identity=identity_of(desk, "cmartin"))
+    assert staff == desk.others[0][2]                    # who may read it reads its title
