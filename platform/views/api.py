@@ -42,7 +42,7 @@ from deskbase.objects.model import TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.store import Store
 from deskbase.rules.access.identity import Identity
-from deskbase.rules.access.scopes import AccessDenied, decide, hidden_fields, readonly_fields
+from deskbase.rules.access.scopes import AccessDenied, decide, fixed_values, hidden_fields, readonly_fields
 from deskbase.rules.process.workflows import TransitionRefused, available_transitions, fire, workflow_of
 
 from .api_keys import KeyRefused, identity_of_key
@@ -209,9 +209,11 @@ class Api:
     # -- writes ----------------------------------------------------------------------------
 
     def create_record(self, request: Request, identity: Identity, body: Any) -> Response:
-        """POST /{type} with the field values: 201 with the record and its Location."""
+        """POST /{type} with the field values: 201 with the record and its Location. What the
+        person's create rule pins (a customer's organization, a comment's author) is filled in
+        when not sent; sent otherwise, it is refused with the rule."""
         typedef = self._type(request)
-        values = _object(body)
+        values = {**fixed_values(identity, "create", typedef, self.definitions), **_object(body)}
 
         def work(session) -> dict[str, Any]:
             return self._shown(session, identity, typedef, session.create(typedef.name, values))

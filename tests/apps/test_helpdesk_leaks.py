@@ -1,6 +1,6 @@
-"""Nothing of a record one may not read shows through another page (issue: titles, totals,
-child records). A ref to such a record reads as its number only: in a list's filter
-sentence, in list cells, on a record's page and in an export."""
+"""Nothing of a record one may not read shows through another page: a ref to such a record
+reads as its number only — in a list's filter sentence, in list cells, on a record's page
+and in an export. And nobody writes in someone else's name."""
 from __future__ import annotations
 
 import html
@@ -80,3 +80,14 @@ def test_list_cells_and_exports_name_an_unreadable_ref_by_number_only(desk):
     staff = desk.read(lambda s: field_text(s, typedef, s.find(desk.mine).values, "parent"),
                       identity=identity_of(desk, "cmartin"))
     assert staff == desk.others[0][2]                    # who may read it reads its title
+
+
+def test_a_customers_comment_is_theirs_whatever_the_form_says(customer, desk):
+    from demo_web import csrf_of
+    form = customer.get(f"/new/comment?ticket={desk.read(lambda s: s.find(desk.mine).id)}").text
+    assert 'name="author"' not in form
+    sent = customer.post("/new/comment", data={"csrf": csrf_of(form), "ticket": desk.mine, "body": "It works now.",
+                                               "author": "admin", "author_kind": "staff"})
+    assert sent.status_code == 303, sent.text
+    made = desk.read(lambda s: dict(s.query("comment", sort="-id", limit=1).records[0].values))
+    assert (made["author"], made["author_kind"], made["body"]) == ("psvoboda", "customer", "It works now.")

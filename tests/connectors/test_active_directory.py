@@ -153,7 +153,7 @@ def test_a_wrong_password_reads_exactly_like_an_unknown_login(store):
     assert wrong.status_code == unknown.status_code == 401
     for response in (wrong, unknown):
         assert WRONG_LOGIN in response.text
-        assert not re.search(r"\b(52e|525|data)\b", response.text)
+        assert not re.search(r"\b(52e|525|data)\b", re.sub(r"<[^>]+>", " ", response.text))   # what it says
     assert find_account(store, "bob") is None
 
 

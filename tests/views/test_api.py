@@ -305,3 +305,24 @@ def test_the_command_line_adds_lists_and_revokes_keys(tmp_path, capsys):
             identity_of_key(store, key)
     code, _, err = run("add", "other", "--as", "nobody")
     assert code == 1 and "there is no account `nobody`" in err
+
+
+def test_nobody_but_a_supervisor_writes_in_someone_elses_name(client, helpdesk_store, keys):
+    """A comment's author and a work entry's performer are who sends them: a customer or a
+    technician naming someone else is refused with the reason; a supervisor may."""
+    theirs = first_ticket(helpdesk_store, {"organization": organization_of(helpdesk_store, "psvoboda")})
+    forged = client.post("/api/v1/comment", headers=bearer(keys["psvoboda"]),
+                         json={"ticket": theirs, "body": "Approved, go ahead.", "author": "cmartin"})
+    assert forged.status_code in (403, 422) and "author" in forged.text, forged.text
+    own = client.post("/api/v1/comment", headers=bearer(keys["psvoboda"]), json={"ticket": theirs, "body": "Thanks."})
+    assert own.status_code == 201 and own.json()["author"] == "psvoboda"
+    mine = first_ticket(helpdesk_store, {"assignee": "sbernard"})
+    for body in ({"ticket": mine, "body": "Checked.", "author": "tdvorak"},):
+        refused = client.post("/api/v1/comment", headers=bearer(keys["sbernard"]), json=body)
+        assert refused.status_code in (403, 422), refused.text
+    refused = client.post("/api/v1/work_entry", headers=bearer(keys["sbernard"]),
+                          json={"ticket": mine, "duration": "30m", "performer": "tdvorak"})   # khaddad: whom he stands in for
+    assert refused.status_code in (403, 422), refused.text
+    allowed = client.post("/api/v1/comment", headers=bearer(keys["cmartin"]),
+                          json={"ticket": mine, "body": "Called the customer for Sophie.", "author": "sbernard"})
+    assert allowed.status_code == 201 and allowed.json()["author"] == "sbernard"
