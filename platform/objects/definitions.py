@@ -18,7 +18,7 @@ from .compiling import Section, filter_errors, offer_errors
 from .errors import DefinitionError, DefinitionErrors, hint_for
 from .fields import ComputedKind, EnumKind, RefKind, SequenceKind, StringKind
 from .frozen import freeze, freeze_plain
-from .model import FROZEN_EMPTY, SYSTEM_FIELDS, Definitions, FieldDef, TypeDef, system_fields
+from .model import SYSTEM_FIELDS, Definitions, FieldDef, TypeDef, system_fields
 from .overlays import apply_overlay, merge_folder
 from .sourcemap import DocPath, Document, format_path, read_yaml
 

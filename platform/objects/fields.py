@@ -37,6 +37,25 @@ def label_text(label: Any, language: str = "en", fallback: str = "") -> str:
     return str(label)
 
 
+def _short(raw: Any) -> str:
+    """A value as a message quotes it: its first 40 characters."""
+    text = str(raw)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _shortened(message: str) -> str:
+    """A message whose quoted values and long words are cut to their first 40 characters."""
+    message = re.sub(r"`([^`]{41,})`", lambda m: f"`{m.group(1)[:40]}…`", message)
+    return re.sub(r"[^\s`]{41,}", lambda m: m.group()[:40] + "…", message)[:300]
+
+
+# The ranges every value of a kind keeps to, whatever its own bounds: what people and the
+# engine's arithmetic (time zones, sums, indexes) handle.
+MAX_DIGITS = 15                     # before the decimal point
+YEARS = (1900, 2999)
+MAX_DURATION = 100_000 * 3600       # 100,000 hours, 11 years
+
+
 def _blank(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and raw.strip() == "")
 
@@ -54,7 +73,14 @@ class Kind:
         """A stored value from a form string, JSON value or Python value; None for blank."""
         if _blank(raw):
             return self.empty()
-        return self._coerce(raw, lookup)
+        try:
+            return self._coerce(raw, lookup)
+        except FieldError as refused:
+            if len(str(refused)) > 200:                         # quoting a huge value would drown the reason
+                raise FieldError(_shortened(str(refused))) from None
+            raise
+        except (ArithmeticError, ValueError, RecursionError):   # what no rule below foresaw: a sentence still
+            raise FieldError(f"`{_short(raw)}` cannot be read as a {self.name} value") from None
 
     def empty(self) -> Any:
         return () if self.multiple else None
@@ -173,9 +199,11 @@ class DecimalKind(Kind):
         try:
             number = Decimal(text)
         except InvalidOperation:
-            raise FieldError(f"`{raw}` is not a number") from None
+            raise FieldError(f"`{_short(raw)}` is not a number") from None
         if not number.is_finite():
-            raise FieldError(f"`{raw}` is not a number")
+            raise FieldError(f"`{_short(raw)}` is not a number")
+        if number and number.adjusted() >= MAX_DIGITS:
+            raise FieldError(f"`{_short(raw)}` is too large: at most {MAX_DIGITS} digits before the decimal point")
         quantum = Decimal(1).scaleb(-self.places)
         rounded = number.quantize(quantum)
         if rounded != number:
@@ -221,19 +249,25 @@ class DateKind(Kind):
 
     def _coerce(self, raw, lookup):
         if isinstance(raw, datetime):
-            return raw.date()
+            return _in_years(raw.date(), raw)
         if isinstance(raw, date):
-            return raw
+            return _in_years(raw, raw)
         text = str(raw).strip()
         for pattern in ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y"):
             try:
-                return datetime.strptime(text, pattern).date()
+                return _in_years(datetime.strptime(text, pattern).date(), raw)
             except ValueError:
                 continue
-        raise FieldError(f"`{raw}` is not a date (write it as 2026-11-24)")
+        raise FieldError(f"`{_short(raw)}` is not a date (write it as 2026-11-24)")
 
     def _json(self, value):
         return value.isoformat()
+
+
+def _in_years(moment: Any, raw: Any) -> Any:
+    if not YEARS[0] <= moment.year <= YEARS[1]:
+        raise FieldError(f"`{_short(raw)}` is out of range: a year from {YEARS[0]} to {YEARS[1]}")
+    return moment
 
 
 @dataclass(frozen=True)
@@ -255,7 +289,8 @@ class DateTimeKind(Kind):
             try:
                 moment = datetime.fromisoformat(text)
             except ValueError:
-                raise FieldError(f"`{raw}` is not a date and time (write it as 2026-11-24 14:30)") from None
+                raise FieldError(f"`{_short(raw)}` is not a date and time (write it as 2026-11-24 14:30)") from None
+        _in_years(moment, raw)
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=ZoneInfo(self.zone))
         return moment.astimezone(UTC)
@@ -301,7 +336,7 @@ def parse_duration(raw: Any) -> int:
     if parts and _DURATION_PART.sub("", text).strip() == "":
         unit_seconds = {"d": 86400, "h": 3600, "m": 60, "min": 60, "s": 1}
         return int(round(sum(float(n.replace(",", ".")) * unit_seconds[u] for n, u in parts)))
-    raise FieldError(f"`{raw}` is not a duration (write it as 1h30, 45m or 1:30)")
+    raise FieldError(f"`{_short(raw)}` is not a duration (write it as 1h30, 45m or 1:30)")
 
 
 def format_duration(seconds: int) -> str:
@@ -324,6 +359,8 @@ class DurationKind(Kind):
 
     def _coerce(self, raw, lookup):
         seconds = parse_duration(raw)
+        if abs(seconds) > MAX_DURATION:
+            raise FieldError(f"`{_short(raw)}` is too long: at most {MAX_DURATION // 3600:,}h")
         return _check_bounds(seconds, self.minimum, self.maximum, format_duration(seconds))
 
     def text(self, value, language="en"):
@@ -463,13 +500,29 @@ class UsersKind(Kind):
         return tuple(dict.fromkeys(_login(item) for item in items if not _blank(item)))
 
 
+# Characters a file name never keeps: controls (C0, DEL, C1), the marks that reorder text
+# ("photo\u202Egnp.exe" shows as "photoexe.png") and path separators.
+_UNSAFE_IN_NAMES = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069/\\\\]+")
+
+
+def safe_filename(name: Any) -> str:
+    """A file name as it may be shown, stored and sent: one line, no control or reordering
+    characters, no folders, at most 200 characters (the end, with its extension, kept)."""
+    name = _UNSAFE_IN_NAMES.sub("_", " ".join(str(name or "").split())).strip(". _") or "attachment"
+    return name[-200:]
+
+
 @dataclass(frozen=True)
 class Upload:
-    """A file offered to an attachments field, before it is stored as a blob."""
+    """A file offered to an attachments field, before it is stored as a blob; its name is
+    made safe (`safe_filename`) whoever sent it."""
 
     filename: str
     content: bytes
     content_type: str = "application/octet-stream"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filename", safe_filename(self.filename))
 
 
 @dataclass(frozen=True)

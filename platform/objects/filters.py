@@ -51,6 +51,30 @@ _REFERENCE = re.compile(
     r"\$(?P<source>\w+)(?:\.(?P<name>\w+))?"
     r"(?:\s*(?P<sign>[+-])\s*(?P<amount>\d+)\s*(?P<unit>[dhm]))?")
 _UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+MAX_OFFSET_DAYS = 36_500          # `$now-…`, `$today+…`: a century either way
+MAX_FILTER_TEXT = 20_000          # characters of a filter typed in a page or a request
+MAX_FILTER_DEPTH = 32             # maps and lists within each other
+_TOO_DEEP = f"the filter nests too deeply: at most {MAX_FILTER_DEPTH} levels of maps and lists"
+
+
+class _NoAliases(yaml.SafeLoader):
+    """YAML without anchors and aliases: a filter is small, and aliases can make a few hundred
+    characters expand to millions of values."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.get_event()
+            raise yaml.composer.ComposerError(None, None, "a filter takes no YAML aliases (*name)",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deeply maps and lists nest in `value`, counted up to `limit` + 1 at most."""
+    if limit < 0 or not isinstance(value, (dict, list)):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(item, limit - 1) for item in items), default=0)
 
 
 def parse_filter_text(text: str | None, path: str = "") -> Any:
@@ -58,13 +82,19 @@ def parse_filter_text(text: str | None, path: str = "") -> Any:
     the API take it; None when empty; QueryError with the column of a mistake."""
     if not text or not str(text).strip():
         return None
+    if len(text) > MAX_FILTER_TEXT:
+        raise QueryError(f"the filter is too long: at most {MAX_FILTER_TEXT:,} characters", path)
     try:
-        value = yaml.safe_load(text)
+        value = yaml.load(text, Loader=_NoAliases)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at column {mark.column + 1}" if mark else ""
         raise QueryError(f"the filter is not valid JSON or YAML{where}: {getattr(error, 'problem', error)}",
                          path) from None
+    except RecursionError:
+        raise QueryError(_TOO_DEEP, path) from None
+    if _depth(value, MAX_FILTER_DEPTH) > MAX_FILTER_DEPTH:
+        raise QueryError(_TOO_DEEP, path)
     if not isinstance(value, dict):
         raise QueryError("a filter is a map such as {status: open}", path)
     return value
@@ -777,7 +807,10 @@ class _Compiler:
             if source == "today" and unit != "d":
                 raise self.error(f"`{text}`: `$today` moves by whole days, such as `$today-7d`", path,
                                  "use `$now` for hours and minutes")
-            offset = _UNITS[unit] * int(match["amount"]) * (-1 if match["sign"] == "-" else 1)
+            amount = int(match["amount"]) if len(match["amount"]) <= 7 else MAX_OFFSET_DAYS + 1
+            if amount * _UNITS[unit] > timedelta(days=MAX_OFFSET_DAYS):
+                raise self.error(f"`{_shown(text)}` moves too far: at most {MAX_OFFSET_DAYS} days", path)
+            offset = _UNITS[unit] * amount * (-1 if match["sign"] == "-" else 1)
         if source == "record":
             fields = self.record_type.fields
             if not attribute:

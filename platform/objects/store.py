@@ -370,9 +370,9 @@ class Store:
             typedef = self.definitions.type(type_name)
             record_typedef = self.definitions.type(record_type) if record_type else None
             compiled = compile_filter(spec, typedef, record_type=record_typedef)
-            if len(self._filters) > 4096:
-                self._filters.clear()
-            self._filters[key] = compiled
+        if len(self._filters) > 4096:                   # bounded: ad-hoc filters come and go
+            self._filters.clear()
+        self._filters[key] = compiled
         self._filters[fast_key] = (spec, compiled)
         return compiled
 

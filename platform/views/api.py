@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from ZODB.POSException import ConflictError
 
 from deskbase.objects.errors import DeskbaseError, FieldError, NotFound, QueryError, StaleEdit, ValidationError
 from deskbase.objects.fields import (
@@ -51,6 +52,13 @@ from .editing import kept_by_rules
 PREFIX = "/api/v1"
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 MAX_REQUEST = 100 * 2**20        # one request with its files; each attachments field has its own limit
+
+
+TOO_LARGE = f"The request is too large: at most {MAX_REQUEST // 2**20} MiB in one form or body."
+
+
+class BodyTooLarge(Exception):
+    """A request body past MAX_REQUEST, found while it was being read (see app.BodyLimit)."""
 log = logging.getLogger("deskbase.api")
 
 
@@ -373,8 +381,9 @@ def _whole(params: Mapping[str, str], name: str, default: int) -> int:
     text = params.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit():
-        raise ApiError(400, f"`{name}` is a whole number of at least 0, not `{text}`", {name: "is not a whole number"})
+    if not text.isdigit() or len(text) > 12:
+        raise ApiError(400, f"`{name}` is a whole number from 0 to 999,999,999,999, not `{text[:20]}`",
+                       {name: "is not a whole number"})
     return int(text)
 
 
@@ -426,13 +435,16 @@ def _endpoint(api: Api, handler: Handler, reads: str = "json") -> Callable[[Requ
     run it in a thread, and turn every error into JSON — never a traceback."""
     async def endpoint(request: Request) -> Response:
         try:
-            if int(request.headers.get("content-length") or 0) > MAX_REQUEST:
-                raise ApiError(413, f"the request is too large: at most {MAX_REQUEST // 2**20} MiB")
             identity = await run_in_threadpool(api.identity, request)
             body = await (_uploads(request) if reads == "files" else _json_body(request))
             return await run_in_threadpool(handler, request, identity, body)
         except DeskbaseError as error:
             return error_response(error)
+        except BodyTooLarge:                 # found by the application's BodyLimit while reading
+            return _error(413, TOO_LARGE)
+        except ConflictError:            # a write that kept meeting others', every retry spent
+            return _error(503, "many clients are changing the same records at this moment; nothing was saved, "
+                               "try again", headers={"Retry-After": "1"})
         except Exception:
             log.exception("API request failed: %s %s", request.method, request.url.path)
             return _error(500, "the server could not answer this request; the error was logged")
@@ -447,6 +459,8 @@ async def _json_body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ApiError(400, "the body nests too deeply") from None
 
 
 async def _uploads(request: Request) -> list[Upload]:

@@ -15,12 +15,13 @@ from urllib.parse import urlencode
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from ZODB.POSException import ConflictError
 
 from deskbase.objects.errors import NotFound, QueryError
 from deskbase.objects.fields import label_text
@@ -55,7 +56,7 @@ from . import (
     stopwatch,
     suggestions,
 )
-from .api import api_mount
+from .api import MAX_REQUEST, TOO_LARGE, BodyTooLarge, api_mount
 from .display import field_text, moment_of
 from .i18n import translator
 from .lists import column_title, read_listing
@@ -66,7 +67,7 @@ HERE = Path(__file__).parent
 PAGE_SIZE = 25
 LOGIN_CSRF = "deskbase_login_csrf"
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
-MAX_REQUEST = 100 * 2**20        # a form with its files; each attachments field also has its own limit
+BUSY = "Many people are changing the same records at this moment; nothing was saved. Try again in a second."
 
 
 @dataclass(frozen=True)
@@ -407,9 +408,6 @@ def _guarded(web: Web, handler, *, signed_in: bool = True, form_token: bool = Tr
     """Wrap a page: read the form once, refuse unsafe requests without the session's CSRF
     token, send people who are not signed in to the sign-in page."""
     async def endpoint(request: Request) -> Response:
-        if request.method in UNSAFE and int(request.headers.get("content-length") or 0) > MAX_REQUEST:
-            return PlainTextResponse(f"The upload is too large: at most {MAX_REQUEST // 2**20} MiB in one form.",
-                                     status_code=413)
         request.state.form = await request.form() if request.method in UNSAFE else FormData()
         if not signed_in:
             expected = request.cookies.get(LOGIN_CSRF)
@@ -434,9 +432,13 @@ def _guarded(web: Web, handler, *, signed_in: bool = True, form_token: bool = Tr
         return handler(request, web_session, identity)
 
     def held(work, *args) -> Response:
-        """A request's reads in one transaction: one snapshot for the whole page, one connection."""
-        with web.store.holding_reads():
-            return work(*args)
+        """A request's reads in one transaction: one snapshot for the whole page, one connection.
+        A write that kept meeting others' (every retry spent) asks to try again, not a 500."""
+        try:
+            with web.store.holding_reads():
+                return work(*args)
+        except ConflictError:
+            return PlainTextResponse(BUSY, status_code=503, headers={"Retry-After": "1"})
     return endpoint
 
 
@@ -485,7 +487,7 @@ def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
         api_mount(store),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(SafetyHeaders)])
+    app = Starlette(routes=routes, middleware=[Middleware(SafetyHeaders), Middleware(BodyLimit)])
     app.state.web = web
     return app
 
@@ -519,3 +521,44 @@ class SafetyHeaders:
                     (name, value) for name, value in SAFETY_HEADERS if name not in given]
             await send(message)
         await self.app(scope, receive, sending)
+
+
+class BodyLimit:
+    """Refuses a request whose body is larger than MAX_REQUEST with 413 and a sentence (JSON
+    for the API): at once when it says its length, else as soon as the bytes read pass the
+    limit (a chunked upload is never read in full)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or ()).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > MAX_REQUEST:
+            return await self.refuse(scope, receive, send)
+        read, started = 0, False
+
+        async def counting():
+            nonlocal read
+            message = await receive()
+            read += len(message.get("body", b""))
+            if read > MAX_REQUEST:
+                raise BodyTooLarge
+            return message
+
+        async def sending(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+        try:
+            await self.app(scope, counting, sending)
+        except BodyTooLarge:
+            if not started:
+                await self.refuse(scope, receive, send)
+
+    @staticmethod
+    async def refuse(scope, receive, send):
+        answer = JSONResponse({"error": TOO_LARGE, "fields": {}}, status_code=413) \
+            if scope["path"].startswith("/api/") else PlainTextResponse(TOO_LARGE, status_code=413)
+        await answer(scope, receive, send)

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from deskbase.objects.errors import DeskbaseError, NotFound, StaleEdit, ValidationError
+from deskbase.objects.errors import DeskbaseError, FieldError, NotFound, StaleEdit, ValidationError
 from deskbase.objects.fields import AttachmentsKind, Upload
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import AccessDenied, decide, fixed_values, hidden_fields, me_values, readonly_fields
@@ -27,6 +27,17 @@ from .people import logins_of, person_fields
 if TYPE_CHECKING:
     from .app import Web
 
+
+
+def version_sent(form) -> int | None:
+    """The version of the record a form was drawn from (None: not sent); FieldError when it
+    is not one."""
+    text = str(form.get("version") or "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 12:
+        raise FieldError("the form's version of the record is not a number; reload the page and try again")
+    return int(text)
 
 def creatable(web: "Web", identity: Identity, language: str) -> list[dict[str, str]]:
     """The types this person may create records of, for the `New …` links."""
@@ -197,24 +208,24 @@ def edit_record(web: "Web", request: Request, web_session, identity: Identity) -
     form = request.state.form
     changes = submitted(typedef, form, {n: form.getlist(n) for n in shown}, allowed=shown & _sent(form))
     changes.update(_uploads(request, typedef, shown))
-    sent_version = form.get("version")
+    sent_version = None
     try:
+        sent_version = version_sent(form)
         web.store.run(lambda session: session.update(number, _changed_only(
                           session, number, logins_of(session, changes, person_fields(typedef.fields))),
-                                                     version=int(sent_version) if sent_version else None),
-                      identity=identity)
+                                                     version=sent_version), identity=identity)
     except StaleEdit as error:
         return _form_page(web, request, web_session, identity, typedef=typedef, values=values, typed=_typed(form, shown),
                           action=action, title=title, status=409, version=version, creating=False,
                           problem=str(error))
     except ValidationError as error:
         return _form_page(web, request, web_session, identity, typedef=typedef, values=values, typed=_typed(form, shown),
-                          errors=error.errors, action=action, title=title, status=422, version=int(sent_version or 0),
+                          errors=error.errors, action=action, title=title, status=422, version=sent_version or version,
                           creating=False, problem=_problem(error))
     except (AccessDenied, DeskbaseError) as error:
         return _form_page(web, request, web_session, identity, typedef=typedef, values=values, typed=_typed(form, shown),
                           errors=getattr(error, "fields", None), action=action, title=title, status=422,
-                          version=int(sent_version or 0), creating=False, problem=str(error))
+                          version=sent_version or version, creating=False, problem=str(error))
     return said.say(RedirectResponse(f"/r/{number}", status_code=303),
                     translator(language)("{type} {number} saved.", type=typedef.title(language), number=number))
 

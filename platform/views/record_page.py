@@ -43,7 +43,7 @@ from deskbase.rules.process.workflows import (
 from . import approval_pages, joining, markdown, said, snippet_pages, stopwatch
 from .display import field_text
 from .document_pages import document_links
-from .editing import entry_limits, kept_by_rules, preview_of, readable_record, role_form
+from .editing import entry_limits, kept_by_rules, preview_of, readable_record, role_form, version_sent
 from .forms import form_value, submitted, widgets
 from .history import history_items, relative_time
 from .i18n import translator
@@ -309,14 +309,13 @@ def fire_transition(web: "Web", request: Request, web_session, identity: Identit
     number, name = request.path_params["number"], request.path_params["transition"]
     form = request.state.form
     inputs = {k: v for k, v in form.items() if k not in ("csrf", "version", "fire") and v != ""}
-    version = form.get("version")
 
     def work(session) -> tuple[str, str]:
         record = session.find(number)
         asked = transition_of(session.definitions, record.type_name, name)
         specs = asked.inputs if asked is not None else {}
         record = fire(session, record, name, logins_of(session, inputs, person_fields(specs)),
-                      version=int(version) if version else None)
+                      version=version_sent(form))
         if any(spec.kind.name == "duration" for spec in specs.values()):
             stopwatch.used(session, identity.id, number)      # its time went into this transition
         return _landing(session, identity, record, name, inputs), asked.title(language) if asked else name

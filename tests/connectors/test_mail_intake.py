@@ -437,6 +437,26 @@ def test_unknown_sender_refused_is_answered_once_and_kept(desk, mailbox):
     assert records(desk, "request") == [] and records(desk, "person") == []
 
 
+def test_an_unknown_sender_with_a_malformed_message_id_is_refused_and_kept(desk, mailbox):
+    """`<xxxx>` is no Message-ID: the refusal goes out without a thread, the message is held
+    with its reason — never an exception, never fetched again forever."""
+    refusing = dataclasses.replace(mailbox, unknown_senders="refuse")
+    outcome = ingest(desk, refusing, message(message_id="<xxxx>"), uid=1)
+    assert outcome.action == REFUSED
+    [answer] = desk.read(lambda s: [(m.recipients, m.in_reply_to) for m in list_messages(s)])
+    assert answer[0] == ("ana@client.example",) and not answer[1]
+    assert desk.read(lambda s: len(held_messages(s))) == 1
+
+
+def test_a_message_reusing_anothers_message_id_with_other_content_is_not_dropped(desk, mailbox):
+    first = ingest(desk, mailbox, message(body="The printer on floor 2 is broken."), uid=1)
+    other = ingest(desk, mailbox, message(subject="Scanner dead", body="Nothing scans."), uid=2)
+    again = ingest(desk, mailbox, message(body="The printer on floor 2 is broken."), uid=3)
+    assert (first.action, other.action, again.action) == ("created", "created", "duplicate")
+    assert again.number == first.number and other.number != first.number
+    assert sorted(r["title"] for r in records(desk, "request")) == ["Printer broken", "Scanner dead"]
+
+
 def test_unknown_sender_quarantined_then_released_by_a_person(desk, mailbox):
     holding = dataclasses.replace(mailbox, unknown_senders="quarantine")
     outcome = ingest(desk, holding, message(), uid=1, uidvalidity=3)

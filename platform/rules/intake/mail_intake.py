@@ -5,6 +5,7 @@ itself is `mail_messages`; the IMAP connector (`deskbase.connectors.imap`) only 
 calls `ingest` and marks what was committed."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import secrets
@@ -415,6 +416,37 @@ class MailState(Persistent):
         self.held = LOBTree()           # id → HeldMessage
         self.rates = OOBTree()          # sender address → epoch seconds of their recent messages
         self.answered = OOBTree()       # (mailbox, address) → when a refusal was sent
+        self.contents = OOBTree()       # Message-ID → digest of what the message said
+
+    def seen(self, mail: ParsedMail) -> Any:
+        """The number of the record a message made or joined when this very message came
+        before: the same Message-ID saying the same (a message reusing another's ID with other
+        content is new). Messages stored before digests were kept match by their ID."""
+        number = self.received.get(mail.message_id) if mail.message_id else None
+        if number is None:
+            return None
+        contents = getattr(self, "contents", None)
+        kept = contents.get(mail.message_id) if contents is not None else None
+        return number if kept is None or kept == content_digest(mail) else None
+
+    def note(self, mail: ParsedMail, number: Any) -> None:
+        """Remember a message by its Message-ID (the first one keeps it) and what it said."""
+        if not mail.message_id or mail.message_id in self.received:
+            return
+        self.received[mail.message_id] = number
+        if getattr(self, "contents", None) is None:
+            self.contents = OOBTree()
+        self.contents[mail.message_id] = content_digest(mail)
+
+
+def content_digest(mail: ParsedMail) -> str:
+    """What a message says — sender, subject, text, files — as a short digest."""
+    digest = hashlib.sha256()
+    for part in (mail.sender, mail.subject, mail.full_body):
+        digest.update(part.encode("utf-8", "replace") + b"\0")
+    for upload in mail.attachments:
+        digest.update(upload.filename.encode("utf-8", "replace") + b"\0" + hashlib.sha256(upload.content).digest())
+    return digest.hexdigest()[:32]
 
 
 def mail_state(session: "Session", *, create: bool = False) -> MailState | None:
@@ -497,10 +529,11 @@ def _intake(session: "Session", mailbox: Mailbox, raw: bytes, key: str | None, *
         mail = parse_message(raw)
     except MailParseError as error:
         raise _Hold(QUARANTINED, str(error)) from None
-    if mail.message_id and mail.message_id in state.received:
+    before = state.seen(mail)
+    if before is not None:
         if key is not None:
-            state.handled[key] = state.received[mail.message_id]
-        return Outcome("duplicate", state.received[mail.message_id])
+            state.handled[key] = before
+        return Outcome("duplicate", before)
     if not release:
         reason = loop_reason(mail, own_addresses(session.definitions, mailbox)) or excluded_reason(mail, mailbox)
         if reason:
@@ -523,8 +556,7 @@ def _intake(session: "Session", mailbox: Mailbox, raw: bytes, key: str | None, *
     except (ValidationError, FieldError, NotFound) as error:
         raise _Hold(QUARANTINED, f"cannot be stored as a {mailbox.create.type if target is None else 'reply'}: "
                                  f"{error}") from None
-    if mail.message_id:
-        state.received[mail.message_id] = number
+    state.note(mail, number)
     if key is not None:
         state.handled[key] = number
     _count(state, mail.sender, session.now)

@@ -45,7 +45,7 @@ class ParsedMail:
     headers: Mapping[str, str]         # lower-case name → value, for the loop checks
 
 
-_MESSAGE_IDS = re.compile(r"<[^<>\s]+>")
+_MESSAGE_IDS = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")     # <local@domain>: anything else is no Message-ID
 
 
 _HEADERS = ("from", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references", "auto-submitted",
@@ -153,8 +153,7 @@ def _content(message) -> tuple[str, str | None, list[Upload]]:
             inner = part.get_payload()
             inner = inner[0] if isinstance(inner, list) and inner else inner
             content = inner.as_bytes() if hasattr(inner, "as_bytes") else str(inner).encode("utf-8", "replace")
-            attachments.append(Upload(_safe_filename(_decoded(filename) if filename else
-                                                     f"forwarded-{len(attachments) + 1}.eml"),
+            attachments.append(Upload(_decoded(filename) if filename else f"forwarded-{len(attachments) + 1}.eml",
                                       content, "message/rfc822"))
             continue
         if not filename and kind.startswith("text/") and part.get_content_disposition() != "attachment":
@@ -162,7 +161,7 @@ def _content(message) -> tuple[str, str | None, list[Upload]]:
         content = part.get_payload(decode=True) or b""
         name = _decoded(filename) if filename else f"part-{len(attachments) + 1}" \
             f"{mimetypes.guess_extension(kind) or '.bin'}"
-        attachments.append(Upload(_safe_filename(name), content, kind))
+        attachments.append(Upload(name, content, kind))       # its name made safe by Upload
     return text.replace("\r\n", "\n"), html, attachments
 
 
@@ -185,11 +184,6 @@ def _part_text(part) -> str:
     if payload is None:
         return str(part.get_payload())
     return _bytes_text(payload, part.get_content_charset())
-
-
-def _safe_filename(name: str) -> str:
-    name = re.sub(r"[\x00-\x1f/\\]+", "_", " ".join(str(name).split())).strip(". ") or "attachment"
-    return name[-200:]
 
 
 # -- quoted history ---------------------------------------------------------------------------
