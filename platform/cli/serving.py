@@ -27,6 +27,9 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
         serving.add_argument("--port", type=int, default=int(os.environ.get("DESKBASE_PORT", "8000")),
                             help="port (default 8000)")
         serving.add_argument("--no-worker", action="store_true", help="do not run the scheduled jobs in this process")
+        serving.add_argument("--trusted-proxies", default=os.environ.get("DESKBASE_TRUSTED_PROXIES", ""),
+                             help="addresses of the reverse proxies whose X-Forwarded-For names the client, "
+                                  "comma-separated (default: none; $DESKBASE_TRUSTED_PROXIES)")
         serving.add_argument("--check", action="store_true", help=argparse.SUPPRESS)   # prepare, print, do not listen
     return {"run": cmd_run, "serve": cmd_serve}
 
@@ -82,7 +85,7 @@ def _serve(store, args) -> int:
                          name="deskbase-jobs").start()
         listen_to_mailboxes(store, stop)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **proxy_options(args.trusted_proxies))
     finally:
         stop.set()
     return 0
@@ -127,3 +130,11 @@ def _examples(session) -> list[str]:
             lines.append(f"show {page.records[0].number}")
             break
     return lines
+
+
+def proxy_options(trusted: str) -> dict:
+    """uvicorn's settings for the reverse proxies named (comma-separated addresses): only
+    their X-Forwarded-For names the client; without any, nobody's is believed, so a client
+    cannot pose as another address (to the sign-in throttle, say)."""
+    trusted = ",".join(part.strip() for part in str(trusted or "").split(",") if part.strip())
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted or None}

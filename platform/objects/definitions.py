@@ -225,7 +225,8 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
             title_field=title if isinstance(title, str) and title in fields else None,
             plural=freeze(spec.get("plural")),
             constraints=tuple(freeze_plain(item) for item in spec.get("constraints") or ()
-                              if isinstance(item, dict) and isinstance(item.get("no_overlap"), dict)),
+                              if isinstance(item, dict) and len(item) == 1
+                              and isinstance(item.get("no_overlap") or item.get("ordered"), dict)),
             summaries=tuple(freeze_plain(item) for item in spec.get("summaries") or () if isinstance(item, dict)),
             page=self.page(name, spec.get("page"), fields),
             forms=self.forms(name, spec.get("forms"), fields),
@@ -347,8 +348,13 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
 
 
     def check_constraints(self, typedef: TypeDef) -> None:
-        """`no_overlap`: the other type, its matched and period fields (indexed), ours."""
+        """`no_overlap`: the other type, its matched and period fields (indexed), ours;
+        `ordered`: two fields of the type of one kind that has an order."""
         for position, constraint in enumerate(typedef.constraints):
+            if "ordered" in constraint:
+                self.check_order(typedef, constraint["ordered"], ("types", typedef.name, "constraints", position,
+                                                                  "ordered", "fields"))
+                continue
             spec = constraint["no_overlap"]
             path = ("types", typedef.name, "constraints", position, "no_overlap")
             other = self.typedefs.get(spec.get("type")) if isinstance(spec.get("type"), str) else None
@@ -375,6 +381,18 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
                         self.error(path + (key, position), f"`{name}` of `{owner.name}` is not a date or datetime field")
             if isinstance(spec.get("where"), Mapping):
                 self.check_filter(spec["where"], other, path + ("where",))
+
+    def check_order(self, typedef: TypeDef, spec: Mapping[str, Any], path: DocPath) -> None:
+        kinds = set()
+        for position, name in enumerate(spec.get("fields") or ()):
+            field = typedef.fields.get(name)
+            if field is None or not field.kind.sortable or field.kind.multiple:
+                self.error(path + (position,), f"`{name}` is not a field of `{typedef.name}` with an order",
+                           hint_for(str(name), [n for n, f in typedef.fields.items() if f.kind.sortable]))
+            else:
+                kinds.add(field.kind.name)
+        if len(kinds) > 1:
+            self.error(path, f"`{'` and `'.join(spec['fields'])}` are not of one kind: they cannot be compared")
 
     def check_summaries(self, typedef: TypeDef) -> None:
         """A summary counts records of `of` pointing here through `via`, by an indexed field."""

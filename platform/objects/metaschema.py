@@ -265,6 +265,13 @@ _NO_OVERLAP = {
     },
     "additionalProperties": False,
 }
+# Two fields of a record that come in order, such as a start and an end: the second, when
+# both are set, is not before the first.
+_ORDERED = {"type": "object", "x-noun": "an ordered constraint: {fields: [starts, ends], message: ...}",
+            "x-member": "a setting of ordered (fields, message)", "required": ["fields"],
+            "properties": {"fields": _PAIR | {"description": "the field that comes first, then the one after it"},
+                           "message": _LABEL},
+            "additionalProperties": False}
 _SUMMARY = {
     "type": "object",
     "x-noun": "a summary: {of: <type>, via: <ref field>, by: <field>}",
@@ -296,10 +303,12 @@ _TYPE = {
         "index": {"type": "array", "x-noun": "a list of index entries", "items": _INDEX_ENTRY},
         # Writes refused because another record overlaps in time (a visit during an absence).
         "constraints": {"type": "array", "x-noun": "a list of constraints such as [{no_overlap: {...}}]",
-                        "items": {"type": "object", "required": ["no_overlap"],
-                                  "x-noun": "a constraint: {no_overlap: {...}}",
-                                  "x-member": "a kind of constraint (no_overlap)",
-                                  "properties": {"no_overlap": _NO_OVERLAP}, "additionalProperties": False}},
+                        "items": {"type": "object",
+                                  "x-noun": "a constraint: {no_overlap: {...}} or {ordered: {...}}",
+                                  "x-member": "a kind of constraint (no_overlap, ordered)",
+                                  "minProperties": 1, "maxProperties": 1,
+                                  "properties": {"no_overlap": _NO_OVERLAP, "ordered": _ORDERED},
+                                  "additionalProperties": False}},
         # Counts of related records by a field's values, shown on each record's page.
         "summaries": {"type": "array", "x-noun": "a list of summaries such as [{of: task, via: project, by: kind}]",
                       "items": _SUMMARY},

@@ -83,7 +83,8 @@ class TypeDef:
     indexes: Mapping[str, IndexDef]
     title_field: str | None = None
     plural: Any = None
-    # {no_overlap: {type, match, period, during, where, message}}: writes the engine refuses.
+    # {no_overlap: {type, match, period, during, where, message}} or {ordered: {fields, message}}:
+    # writes the engine refuses.
     constraints: tuple[Mapping[str, Any], ...] = ()
     # {of, via, by, filter, limit, label}: counts of related records shown on a record's page.
     summaries: tuple[Mapping[str, Any], ...] = ()

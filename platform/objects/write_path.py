@@ -207,9 +207,21 @@ class WritePath:
                 if problem:
                     errors[name] = problem
         for constraint in typedef.constraints:
-            self._check_overlap(typedef, constraint["no_overlap"], new, errors, changed)
+            if "no_overlap" in constraint:
+                self._check_overlap(typedef, constraint["no_overlap"], new, errors, changed)
+            else:
+                self._check_order(typedef, constraint["ordered"], new, errors)
         if errors:
             raise ValidationError(typedef.name, errors, typedef.title())
+
+    def _check_order(self, typedef: TypeDef, spec: Mapping[str, Any], new: Mapping[str, Any],
+                     errors: dict[str, str]) -> None:
+        """`ordered`: the second field, when both are set, is not before the first."""
+        first, then = spec["fields"]
+        if new.get(first) is not None and new.get(then) is not None and new[then] < new[first]:
+            language = getattr(self.identity, "language", None) or "en"
+            errors.setdefault(then, label_text(spec.get("message"), language, "")
+                              or f"is before {typedef.fields[first].title(language)}")
 
     def _check_overlap(self, typedef: TypeDef, spec: Mapping[str, Any], new: Mapping[str, Any],
                        errors: dict[str, str], changed: set[str] | None) -> None:

@@ -99,7 +99,7 @@ class Web:
         self.store = store
         self.definitions = store.definitions
         self.secure_cookies = secure_cookies
-        self.throttle = SignInThrottle()
+        self.throttle = SignInThrottle(store)
         self.exports = export.ExportJobs()                    # background exports, per application
         self.submissions = public_pages.SubmissionLimit()     # public forms sent per address
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -74,37 +72,63 @@ def close_session(store: Store, token: str | None) -> None:
         store.run(lambda s: _sessions(s.connection).pop(token, None))
 
 
-class SignInThrottle:
-    """At most `attempts` failed sign-ins per login and per address within `window`; past
-    that, sign-ins are refused until the oldest failure leaves the window. Kept in memory:
-    one server process's view (several processes each allow as many)."""
+THROTTLE_KEY = "deskbase.sign_in_failures"
 
-    def __init__(self, attempts: int = 5, window: float = 900.0):
-        self.attempts, self.window = attempts, window
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+
+class SignInThrottle:
+    """Failed sign-ins, kept in the database so that every server process counts them alike:
+    at most `attempts` per login from one address, and `per_address` for any logins from one
+    address, within `window` seconds; past either, that address waits until its oldest
+    failure leaves the window. A login is never locked for everyone (nobody can lock the
+    administrator out from elsewhere); a success clears its address's failures."""
+
+    def __init__(self, store: Store, attempts: int = 5, per_address: int = 50, window: float = 900.0):
+        self.store, self.attempts, self.per_address, self.window = store, attempts, per_address, window
 
     def wait_for(self, login: str, address: str) -> int:
         """Seconds before another attempt is allowed (0: allowed now)."""
-        now = time.monotonic()
-        with self._lock:
+        now = time.time()
+
+        def work(session) -> int:
+            failures = kept_object(session.connection, THROTTLE_KEY)
+            if failures is None:
+                return 0
             waits = []
-            for key in (f"login:{login.casefold()}", f"address:{address}"):
-                failures = self._failures.get(key)
-                while failures and now - failures[0] > self.window:
-                    failures.popleft()
-                if failures and len(failures) >= self.attempts:
-                    waits.append(int(self.window - (now - failures[0])) + 1)
+            for key, limit in ((_pair(login, address), self.attempts), (_address(address), self.per_address)):
+                recent = [moment for moment in failures.get(key, ()) if now - moment < self.window]
+                if len(recent) >= limit:
+                    waits.append(int(self.window - (now - recent[-limit])) + 1)
             return max(waits, default=0)
+        return self.store.read(work)
 
     def failed(self, login: str, address: str) -> None:
-        with self._lock:
-            for key in (f"login:{login.casefold()}", f"address:{address}"):
-                self._failures.setdefault(key, deque()).append(time.monotonic())
+        now = time.time()
+
+        def work(session) -> None:
+            failures = kept_object(session.connection, THROTTLE_KEY, OOBTree)
+            if len(failures) > 10_000:                 # forget the addresses that stopped trying
+                for stale in [key for key, moments in failures.items() if now - moments[-1] >= self.window]:
+                    del failures[stale]
+            for key, limit in ((_pair(login, address), self.attempts), (_address(address), self.per_address)):
+                recent = [moment for moment in failures.get(key, ()) if now - moment < self.window]
+                failures[key] = tuple(recent[-limit:]) + (now,)
+        self.store.run(work)
 
     def succeeded(self, login: str, address: str) -> None:
-        with self._lock:
-            self._failures.pop(f"login:{login.casefold()}", None)
+        def work(session) -> None:
+            failures = kept_object(session.connection, THROTTLE_KEY)
+            for key in (_pair(login, address), _address(address)):
+                if failures is not None and key in failures:
+                    del failures[key]
+        self.store.run(work)
+
+
+def _pair(login: str, address: str) -> str:
+    return f"{address} {login.casefold()}"
+
+
+def _address(address: str) -> str:
+    return f"{address} *"
 
 
 def close_sessions_of(store: Store, login: str, keep: str | None = None) -> int:

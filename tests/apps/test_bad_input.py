@@ -188,3 +188,27 @@ def test_a_file_name_keeps_no_control_or_reordering_character(desk, sent, kept):
     desk.run(lambda s: s.update(number, {"attachments": [Upload("x" + sent + ".txt", b"data", "text/plain")]}))
     names = desk.read(lambda s: [item.filename for item in s.find(number)["attachments"]])
     assert names[-1] == Upload("x" + sent + ".txt", b"").filename and "\u202e" not in names[-1]
+
+
+def test_what_ends_before_it_starts_or_costs_less_than_nothing_is_refused(desk):
+    """An intervention, an absence or a contract ending before it starts, and a negative
+    estimated cost, are refused with the sentence the definitions give."""
+    from deskbase.objects.errors import ValidationError
+    ticket = desk.read(lambda s: s.query("ticket", {"status": "in_progress"}, "id", limit=1).records[0].id)
+    organization = desk.read(lambda s: s.query("organization", limit=1).records[0].id)
+    for type_name, values in (
+            ("intervention", {"ticket": ticket, "purpose": "Visit", "technician": "sbernard",
+                              "starts": "2030-03-02 14:00", "ends": "2030-03-02 09:00"}),
+            ("absence", {"operator": "sbernard", "starts": "2030-03-05 08:00", "ends": "2030-03-01 18:00",
+                         "reason": "leave"}),
+            ("contract", {"organization": organization, "name": "Backwards", "starts": "2030-06-01",
+                          "ends": "2030-01-01"})):
+        with pytest.raises(ValidationError) as refused:
+            desk.run(lambda s, t=type_name, v=values: s.create(t, v))
+        assert refused.value.errors == {"ends": "ends before it starts"}, type_name
+    with pytest.raises(ValidationError) as refused:
+        desk.run(lambda s: s.update(s.get("ticket", ticket), {"estimated_cost": "-10"}))
+    assert "estimated_cost" in refused.value.errors
+    made = desk.run(lambda s: s.create("absence", {"operator": "sbernard", "starts": "2030-03-05 08:00",
+                                                     "reason": "leave"}))      # no end yet: fine
+    assert made.number

@@ -814,3 +814,21 @@ def test_a_sequence_keeps_its_number_format_beside_texts_with_a_format_of_their_
     definitions = load_definitions(tmp_path / "defs")
     fields = definitions.type("bill").fields
     assert fields["number"].kind.render(7, 2026) == "B2026-0007" and fields["notes"].format == "markdown"
+
+
+def test_an_ordered_constraint_names_two_fields_of_one_kind_with_an_order(tmp_path):
+    app = """
+        types:
+          stay:
+            fields:
+              arrives: {kind: date}
+              leaves: {kind: date}
+              note: {kind: string}
+              guests: {kind: tags}
+            constraints:
+              - ordered: {fields: FIELDS}
+        """
+    assert _one_error(tmp_path, app.replace("FIELDS", "[arrives, leavs]")).message == \
+        "`leavs` is not a field of `stay` with an order"
+    assert "not of one kind" in _one_error(tmp_path, app.replace("FIELDS", "[arrives, note]")).message
+    assert "with an order" in _one_error(tmp_path, app.replace("FIELDS", "[arrives, guests]")).message

@@ -55,11 +55,38 @@ def test_a_wrong_password_says_so_without_saying_which_part(client):
     assert sign_in(client, "nobody", "whatever it is").text.count("The login or the password is wrong.") == 1
 
 
-def test_repeated_failures_are_throttled(client):
+def test_repeated_failures_are_throttled(helpdesk_store):
+    # An address of its own: failures are kept in the database the module's tests share.
+    client = TestClient(create_app(helpdesk_store), follow_redirects=False, client=("192.0.2.50", 4000))
     for _ in range(5):
         assert sign_in(client, "sbernard", "wrong password!").status_code == 401
     response = sign_in(client, "sbernard", "demo-password")      # even the right password waits now
     assert response.status_code == 429 and "Too many failed sign-ins" in response.text
+
+
+def test_guessing_from_one_address_locks_no_one_out_elsewhere_and_every_process_counts_it(helpdesk_store):
+    """Five wrong passwords for khaddad from one address: that address waits — in this
+    process and in another one on the same database — while khaddad signs in from his own.
+    Fifty failures over any logins make an address wait too; a success clears its count."""
+    attacker = TestClient(create_app(helpdesk_store), follow_redirects=False, client=("203.0.113.9", 4000))
+    for _ in range(5):
+        assert sign_in(attacker, "khaddad", "wrong password!").status_code == 401
+    assert sign_in(attacker, "khaddad", "demo-password").status_code == 429
+    other_process = TestClient(create_app(helpdesk_store), follow_redirects=False, client=("203.0.113.9", 4001))
+    assert sign_in(other_process, "khaddad", "demo-password").status_code == 429
+    own_desk = TestClient(create_app(helpdesk_store), follow_redirects=False, client=("198.51.100.7", 5000))
+    assert sign_in(own_desk, "khaddad", "demo-password").status_code == 303
+    sprayer = TestClient(create_app(helpdesk_store), follow_redirects=False, client=("203.0.113.77", 4000))
+    for n in range(50):
+        assert sign_in(sprayer, f"someone{n}", "wrong password!").status_code == 401
+    assert sign_in(sprayer, "jroux", "demo-password").status_code == 429
+    office = TestClient(create_app(helpdesk_store), follow_redirects=False, client=("198.51.100.8", 5000))
+    for _ in range(4):
+        sign_in(office, "lfontaine", "wrong password!")
+    assert sign_in(office, "lfontaine", "demo-password").status_code == 303     # cleared by the success
+    for _ in range(4):
+        sign_in(office, "lfontaine", "wrong password!")
+    assert sign_in(office, "lfontaine", "demo-password").status_code == 303
 
 
 def test_the_sign_in_form_refuses_a_post_from_elsewhere(client):
@@ -657,3 +684,38 @@ def test_no_page_needs_an_inline_style_or_script(client, helpdesk_store):
     for path in ("/", f"/r/{number}", f"/r/{organization}", "/v/open_tickets", "/new/ticket", "/search?q=impri"):
         page = client.get(path).text
         assert not re.search(r"\sstyle=|<style|<script(?![^>]*\ssrc=)|\son[a-z]+=", page), path
+
+
+@pytest.mark.parametrize("trusted, sent, seen", [
+    ("", "198.51.100.1", "127.0.0.1"),                     # nobody's X-Forwarded-For believed by default
+    ("127.0.0.1", "198.51.100.1", "198.51.100.1"),         # a proxy named: its header names the client
+    ("10.0.0.5", "198.51.100.1", "127.0.0.1"),             # another proxy named: this one is not it
+])
+def test_only_a_trusted_proxy_names_the_client(trusted, sent, seen):
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from deskbase.cli.serving import proxy_options
+    echo = Starlette(routes=[Route("/", lambda request: PlainTextResponse(request.client.host))])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(echo, host="127.0.0.1", port=port, log_level="warning",
+                                           **proxy_options(trusted)))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        answer = httpx.get(f"http://127.0.0.1:{port}/", headers={"X-Forwarded-For": sent})
+    finally:
+        server.should_exit = True
+        thread.join(5)
+    assert answer.text == seen
