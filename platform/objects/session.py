@@ -143,7 +143,7 @@ class Session(Queries, WritePath, DerivedValues):
     def context(self, record_values: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """What filters and expressions may refer to: $me, $record, $now, $today."""
         return {"me": self.me, "record": record_values or {}, "now": self.now,
-                "today": self.today, "lookup": self.lookup}
+                "today": self.today, "lookup": self.lookup, "session": self}
 
 
     def read_scope(self, typedef: TypeDef) -> Any:

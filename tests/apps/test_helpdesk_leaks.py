@@ -91,3 +91,35 @@ def test_a_customers_comment_is_theirs_whatever_the_form_says(customer, desk):
     assert sent.status_code == 303, sent.text
     made = desk.read(lambda s: dict(s.query("comment", sort="-id", limit=1).records[0].values))
     assert (made["author"], made["author_kind"], made["body"]) == ("psvoboda", "customer", "It works now.")
+
+
+def test_a_technician_reads_only_the_comments_of_tickets_he_may_read(desk):
+    """`read: {via: ticket}`: sbernard lists, opens and writes comments of his own tickets,
+    not of a ticket he may not open (internal ones included), in the API as in the pages."""
+    from deskbase.views.api_keys import add_key
+    who = identity_of(desk, "sbernard")
+
+    def tickets(session):
+        readable = {r.id for r in session.query("ticket", limit=None).records}
+        return readable
+    readable = desk.read(tickets, identity=who)
+    foreign = desk.read(lambda s: next(c for c in s.query("comment", sort="id", limit=None).records
+                                       if c["ticket"] not in readable))
+    own = desk.read(lambda s: next(c for c in s.query("comment", sort="id", limit=None).records
+                                   if c["ticket"] in readable))
+    key = add_key(desk, "leaks-sbernard", "sbernard")
+    with TestClient(create_app(desk), follow_redirects=False) as web:
+        listed = web.get("/api/v1/comment", params={"filter": f"{{ticket: {foreign['ticket']}}}"},
+                         headers={"Authorization": f"Bearer {key}"})
+        assert listed.status_code == 200 and listed.json()["records"] == []
+        mine = web.get("/api/v1/comment", params={"filter": f"{{ticket: {own['ticket']}}}"},
+                       headers={"Authorization": f"Bearer {key}"})
+        assert own.number in [r["number"] for r in mine.json()["records"]]
+        sign_in(web, "sbernard")
+        assert web.get(f"/r/{foreign.number}").status_code == 404
+        assert web.get(f"/r/{own.number}").status_code == 200
+        written = web.post("/api/v1/comment", headers={"Authorization": f"Bearer {key}"},
+                           json={"ticket": foreign["ticket"], "body": "Seen it.", "visibility": "internal"})
+        assert written.status_code in (403, 404, 422), written.text
+    total = desk.read(lambda s: s.count("comment"), identity=who)
+    assert total == desk.read(lambda s: s.count("comment", {"ticket": sorted(readable)}))

@@ -199,3 +199,14 @@ def test_access_with_an_unknown_action_gets_did_you_mean(tmp_path):
 def test_definitions_with_access_need_the_rules_sections(tmp_path):
     with pytest.raises(DefinitionErrors, match="`access` is not a setting of a type"):
         load_definitions(NOTES_APP)
+
+
+
+@pytest.mark.parametrize("via", ["tema", "title"])
+def test_a_via_grant_names_an_indexed_ref_to_one_record(tmp_path, via):
+    """`read: {via: <ref>}` (readable when the record the ref points at is): anything but an
+    indexed ref of the type is refused where it is written, with the refs it could name."""
+    _, text = _broken(tmp_path, "        read: {status: published}\n", f"        read: {{via: {via}}}\n")
+    assert f"types.note.access.reviewer.read.via: `{via}` is not an indexed ref field of `note`" in text
+    assert "did you mean `team`?" in text or via == "title"
+

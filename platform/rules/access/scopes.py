@@ -11,6 +11,7 @@ from typing import Any
 
 from deskbase.objects.compiling import Section, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
+from deskbase.objects.fields import RefKind
 from deskbase.objects.filters import compile_filter
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
@@ -104,11 +105,15 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -
             for action in ACTIONS:
                 value = rule.get(action, False)
                 if isinstance(value, Mapping):
-                    problems = filter_errors(value, typedef, path + (action,), positions)
+                    via = value.get("via")
+                    rest = {key: item for key, item in value.items() if key != "via"}
+                    problems = _via_errors(via, typedef, definitions, path + (action, "via"), positions) \
+                        if "via" in value else []
+                    problems += filter_errors(rest, typedef, path + (action,), positions) if rest else []
                     errors += problems
                     value = value if not problems else False
                     if value:   # compiled once with the definitions: `decide` on one record reuses it
-                        filters[action] = compile_filter(value, typedef)
+                        filters[action] = compile_filter(rest or {"id": {"gte": 0}}, typedef)
                 actions[action] = value
             named: dict[str, frozenset[str]] = {}
             for what in ("hide", "readonly"):
@@ -124,6 +129,18 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -
         types[type_name] = MappingProxyType(compiled)
     superusers = frozenset(name for name, spec in definitions.roles.items() if spec and spec.get("superuser"))
     return AccessRules(MappingProxyType(types), superusers), errors
+
+
+def _via_errors(via: Any, typedef: TypeDef, definitions: Definitions, path, positions) -> list[DefinitionError]:
+    """`via: <ref field>` in a grant: a ref of the type to one record, indexed."""
+    field = typedef.fields.get(via) if isinstance(via, str) else None
+    if field is None or not isinstance(field.kind, RefKind) or field.kind.multiple or typedef.index_for(via) is None:
+        refs = [n for n, f in typedef.fields.items() if isinstance(f.kind, RefKind) and not f.kind.multiple
+                and typedef.index_for(n) is not None]
+        return [definition_error(positions, path, f"`{via}` is not an indexed ref field of `{typedef.name}`: "
+                                                  f"`via` names the record whose readers may read these",
+                                 hint_for(str(via), refs))]
+    return []
 
 
 ACCESS_SECTION = Section("access", "type", _SCHEMA, _compile)
@@ -181,9 +198,26 @@ def decide(identity: Identity | None, action: str, typedef: TypeDef, record: Rec
     full_context = {**(context or {}), "me": identity.as_context()}
     by_role = rules.types[typedef.name]
     for role, grant in granting:
-        if by_role[role].filters[action].matches(values, typedef, full_context):
+        if by_role[role].filters[action].matches(values, typedef, full_context) \
+                and _through(identity, typedef, grant, values, definitions, context):
             return Decision(True, f"the role {role} may {action} {_records(typedef)} {describe_filter(grant)}")
     return Decision(False, f"{_who(roles)} may {action} only {_records(typedef)} {scopes}: this one is not")
+
+
+def _through(identity: Identity, typedef: TypeDef, grant: Mapping[str, Any], values: Mapping[str, Any],
+             definitions: Definitions, context: Mapping[str, Any] | None) -> bool:
+    """A grant's `via: <ref>`: the record the ref points at is one the person may read. Without
+    the session in the context to look it up, it is not granted."""
+    via = grant.get("via")
+    if via is None:
+        return True
+    session = (context or {}).get("session")
+    target_id = values.get(via)
+    if session is None or target_id is None:
+        return False
+    target_type = definitions.type(typedef.fields[via].kind.to)
+    target = session.container(target_type.name).records.get(target_id)
+    return target is not None and may_read(session, identity, target_type, target)
 
 
 def may_read(session: Session, identity: Identity | None, typedef: TypeDef, record: Record) -> bool:
@@ -232,8 +266,29 @@ def me_values(identity: Identity, values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def session_scope(session: Session, typedef: TypeDef) -> Any:
-    """The write path's `read_scope`: what the session's identity may read of a type."""
-    return read_scope(session.identity, typedef, session.definitions)
+    """The write path's `read_scope`: what the session's identity may read of a type; a
+    grant's `via: <ref>` becomes the ids of the records it points at that they may read."""
+    scope = read_scope(session.identity, typedef, session.definitions)
+    grants = scope["any"] if isinstance(scope, Mapping) and set(scope) == {"any"} else [scope]
+    if not any(isinstance(grant, Mapping) and "via" in grant for grant in grants):
+        return scope
+    resolved = [_ids_through(session, typedef, grant) if isinstance(grant, Mapping) and "via" in grant else grant
+                for grant in grants]
+    return resolved[0] if len(resolved) == 1 else {"any": resolved}
+
+
+def _ids_through(session: Session, typedef: TypeDef, grant: Mapping[str, Any]) -> Any:
+    """A `via` grant as a filter: its other conditions, and its ref among the readable ids."""
+    via = grant["via"]
+    target = session.definitions.type(typedef.fields[via].kind.to)
+    known = session.__dict__.setdefault("_readable_ids", {})
+    if target.name not in known:
+        readable, ids = session._matching_ids(target, None)
+        known[target.name] = None if readable and ids is None else (list(ids) if readable else [])
+    ids = known[target.name]
+    rest = {key: value for key, value in grant.items() if key != "via"}
+    condition = {"id": {"gte": 0}} if ids is None else ({via: ids} if ids else {"id": {"lt": 0}})
+    return {"all": [rest, condition]} if rest else condition
 
 
 def read_scope(identity: Identity | None, typedef: TypeDef, definitions: Definitions) -> Any:
@@ -296,7 +351,9 @@ def _value(value: Any) -> str:
 def _condition(spec: Mapping[str, Any]) -> str:
     parts = []
     for key, operand in spec.items():
-        if key == "any":
+        if key == "via":
+            parts.append(f"whose {operand} you may read")
+        elif key == "any":
             parts.append("(" + ", or ".join(_condition(item) for item in operand) + ")"
                          if len(spec) > 1 else ", or ".join(_condition(item) for item in operand))
         elif key == "all":
