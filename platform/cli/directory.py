@@ -35,7 +35,11 @@ def cmd_directory(args: argparse.Namespace) -> int:
             print("warning: skip_certificate_check_INSECURE is set: the directory's certificate is not checked",
                   file=sys.stderr)
         if args.directory_command == "sync":
-            report = sync_directory(store, dry_run=args.dry_run)
+            try:
+                report = sync_directory(store, dry_run=args.dry_run)
+            except DirectoryError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 1
             for outcome in ("created", "updated", "disabled"):
                 logins = getattr(report, outcome)
                 if logins:

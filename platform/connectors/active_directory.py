@@ -344,7 +344,12 @@ def sync_directory(store: Store, *, dry_run: bool = False, environ: Mapping[str,
     accounts = {account.login: account for account in list_accounts(store)}
     report = SyncReport(dry_run=dry_run)
     seen: set[str] = set()
-    for person in directory.people():
+    try:
+        listed = list(directory.people())            # read in full before anything is written
+    except (LDAPException, OSError) as error:     # cut mid-listing: nobody is disabled on half a list
+        raise DirectoryError(f"the directory stopped answering while listing its people ({error}); nothing was "
+                             f"changed here: run the sync again") from None
+    for person in listed:
         if not person.login or directory.settings.is_local(person.login):
             continue
         seen.add(person.login)

@@ -372,3 +372,30 @@ def test_the_directory_section_names_what_is_wrong(tmp_path):
     assert "`technicain` is not a role" in text and "did you mean `technician`?" in text
     assert "`nobody` is not a role" in text
     assert "signing in by `mail` needs a service account" in text
+
+
+def test_a_sync_cut_mid_listing_says_so_and_disables_nobody(directory_folder, file_uri, capsys, monkeypatch):
+    """The real directory's listing, cut after two people as a dropped connection would: the
+    command says it in a sentence (no traceback), and nobody created before is disabled."""
+    from ldap3.core.exceptions import LDAPSocketReceiveError
+
+    from deskbase.connectors.active_directory import ActiveDirectory
+    common = ["--definitions", str(directory_folder), "--db", file_uri]
+    assert main(["directory", "sync", *common]) == 0
+    capsys.readouterr()
+    listing = ActiveDirectory.people
+
+    def cut(self):
+        for position, person in enumerate(listing(self)):
+            if position == 2:
+                raise LDAPSocketReceiveError("connection reset by peer")
+            yield person
+    monkeypatch.setattr(ActiveDirectory, "people", cut)
+    assert main(["directory", "sync", *common]) == 1
+    said = capsys.readouterr()
+    assert "stopped answering while listing its people" in said.err and "Traceback" not in said.err + said.out
+    monkeypatch.setattr(ActiveDirectory, "people", listing)
+    assert main(["users", "list", *common]) == 0
+    rows = {line.split()[0]: line.rstrip() for line in capsys.readouterr().out.splitlines() if line.split()}
+    for login in ("alice", "bob", "dave", "gina", "hugo"):      # all still active
+        assert rows[login].endswith("yes"), rows[login]
