@@ -56,6 +56,7 @@ def test_a_ticket_page_names_an_unreadable_parent_by_number_only(customer, desk)
     for _, number, title in desk.others:
         assert title not in text
     assert desk.others[0][1] in text and f'href="/r/{desk.others[0][1]}"' not in page.text
+    assert "<dt>Group</dt>" not in page.text and "GRP-" not in text     # our teams are ours to know
 
 
 def test_list_cells_and_exports_name_an_unreadable_ref_by_number_only(desk):
