@@ -200,7 +200,8 @@ KIND_OPTIONS: dict[str, dict[str, dict]] = {
                  "assigned_when": _FILTER},
 }
 # Options kept on the field rather than its kind: they bear on pages, not on stored values.
-FIELD_LEVEL_OPTIONS = MappingProxyType({"user": frozenset({"offer"}), "users": frozenset({"join"}), "text": frozenset({"snippets", "format"}),
+FIELD_LEVEL_OPTIONS = MappingProxyType({"user": frozenset({"offer"}), "users": frozenset({"join"}),
+                                        "text": frozenset({"snippets", "format"}),
                                         "enum": frozenset({"colors"})})   # by kind: a sequence's `format` is its own
 REQUIRED_OPTIONS = {"enum": ["values"], "ref": ["to"], "refs": ["to"], "computed": ["result"]}
 

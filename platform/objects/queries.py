@@ -57,7 +57,7 @@ class Queries:
         index = indexes.for_field(typedef, field_name)
         if index is None:
             raise QueryError(f"`{field_name}` of `{type_name}` has no index to count by")
-        readable, ids = self._matching_ids(typedef, filter)
+        readable, ids = self.matching_ids(typedef, filter)
         if not readable:
             return []
         total = len(ids) if ids is not None else indexes.count
@@ -86,7 +86,7 @@ class Queries:
         index, numbers = indexes.for_field(typedef, field_name), indexes.for_field(typedef, number_field)
         if index is None or numbers is None or not hasattr(numbers, "slot"):
             raise QueryError(f"`{field_name}` and `{number_field}` of `{type_name}` need an index to average by")
-        readable, ids = self._matching_ids(typedef, filter)
+        readable, ids = self.matching_ids(typedef, filter)
         if not readable:
             return []
         kind = typedef.fields[field_name].kind
@@ -101,7 +101,7 @@ class Queries:
                 found.append((value, sum(values) / len(values), len(values)))
         return found
 
-    def _matching_ids(self, typedef: TypeDef, filter: Any) -> tuple[bool, Any]:
+    def matching_ids(self, typedef: TypeDef, filter: Any) -> tuple[bool, Any]:
         """Whether the person may read any record of the type, and the ids matching `filter`
         within their read scope through the indexes (None: every record)."""
         scope = self.read_scope(typedef)

@@ -163,8 +163,8 @@ def new_record(web: "Web", request: Request, web_session, identity: Identity) ->
     values.update(_uploads(request, typedef, shown))
     values.update(pinned)
     try:
-        number = web.store.run(lambda session: session.create(typedef.name, logins_of(session, values, person_fields(typedef.fields)))
-                               .number, identity=identity)
+        number = web.store.run(lambda session: session.create(
+            typedef.name, logins_of(session, values, person_fields(typedef.fields))).number, identity=identity)
         back = request.query_params.get("return", "")
     except ValidationError as error:
         return _form_page(web, request, web_session, identity, typedef=typedef, values={}, typed=_typed(form, shown),

@@ -27,6 +27,7 @@ from deskbase.rules.access.scopes import may_read
 from deskbase.rules.documents.formatting import datetime_text, plain_text
 from deskbase.rules.documents.making import Reader
 
+from .display import moment_of
 from .i18n import translator
 
 
@@ -72,9 +73,7 @@ class Reading(Reader):
         if isinstance(kind, AttachmentsKind):
             return [Piece(getattr(item, "filename", None) or str(item.get("filename", "")) if isinstance(item, dict)
                           else item.filename) for item in value]
-        if isinstance(value, datetime):
-            return [Piece(self._plain(kind, value), moment=value.isoformat())]
-        return [Piece(self._plain(kind, value))]
+        return [Piece(self._plain(kind, value), moment=moment_of(value))]
 
     def text(self, typedef: TypeDef, name: str, value: Any) -> str:
         return ", ".join(piece.text for piece in self.pieces(typedef, name, value))

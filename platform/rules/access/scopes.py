@@ -283,7 +283,7 @@ def _ids_through(session: Session, typedef: TypeDef, grant: Mapping[str, Any]) -
     target = session.definitions.type(typedef.fields[via].kind.to)
     known = session.__dict__.setdefault("_readable_ids", {})
     if target.name not in known:
-        readable, ids = session._matching_ids(target, None)
+        readable, ids = session.matching_ids(target, None)
         known[target.name] = None if readable and ids is None else (list(ids) if readable else [])
     ids = known[target.name]
     rest = {key: value for key, value in grant.items() if key != "via"}

@@ -534,8 +534,8 @@ def _compile_transition(typedef: TypeDef, field_name: str, name: str, spec: Mapp
             errors.append(definition_error(positions, path + ("inputs", input_name, "offer"),
                                            "only a user input offers people", "remove `offer`", on_key=True))
         if offer is not None:
-            errors += offer_errors(offer, definitions.types, definitions.roles, path + ("inputs", input_name, "offer"),
-                                   positions)
+            errors += offer_errors(offer, definitions.types, definitions.roles,
+                                   path + ("inputs", input_name, "offer"), positions)
         inputs[input_name] = Input(input_name, maker(input_spec, definitions.zone),
                                    bool(input_spec.get("required")), input_spec.get("label"), freeze_plain(offer))
     context = _CheckContext(definitions, positions, path, typedef, MappingProxyType(inputs))
