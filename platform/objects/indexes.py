@@ -19,8 +19,8 @@ resolves any). What still conflicts, and is retried by the caller's
 `transaction.manager.attempts()`: two writers changing the same key of a bucket (the same
 record, or the first two records given a new key value), a bucket that splits (often at
 the end of `all_ids` and `keys`, since new ids are the largest; `keys` has small buckets
-and splits every ~8 creations, but concurrent creations of one type already conflict on
-its `Sequence`) and a bucket emptied by a removal. `TypeIndexes` itself is written only by
+and splits every ~8 creations) and a bucket emptied by a removal. Within a process the
+writes take turns (`Store._transaction`), so these arise only between processes. `TypeIndexes` itself is written only by
 `sync`, `clear` and `rebuild`, which are migrations and run alone.
 """
 from __future__ import annotations

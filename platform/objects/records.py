@@ -88,15 +88,12 @@ class Attachment(Persistent):
 
 
 class Sequence(Persistent):
-    """A per-type counter. Concurrent creations of the same type conflict on it and are
-    retried by the write path; other types are not affected (no global hot spot)."""
+    """A per-type counter: `value` is the last record number given. Numbers are taken from
+    it in transactions of their own (`numbering.NumberAllocator`), so that concurrent
+    creations of a type do not conflict on it."""
 
     def __init__(self) -> None:
         self.value = 0
-
-    def next(self) -> int:
-        self.value += 1
-        return self.value
 
 
 class TypeContainer(Persistent):

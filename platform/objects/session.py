@@ -65,6 +65,10 @@ class Session(Queries, WritePath, DerivedValues):
         # people and addresses are made up, is loaded with notify=False.
         self.notify = notify
         self._containers: dict[str, TypeContainer] = {}
+        # Record numbers are taken outside this transaction (`numbering.py`), this many at a
+        # time: a bulk import takes its batch's in one go; the unused ones are gaps.
+        self.numbers_ahead = 1
+        self._numbers: dict[str, tuple[int, int]] = {}    # type → (next to give, last reserved)
 
     # -- on whose behalf -----------------------------------------------------------------
 

@@ -54,7 +54,7 @@ class WritePath:
                     new[name] = typedef.fields[name].kind.coerce(value, self.lookup)
         self._apply_defaults(typedef, new, values)
         self._validate(typedef, new, errors, changed=None)
-        record_id = container.sequence.next()
+        record_id = self._record_number(type_name, container)
         new.update(id=record_id, version=1, created_at=self.now, created_by=self.user,
                    modified_at=self.now, modified_by=self.user)
         self._store_attachments(typedef, {}, new)
@@ -69,6 +69,17 @@ class WritePath:
         self._history(typedef, record, "created", {}, new, changed)
         self._after(Change("create", typedef, record, {}, new, changed))
         return record
+
+    def _record_number(self, type_name: str, container: Any) -> int:
+        """The next number of a type's records: unique across every transaction and process
+        without the creating transactions conflicting on the counter (`numbering.py`)."""
+        given, last = self._numbers.get(type_name, (1, 0))
+        if given > last:
+            count = max(1, self.numbers_ahead)
+            given = self.store.numbers.take(container.sequence, count)
+            last = given + count - 1
+        self._numbers[type_name] = (given + 1, last)
+        return given
 
     def update(self, target: Any, changes: Mapping[str, Any], *, version: int | None = None,
                type_name: str | None = None, reason: str | None = None,

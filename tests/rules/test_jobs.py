@@ -195,12 +195,19 @@ class RacingRunner(JobRunner):
         return claim
 
 
+def another_process(store: Store) -> Store:
+    """A second store on the same database, as another process would open it: the writes of
+    one process take turns, so two runners racing in one process could never both claim."""
+    return Store(store.db, store.definitions, store.uri, hooks=store.hooks, extensions=store.extensions)
+
+
 def test_two_runners_racing_for_one_occurrence_run_it_exactly_once(file_store):
     calls = Calls()
     job = Job("tick", "*/5 * * * *", calls)
     JobRunner(file_store, [job]).run_due(at(0))
     barrier, log = threading.Barrier(2), []
-    runners = [RacingRunner(file_store, [job], holder=name, barrier=barrier, log=log) for name in ("a", "b")]
+    runners = [RacingRunner(store, [job], holder=name, barrier=barrier, log=log)
+               for store, name in ((file_store, "a"), (another_process(file_store), "b"))]
     results: dict[str, list] = {}
     threads = [threading.Thread(target=lambda r=r: results.setdefault(r.holder, r.run_due(at(2)))) for r in runners]
     for thread in threads:

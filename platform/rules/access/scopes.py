@@ -418,5 +418,6 @@ def check_write(session: Session, action: str, typedef: TypeDef, record: Record 
     refused = {name: ("is hidden from you" if name in hidden else "is read-only for you")
                for name in values if (name in hidden or name in readonly) and name not in copied}
     if refused:
-        listed = ", ".join(f"`{name}` {why}" for name, why in refused.items())
-        raise AccessDenied(action, f"you may not set {listed} (your roles: {', '.join(identity.roles)})", refused)
+        listed = "; ".join(f"`{name}` {why}" for name, why in refused.items())
+        raise AccessDenied(action, f"you may not set these fields: {listed} (your roles: {', '.join(identity.roles)})",
+                           refused)
