@@ -313,13 +313,14 @@ def samba_directory(tmp_path_factory):
     """A real Samba AD domain controller on 127.0.0.1 (389, 636) with the people of
     tests/servers/samba.py, started once for the session and stopped by its PID. Outside CI
     a machine without Samba skips these tests with a reason; under CI=true it fails."""
-    from servers.samba import SambaDirectory, add_example_people, missing
+    from servers.samba import SambaDirectory, add_example_people, finish_example_people, missing
     reason = missing()
     if reason:
         skip_or_fail(reason)
     directory = SambaDirectory(tmp_path_factory.mktemp("samba") / "dc").provision()
     add_example_people(directory)
     directory.start()
+    finish_example_people(directory)
     yield directory
     directory.stop()
 

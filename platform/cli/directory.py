@@ -22,12 +22,17 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
     sync = actions.add_parser("sync", parents=[common],
                               help="create, update and disable the directory's accounts here")
     sync.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    adopt = actions.add_parser("adopt", parents=[common],
+                               help="make the local account LOGIN the directory's account of that login (its local "
+                                    "password stops working); a directory sign-in never does it by itself")
+    adopt.add_argument("login")
     return {"directory": cmd_directory}
 
 
 def cmd_directory(args: argparse.Namespace) -> int:
-    """`deskbase directory test LOGIN` and `deskbase directory sync [--dry-run]`."""
-    from deskbase.connectors.active_directory import DirectoryError, directory_of, sync_directory
+    """`deskbase directory test LOGIN`, `deskbase directory sync [--dry-run]` and
+    `deskbase directory adopt LOGIN`."""
+    from deskbase.connectors.active_directory import DirectoryError, directory_of, save_person, sync_directory
     from deskbase.rules.access.identity import LoginRefused
     with open_store(args) as store:
         directory = directory_of(store)
@@ -44,7 +49,27 @@ def cmd_directory(args: argparse.Namespace) -> int:
                 logins = getattr(report, outcome)
                 if logins:
                     print(f"{'would be ' if args.dry_run else ''}{outcome}: {', '.join(sorted(logins))}")
+            if report.local:
+                print(f"left alone (local accounts; `deskbase directory adopt LOGIN` links one): "
+                      f"{', '.join(sorted(report.local))}")
             print(report)
+            return 0
+        if args.directory_command == "adopt":
+            try:
+                person = directory.find(args.login)
+            except DirectoryError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 1
+            if directory.settings.is_local(person.login):
+                print(f"error: `{person.login}` is in `local_only`: it stays a local account", file=sys.stderr)
+                return 1
+            outcome = save_person(store, person, create=False, adopt=True)
+            if outcome == "absent":
+                print(f"error: there is no account `{person.login}` here to link; it is made at the first sign-in",
+                      file=sys.stderr)
+                return 1
+            print(f"`{person.login}` is now the directory's account ({person.dn}); its local password no longer "
+                  "opens it")
             return 0
         if directory.settings.is_local(args.login):
             print(f"`{args.login}` is in `local_only`: it signs in with its local password, never the directory")

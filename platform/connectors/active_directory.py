@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from ldap3 import NONE, SIMPLE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException, LDAPStartTLSError
-from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.conv import escape_bytes, escape_filter_chars
 
 from deskbase.objects.errors import DeskbaseError
 from deskbase.objects.store import Store
@@ -37,6 +37,8 @@ NOT_NOW = "This account may not sign in at this time or from this place; ask an 
 PASSWORD_EXPIRED = "Your password has expired: change it (for instance when signing in to Windows), then try again."
 DISABLED = "This account is disabled in the directory; ask an administrator."
 EXPIRED = "This account has expired in the directory; ask an administrator."
+LOCAL_ACCOUNT = ("Your directory account has the login of an account of this site, which it may not open: sign in "
+                 "with that account's own login and password, or ask an administrator to link it to the directory.")
 MUST_CHANGE = "Your password must be changed first: change it (for instance when signing in to Windows), then try again."
 
 TOLD = {"530": NOT_NOW, "531": NOT_NOW, "532": PASSWORD_EXPIRED, "533": DISABLED, "701": EXPIRED, "773": MUST_CHANGE}
@@ -89,11 +91,13 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    local: list[str] = field(default_factory=list)    # local accounts of a directory login, left alone
     dry_run: bool = False
 
     def __str__(self) -> str:
         text = (f"{len(self.created)} created, {len(self.updated)} updated, {len(self.disabled)} disabled, "
-                f"{len(self.unchanged)} unchanged")
+                f"{len(self.unchanged)} unchanged" + (f", {len(self.local)} local accounts left alone"
+                                                      if self.local else ""))
         return text + (" (dry run: nothing written)" if self.dry_run else "")
 
 
@@ -110,7 +114,25 @@ def _first(attributes: Mapping, name: str) -> str:
 
 
 def _entries(response) -> list[tuple[str, Mapping]]:
-    return [(item["dn"], item.get("attributes") or {}) for item in response or () if item.get("type") == "searchResEntry"]
+    return [(item["dn"], _with_sid(item)) for item in response or () if item.get("type") == "searchResEntry"]
+
+
+def _with_sid(item: Mapping) -> Mapping:
+    """An entry's attributes, `objectSid` as its bytes (ldap3 decodes a value that happens to
+    be valid UTF-8 into text)."""
+    attributes = item.get("attributes") or {}
+    raw = (item.get("raw_attributes") or {}).get("objectSid")
+    return {**attributes, "objectSid": raw[0]} if raw else attributes
+
+
+def _rid(sid: bytes) -> int | None:
+    """The relative id of a binary SID: its last sub-authority (4 bytes, little-endian)."""
+    return int.from_bytes(sid[-4:], "little") if isinstance(sid, bytes) and len(sid) >= 12 else None
+
+
+def _primary_sid(sid: bytes, rid: str) -> bytes | None:
+    """The SID of a user's primary group: the user's with the group's relative id in its place."""
+    return sid[:-4] + int(rid).to_bytes(4, "little") if _rid(sid) is not None and rid.isdigit() else None
 
 
 def _cn(dn: str) -> str:
@@ -125,6 +147,7 @@ class ActiveDirectory:
     def __init__(self, settings: DirectorySettings, environ: Mapping[str, str] | None = None):
         self.settings = settings
         self.environ = os.environ if environ is None else environ
+        self._netbios: str | None = None          # read from the directory when `domain` is not set
         if settings.skip_certificate_check:
             if settings.servers not in _WARNED:        # once per process, not at every sign-in
                 _WARNED.add(settings.servers)
@@ -140,7 +163,7 @@ class ActiveDirectory:
 
     # -- connections -----------------------------------------------------------------------
 
-    def _bind(self, user: str, password: str) -> Connection:
+    def _bind(self, user: str, password: str | bytes) -> Connection:
         """A connection bound as `user`, on the first server that answers; _Refused when the
         directory says no, DirectoryUnreachable when none answers."""
         if not password:
@@ -189,26 +212,84 @@ class ActiveDirectory:
     # -- reading people ----------------------------------------------------------------------
 
     def _attributes(self) -> list[str]:
-        return sorted({*self.settings.attributes.values(), "sAMAccountName", "userAccountControl", "accountExpires"})
+        return sorted({*self.settings.attributes.values(), "sAMAccountName", "userAccountControl", "accountExpires",
+                       "objectSid", "primaryGroupID"})
 
     def _filter(self, *conditions: str) -> str:
         extra = self.settings.user_filter or ""
         return f"(&{PEOPLE}{extra}{''.join(conditions)})"
 
-    def _principal(self, login: str) -> tuple[str, str]:
-        """What to bind with when there is no service account, and the filter finding that entry."""
-        if self.settings.login_attribute == "userPrincipalName":
-            upn = login if "@" in login or not self.settings.upn_suffix else f"{login}@{self.settings.upn_suffix}"
-            return upn, f"(userPrincipalName={escape_filter_chars(upn)})"
-        account = login.rpartition("\\")[2]
-        return f"{self.settings.domain}\\{account}", f"(sAMAccountName={escape_filter_chars(account)})"
+    def _suffixes(self) -> set[str]:
+        """The domains after `@` that name this directory: the UPN suffix and the DNS name of
+        `base_dn` (DC=example,DC=org is example.org)."""
+        parts = [rdn.partition("=")[2] for rdn in re.split(r"(?<!\\),", self.settings.base_dn)
+                 if rdn.strip().casefold().startswith("dc=")]
+        return {suffix.casefold() for suffix in (self.settings.upn_suffix, ".".join(parts)) if suffix}
 
-    def _lookup_value(self, login: str) -> str:
-        if self.settings.login_attribute == "userPrincipalName" and "@" not in login and self.settings.upn_suffix:
+    def _netbios_name(self, connection: Connection) -> str | None:
+        """The domain's NetBIOS name (EXAMPLE in EXAMPLE\\bob): `domain` when the settings give
+        it, else read once from the directory's partitions."""
+        if self.settings.domain:
+            return self.settings.domain
+        if self._netbios is None:
+            connection.search(f"CN=Partitions,CN=Configuration,{self.settings.base_dn}",
+                              f"(&(objectClass=crossRef)(nCName={escape_filter_chars(self.settings.base_dn)}))",
+                              SUBTREE, attributes=["nETBIOSName"])
+            found = [_first(attributes, "nETBIOSName") for _, attributes in _entries(connection.response)]
+            self._netbios = found[0] if found and found[0] else ""
+        return self._netbios or None
+
+    def _login_filter(self, login: str, netbios: str | None = None) -> str:
+        """The filter finding the one entry a typed login names, in any of its forms: `bob`
+        (the account name, or the principal name with `upn_suffix`), `EXAMPLE\\bob` (the
+        account name, when EXAMPLE is `netbios`, this domain's name), `bob@example.org` (a
+        principal name, a mail address, or the account name at one of this directory's
+        domains). Matching more than one entry is no match (`check_password` refuses it)."""
+        name, mail = "sAMAccountName", self.settings.attributes["email"]
+        domain, backslash, account = login.rpartition("\\")
+        if backslash:
+            if netbios and domain.casefold() != netbios.casefold():
+                return "(!(objectClass=*))"                  # another domain's account: nobody here
+            return f"({name}={escape_filter_chars(account)})"
+        if "@" in login:
+            local, _, suffix = login.rpartition("@")
+            terms = [f"(userPrincipalName={escape_filter_chars(login)})", f"({mail}={escape_filter_chars(login)})"]
+            if suffix.casefold() in self._suffixes():
+                terms.append(f"({name}={escape_filter_chars(local)})")
+            return f"(|{''.join(terms)})"
+        terms = [f"({name}={escape_filter_chars(login)})"]
+        if self.settings.upn_suffix:
+            principal = f"{login}@{self.settings.upn_suffix}"
+            terms.append(f"(userPrincipalName={escape_filter_chars(principal)})")
+        return f"(|{''.join(terms)})"
+
+    def _principal(self, login: str) -> str:
+        """What to bind with when there is no service account to look the person up: the
+        login as typed when it names its domain (`EXAMPLE\\bob`, a principal name
+        `bob@example.org`, which AD also takes as account name @ its DNS domain); a bare
+        login completed by `login_attribute`: `bob@upn_suffix` or `DOMAIN\\bob`. A mail
+        address that is not also the principal name needs the service account."""
+        if "\\" in login or "@" in login:
+            return login
+        if self.settings.login_attribute == "sAMAccountName" and self.settings.domain:
+            return f"{self.settings.domain}\\{login}"
+        if self.settings.upn_suffix:
             return f"{login}@{self.settings.upn_suffix}"
-        if self.settings.login_attribute == "sAMAccountName":
-            return login.rpartition("\\")[2]        # EXAMPLE\bob is bob
         return login
+
+    def _own_filter(self, connection: Connection, login: str) -> str:
+        """The filter of the entry a connection is bound as: asked to the server ("who am I",
+        RFC 4532), whatever form the person typed; by the login's forms if it cannot tell."""
+        try:
+            who = connection.extend.standard.who_am_i() or ""
+        except LDAPException:
+            who = ""
+        if who.startswith("u:") and "\\" in who:
+            account = who.rpartition("\\")[2]
+            return f"(sAMAccountName={escape_filter_chars(account)})"
+        if who.startswith("dn:") and len(who) > 3:
+            return f"(distinguishedName={escape_filter_chars(who[3:])})"
+        return self._login_filter(login)
 
     def _search(self, connection: Connection, search_filter: str, attributes: list[str]) -> list[tuple[str, Mapping]]:
         if not connection.search(self.settings.base_dn, search_filter, SUBTREE, attributes=attributes):
@@ -237,9 +318,28 @@ class ActiveDirectory:
             roles = [self.settings.default_role]
         return tuple(dict.fromkeys(roles))
 
-    def _groups_of(self, connection: Connection, dn: str) -> tuple[str, ...]:
-        found = self._search(connection, f"(&(objectClass=group)(member:{IN_CHAIN}:={escape_filter_chars(dn)}))", ["cn"])
-        return tuple(sorted(group for group, _ in found))
+    def _groups_of(self, connection: Connection, dn: str, attributes: Mapping) -> tuple[str, ...]:
+        """Every group an entry is in, nested ones included, and its primary group ("Domain
+        Users" for most people), which AD keeps out of `member`/`memberOf`, with the groups
+        that one is in."""
+        groups = {group for group, _ in self._search(
+            connection, f"(&(objectClass=group)(member:{IN_CHAIN}:={escape_filter_chars(dn)}))", ["cn"])}
+        primary_sid = _primary_sid(attributes.get("objectSid"), _first(attributes, "primaryGroupID"))
+        if primary_sid:
+            for primary, _ in self._search(connection, f"(&(objectClass=group)(objectSid={escape_bytes(primary_sid)}))",
+                                           ["cn"]):
+                groups.add(primary)
+                groups.update(group for group, _ in self._search(connection, (
+                    f"(&(objectClass=group)(member:{IN_CHAIN}:={escape_filter_chars(primary)}))"), ["cn"]))
+        return tuple(sorted(groups))
+
+    def _primary_members(self, connection: Connection, group_dn: str) -> Iterator[str]:
+        """The people whose primary group is this group or one nested in it."""
+        nested = self._search(connection, f"(&(objectClass=group)(|(distinguishedName={escape_filter_chars(group_dn)})"
+                                          f"(memberOf:{IN_CHAIN}:={escape_filter_chars(group_dn)})))", ["objectSid"])
+        for rid in sorted({_rid(attributes.get("objectSid")) for _, attributes in nested} - {None}):
+            for dn, _ in self._paged(connection, self._filter(f"(primaryGroupID={rid})"), []):
+                yield dn
 
     # -- the two uses --------------------------------------------------------------------------
 
@@ -250,32 +350,33 @@ class ActiveDirectory:
         try:
             if not password:
                 raise _Refused({"message": "an empty password (AD would take it for an anonymous bind)"})
+            secret = password.encode("utf-8")   # as typed: ldap3 would SASLprep text, AD compares the bytes
             if self.settings.has_service_account:
-                # found by the service account, then proven by a bind as them on the same
-                # connection: one TLS handshake for both
+                # found by the service account whatever form was typed, then proven by a bind
+                # as them on the same connection: one TLS handshake for both
                 connection = self._service()
-                found = self._search(connection, self._filter(
-                    f"({self.settings.login_attribute}={escape_filter_chars(self._lookup_value(login))})"),
-                    self._attributes())
+                own = self._login_filter(login, self._netbios_name(connection))
+                found = self._search(connection, self._filter(own), self._attributes())
                 if len(found) != 1:
+                    if len(found) > 1:
+                        log.warning("directory: %r names %d entries; nobody signs in with it", login, len(found))
                     # a bind that fails as a wrong password does, so the time taken does not tell
                     # whether the login exists
-                    connection.rebind(f"{self.settings.domain or 'NOBODY'}\\{secrets.token_hex(8)}", password)
+                    connection.rebind(f"{self.settings.domain or 'NOBODY'}\\{secrets.token_hex(8)}", secret)
                     raise _Refused({"message": f"{len(found)} entries match"})
-                if not connection.rebind(found[0][0], password):
+                if not connection.rebind(found[0][0], secret):
                     result = dict(connection.result or {})
                     if result.get("description") != "invalidCredentials":
                         raise DirectoryError(f"the directory refused the sign-in: {result.get('description')}")
                     raise _Refused(result)
             else:
-                principal, own = self._principal(login)
-                connection = self._bind(principal, password)
-                found = self._search(connection, self._filter(own), self._attributes())
+                connection = self._bind(self._principal(login), secret)
+                found = self._search(connection, self._filter(self._own_filter(connection, login)), self._attributes())
                 if len(found) != 1:
                     log.warning("directory: %r signed in but %d entries match its filter", login, len(found))
                     raise LoginRefused(NO_ACCESS)
             dn, attributes = found[0]
-            return self._person(dn, attributes, self._groups_of(connection, dn))
+            return self._person(dn, attributes, self._groups_of(connection, dn, attributes))
         except _Refused as refused:
             message = str(refused.result.get("message", ""))
             code = _SUB_CODE.search(message)
@@ -286,6 +387,21 @@ class ActiveDirectory:
         finally:
             if connection is not None:
                 connection.unbind()
+
+    def find(self, login: str) -> Person:
+        """The person a login names (any of its forms), read by the service account;
+        DirectoryError when it names nobody or several."""
+        connection = self._service()
+        try:
+            login = login.strip()
+            own = self._login_filter(login, self._netbios_name(connection))
+            found = self._search(connection, self._filter(own), self._attributes())
+            if len(found) != 1:
+                raise DirectoryError(f"`{login}` names {len(found)} people in the directory, not one")
+            dn, attributes = found[0]
+            return self._person(dn, attributes, self._groups_of(connection, dn, attributes))
+        finally:
+            connection.unbind()
 
     def people(self) -> Iterator[Person]:
         """Everyone under base_dn (and the user filter), page by page, with the mapped groups
@@ -303,6 +419,8 @@ class ActiveDirectory:
                     for dn, _ in self._paged(connection, self._filter(
                             f"(memberOf:{IN_CHAIN}:={escape_filter_chars(group_dn)})"), []):
                         members.setdefault(dn.casefold(), []).append(group_dn)
+                    for dn in self._primary_members(connection, group_dn):
+                        members.setdefault(dn.casefold(), []).append(group_dn)
             for dn, attributes in self._paged(connection, self._filter(), self._attributes()):
                 yield self._person(dn, attributes, tuple(sorted(set(members.get(dn.casefold(), ())))))
         finally:
@@ -314,7 +432,7 @@ class ActiveDirectory:
                                                         generator=True)
         for item in pages:
             if item.get("type") == "searchResEntry":
-                yield item["dn"], item.get("attributes") or {}
+                yield item["dn"], _with_sid(item)
         if connection.result.get("description") not in ("success", None):
             raise DirectoryError(f"a paged search of the directory failed: {connection.result.get('description')}")
 
@@ -327,12 +445,15 @@ def directory_of(store: Store, environ: Mapping[str, str] | None = None) -> Acti
     return ActiveDirectory(settings, environ)
 
 
-def save_person(store: Store, person: Person, *, create: bool = True, write: bool = True) -> str:
+def save_person(store: Store, person: Person, *, create: bool = True, write: bool = True,
+                adopt: bool = False) -> str:
     """Create or update the account of a person: `created`, `updated`, `unchanged` (or
-    `absent`). An account without roles, or disabled in the directory, is inactive."""
+    `absent`, or `local`: a local account of that login, left alone unless `adopt`). An
+    account without roles, or disabled in the directory, is inactive."""
     return save_directory_account(store, person.login, name=person.name, email=person.email, phone=person.phone,
                                   department=person.department, roles=person.roles,
-                                  active=person.active and bool(person.roles), create=create, write=write)
+                                  active=person.active and bool(person.roles), create=create, write=write,
+                                  adopt=adopt)
 
 
 def sync_directory(store: Store, *, dry_run: bool = False, environ: Mapping[str, str] | None = None) -> SyncReport:

@@ -271,12 +271,116 @@ def test_the_local_only_administrator_never_asks_the_directory(store):
     assert refusal(store, "admin", "wrong password") == WRONG_LOGIN
 
 
+# -- which account a login reaches -------------------------------------------------------------
+
+@pytest.mark.parametrize("login", ["admin@example.test", "EXAMPLE\\admin", "ADMIN@EXAMPLE.TEST"])
+@pytest.mark.parametrize("mode", ["principal name", "account name, no service account"])
+def test_the_directory_admin_never_takes_over_the_local_only_administrator(directory_definitions, login, mode):
+    from servers.samba import PASSWORDS
+    changes = ({} if mode == "principal name" else
+               {"login_attribute": "sAMAccountName", "domain": "EXAMPLE", "bind_dn_env": None, "password_env": None})
+    store = open_with(directory_definitions, **changes)
+    try:
+        assert refusal(store, login, PASSWORDS["admin"]) == WRONG_LOGIN   # the directory's admin, a technician there
+        admin = find_account(store, "admin")
+        assert (admin.source, admin.active, admin.roles) != (DIRECTORY, False, ())
+        assert admin.source != DIRECTORY and admin.roles == ("administrator",) and admin.password_hash
+        assert sign_in(store, "admin", ADMIN_PASSWORD).superuser                # still the local administrator
+        assert [a.login for a in list_accounts(store)] == ["admin"]
+    finally:
+        store.close()
+
+
+def test_a_directory_person_never_takes_over_a_local_account_of_their_login(store):
+    """A customer's local account `pat` beside a directory person `pat`: the local one keeps
+    its password and roles; the directory person is told, and an administrator may link them."""
+    from servers.samba import PASSWORDS
+    create_account(store, "pat", name="Pat (customer)", password="customer password", roles=["customer_user"])
+    with web(store) as client:
+        refused = web_sign_in(client, "patricia.lee@example.test", PASSWORDS["pat"])
+        assert refused.status_code == 401 and "may not open" in refused.text
+        assert web_sign_in(client, "pat", "customer password").status_code == 303       # her own account, locally
+    pat = find_account(store, "pat")
+    assert (pat.source, pat.roles, pat.name) == ("local", ("customer_user",), "Pat (customer)")
+    assert sorted(sync_directory(store).local) == ["pat"]                   # the sync leaves it too
+    assert find_account(store, "pat").source == "local"
+
+
+def test_an_administrator_links_a_local_account_to_the_directory(directory_folder, file_uri, capsys):
+    from servers.samba import PASSWORDS
+    common = ["--definitions", str(directory_folder), "--db", file_uri]
+    with open_store(file_uri, load_application(directory_folder)) as store:
+        create_account(store, "pat", name="Pat", password="old local password", roles=["customer_user"])
+    assert main(["directory", "adopt", "p.lee@example.test", *common]) == 0
+    assert "`pat` is now the directory's account" in capsys.readouterr().out
+    with open_store(file_uri, load_application(directory_folder)) as store:
+        assert sign_in(store, "pat", PASSWORDS["pat"]).roles == ("technician",)
+        assert refusal(store, "pat", "old local password") == WRONG_LOGIN
+    assert main(["directory", "adopt", "admin", *common]) == 1
+    assert "local_only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("login", ["kim", "nora"])
+def test_passwords_beyond_ascii_are_sent_as_typed(store, login):
+    from servers.samba import PASSWORDS
+    assert sign_in(store, login, PASSWORDS[login]).roles == ("technician",)
+    # what SASLprep would have sent instead is another password
+    assert refusal(store, login, PASSWORDS[login].replace("\u00b2", "2").replace("\u00a0", " ")) == WRONG_LOGIN
+
+
+@pytest.mark.parametrize("login", ["pat", "EXAMPLE\\pat", "pat@example.test", "patricia.lee@example.test",
+                                   "p.lee@example.test", "PAT", "example\\Pat"])
+def test_every_form_of_a_login_reaches_the_one_account_with_a_service_account(directory_definitions, login):
+    from servers.samba import PASSWORDS
+    for mode in ({}, {"login_attribute": "sAMAccountName", "domain": "EXAMPLE"}):
+        store = open_with(directory_definitions, **mode)
+        try:
+            assert sign_in(store, login, PASSWORDS["pat"]).id == "pat"
+            assert [a.login for a in list_accounts(store)] == ["admin", "pat"]
+        finally:
+            store.close()
+
+
+@pytest.mark.parametrize("login", ["pat", "EXAMPLE\\pat", "patricia.lee@example.test"])
+def test_without_a_service_account_the_login_the_domain_form_and_the_principal_name_work(directory_definitions, login):
+    """Bound as what was typed, the directory says whom it bound ("who am I"). A mail address
+    that is not the principal name needs the service account to be found (docs say so)."""
+    from servers.samba import PASSWORDS
+    for mode in ({"login_attribute": "userPrincipalName"}, {"login_attribute": "sAMAccountName", "domain": "EXAMPLE"}):
+        store = open_with(directory_definitions, bind_dn_env=None, password_env=None, **mode)
+        try:
+            assert sign_in(store, login, PASSWORDS["pat"]).id == "pat", mode
+        finally:
+            store.close()
+
+
+def test_another_domain_s_account_name_reaches_nobody(store):
+    from servers.samba import PASSWORDS
+    assert refusal(store, "OTHER\\bob", PASSWORDS["bob"]) == WRONG_LOGIN
+
+
+def test_the_primary_group_domain_users_gives_its_role_at_sign_in_and_in_the_sync(directory_definitions):
+    """Everyone's primary group is not in `memberOf`: read from primaryGroupID."""
+    from servers.samba import PASSWORDS
+    settings = directory_settings(directory_definitions)
+    store = open_with(directory_definitions, roles={**settings.roles, "domain users": ("customer_user",)})
+    try:
+        assert sign_in(store, "frank", PASSWORDS["frank"]).roles == ("customer_user",)    # in no other group
+        assert set(sign_in(store, "bob", PASSWORDS["bob"]).roles) == {"dispatcher", "technician", "customer_user"}
+        report = sync_directory(store)
+        assert "frank" in report.unchanged and "Administrator" in report.created
+        assert find_account(store, "gina").roles == ("technician", "customer_user")
+    finally:
+        store.close()
+
+
 # -- the sync ------------------------------------------------------------------------------
 
 def test_sync_creates_updates_and_disables_and_a_dry_run_writes_nothing(store, samba_directory):
     from ldap3 import MODIFY_REPLACE
     dry = sync_directory(store, dry_run=True)
-    assert sorted(dry.created) == ["alice", "bob", "dave", "gina", "hugo"]    # carol disabled, erin expired, frank no group
+    # carol disabled, erin expired, frank no group, admin local_only
+    assert sorted(dry.created) == ["alice", "bob", "dave", "gina", "hugo", "kim", "nora", "pat"]
     assert [a.login for a in list_accounts(store)] == ["admin"]
 
     first = sync_directory(store)
@@ -315,7 +419,7 @@ def test_the_sync_job_action_reports_what_it_did(store):
     from deskbase.connectors.channels import CONNECTOR_WORK
     from deskbase.rules.jobs.scheduled import ACTIONS
     report = CONNECTOR_WORK["sync_directory"](store, datetime.now(timezone.utc), ACTIONS["sync_directory"].options)
-    assert report.startswith("5 created, 0 updated, 0 disabled, 0 unchanged")
+    assert report.startswith("8 created, 0 updated, 0 disabled, 0 unchanged")
 
 
 def test_listing_people_reads_every_page(directory_definitions):
@@ -346,9 +450,9 @@ def test_the_directory_sync_command_with_and_without_dry_run(directory_folder, f
     common = ["--definitions", str(directory_folder), "--db", file_uri]
     assert main(["directory", "sync", "--dry-run", *common]) == 0
     out = capsys.readouterr().out
-    assert "would be created: alice, bob, dave, gina, hugo" in out and "dry run: nothing written" in out
+    assert "would be created: alice, bob, dave, gina, hugo, kim, nora, pat" in out and "dry run: nothing written" in out
     assert main(["directory", "sync", *common]) == 0
-    assert "5 created" in capsys.readouterr().out
+    assert "8 created" in capsys.readouterr().out
     assert main(["users", "list", *common]) == 0
     assert "bob" in capsys.readouterr().out
 

@@ -141,13 +141,21 @@ class SambaDirectory:
 # "Desk Supervisors" → supervisor, Dispatch (by DN) → dispatcher, Support → technician;
 # Support-L1 is a member of Support, so its members are technicians through nesting.
 PASSWORDS = {login: f"{login.capitalize()}!Passw0rd1" for login in
-             ("bob", "alice", "carol", "dave", "erin", "frank", "gina", "hugo")}
+             ("bob", "alice", "carol", "dave", "erin", "frank", "gina", "hugo", "admin", "pat")}
+# Passwords SASLprep would change (a superscript two becomes 2, a non-breaking space a
+# space): AD compares the bytes typed, so they must be sent as they are.
+PASSWORDS.update(kim="Kvadrat\u00b2-Pass1", nora="Non\u00a0breaking-Pass1")
+PAT_PRINCIPAL = "patricia.lee@example.test"     # pat's principal name and mail differ from her login
+PAT_MAIL = "p.lee@example.test"
 
 
 def add_example_people(directory: SambaDirectory) -> None:
     """bob (Dispatch, and Support through Support-L1), alice (Desk Supervisors), carol
     (disabled), dave (must change his password), erin (account expired), frank (no group),
-    gina and hugo (Support; the sync tests change them while the directory runs)."""
+    gina and hugo (Support; the sync tests change them while the directory runs); kim and
+    nora (Support, passwords beyond ASCII), admin (Support: the login of the local
+    administrator), pat (Support; principal name and mail unlike her login, set by
+    `finish_example_people` once the directory runs)."""
     def person(login: str, given: str, surname: str, *options: str) -> None:
         directory.add_user(login, PASSWORDS[login], f"--given-name={given}", f"--surname={surname}",
                            f"--mail-address={login}@{SUFFIX}", *options)
@@ -159,9 +167,27 @@ def add_example_people(directory: SambaDirectory) -> None:
     person("frank", "Frank", "Fischer")
     person("gina", "Gina", "Garcia")
     person("hugo", "Hugo", "Huber", "--telephone-number=+1 555 0199")
+    person("kim", "Kim", "Kovac")
+    person("nora", "Nora", "Nagy")
+    person("admin", "Adam", "Minh")
+    directory.add_user("pat", PASSWORDS["pat"], "--given-name=Patricia", "--surname=Lee", f"--mail-address={PAT_MAIL}")
     directory.tool("user", "disable", "carol")
     directory.tool("user", "setexpiry", "erin", "--days=0")
     directory.add_group("Support-L1", "bob")
-    directory.add_group("Support", "Support-L1", "carol", "dave", "erin", "gina", "hugo")
+    directory.add_group("Support", "Support-L1", "carol", "dave", "erin", "gina", "hugo", "kim", "nora", "admin",
+                        "pat")
     directory.add_group("Dispatch", "bob")
     directory.add_group("Desk Supervisors", "alice")
+
+
+def finish_example_people(directory: SambaDirectory) -> None:
+    """What `samba-tool user add` cannot say, written once the directory runs: pat's
+    principal name."""
+    from ldap3 import MODIFY_REPLACE
+    admin = directory.admin()
+    try:
+        admin.search(f"CN=Users,{BASE_DN}", "(sAMAccountName=pat)", attributes=["cn"])
+        assert admin.modify(admin.response[0]["dn"], {"userPrincipalName": [(MODIFY_REPLACE, [PAT_PRINCIPAL])]}), \
+            admin.result
+    finally:
+        admin.unbind()

@@ -296,12 +296,14 @@ def find_account(store: Store, login: str) -> Account | None:
 
 def save_directory_account(store: Store, login: str, *, name: str, email: str = "", phone: str = "",
                            department: str = "", roles: Iterable[str] = (), active: bool = True,
-                           create: bool = True, write: bool = True) -> str:
+                           create: bool = True, write: bool = True, adopt: bool = False) -> str:
     """Create or bring up to date the account of a person of the directory: `created`,
     `updated`, `unchanged` (or `absent` when not `create`d); `write=False` only tells. A
-    local account of the same login becomes a directory account (its password is no longer
-    used): the directory is the authority for the logins it holds. Groups, organization
-    and language stay as set here."""
+    local account of the same login is left as it is (`local`): a directory identity never
+    takes over an account of this site, whose password (the administrator's) someone of the
+    directory could otherwise replace by their own. With `adopt` (an administrator's
+    decision, `deskbase directory adopt`), it becomes a directory account and its local
+    password is no longer used. Groups, organization and language stay as set here."""
     values = {"name": name, "email": email, "phone": phone, "department": department, "roles": tuple(roles),
               "active": bool(active)}
 
@@ -319,6 +321,8 @@ def save_directory_account(store: Store, login: str, *, name: str, email: str = 
                 account.active = values["active"]
                 accounts[login] = account
             return "created"
+        if account.source != DIRECTORY and not adopt:
+            return "local"
         changed = {key: value for key, value in values.items() if getattr(account, key) != value}
         if account.source != DIRECTORY:
             changed["source"] = DIRECTORY
