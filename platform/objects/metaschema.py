@@ -83,6 +83,10 @@ _AGGREGATE = {
         "via": _name("a field name") | {"description": "the ref field of those records that points at this one"},
         "field": _name("a field name") | {"description": "the field of those records to compute over"},
         "where": _FILTER,
+        "disclosed_to": {"type": "array", "items": _name("a role name"), "uniqueItems": True,
+                         "x-noun": "a list of role names",
+                         "description": "roles that may read this total though they may not read every record it "
+                                        "adds up (a decision the definitions make, see the access checks)"},
     },
     "additionalProperties": False,
 }

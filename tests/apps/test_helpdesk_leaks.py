@@ -124,3 +124,64 @@ def test_a_technician_reads_only_the_comments_of_tickets_he_may_read(desk):
         assert written.status_code in (403, 404, 422), written.text
     total = desk.read(lambda s: s.count("comment"), identity=who)
     assert total == desk.read(lambda s: s.count("comment", {"ticket": sorted(readable)}))
+
+
+def test_a_customer_reads_the_totals_of_what_they_are_charged_for_not_of_internal_work(desk):
+    """T-… of psvoboda's organization gets billable and internal work and expenses: she reads
+    the billable totals; the totals of everything are hidden from her page, the API, the
+    filters, the sorts and the exports (`deskbase check` requires it: see the next test)."""
+    from deskbase.views.api_keys import add_key
+
+    def add(session):
+        for billable, amount, minutes in ((True, "40.00", 30), (False, "123.45", 120)):
+            session.create("expense", {"ticket": desk.mine, "kind": "expense", "amount": amount,
+                                       "billable": billable, "description": f"billable {billable}",
+                                       "performer": "sbernard"})
+            session.create("work_entry", {"ticket": desk.mine, "performer": "sbernard", "duration": minutes * 60,
+                                          "billable": billable, "description": f"work billable {billable}"})
+        return dict(session.find(desk.mine).values)
+    values = desk.run(add)
+    assert values["expenses_total"] - values["billable_expenses"] >= 123     # the internal part is there
+    with TestClient(create_app(desk), follow_redirects=False) as web:
+        sign_in(web, "psvoboda")
+        raw = web.get(f"/r/{desk.mine}").text
+        page = _text(raw)
+        assert "<dt>Billable expenses and fees</dt>" in raw and "<dt>Billable time</dt>" in raw
+        assert "<dt>Expenses and fees</dt>" not in raw and "<dt>Time spent</dt>" not in raw
+        assert "123.45" not in page and "163.45" not in page
+        listed = web.get("/v/my_organization_tickets", params={"f": "{expenses_total: {gt: 100}}"})
+        assert listed.status_code == 200 and "cannot filter on" in _text(listed.text)
+        assert desk.mine not in _text(listed.text).split("cannot filter on")[0][-200:]
+        sorted_page = web.get("/v/my_organization_tickets", params={"sort": "-time_spent"})
+        assert "cannot be sorted by `time_spent`" in _text(sorted_page.text)
+    key = add_key(desk, "leak-check", "psvoboda")
+    with TestClient(create_app(desk)) as api:
+        got = api.get(f"/api/v1/ticket/{desk.mine}", headers={"Authorization": f"Bearer {key}"}).json()
+        assert "expenses_total" not in got and "time_spent" not in got
+        assert float(got["billable_expenses"]) == float(values["billable_expenses"])
+        refused = api.get("/api/v1/ticket", params={"filter": "{expenses_total: {gt: 100}}"},
+                          headers={"Authorization": f"Bearer {key}"})
+        assert refused.status_code == 400 and "expenses_total" in refused.json()["error"]
+
+
+def test_check_says_at_the_field_that_a_total_tells_a_role_what_it_may_not_read(tmp_path):
+    from shipped import refusal_of_changed
+    refused = refusal_of_changed(tmp_path, "internal_notes, remaining_effort, responsible_area, responsible_department, "
+                                           "watchers, group,\n                        time_spent, expenses_total]}",
+                                 "internal_notes, remaining_effort, responsible_area, responsible_department, "
+                                 "watchers, group]}")
+    [error] = [e for e in refused.errors if e.path == "types.ticket.fields.expenses_total"]
+    assert "may read only in part" in error.message and "customer_user" in error.message
+    assert "customer_power_user" not in error.message            # its own rule still hides it
+    assert error.line and "expenses_total" in (tmp_path / "definitions" / "helpdesk.yaml").read_text().splitlines()[
+        error.line - 1]
+    assert any(e.path == "types.ticket.fields.time_spent" for e in refused.errors)
+
+
+def test_a_total_disclosed_to_a_role_that_does_not_exist_is_named_with_a_suggestion(tmp_path):
+    from shipped import refusal_of_changed
+    refused = refusal_of_changed(tmp_path, "field: amount, disclosed_to: [specialist, technician]}",
+                                 "field: amount, disclosed_to: [specialist, technican]}")
+    assert {(e.path, e.message, e.hint) for e in refused.errors} >= {
+        ("types.ticket.fields.expenses_total.aggregate.disclosed_to[1]",
+         "`technican` is not a role of the definitions", "did you mean `technician`?")}

@@ -21,7 +21,7 @@ from deskbase.rules.application import load_application, open_store
 DESKBASE = Path(sys.executable).with_name("deskbase")
 PASSWORD = "correct horse battery"
 T0 = datetime(2026, 1, 5, 10, 3, tzinfo=timezone.utc)
-ACCESS = "    access:\n      agent: {read: true, create: true, update: true}\n"
+ACCESS = "    access:\n      agent: {read: true, create: true, update: true, fields: {hide: [spent]}}\n"
 
 # Run at the start of every process script: argv is (definitions folder, URI, meeting folder,
 # this process's name, the other's name, arguments as JSON).

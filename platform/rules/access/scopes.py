@@ -4,6 +4,7 @@ which fields are hidden or read-only; `decide` answers, `read_scope` limits quer
 default: only `superuser` roles bypass it."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -128,7 +129,105 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -
                                         MappingProxyType(filters))
         types[type_name] = MappingProxyType(compiled)
     superusers = frozenset(name for name, spec in definitions.roles.items() if spec and spec.get("superuser"))
+    errors += _aggregate_errors(types, superusers, definitions, positions)
     return AccessRules(MappingProxyType(types), superusers), errors
+
+
+def _aggregate_errors(types: Mapping[str, Mapping[str, RoleAccess]], superusers: frozenset[str],
+                      definitions: Definitions, positions) -> list[DefinitionError]:
+    """A total over records that a role reads only in part would tell that role what it may
+    not read (a customer summing the internal work done on their request), and so would a formula
+    over such a total (a balance). An aggregate a role sees must add up records that role
+    may read, each of them, unless its `disclosed_to` names the role: proven from the rules
+    when the role reads every record of the source, or reads them `via` the aggregate's own
+    ref, or each condition of its read rule is one the aggregate's `where` makes too, or one
+    on a field copied through that ref that the role's own read rule on the owner makes."""
+    errors = []
+    for owner in definitions.types.values():
+        owner_rules = types.get(owner.name, {})
+        partial: dict[str, list[str]] = {}           # field → the roles that read its records in part
+        for name, definition in owner.fields.items():
+            spec = getattr(definition.kind, "aggregate", None)
+            source = definitions.types.get(spec["of"]) if spec else None
+            if source is None:
+                continue
+            source_rules = types.get(source.name, {})
+            disclosed = spec.get("disclosed_to") or ()
+            for position, role in enumerate(disclosed):
+                if role not in definitions.roles:
+                    errors.append(definition_error(
+                        positions, ("types", owner.name, "fields", name, "aggregate", "disclosed_to", position),
+                        f"`{role}` is not a role of the definitions", hint_for(role, definitions.roles)))
+            for role, access in owner_rules.items():
+                read = access.actions.get("read", False)
+                if read is False or role in superusers or role in disclosed:
+                    continue
+                grant = source_rules[role].actions.get("read", False) if role in source_rules else False
+                if not _all_readable(grant, spec, source, read):
+                    partial.setdefault(name, []).append(role)
+        for name, definition in owner.fields.items():      # a formula over such a total tells it too
+            expression = getattr(definition.kind, "expression", None) or ""
+            for total in re.findall(r"\brecord\.([a-z_][a-z0-9_]*)", expression):
+                for role in partial.get(total, ()) if total != name else ():
+                    if role not in partial.setdefault(name, []):
+                        partial[name].append(role)
+        for name, roles in partial.items():
+            roles = [role for role in roles if name not in owner_rules[role].hide]
+            if not roles:
+                continue
+            one = len(roles) == 1
+            spec = getattr(owner.fields[name].kind, "aggregate", None)
+            what = (f"adds up {spec['of']} records" if spec else "is worked out from a total of records")
+            errors.append(definition_error(
+                positions, ("types", owner.name, "fields", name),
+                f"`{name}` {what} that {'the role' if one else 'the roles'} {', '.join(roles)} may read only in "
+                f"part, so it would tell {'it' if one else 'them'} what {'it' if one else 'they'} may not read: hide "
+                f"it from {'that role' if one else 'those roles'} (`fields: {{hide: [{name}]}}` in the access of "
+                f"`{owner.name}`), let {'it' if one else 'them'} read every record of the total (`read: {{via: "
+                f"<ref>}}`), add up only what {'it' if one else 'they'} may read (a `where` holding the conditions "
+                f"of {'its' if one else 'their'} read rule), or say the total is {'its' if one else 'theirs'} to "
+                f"know (`disclosed_to: [{', '.join(roles)}]` in the aggregate)", on_key=True))
+    return errors
+
+
+def _all_readable(grant: Any, spec: Mapping[str, Any], source: TypeDef, owner_read: Any) -> bool:
+    """Whether a read grant on an aggregate's source covers every record the aggregate adds
+    up, for someone reading the owner by `owner_read` (see `_aggregate_errors`)."""
+    if grant is True:
+        return True
+    if not isinstance(grant, Mapping):
+        return False
+    where = _conditions(spec.get("where") or {})
+    owner_terms = _conditions(owner_read) if isinstance(owner_read, Mapping) else {}
+
+    def implied(key: str, value: Any) -> bool:
+        if key == "via":
+            return value == spec["via"]
+        if key == "any":
+            return isinstance(value, list) and any(
+                isinstance(branch, Mapping) and all(implied(k, v) for k, v in branch.items()) for branch in value)
+        if key == "all":
+            return isinstance(value, list) and all(
+                isinstance(branch, Mapping) and all(implied(k, v) for k, v in branch.items()) for branch in value)
+        if key in where and where[key] == value:
+            return True
+        field = source.fields.get(key)
+        return any(ref == spec["via"] and owner_terms.get(target, _NOTHING) == value
+                   for ref, target in (field.copied_from if field is not None else ()))
+    return all(implied(key, value) for key, value in grant.items())
+
+
+_NOTHING = object()
+
+
+def _conditions(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The `field: value` conditions a filter makes of every record it matches: its own keys
+    and those of its `all:` branches (not those of `any:` or `not:`)."""
+    found = {key: value for key, value in spec.items() if key not in ("any", "all", "not", "text", "via")}
+    for branch in spec.get("all") or ():
+        if isinstance(branch, Mapping):
+            found.update(_conditions(branch))
+    return found
 
 
 def _via_errors(via: Any, typedef: TypeDef, definitions: Definitions, path, positions) -> list[DefinitionError]:
