@@ -39,13 +39,13 @@ def load_application(folder: str | Path = "definitions", overlays: Sequence[str 
 
 def write_hooks() -> WriteHooks:
     """What a store of an application runs on its write path, in this order. Checks: access
-    (P4), the state field kept for transitions, the fields timers keep, approval states, the
+    (P4), the logins user fields name, the state field kept for transitions, the fields timers keep, approval states, the
     placeholders of texts kept to be inserted.
     Defaults: a workflow's initial state, then the dispatched group. Derived values: the
     timers' deadlines. Effects: automatic transitions, notifications, clocks restarted and
     forgotten, dispatch to an operator, approval chains started."""
     return WriteHooks(
-        checks=(access.check_write, workflows.check_state, timers.refuse_kept_fields, approvals.check_state_field,
+        checks=(access.check_write, identity.check_logins, workflows.check_state, timers.refuse_kept_fields, approvals.check_state_field,
                 snippets.check_texts),
         defaults=(workflows.initial_state, dispatch.dispatched_group),
         derive=(timers.derive,),

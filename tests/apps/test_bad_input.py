@@ -212,3 +212,24 @@ def test_what_ends_before_it_starts_or_costs_less_than_nothing_is_refused(desk):
     made = desk.run(lambda s: s.create("absence", {"operator": "sbernard", "starts": "2030-03-05 08:00",
                                                      "reason": "leave"}))      # no end yet: fine
     assert made.number
+
+
+def test_a_login_that_is_no_account_is_refused_with_the_nearest_one(desk):
+    """A supervisor assigning `cmartn` (a typo) in a form or the API, or following with a
+    made-up login, is told; a login already on a record stays, and the engine's own
+    writes (jobs, imports) are its decision."""
+    number = desk.read(lambda s: s.query("ticket", {"status": "in_progress"}, "id", limit=1).records[0].number)
+    before = desk.read(lambda s: s.find(number)["assignee"])
+    with TestClient(create_app(desk), follow_redirects=False) as web:
+        sign_in(web, "cmartin")
+        form = web.get(f"/r/{number}/edit").text
+        version = desk.read(lambda s: s.find(number).version)
+        answer = web.post(f"/r/{number}/edit", data={"csrf": csrf_of(form), "version": version, "assignee": "cmartn"})
+        assert answer.status_code == 422 and "`cmartn` is not an account here; did you mean `cmartin`?" in answer.text
+        answer = web.patch(f"/api/v1/ticket/{number}", headers={"Authorization": f"Bearer {desk.key}"},
+                           json={"watchers": ["sbernard", "ghost.user"]})
+        assert answer.status_code == 422 and "`ghost.user` is not an account here" in answer.text
+        assert desk.read(lambda s: s.find(number)["assignee"]) == before          # nothing was written
+        answer = web.patch(f"/api/v1/ticket/{number}", headers={"Authorization": f"Bearer {desk.key}"},
+                           json={"watchers": ["sbernard"]})
+        assert answer.status_code == 200 and answer.json()["watchers"] == ["sbernard"]

@@ -15,8 +15,8 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
 from deskbase.objects.compiling import Section, definition_error
-from deskbase.objects.errors import DefinitionError, DeskbaseError, NotFound, hint_for
-from deskbase.objects.fields import RefKind, UserKind
+from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, NotFound, ValidationError, hint_for
+from deskbase.objects.fields import RefKind, UserKind, UsersKind
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
@@ -215,6 +215,41 @@ def password_problem(login: str, password: str) -> str | None:
 
 def _accounts(connection, create: bool = False) -> OOBTree | None:
     return kept_object(connection, ACCOUNTS_KEY, OOBTree if create else None)
+
+
+def check_logins(session, action: str, typedef, record, values: Mapping[str, Any]) -> None:
+    """The write-path check that a `user` or `users` field names accounts: a login typed
+    wrong (`assignee: cmartn`) would otherwise give a record to nobody, silently. Only the
+    logins a write adds are checked (one whose account was removed since stays where it
+    is), and the writer's own login is always one. What the engine writes itself (jobs,
+    imports, transitions' effects) is its own decision and is not checked here."""
+    if action not in ("create", "update") or session.identity is None:
+        return
+    accounts = None
+    problems: dict[str, str] = {}
+    for name, raw in values.items():
+        field = typedef.fields.get(name)
+        if field is None or not isinstance(field.kind, (UserKind, UsersKind)) or raw in (None, "", (), []):
+            continue
+        try:
+            logins = field.kind.coerce(raw, None)
+        except FieldError:
+            continue                         # the write path says what is wrong with it
+        before = record.get(name) if record is not None else None
+        kept = set(before if isinstance(before, (tuple, list)) else [before])
+        added = [login for login in (logins if isinstance(logins, tuple) else (logins,))
+                 if login and login not in kept and login != session.user]
+        if not added:
+            continue
+        if accounts is None:
+            accounts = _accounts(session.connection) or {}
+        unknown = [login for login in added if login not in accounts]
+        if unknown:
+            hint = hint_for(unknown[0], list(accounts.keys())) if len(accounts) < 5000 else None
+            problems[name] = (f"`{unknown[0]}` is not an account here" + (f"; {hint}" if hint else "") if
+                              len(unknown) == 1 else f"{', '.join(f'`{u}`' for u in unknown)} are not accounts here")
+    if problems:
+        raise ValidationError(typedef.name, problems, typedef.title())
 
 
 def _check_membership(session, roles: Sequence[str], groups: Sequence[int], organization: int | None) -> None:
