@@ -64,7 +64,26 @@ def _generate(store: Store, occurrence: datetime, options: Mapping[str, Any],
     return str(run_generator(store, str(options["generator"]), now=occurrence))
 
 
+def _backup(store: Store, occurrence: datetime, options: Mapping[str, Any], senders: Mapping[str, Sender]) -> str:
+    from deskbase.objects.backup import BackupError, backup
+    if not options["folder"]:
+        raise BackupError("the backup job needs `folder`: where the backups go (another disk, a mounted share)")
+    return str(backup(store.uri, options["folder"], keep=int(options["keep"]) or None,
+                      full_every_days=float(options["full_every_days"]), now=occurrence))
+
+
+def _pack(store: Store, occurrence: datetime, options: Mapping[str, Any], senders: Mapping[str, Sender]) -> str:
+    from deskbase.objects.backup import pack, size_text
+    before, after = pack(store, float(options["days"]))
+    return f"packed: {size_text(before)} before, {size_text(after)} after" if before is not None else "packed"
+
+
 ACTIONS: Mapping[str, Action] = MappingProxyType({
+    "backup": Action(_backup, MappingProxyType({"folder": "", "keep": 4, "full_every_days": 7}),
+                     "back up the embedded database and its files into `folder`: a full copy every "
+                     "full_every_days days, what changed in between; the `keep` newest full copies are kept"),
+    "pack": Action(_pack, MappingProxyType({"days": 7}),
+                   "drop the database's object revisions older than `days` (records keep their own history)"),
     "approval_reminders": Action(_approval_reminders, MappingProxyType({"batch": 200}),
                                  "remind approvers of the steps awaiting them, and expire the chains left too long"),
     "check_timers": Action(_check_timers, MappingProxyType({"batch": 200}),
