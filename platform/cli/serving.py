@@ -30,6 +30,10 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
         serving.add_argument("--trusted-proxies", default=os.environ.get("DESKBASE_TRUSTED_PROXIES", ""),
                              help="addresses of the reverse proxies whose X-Forwarded-For names the client, "
                                   "comma-separated (default: none; $DESKBASE_TRUSTED_PROXIES)")
+        serving.add_argument("--monitor-from", default=os.environ.get("DESKBASE_MONITOR_FROM", ""),
+                             metavar="ADDRESSES",
+                             help="addresses or networks (comma-separated) that read /healthz and /metrics without "
+                                  "signing in (default: this machine; $DESKBASE_MONITOR_FROM)")
         serving.add_argument("--check", action="store_true", help=argparse.SUPPRESS)   # prepare, print, do not listen
     return {"run": cmd_run, "serve": cmd_serve}
 
@@ -72,7 +76,8 @@ def _serve(store, args) -> int:
 
     from deskbase.connectors.channels import job_runner
     from deskbase.views.app import create_app
-    app = create_app(store, secure_cookies=os.environ.get("DESKBASE_SECURE_COOKIES") == "1")
+    app = create_app(store, secure_cookies=os.environ.get("DESKBASE_SECURE_COOKIES") == "1",
+                     monitor_from=args.monitor_from or None)
     print(f"\nWeb interface: http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}/"
           "   (Ctrl-C stops it)", flush=True)
     if args.check:

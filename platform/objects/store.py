@@ -7,6 +7,7 @@ and the transactions through which every read and write happens.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from .session import Session
 
 T = TypeVar("T")
+log = logging.getLogger("deskbase.store")
 ENVIRONMENT_VARIABLE = "DESKBASE_DB"
 ROOT_KEY = "deskbase"
 DEFAULT_CACHE_SIZE = 200_000   # objects per connection; `?connection_cache_size=N` in the URI overrides
@@ -184,6 +186,9 @@ class Store:
         # only with other processes (RelStorage, ZEO), which `run` retries. Re-entrant: a
         # write may run another (in its own transaction) from the same thread.
         self._writing = threading.RLock()
+        # Write conflicts of this process (`run`): retried, and given up after every attempt.
+        self.conflicts: dict[str, int] = {"retried": 0, "gave_up": 0}
+        self._counting = threading.Lock()
 
     @classmethod
     def open(cls, uri: str | None, definitions: Definitions, *, migrate: bool = True,
@@ -289,8 +294,12 @@ class Store:
                 with self.session(user, acting_for, me=me, identity=identity, now=now, notify=notify) as session:
                     return work(session)
             except ConflictError:
+                with self._counting:
+                    self.conflicts["gave_up" if attempt == attempts else "retried"] += 1
                 if attempt == attempts:
+                    log.warning("write conflict: given up after %d attempts (user %s)", attempts, user)
                     raise
+                log.info("write conflict: attempt %d of %d, retrying (user %s)", attempt, attempts, user)
                 # Another transaction has just committed and is likely starting its next one:
                 # start again at once, after a short random pause growing with each attempt.
                 # Two processes creating records of one type on RelStorage (tests/objects/

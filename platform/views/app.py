@@ -60,6 +60,7 @@ from .api import MAX_REQUEST, TOO_LARGE, BodyTooLarge, api_mount
 from .display import field_text, moment_of
 from .i18n import translator
 from .lists import column_title, read_listing
+from .monitoring import Monitoring, RequestTimer, monitoring_networks
 from .reading import Reading
 from .sessions import COOKIE, SignInThrottle, close_session, close_sessions_of, find_session, open_session
 
@@ -442,9 +443,11 @@ def _guarded(web: Web, handler, *, signed_in: bool = True, form_token: bool = Tr
     return endpoint
 
 
-def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
-    """The web application of a store opened with `open_store`."""
+def create_app(store: Store, *, secure_cookies: bool = False, monitor_from: str | None = None) -> Starlette:
+    """The web application of a store opened with `open_store`; `monitor_from` the addresses
+    that read /healthz and /metrics without a session (see `monitoring.monitoring_networks`)."""
     web = Web(store, secure_cookies=secure_cookies)
+    monitoring = Monitoring(web, monitoring_networks(monitor_from))
 
     routes = [
         Route("/login", _guarded(web, web.sign_in_page, signed_in=False), methods=["GET", "POST"]),
@@ -486,9 +489,13 @@ def create_app(store: Store, *, secure_cookies: bool = False) -> Starlette:
         Route("/forms/{type}/pick/{field}", _guarded(web, partial(suggestions.pick, web))),
         api_mount(store),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+        Route("/healthz", monitoring.healthz),
+        Route("/metrics", monitoring.metrics),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(SafetyHeaders), Middleware(BodyLimit)])
+    app = Starlette(routes=routes, middleware=[Middleware(RequestTimer, monitoring=monitoring), Middleware(SafetyHeaders),
+                                               Middleware(BodyLimit)])
     app.state.web = web
+    app.state.monitoring = monitoring
     return app
 
 

@@ -454,6 +454,12 @@ def mail_state(session: "Session", *, create: bool = False) -> MailState | None:
     return kept_object(session.connection, MAIL_KEY, MailState if create else None)
 
 
+def quarantine_size(session: "Session") -> int:
+    """How many messages the intake holds for someone to release or delete."""
+    state = mail_state(session)
+    return len(state.held) if state is not None else 0
+
+
 def ensure_mail_state(store: "Store") -> None:
     """Create the mail state in a transaction of its own, so intakes never write the root."""
     if store.read(lambda session: MAIL_KEY not in session.connection.root()):

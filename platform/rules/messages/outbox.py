@@ -579,6 +579,37 @@ def list_messages(session: "Session", state: str | None = None, *, limit: int = 
     return found
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """What waits in the outbox: messages pending (or being sent), failed among the newest
+    `looked_at`, and how long the oldest pending one has waited (None: none waits)."""
+
+    pending: int
+    failed: int
+    oldest_pending_seconds: float | None
+
+
+def backlog(session: "Session", now: datetime, *, looked_at: int = 10_000) -> Backlog:
+    """The outbox's backlog at `now`, for health checks and metrics."""
+    outbox = _outbox(session)
+    if outbox is None:
+        return Backlog(0, 0, None)
+    pending, oldest = len(outbox.due), None
+    for seen, message_id in enumerate(outbox.due.values()):
+        if seen >= 1000:                # a long backlog: its earliest due tell enough
+            break
+        message = outbox.messages.get(message_id)
+        if message is not None and message.queued_at is not None:
+            waited = (_aware(now) - _aware(message.queued_at)).total_seconds()
+            oldest = waited if oldest is None else max(oldest, waited)
+    failed = 0
+    for count, message in enumerate(_newest_first(outbox.messages)):
+        if count >= looked_at:
+            break
+        failed += message.state == FAILED
+    return Backlog(pending, failed, max(0.0, oldest) if oldest is not None else None)
+
+
 def _newest_first(messages: LOBTree) -> Iterator[Message]:
     if not messages:
         return
