@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 from collections.abc import Callable
 from datetime import datetime
@@ -90,7 +91,9 @@ def _serve(store, args) -> int:
                          name="deskbase-jobs").start()
         listen_to_mailboxes(store, stop)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **proxy_options(args.trusted_proxies))
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=True,
+                    log_level=logging.getLevelName(logging.getLogger().level).lower(),
+                    **proxy_options(args.trusted_proxies))
     finally:
         stop.set()
     return 0

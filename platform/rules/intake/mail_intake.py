@@ -596,6 +596,8 @@ def _hold(session: "Session", mailbox: Mailbox, raw: bytes, key: str | None, hol
         message_id=mail.message_id if mail else None)
     if key is not None:
         state.handled[key] = f"held {held_id}"
+    log.warning("mailbox %s: message %s from %s %s (held %s): %s", mailbox.name, uid if uid is not None else "-",
+                mail.sender if mail else "an unreadable sender", disposition, held_id, hold.reason)
     return Outcome(disposition, held=held_id, reason=hold.reason)
 
 

@@ -294,6 +294,9 @@ class JobRunner:
             error = _short(f"{type(failure).__name__}: {failure}\n"
                            + "".join(traceback.format_exception(failure)[-6:]), 4000)
         duration = clock.monotonic() - began
+        if not error:
+            log.info("job %s ran for %s in %.1f s: %s", claim.job.name, claim.occurrence.isoformat(), duration,
+                     result if result is not None else "done")
         run = JobRun(claim.job.name, claim.occurrence, started, fixed_now or datetime.now(UTC), duration,
                      "error" if error else "ok", error, result, self.holder, claim.manual)
         self.store.run(lambda session: self._finish(session, claim, run))

@@ -430,8 +430,12 @@ def deliver_due(store: "Store", senders: Mapping[str, Sender], *, now: datetime 
             report.sent.append(message.id)
         elif result == PENDING:
             report.retrying[message.id] = text or ""
+            log.info("message %s (%s, record %s) not sent, to try again: %s", message.id, message.channel,
+                     message.record or "-", text)
         elif result == FAILED:
             report.failed[message.id] = text or ""
+            log.warning("message %s (%s, record %s) failed for good: %s", message.id, message.channel,
+                        message.record or "-", text)
         else:
             report.lost.append(message.id)
     return report
