@@ -3,16 +3,23 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TESTED := $(VENV)/.installed-test
 
 .PHONY: run test install test-services bench clean
 
+# `make run` installs the product alone; `make test` adds the test tools, PostgreSQL's
+# storage and the linters.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+$(TESTED): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,postgresql]'
+	touch $(TESTED)
+
+install: $(TESTED)
 
 run: $(STAMP)
 	$(BIN)/deskbase run
@@ -20,10 +27,11 @@ run: $(STAMP)
 test-services:
 	@bash scripts/install-test-services
 
-test: $(STAMP) test-services
+test: $(TESTED) test-services
+	$(BIN)/ruff check platform tests bench
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(TESTED)
 	$(BIN)/python bench/engine.py
 
 clean:

@@ -29,10 +29,10 @@ from persistent import Persistent
 from ZODB.FileStorage import FileStorage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from deskbase.rules.application import load_application, load_application_demo  # noqa: E402
 from deskbase.objects.fields import RefKind  # noqa: E402
 from deskbase.objects.store import Store  # noqa: E402
 from deskbase.objects.textsearch import words as fold_words  # noqa: E402
+from deskbase.rules.application import load_application, load_application_demo  # noqa: E402
 
 WORDS = ("imprimante tiskárna écran réseau servidor impressora računalo poslužitelj mot de passe "
          "heslo senha lozinka vpn messagerie pošta correio e-mail bloqué nefunguje não funciona ne radi "

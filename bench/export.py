@@ -28,6 +28,7 @@ from openpyxl.styles import Font
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine import make_row, prepare_targets  # noqa: E402
+
 from deskbase.objects.store import Store  # noqa: E402
 from deskbase.rules.application import load_application  # noqa: E402
 from deskbase.views.export import _cell_reader, write_listing  # noqa: E402

@@ -23,10 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine import make_row, percentile, prepare_targets  # noqa: E402
-
 import httpx  # noqa: E402
 import uvicorn  # noqa: E402
+from engine import make_row, percentile, prepare_targets  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 from starlette.responses import HTMLResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402

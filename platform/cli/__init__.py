@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from deskbase.objects.errors import DefinitionErrors, DeskbaseError
 
 from . import accounts, approvals, directory, documents, generators, jobs, mail, operations, records, serving
+from .logs import configure_logging
 from .opening import DEFAULT_DEFINITIONS, common_options, shown_uri
 
 __all__ = ["build_parser", "main", "shown_uri"]
@@ -20,6 +21,16 @@ __all__ = ["build_parser", "main", "shown_uri"]
 # In the order `deskbase --help` lists them.
 COMMAND_GROUPS = (records, approvals, accounts, serving, operations, jobs, directory, mail, generators, documents)
 Handler = Callable[[argparse.Namespace], int]
+# The commands that run as a service: they log what they do (INFO); the others only problems.
+SERVICE_COMMANDS = ("run", "serve", "worker")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("deskbase")
+    except PackageNotFoundError:          # run from a source tree that was not installed
+        return "(not installed)"
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
@@ -28,6 +39,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     parser = argparse.ArgumentParser(prog="deskbase", parents=[common],
                                      description="Deskbase: a configurable object database and the applications "
                                                  "defined on it.")
+    parser.add_argument("--version", action="version", version=f"deskbase {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     handlers: dict[str, Handler] = {}
     for group in COMMAND_GROUPS:
@@ -44,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             break
     parser, handlers = build_parser()
     args = parser.parse_args(argv)
+    configure_logging("INFO" if args.command in SERVICE_COMMANDS else "WARNING")
     args.definitions = getattr(args, "definitions", DEFAULT_DEFINITIONS)
     args.overlay = getattr(args, "overlay", [])
     args.db = getattr(args, "db", None)

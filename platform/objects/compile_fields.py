@@ -19,17 +19,7 @@ from .compiling import (
     with_article,
 )
 from .errors import DefinitionError, FieldError, hint_for
-from .fields import (
-    KINDS,
-    AttachmentsKind,
-    ComputedKind,
-    EnumKind,
-    Kind,
-    RefKind,
-    StringKind,
-    TextKind,
-    parse_duration,
-)
+from .fields import KINDS, AttachmentsKind, ComputedKind, EnumKind, Kind, RefKind, StringKind, TextKind, parse_duration
 from .frozen import freeze, freeze_plain
 from .model import SYSTEM_FIELDS, FieldDef, TypeDef
 from .sourcemap import DocPath, format_path

@@ -6,6 +6,7 @@ and the transactions through which every read and write happens.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -199,6 +200,9 @@ class Store:
         if uri.startswith("file://"):
             path = Path(uri[len("file://"):].split("?", 1)[0])
             path.parent.mkdir(parents=True, exist_ok=True)
+        if uri.startswith(("postgres://", "postgresql://")) and importlib.util.find_spec("relstorage") is None:
+            raise DeskbaseError(f"cannot open the database `{uri}`: PostgreSQL needs RelStorage, which is not "
+                                "installed: pip install -e '.[postgresql]'")
         try:
             factory, db_options = zodburi.resolve_uri(uri)
         except (KeyError, ValueError) as error:

@@ -27,14 +27,7 @@ from deskbase.objects.errors import NotFound, QueryError
 from deskbase.objects.fields import label_text
 from deskbase.objects.metaschema import COLORS
 from deskbase.objects.store import Store
-from deskbase.rules.access.identity import (
-    AccountError,
-    Identity,
-    LoginRefused,
-    authenticate,
-    identity_of,
-    set_password,
-)
+from deskbase.rules.access.identity import AccountError, Identity, LoginRefused, authenticate, identity_of, set_password
 from deskbase.rules.access.scopes import decide, hidden_fields
 
 from . import (

@@ -5,9 +5,20 @@ from datetime import datetime, timezone
 
 import pytest
 
-from deskbase.objects.fields import (BooleanKind, DateKind, DateTimeKind, DecimalKind, EnumKind,
-                                     IntegerKind, RefKind, RefsKind, StringKind, TagsKind,
-                                     TextKind, UserKind)
+from deskbase.objects.fields import (
+    BooleanKind,
+    DateKind,
+    DateTimeKind,
+    DecimalKind,
+    EnumKind,
+    IntegerKind,
+    RefKind,
+    RefsKind,
+    StringKind,
+    TagsKind,
+    TextKind,
+    UserKind,
+)
 from deskbase.objects.indexes import TypeIndexes
 from deskbase.objects.model import SYSTEM_INDEXES, FieldDef, IndexDef, TypeDef, system_fields
 

@@ -2,12 +2,12 @@ import random
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from sort_reference import reference_order
 
 from deskbase.objects import query
 from deskbase.objects.errors import QueryError
 from deskbase.objects.filters import compile_filter
 from deskbase.objects.query import parse_sort, search
-from sort_reference import reference_order
 
 UTC = timezone.utc
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from deskbase.objects.sourcemap import (Append, Position, Remove, Replace, format_path, parse_path,
-                                        parse_yaml, read_yaml)
+from deskbase.objects.sourcemap import Append, Position, Remove, Replace, format_path, parse_path, parse_yaml, read_yaml
 
 
 def _parse(text: str, *, overlay: bool = False):
