@@ -175,6 +175,16 @@ def test_sanitize_html_escapes_text_and_drops_styles():
     assert sanitize_html('<p style="x" class="y">a &lt;b&gt;</p><iframe src="e">z</iframe>') == "<p>a &lt;b&gt;</p>"
 
 
+def test_sanitized_html_is_well_formed_and_keeps_no_picture_that_can_carry_a_script():
+    cleaned = sanitize_html('<div><table><tr><td>x</div></div>'
+                            '<img src="data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+">'
+                            '<img src="data:image/png;base64,iVBORw0KGgo=">'
+                            '<a href=" JaVaScRiPt:alert(1)">j</a><!-- a comment -->')
+    assert cleaned.startswith("<div><table><tbody><tr><td>x") and cleaned.endswith("</td></tr></tbody></table></div>")
+    assert "svg" not in cleaned and 'src="data:image/png;base64,iVBORw0KGgo="' in cleaned
+    assert "javascript" not in cleaned.lower() and "comment" not in cleaned
+
+
 def test_inline_images_and_forwarded_messages_are_kept_as_files():
     mail = EmailMessage()
     mail["From"] = "a@b.example"

@@ -19,6 +19,7 @@ from deskbase.rules.access.identity import (
     authenticate,
     create_account,
     disable_account,
+    find_account,
     hash_password,
     identity_of,
     list_accounts,
@@ -43,11 +44,36 @@ def teams(notes_store):
     return notes_store.run(work)
 
 
-def test_password_hash_is_scrypt_with_parameters_salt_and_digest():
+def test_password_hash_is_argon2id_with_its_parameters_and_salt():
     stored = hash_password(PASSWORD)
-    scheme, n, r, p, salt, digest = stored.split("$")
-    assert (scheme, n, r, p) == ("scrypt", str(2**14), "8", "1")
-    assert len(bytes.fromhex(salt)) == 16 and len(bytes.fromhex(digest)) == 64
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert PASSWORD not in stored
+
+
+def scrypt_hash(password: str) -> str:
+    """A hash as accounts made before Argon2id hold it."""
+    import hashlib
+    import os
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${2**14}$8$1${salt.hex()}${digest.hex()}"
+
+
+def test_an_older_scrypt_hash_still_signs_in_and_is_replaced_by_argon2id(notes_store):
+    create_account(notes_store, "olga", name="Olga", password="another password", roles=["member"])
+
+    def make_old(session):
+        identity_module._accounts(session.connection)["olga"].password_hash = scrypt_hash(PASSWORD)
+    notes_store.run(make_old)
+    assert find_account(notes_store, "olga").password_hash.startswith("scrypt$")
+    with pytest.raises(LoginRefused):
+        authenticate(notes_store, "olga", "a wrong password")
+    assert find_account(notes_store, "olga").password_hash.startswith("scrypt$")     # nothing changed on a miss
+    assert authenticate(notes_store, "olga", PASSWORD).id == "olga"
+    upgraded = find_account(notes_store, "olga").password_hash
+    assert upgraded.startswith("$argon2id$") and verify_password(PASSWORD, upgraded)
+    assert authenticate(notes_store, "olga", PASSWORD).id == "olga"
+    assert find_account(notes_store, "olga").password_hash == upgraded                # not made again
 
 
 def test_password_hash_differs_each_time_and_verifies_only_the_same_password():
