@@ -31,6 +31,7 @@ from deskbase.rules.access.identity import AccountError, Identity, LoginRefused,
 from deskbase.rules.access.scopes import decide, hidden_fields
 
 from . import (
+    admin_pages,
     approval_pages,
     bulk,
     document_pages,
@@ -165,6 +166,14 @@ class Web:
         if rest:
             label = translator(language)("Other lists") if sections else ""
             sections[label] = {"label": label, "entries": rest, "folded": bool(placed)}
+        if identity.superuser:
+            t = translator(language)
+            sections[t("Administration")] = {"label": t("Administration"), "folded": False, "entries": [
+                {"name": "admin_accounts", "label": t("Accounts"), "url": "/admin/accounts"},
+                {"name": "admin_keys", "label": t("API keys"), "url": "/admin/keys"},
+                {"name": "admin_outbox", "label": t("Outbox"), "url": "/admin/outbox"},
+                {"name": "admin_quarantine", "label": t("Mail quarantine"), "url": "/admin/quarantine"},
+                {"name": "admin_jobs", "label": t("Jobs"), "url": "/admin/jobs"}]}
         return [section for section in sections.values() if section["entries"]]
 
     def navigation(self, identity: Identity | None, language: str) -> list[dict[str, str]]:
@@ -477,6 +486,17 @@ def create_app(store: Store, *, secure_cookies: bool = False, monitor_from: str 
         Route("/r/{number}/documents/{name}.pdf", _guarded(web, partial(document_pages.download, web))),
         Route("/r/{number}/documents/{name}/keep", _guarded(web, partial(document_pages.keep, web)), methods=["POST"]),
         Route("/new/{type}", _guarded(web, partial(editing.new_record, web)), methods=["GET", "POST"]),
+        Route("/admin/accounts", _guarded(web, partial(admin_pages.accounts_page, web)), methods=["GET", "POST"]),
+        Route("/admin/accounts/{login}", _guarded(web, partial(admin_pages.account_page, web)),
+              methods=["GET", "POST"]),
+        Route("/admin/keys", _guarded(web, partial(admin_pages.keys_page, web)), methods=["GET", "POST"]),
+        Route("/admin/outbox", _guarded(web, partial(admin_pages.outbox_page, web))),
+        Route("/admin/outbox/{message}", _guarded(web, partial(admin_pages.message_page, web)),
+              methods=["GET", "POST"]),
+        Route("/admin/quarantine", _guarded(web, partial(admin_pages.quarantine_page, web))),
+        Route("/admin/quarantine/{held}", _guarded(web, partial(admin_pages.held_page, web)),
+              methods=["GET", "POST"]),
+        Route("/admin/jobs", _guarded(web, partial(admin_pages.jobs_page, web)), methods=["GET", "POST"]),
         Route("/forms/{type}/field/{field}", _guarded(web, partial(editing.field_widget, web))),
         Route("/forms/{type}/suggest/{field}", _guarded(web, partial(suggestions.suggestions, web))),
         Route("/forms/{type}/pick/{field}", _guarded(web, partial(suggestions.pick, web))),

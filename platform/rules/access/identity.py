@@ -328,6 +328,38 @@ def set_password(store: Store, login: str, password: str) -> None:
     store.run(work)
 
 
+_UNCHANGED: Any = object()
+
+
+def update_account(store: Store, login: str, *, name: str | None = None, email: str | None = None,
+                   roles: Iterable[str] | None = None, groups: Iterable[int] | None = None,
+                   organization: Any = _UNCHANGED, language: str | None = None, active: bool | None = None) -> None:
+    """Change what an administrator may change of an account (None, or no `organization`:
+    left as it is); AccountError with a sentence when a value is wrong. The roles of a
+    directory account are the directory's: they are refused here."""
+    def work(session) -> None:
+        account = _account(session, login)
+        new_roles = account.roles if roles is None else tuple(roles)
+        new_groups = account.groups if groups is None else tuple(int(g) for g in groups)
+        new_organization = account.organization if organization is _UNCHANGED else organization
+        if account.source == DIRECTORY and new_roles != account.roles:
+            raise AccountError("the roles of a directory account come from its groups in the directory")
+        if language is not None and language not in session.definitions.languages:
+            raise AccountError(f"`{language}` is not a language of the definitions: "
+                               f"{', '.join(session.definitions.languages)}")
+        _check_membership(session, new_roles, new_groups, new_organization)
+        for attribute, value in (("name", name), ("email", email), ("language", language), ("active", active)):
+            if value is not None and getattr(account, attribute) != value:
+                setattr(account, attribute, value)
+        if new_roles != account.roles:
+            account.roles = new_roles
+        if new_groups != account.groups:
+            account.groups = new_groups
+        if new_organization != account.organization:
+            account.organization = new_organization
+    store.run(work)
+
+
 def disable_account(store: Store, login: str) -> None:
     """Stop an account from signing in; it is kept for the history that names it."""
     def work(session) -> None:

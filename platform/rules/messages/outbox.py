@@ -626,19 +626,38 @@ def _newest_first(messages: LOBTree) -> Iterator[Message]:
             return
 
 
-def retry_failed(session: "Session", message_id: int) -> Message:
-    """Put a failed message back in the queue, due now, with a fresh count of attempts
-    (the earlier ones stay in its history, marked retired)."""
+def _message_in(session: "Session", message_id: int, state: str, otherwise: str) -> tuple[Outbox, Message]:
+    """The outbox and one of its messages, which must be in `state`; OutboxError saying
+    `otherwise` when it is not."""
     outbox = _outbox(session)
     message = outbox.messages.get(int(message_id)) if outbox is not None else None
     if message is None:
         raise OutboxError(f"there is no outbox message {message_id}")
-    if message.state != FAILED:
-        raise OutboxError(f"message {message_id} is {message.state}; only a failed message is retried")
+    if message.state != state:
+        raise OutboxError(f"message {message_id} is {message.state}; {otherwise}")
+    return outbox, message
+
+
+def retry_failed(session: "Session", message_id: int) -> Message:
+    """Put a failed message back in the queue, due now, with a fresh count of attempts
+    (the earlier ones stay in its history, marked retired)."""
+    outbox, message = _message_in(session, message_id, FAILED, "only a failed message is retried")
     message.attempts = tuple(dict(a, retired=True) for a in message.attempts)
     message.state, message.failed_at = PENDING, None
     message.due_at = session.now
     outbox.due[_due_key(message)] = message.id
+    return message
+
+
+def cancel_pending(session: "Session", message_id: int) -> Message:
+    """Stop a message that waits to be sent: it is failed, saying who cancelled it, and may be
+    retried later like any failed one."""
+    outbox, message = _message_in(session, message_id, PENDING, "only a message waiting to be sent is cancelled")
+    key = _due_key(message)
+    if outbox.due.get(key) == message.id:
+        del outbox.due[key]
+    message.state, message.failed_at = FAILED, session.now
+    message.last_error = f"cancelled by {session.user}"
     return message
 
 
