@@ -29,10 +29,11 @@ test-services:
 
 test: $(TESTED) test-services
 	$(BIN)/ruff check platform tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 bench: $(TESTED)
 	$(BIN)/python bench/engine.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -307,3 +307,34 @@ def jobs_page(web, request: Request, web_session, identity: Identity) -> Respons
             return said.say(RedirectResponse("/admin/jobs", status_code=303), text)
     return web.render(request, "admin_jobs.html", {"jobs": runner.status(), "problem": problem}, status=status,
                       web_session=web_session, identity=identity)
+
+
+# -- the directory -------------------------------------------------------------------------
+
+def directory_page(web, request: Request, web_session, identity: Identity) -> Response:
+    """Active Directory, when the definitions have one: POST `test` signs a login in against
+    it and shows what their account would get (writing nothing); POST `sync` (with `dry`)
+    brings the accounts up to date, or says what it would change."""
+    from deskbase.connectors.active_directory import DirectoryError, directory_of, sync_directory
+    from deskbase.rules.access.directory import directory_settings
+    from deskbase.rules.access.identity import LoginRefused
+    if not _administrator(identity) or directory_settings(web.definitions) is None:
+        return _not_here(web, request, web_session, identity)
+    t = web.frame(request, web_session, identity).t
+    problem, person, report, status = None, None, None, 200
+    if request.method == "POST":
+        form = request.state.form
+        try:
+            directory = directory_of(web.store)
+            if form.get("action") == "test":
+                person = directory.check_password(str(form.get("login", "")), str(form.get("password", "")))
+            elif form.get("action") == "sync":
+                report = sync_directory(web.store, dry_run=bool(form.get("dry")))
+            else:
+                raise DirectoryError(t("This is not something this page does."))
+        except LoginRefused as refused:
+            problem, status = refused.reason, 422
+        except DirectoryError as error:
+            problem, status = str(error), 422
+    return web.render(request, "admin_directory.html", {"person": person, "report": report, "problem": problem},
+                      status=status, web_session=web_session, identity=identity)

@@ -27,6 +27,7 @@ from deskbase.objects.errors import NotFound, QueryError
 from deskbase.objects.fields import label_text
 from deskbase.objects.metaschema import COLORS
 from deskbase.objects.store import Store
+from deskbase.rules.access.directory import directory_settings
 from deskbase.rules.access.identity import AccountError, Identity, LoginRefused, authenticate, identity_of, set_password
 from deskbase.rules.access.scopes import decide, hidden_fields
 
@@ -174,6 +175,9 @@ class Web:
                 {"name": "admin_outbox", "label": t("Outbox"), "url": "/admin/outbox"},
                 {"name": "admin_quarantine", "label": t("Mail quarantine"), "url": "/admin/quarantine"},
                 {"name": "admin_jobs", "label": t("Jobs"), "url": "/admin/jobs"}]}
+            if directory_settings(self.definitions) is not None:
+                sections[t("Administration")]["entries"].append(
+                    {"name": "admin_directory", "label": t("Directory"), "url": "/admin/directory"})
         return [section for section in sections.values() if section["entries"]]
 
     def navigation(self, identity: Identity | None, language: str) -> list[dict[str, str]]:
@@ -497,6 +501,7 @@ def create_app(store: Store, *, secure_cookies: bool = False, monitor_from: str 
         Route("/admin/quarantine/{held}", _guarded(web, partial(admin_pages.held_page, web)),
               methods=["GET", "POST"]),
         Route("/admin/jobs", _guarded(web, partial(admin_pages.jobs_page, web)), methods=["GET", "POST"]),
+        Route("/admin/directory", _guarded(web, partial(admin_pages.directory_page, web)), methods=["GET", "POST"]),
         Route("/forms/{type}/field/{field}", _guarded(web, partial(editing.field_widget, web))),
         Route("/forms/{type}/suggest/{field}", _guarded(web, partial(suggestions.suggestions, web))),
         Route("/forms/{type}/pick/{field}", _guarded(web, partial(suggestions.pick, web))),

@@ -503,3 +503,25 @@ def test_a_sync_cut_mid_listing_says_so_and_disables_nobody(directory_folder, fi
     rows = {line.split()[0]: line.rstrip() for line in capsys.readouterr().out.splitlines() if line.split()}
     for login in ("alice", "bob", "dave", "gina", "hugo"):      # all still active
         assert rows[login].endswith("yes"), rows[login]
+
+
+def test_the_administrator_tries_a_sign_in_and_syncs_from_the_web(store):
+    from servers.samba import PASSWORDS
+    with web(store) as client:
+        assert web_sign_in(client, "admin", ADMIN_PASSWORD).status_code == 303
+        assert 'href="/admin/directory"' in client.get("/").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/admin/directory").text).group(1)
+        tried = client.post("/admin/directory", data={"csrf": csrf, "action": "test", "login": "bob",
+                                                       "password": PASSWORDS["bob"]})
+        assert tried.status_code == 200 and "Bob Builder" in tried.text and "dispatcher" in tried.text
+        assert find_account(store, "bob") is None                    # a try writes nothing
+        wrong = client.post("/admin/directory", data={"csrf": csrf, "action": "test", "login": "bob",
+                                                       "password": "not his password"})
+        assert wrong.status_code == 422 and WRONG_LOGIN in wrong.text
+        dry = client.post("/admin/directory", data={"csrf": csrf, "action": "sync", "dry": "1"})
+        assert "dry run: nothing written" in dry.text and find_account(store, "bob") is None
+        done = client.post("/admin/directory", data={"csrf": csrf, "action": "sync"})
+        assert done.status_code == 200 and "created" in done.text and find_account(store, "bob") is not None
+    with web(store) as client:
+        web_sign_in(client, "bob", PASSWORDS["bob"])
+        assert client.get("/admin/directory").status_code == 404       # a dispatcher: no such page
