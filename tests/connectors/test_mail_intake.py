@@ -168,7 +168,18 @@ def test_html_only_body_becomes_text_and_kept_html_is_sanitized():
 
 
 def test_html_to_text_keeps_blocks_and_list_items():
-    assert html_to_text("<div>One</div><ul><li>a</li><li>b</li></ul>Two<br>Three") == "One\n\n- a\n\n- b\n\nTwo\nThree"
+    assert html_to_text("<div>One</div><ul><li>a</li><li>b</li></ul>Two<br>Three") == "One\n  * a\n  * b\nTwo\nThree"
+
+
+def test_html_to_text_keeps_table_cells_apart_and_link_targets():
+    text = html_to_text('<p>See <a href="https://status.example/p/42">the status page</a> or write to '
+                        '<a href="mailto:ops@example.org">ops@example.org</a>, not <a href="javascript:x()">this</a>.'
+                        '</p><table><tr><th>Device</th><th>Where</th></tr><tr><td>Printer</td><td>Floor 2</td></tr>'
+                        '</table>')
+    assert "the status page (https://status.example/p/42)" in text and "ops@example.org," in text
+    assert "javascript" not in text and "this." in text
+    rows = [line.split() for line in text.splitlines()[-2:]]
+    assert rows == [["Device", "Where"], ["Printer", "Floor", "2"]]         # cells apart, a row a line
 
 
 def test_sanitize_html_escapes_text_and_drops_styles():

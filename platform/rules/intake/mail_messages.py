@@ -11,11 +11,13 @@ from datetime import datetime, timezone
 from email import message_from_bytes
 from email.header import Header, decode_header
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
-from html.parser import HTMLParser
 from types import MappingProxyType
 from typing import Any
 
 import nh3
+from inscriptis import get_text
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.model.config import ParserConfig
 
 from deskbase.objects.errors import DeskbaseError
 from deskbase.objects.fields import Upload
@@ -223,42 +225,28 @@ def trim_quoted(text: str) -> str:
 
 # -- HTML ---------------------------------------------------------------------------------------
 
-_BLOCKS = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote", "pre",
-           "ul", "ol", "hr", "section", "article", "header", "footer"}
 _HIDDEN = {"script", "style", "head", "title", "template", "noscript", "iframe", "object", "embed", "svg"}
+# inscriptis (a maintained HTML-to-text converter) lays blocks, lists and table cells out
+# as a browser would in text; links keep their target.
+_TEXT = ParserConfig(css=CSS_PROFILES["strict"], display_links=True)
+_LINK = re.compile(r"\[([^\]\n]*)\]\(((?:[^()\s]|\([^()\s]*\))+)\)")   # [text](target), one level of ( ) inside
 
 
-class _TextMaker(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.hidden = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in _HIDDEN:
-            self.hidden += 1
-        elif tag in _BLOCKS:
-            self.parts.append("\n")
-            if tag == "li":
-                self.parts.append("- ")
-
-    def handle_endtag(self, tag):
-        if tag in _HIDDEN:
-            self.hidden = max(0, self.hidden - 1)
-        elif tag in _BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        if not self.hidden:
-            self.parts.append(re.sub(r"[ \t\r\n\xa0]+", " ", data))
+def _link_text(match: re.Match) -> str:
+    shown, target = match.group(1).strip(), match.group(2)
+    if not target.lower().startswith(("http://", "https://", "mailto:")):
+        return shown                    # a script or a page anchor: nothing a reader can follow
+    bare = target.removeprefix("mailto:")
+    return bare if not shown or shown in (target, bare) else f"{shown} ({bare})"
 
 
 def html_to_text(source: str) -> str:
-    """Readable text of an HTML body: blocks on their own lines, scripts and styles dropped."""
-    maker = _TextMaker()
-    maker.feed(source)
-    maker.close()
-    lines = [" ".join(line.split()) for line in "".join(maker.parts).split("\n")]
+    """Readable text of an HTML body: blocks on their own lines, list items and table cells
+    apart, links as `text (address)`, scripts and styles dropped."""
+    if not source.strip():
+        return ""
+    text = _LINK.sub(_link_text, get_text(source, _TEXT))
+    lines = [line.rstrip() for line in text.replace("\xa0", " ").split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
