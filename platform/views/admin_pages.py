@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from deskbase.objects.fields import label_text
 from deskbase.rules.access.identity import (
     DIRECTORY,
     AccountError,
@@ -50,9 +51,11 @@ def _choices(web, type_name: str | None) -> list[tuple[int, str]]:
     return web.store.read(work)
 
 
-def _form_context(web) -> dict[str, Any]:
+def _form_context(web, language: str) -> dict[str, Any]:
     settings = identity_settings(web.definitions)
-    return {"roles": list(web.definitions.roles), "groups": _choices(web, settings.group_type),
+    labels = {name: label_text((spec or {}).get("label"), language, name)
+              for name, spec in web.definitions.roles.items()}
+    return {"roles": list(web.definitions.roles), "role_labels": labels, "groups": _choices(web, settings.group_type),
             "organizations": _choices(web, settings.organization_type),
             "languages": list(web.definitions.languages)}
 
@@ -102,7 +105,8 @@ def accounts_page(web, request: Request, web_session, identity: Identity) -> Res
     return web.render(request, "admin_accounts.html", {
         "accounts": found[:SHOWN], "total": len(found), "everyone": len(everyone), "q": query, "problem": problem,
         "kept": kept, "group_names": dict(_choices(web, identity_settings(web.definitions).group_type)),
-        **_form_context(web)}, status=status, web_session=web_session, identity=identity)
+        **_form_context(web, web.language_of(identity))}, status=status, web_session=web_session,
+        identity=identity)
 
 
 def account_page(web, request: Request, web_session, identity: Identity) -> Response:
@@ -156,7 +160,7 @@ def account_page(web, request: Request, web_session, identity: Identity) -> Resp
         account = find_account(web.store, login)
     return web.render(request, "admin_account.html", {"account": account, "problem": problem,
                                                        "directory": account.source == DIRECTORY,
-                                                       **_form_context(web)},
+                                                       **_form_context(web, web.language_of(identity))},
                       status=status, web_session=web_session, identity=identity)
 
 

@@ -40,6 +40,7 @@ def test_an_administrator_makes_an_account_that_then_signs_in(desk):
         assert 'href="/admin/accounts"' in home                         # in the menu, for the administrator
         listed = admin.get("/admin/accounts", params={"q": "bernard"}).text
         assert "sbernard" in listed and "cmartin" not in listed
+        assert "<td data-label=\"Roles\">Technician</td>" in listed             # roles by their labels
         form = admin.get("/admin/accounts").text
         support = a_group(desk)
         made = admin.post("/admin/accounts", data={
