@@ -23,6 +23,7 @@ from deskbase.rules.access.identity import (
 )
 
 from . import said
+from .i18n import translator
 from .sessions import close_sessions_of
 
 SHOWN = 200           # accounts listed at once; the search narrows them
@@ -33,7 +34,7 @@ def _administrator(identity: Identity) -> bool:
 
 
 def _not_here(web, request, web_session, identity) -> Response:
-    t = web.frame(request, web_session, identity).t
+    t = translator(web.language_of(identity))
     return web.render(request, "error.html", {"message": t("There is no such page.")}, status=404,
                       web_session=web_session, identity=identity)
 
@@ -74,7 +75,7 @@ def accounts_page(web, request: Request, web_session, identity: Identity) -> Res
     """GET: the accounts, searched by `q`; POST: a new local account."""
     if not _administrator(identity):
         return _not_here(web, request, web_session, identity)
-    t = web.frame(request, web_session, identity).t
+    t = translator(web.language_of(identity))
     form = request.state.form
     problem, status, kept = None, 200, {}
     if request.method == "POST":
@@ -102,18 +103,18 @@ def accounts_page(web, request: Request, web_session, identity: Identity) -> Res
     found = [account for account in everyone
              if not query or any(query in str(value or "").casefold()
                                  for value in (account.login, account.name, account.email))]
+    form_context = _form_context(web, web.language_of(identity))
     return web.render(request, "admin_accounts.html", {
         "accounts": found[:SHOWN], "total": len(found), "everyone": len(everyone), "q": query, "problem": problem,
-        "kept": kept, "group_names": dict(_choices(web, identity_settings(web.definitions).group_type)),
-        **_form_context(web, web.language_of(identity))}, status=status, web_session=web_session,
-        identity=identity)
+        "kept": kept, "group_names": dict(form_context["groups"]), **form_context},
+        status=status, web_session=web_session, identity=identity)
 
 
 def account_page(web, request: Request, web_session, identity: Identity) -> Response:
     """One account: GET shows it; POST `action` = save, password, end_sessions, disable or enable."""
     if not _administrator(identity):
         return _not_here(web, request, web_session, identity)
-    t = web.frame(request, web_session, identity).t
+    t = translator(web.language_of(identity))
     login = request.path_params["login"]
     account = find_account(web.store, login)
     if account is None:
@@ -174,7 +175,7 @@ def keys_page(web, request: Request, web_session, identity: Identity) -> Respons
     from .api_keys import add_key, list_keys, revoke_key
     if not _administrator(identity):
         return _not_here(web, request, web_session, identity)
-    t = web.frame(request, web_session, identity).t
+    t = translator(web.language_of(identity))
     form = request.state.form
     problem, made, status = None, None, 200
     if request.method == "POST":
@@ -213,7 +214,7 @@ def message_page(web, request: Request, web_session, identity: Identity) -> Resp
     from deskbase.rules.messages.outbox import OutboxError, cancel_pending, get_message, retry_failed
     if not _administrator(identity):
         return _not_here(web, request, web_session, identity)
-    t = web.frame(request, web_session, identity).t
+    t = translator(web.language_of(identity))
     message_id = _number_in_path(request, "message")
     problem, status = None, 200
     if request.method == "POST":
@@ -254,7 +255,7 @@ def held_page(web, request: Request, web_session, identity: Identity) -> Respons
     from deskbase.rules.intake.mail_messages import MailParseError, parse_message
     if not _administrator(identity):
         return _not_here(web, request, web_session, identity)
-    t = web.frame(request, web_session, identity).t
+    t = translator(web.language_of(identity))
     held_id = _number_in_path(request, "held")
     problem, status = None, 200
     if request.method == "POST":
@@ -296,7 +297,7 @@ def jobs_page(web, request: Request, web_session, identity: Identity) -> Respons
     from deskbase.rules.jobs.cron import JobError
     if not _administrator(identity):
         return _not_here(web, request, web_session, identity)
-    t = web.frame(request, web_session, identity).t
+    t = translator(web.language_of(identity))
     runner = job_runner(web.store)
     problem, status = None, 200
     if request.method == "POST":
@@ -324,7 +325,7 @@ def directory_page(web, request: Request, web_session, identity: Identity) -> Re
     from deskbase.rules.access.identity import LoginRefused
     if not _administrator(identity) or directory_settings(web.definitions) is None:
         return _not_here(web, request, web_session, identity)
-    t = web.frame(request, web_session, identity).t
+    t = translator(web.language_of(identity))
     problem, person, report, status = None, None, None, 200
     if request.method == "POST":
         form = request.state.form
