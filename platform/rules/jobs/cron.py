@@ -3,13 +3,14 @@ daylight-saving changes included (see `CronSchedule`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim
 
 from deskbase.objects.errors import DeskbaseError
 
 UTC = timezone.utc
-_SEARCH_DAYS = 366 * 8 + 2       # a 29 February can be eight years away (2096 → 2104)
 
 
 class JobError(DeskbaseError):
@@ -60,7 +61,11 @@ class CronSchedule:
       first valid moment after the gap (03:00); several such times collapse into that one run;
     - a wall time that happens twice (02:30 on a fall-back night) runs once, the first time,
       unless the hour field is `*` (every hour): then both happen, so an every-15-minutes
-      job keeps its rhythm through the repeated hour.
+      job keeps its rhythm through the repeated hour;
+    - a job that runs every hour skips the wall times that do not exist: it runs again at
+      its next minute after the gap.
+    These are Debian cron's rules; the occurrences are walked by cronsim, which keeps them.
+    This class reads the schedule itself, to say which field and value are at fault.
     """
 
     expression: str
@@ -71,6 +76,7 @@ class CronSchedule:
     weekdays: frozenset[int]         # Python's numbering: Monday 0 … Sunday 6
     days_restricted: bool
     weekdays_restricted: bool
+    starred_days: tuple[str, str] = ("*", "*")   # the day fields as written, when they start with `*`
 
     @classmethod
     def parse(cls, expression: str) -> "CronSchedule":
@@ -89,7 +95,8 @@ class CronSchedule:
         sets = [_parse_field(text, spec, part) for spec, part in zip(_FIELDS, parts)]
         weekdays = frozenset((day - 1) % 7 for day in sets[4])      # cron 0/7 = Sunday → Python 6
         schedule = cls(text, frozenset(sets[0]), frozenset(sets[1]), frozenset(sets[2]), frozenset(sets[3]),
-                       weekdays, not parts[2].startswith("*"), not parts[4].startswith("*"))
+                       weekdays, not parts[2].startswith("*"), not parts[4].startswith("*"),
+                       (parts[2], parts[4]))
         schedule._check_possible()
         return schedule
 
@@ -117,38 +124,34 @@ class CronSchedule:
 
     def next_after(self, moment: datetime, zone: str | tzinfo = "UTC") -> datetime:
         """The first occurrence strictly after `moment`, as an aware UTC datetime."""
-        after = as_utc(moment)
-        zone = _zone(zone)
-        first = after.astimezone(zone).date() - timedelta(days=1)
-        for offset in range(_SEARCH_DAYS):
-            later = [t for t in self._instants_on(first + timedelta(days=offset), zone) if t > after]
-            if later:
-                return min(later)
-        raise CronError(self.expression, "never happens")        # unreachable after _check_possible
+        local = as_utc(moment).astimezone(_zone(zone))
+        return next(CronSim(self._walked, local)).astimezone(UTC)
 
     def latest_at_or_before(self, moment: datetime, zone: str | tzinfo = "UTC") -> datetime | None:
-        """The last occurrence at or before `moment`, as an aware UTC datetime."""
-        until = as_utc(moment)
-        zone = _zone(zone)
-        last = until.astimezone(zone).date() + timedelta(days=1)
-        for offset in range(_SEARCH_DAYS):
-            earlier = [t for t in self._instants_on(last - timedelta(days=offset), zone) if t <= until]
-            if earlier:
-                return max(earlier)
-        return None
+        """The last occurrence at or before `moment`, as an aware UTC datetime (None before year 1)."""
+        # Walking backwards, cronsim counts the moment itself only when it has a fraction of a
+        # second to strip: one microsecond later makes "at or before" of "before".
+        local = (as_utc(moment) + timedelta(microseconds=1)).astimezone(_zone(zone))
+        try:
+            return next(CronSim(self._walked, local, reverse=True)).astimezone(UTC)
+        except (StopIteration, OverflowError, ValueError):
+            return None
 
-    def _instants_on(self, day: date, zone: tzinfo) -> list[datetime]:
-        """Every UTC instant at which the schedule fires on this local day, in order."""
-        if not self.matches_day(day):
-            return []
-        walls = [datetime.combine(day, time(hour, minute)) for hour in sorted(self.hours) for minute in sorted(self.minutes)]
-        start = datetime.combine(day, time()).replace(tzinfo=zone).utcoffset()
-        end = datetime.combine(day + timedelta(days=1), time()).replace(tzinfo=zone).utcoffset()
-        if start == end:           # no change of offset this day: plain arithmetic
-            return [(wall - start).replace(tzinfo=UTC) for wall in walls]
-        every_hour = len(self.hours) == 24
-        found = {instant for wall in walls for instant in _resolve(wall, zone, both_folds=every_hour)}
-        return sorted(found)
+    @property
+    def _walked(self) -> str:
+        """The schedule as cronsim walks it: our sets written out in cron's numbering, the
+        minute always as a list and the hour as `*` only when it is every hour, so that its
+        daylight-saving handling (Debian cron's, for jobs at set hours) applies exactly when
+        the class docstring says."""
+        def listed(values: frozenset[int]) -> str:
+            return ",".join(map(str, sorted(values)))
+        # A day field that starts with `*` (`*/10`) stays as written: that is how cron tells
+        # "both day fields must match" from "either may".
+        days = listed(self.days) if self.days_restricted else self.starred_days[0]
+        weekdays = (listed(frozenset((day + 1) % 7 for day in self.weekdays)) if self.weekdays_restricted
+                    else self.starred_days[1])
+        hours = "*" if len(self.hours) == 24 else listed(self.hours)
+        return f"{listed(self.minutes)} {hours} {days} {listed(self.months)} {weekdays}"
 
 
 def parse_cron(expression: str) -> CronSchedule:
@@ -199,22 +202,6 @@ def _value(expression: str, spec: _Field, text: str, item: str) -> int:
     if not spec.low <= number <= spec.high:
         raise CronError(expression, f"{number} is out of range {spec.low}–{spec.high}", spec.name, item)
     return number
-
-
-def _resolve(wall: datetime, zone: tzinfo, *, both_folds: bool) -> list[datetime]:
-    first = wall.replace(tzinfo=zone, fold=0)
-    second = wall.replace(tzinfo=zone, fold=1)
-    if first.utcoffset() == second.utcoffset():
-        return [first.astimezone(UTC)]
-    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall:      # happens twice
-        instants = [first.astimezone(UTC), second.astimezone(UTC)]
-        return sorted(instants) if both_folds else [min(instants)]
-    # Does not exist: the first valid minute after the gap, found walking UTC minutes from
-    # the earlier reading of the wall time (gaps last an hour or two).
-    instant = min(first.astimezone(UTC), second.astimezone(UTC))
-    while instant.astimezone(zone).replace(tzinfo=None) < wall:
-        instant += timedelta(minutes=1)
-    return [instant]
 
 
 def as_utc(moment: datetime) -> datetime:
