@@ -132,6 +132,8 @@ def account_page(web, request: Request, web_session, identity: Identity) -> Resp
                                groups=_ids(form.getlist("groups")),
                                organization=int(organization) if organization.isdigit() else None,
                                language=str(form.get("language", "")) or None)
+                if login == identity.id:                # one's own language: said in the new one
+                    t = translator(str(form.get("language", "")) or web.definitions.languages[0])
                 done = t("The account {login} is saved.", login=login)
             elif action == "password" and account.source != DIRECTORY:
                 password, again = str(form.get("password", "")), str(form.get("again", ""))

@@ -207,3 +207,21 @@ def test_a_job_is_run_now_from_the_jobs_page(desk):
         assert "check_timers ran" in text(admin.get("/admin/jobs").text)
         unknown = admin.post("/admin/jobs", data={"csrf": csrf_of(page), "job": "chek_timers"})
         assert unknown.status_code == 422 and "check_timers" in text(unknown.text)
+
+
+def test_an_administrator_switching_her_own_language_is_answered_in_the_new_one(desk):
+    with TestClient(create_app(desk), follow_redirects=False) as admin:
+        sign_in(admin, "admin", ADMIN_PASSWORD)
+        page = admin.get("/admin/accounts/admin").text
+        account = find_account(desk, "admin")
+        try:
+            saved = admin.post("/admin/accounts/admin", data={
+                "csrf": csrf_of(page), "action": "save", "name": account.name, "email": account.email or "",
+                "roles": list(account.roles), "language": "fr", "organization": ""})
+            assert saved.status_code == 303
+            shown = text(admin.get("/admin/accounts/admin").text)
+            assert "Le compte admin est enregistré." in shown and "is saved" not in shown
+        finally:
+            admin.post("/admin/accounts/admin", data={
+                "csrf": csrf_of(page), "action": "save", "name": account.name, "email": account.email or "",
+                "roles": list(account.roles), "language": "en", "organization": ""})
