@@ -35,6 +35,11 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
                              metavar="ADDRESSES",
                              help="addresses or networks (comma-separated) that read /healthz and /metrics without "
                                   "signing in (default: this machine; $DESKBASE_MONITOR_FROM)")
+        serving.add_argument("--reload", action="store_true",
+                             help="watch the definitions and overlays: apply a change that checks without a "
+                                  "restart, show the errors of one that does not on every page")
+        serving.add_argument("--accept-hiding", action="store_true",
+                             help="with --reload: apply a change that hides stored values (a removed field or type)")
         serving.add_argument("--check", action="store_true", help=argparse.SUPPRESS)   # prepare, print, do not listen
     return {"run": cmd_run, "serve": cmd_serve}
 
@@ -77,14 +82,20 @@ def _serve(store, args) -> int:
 
     from deskbase.connectors.channels import job_runner
     from deskbase.views.app import create_app
+    from deskbase.views.reloading import Reloading
+    reloading = Reloading() if args.reload else None
     app = create_app(store, secure_cookies=os.environ.get("DESKBASE_SECURE_COOKIES") == "1",
-                     monitor_from=args.monitor_from or None)
+                     monitor_from=args.monitor_from or None, reloading=reloading)
     print(f"\nWeb interface: http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}/"
           "   (Ctrl-C stops it)", flush=True)
     if args.check:
         return 0
     import uvicorn
     stop = threading.Event()
+    if reloading:
+        from .reloading import start_watching
+        start_watching(store, reloading, args.definitions, args.overlay, stop, accept_hiding=args.accept_hiding)
+        print("watching the definitions: a change is applied when it checks (--reload)", flush=True)
     if not args.no_worker:
         runner = job_runner(store)
         threading.Thread(target=runner.serve, args=(stop,), kwargs={"interval": 15.0}, daemon=True,

@@ -39,6 +39,23 @@ class Plan:
     def describe(self) -> list[str]:
         return [step.text for step in self.steps] or ["nothing to do: the store matches the definitions"]
 
+    @property
+    def hiding(self) -> list[Step]:
+        """The steps that hide stored values (a removed field or type): nothing is dropped,
+        but people stop seeing them."""
+        return [step for step in self.steps if step.action in ("hide_type", "hide_field")]
+
+
+class HidingRefused(MigrationError):
+    """A change of definitions, made while the product runs, that would hide stored values
+    without having been told it may."""
+
+    def __init__(self, steps: list[Step]):
+        self.steps = steps
+        super().__init__("these definitions would hide stored values: " + "; ".join(step.text for step in steps)
+                         + ". Nothing was changed; start the server with --accept-hiding to apply them, or put "
+                           "the field or type back (a renamed field is declared with `renamed_from`)")
+
 
 def _fields(document: Mapping[str, Any], type_name: str) -> dict[str, Any]:
     return dict(document.get("types", {}).get(type_name, {}).get("fields", {}) or {})

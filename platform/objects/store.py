@@ -176,8 +176,7 @@ class Store:
         self.extensions: Mapping[str, Any] = MappingProxyType(dict(extensions or {}))
         self._cleanup = cleanup
         self._filters: dict[Any, Any] = {}
-        self._aggregates = _aggregates_by_source(definitions)
-        self._copies = _copies_by_source(definitions)
+        self._use(definitions)
         self.numbers = NumberAllocator(db)
         # The write transactions of this process take turns (reads never wait). Python runs
         # one thread's code at a time, so concurrent writers gained nothing but conflicts
@@ -412,6 +411,32 @@ class Store:
         """What opening with these definitions would change, without changing it."""
         from .migrations import plan_migration
         return self.read(lambda s: plan_migration(self.definitions, s.root))
+
+    def redefine(self, definitions: Definitions, *, accept_hiding: bool = False):
+        """Switch this open store to new definitions of the same application (a reload while
+        it runs): the migration is applied and the store's derived tables rebuilt, between
+        two writes; if the migration fails, the store keeps its definitions. A migration
+        that would hide stored values is refused (HidingRefused) unless `accept_hiding`.
+        Returns the plan applied. The hooks stay: they read the definitions of each session."""
+        from .migrations import HidingRefused, plan_migration
+        with self._writing:
+            plan = self.read(lambda s: plan_migration(definitions, s.root))
+            if plan.hiding and not accept_hiding:
+                raise HidingRefused(plan.hiding)
+            previous = self.definitions
+            self._use(definitions)
+            try:
+                self.migrate()
+            except BaseException:
+                self._use(previous)
+                raise
+            return plan
+
+    def _use(self, definitions: Definitions) -> None:
+        self.definitions = definitions
+        self._filters = {}
+        self._aggregates = _aggregates_by_source(definitions)
+        self._copies = _copies_by_source(definitions)
 
     def migrate(self, progress: Callable[[str], None] | None = None):
         """Apply the difference between the stored snapshot and the definitions."""

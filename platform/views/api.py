@@ -127,7 +127,11 @@ class Api:
 
     def __init__(self, store: Store):
         self.store = store
-        self.definitions = store.definitions
+
+    @property
+    def definitions(self):
+        """The store's definitions, read at each use: a reloading server swaps them."""
+        return self.store.definitions
 
     def identity(self, request: Request) -> Identity:
         """Who the request acts as, from its bearer key alone (never a cookie)."""

@@ -57,6 +57,7 @@ from .i18n import translator
 from .lists import column_title, read_listing
 from .monitoring import Monitoring, RequestTimer, monitoring_networks
 from .reading import Reading
+from .reloading import Reloading, reload_status
 from .sessions import COOKIE, SignInThrottle, close_session, close_sessions_of, find_session, open_session
 
 HERE = Path(__file__).parent
@@ -82,6 +83,7 @@ class Frame:
     creatable: list[Any]
     saved: list[Any]
     said: str
+    reloading: Reloading | None = None      # a server started with --reload: its state
 
     def context(self) -> dict[str, Any]:
         """Its values by name, as the templates read them (not copied: `me` stays an Identity)."""
@@ -91,15 +93,20 @@ class Frame:
 class Web:
     """The pages of one store. Build it with `create_app`."""
 
-    def __init__(self, store: Store, *, secure_cookies: bool = False):
+    def __init__(self, store: Store, *, secure_cookies: bool = False, reloading: Reloading | None = None):
         self.store = store
-        self.definitions = store.definitions
         self.secure_cookies = secure_cookies
+        self.reloading = reloading
         self.throttle = SignInThrottle(store)
         self.exports = export.ExportJobs()                    # background exports, per application
         self.submissions = public_pages.SubmissionLimit()     # public forms sent per address
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["label_text"] = label_text
+
+    @property
+    def definitions(self):
+        """The store's definitions, read at each use: a reloading server swaps them."""
+        return self.store.definitions
 
     # -- who is asking ---------------------------------------------------------------------
 
@@ -129,7 +136,7 @@ class Web:
             navigation=self.navigation(identity, language), menu=self.menu(identity, language),
             creatable=editing.creatable(self, identity, language) if signed_in else [],
             saved=self.store.read(lambda s: saved.saved_lists(s, identity.id)) if signed_in else [],
-            said=said.heard(request))
+            said=said.heard(request), reloading=self.reloading)
 
     def language_of(self, identity: Identity | None) -> str:
         """The language a person reads the pages in: their own, else the application's first."""
@@ -449,10 +456,13 @@ def _guarded(web: Web, handler, *, signed_in: bool = True, form_token: bool = Tr
     return endpoint
 
 
-def create_app(store: Store, *, secure_cookies: bool = False, monitor_from: str | None = None) -> Starlette:
+def create_app(store: Store, *, secure_cookies: bool = False, monitor_from: str | None = None,
+               reloading: Reloading | None = None) -> Starlette:
     """The web application of a store opened with `open_store`; `monitor_from` the addresses
-    that read /healthz and /metrics without a session (see `monitoring.monitoring_networks`)."""
-    web = Web(store, secure_cookies=secure_cookies)
+    that read /healthz and /metrics without a session (see `monitoring.monitoring_networks`);
+    `reloading` the state of a server whose definitions are reloaded while it runs (its
+    pages show their errors and refresh when they change)."""
+    web = Web(store, secure_cookies=secure_cookies, reloading=reloading)
     monitoring = Monitoring(web, monitoring_networks(monitor_from))
 
     routes = [
@@ -509,6 +519,7 @@ def create_app(store: Store, *, secure_cookies: bool = False, monitor_from: str 
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
         Route("/healthz", monitoring.healthz),
         Route("/metrics", monitoring.metrics),
+        *([Route("/_reload", reload_status(reloading))] if reloading else []),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(RequestTimer, monitoring=monitoring), Middleware(SafetyHeaders),
                                                Middleware(BodyLimit)])
