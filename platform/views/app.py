@@ -99,7 +99,7 @@ class Web:
         self.reloading = reloading
         self.throttle = SignInThrottle(store)
         self.exports = export.ExportJobs()                    # background exports, per application
-        self.submissions = public_pages.SubmissionLimit()     # public forms sent per address
+        self.submissions = public_pages.SubmissionLimit(store)     # public forms sent per address
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["label_text"] = label_text
 

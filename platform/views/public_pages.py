@@ -3,9 +3,6 @@ Spam is kept out by a field people never see (a robot filling it is told all wen
 and nothing is stored) and by a limit of submissions per address and hour."""
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -13,36 +10,31 @@ from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import DeskbaseError, ValidationError
 from deskbase.objects.fields import label_text
+from deskbase.objects.store import Store
 from deskbase.rules.intake.public_forms import public_forms, submit
 
 from . import said
 from .forms import submitted, widgets
 from .i18n import translator
+from .limits import KeptMoments
 
 if TYPE_CHECKING:
     from .app import Web
 
+SUBMISSIONS_KEY = "deskbase.public_submissions"
 HONEYPOT = "website"        # hidden from people by the page's style; robots fill every field
 
 
 class SubmissionLimit:
-    """At most `count` submissions per address within `window` seconds (in this process)."""
+    """At most `count` submissions per address within `window` seconds, counted in the
+    database: every server process in front of it enforces the one limit."""
 
-    def __init__(self, count: int = 5, window: float = 3600.0):
-        self.count, self.window = count, window
-        self._seen: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, store: Store, count: int = 5, window: float = 3600.0):
+        self.sent = KeptMoments(store, SUBMISSIONS_KEY, window)
+        self.count = count
 
     def allow(self, address: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            seen = self._seen.setdefault(address, deque())
-            while seen and now - seen[0] > self.window:
-                seen.popleft()
-            if len(seen) >= self.count:
-                return False
-            seen.append(now)
-            return True
+        return self.sent.take(address, self.count)
 
 
 def public_page(web: "Web", request: Request) -> Response:

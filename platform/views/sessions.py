@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -13,6 +12,8 @@ from BTrees.OOBTree import OOBTree
 
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.store import Store
+
+from .limits import KeptMoments
 
 SESSIONS_KEY = "deskbase.web_sessions"
 COOKIE = "deskbase_session"
@@ -83,44 +84,21 @@ class SignInThrottle:
     administrator out from elsewhere); a success clears its address's failures."""
 
     def __init__(self, store: Store, attempts: int = 5, per_address: int = 50, window: float = 900.0):
-        self.store, self.attempts, self.per_address, self.window = store, attempts, per_address, window
+        self.failures = KeptMoments(store, THROTTLE_KEY, window)
+        self.attempts, self.per_address = attempts, per_address
+
+    def _limits(self, login: str, address: str) -> list[tuple[str, int]]:
+        return [(_pair(login, address), self.attempts), (_address(address), self.per_address)]
 
     def wait_for(self, login: str, address: str) -> int:
         """Seconds before another attempt is allowed (0: allowed now)."""
-        now = time.time()
-
-        def work(session) -> int:
-            failures = kept_object(session.connection, THROTTLE_KEY)
-            if failures is None:
-                return 0
-            waits = []
-            for key, limit in ((_pair(login, address), self.attempts), (_address(address), self.per_address)):
-                recent = [moment for moment in failures.get(key, ()) if now - moment < self.window]
-                if len(recent) >= limit:
-                    waits.append(int(self.window - (now - recent[-limit])) + 1)
-            return max(waits, default=0)
-        return self.store.read(work)
+        return self.failures.waits(self._limits(login, address))
 
     def failed(self, login: str, address: str) -> None:
-        now = time.time()
-
-        def work(session) -> None:
-            failures = kept_object(session.connection, THROTTLE_KEY, OOBTree)
-            if len(failures) > 10_000:                 # forget the addresses that stopped trying
-                for stale in [key for key, moments in failures.items() if now - moments[-1] >= self.window]:
-                    del failures[stale]
-            for key, limit in ((_pair(login, address), self.attempts), (_address(address), self.per_address)):
-                recent = [moment for moment in failures.get(key, ()) if now - moment < self.window]
-                failures[key] = tuple(recent[-limit:]) + (now,)
-        self.store.run(work)
+        self.failures.add(self._limits(login, address))
 
     def succeeded(self, login: str, address: str) -> None:
-        def work(session) -> None:
-            failures = kept_object(session.connection, THROTTLE_KEY)
-            for key in (_pair(login, address), _address(address)):
-                if failures is not None and key in failures:
-                    del failures[key]
-        self.store.run(work)
+        self.failures.forget([_pair(login, address), _address(address)])
 
 
 def _pair(login: str, address: str) -> str:
