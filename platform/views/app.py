@@ -98,7 +98,7 @@ class Web:
         self.secure_cookies = secure_cookies
         self.reloading = reloading
         self.throttle = SignInThrottle(store)
-        self.exports = export.ExportJobs()                    # background exports, per application
+        self.exports = export.ExportJobs(store)               # background exports, kept in the database
         self.submissions = public_pages.SubmissionLimit(store)     # public forms sent per address
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["label_text"] = label_text

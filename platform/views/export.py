@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -21,16 +22,20 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+from BTrees.OOBTree import OOBTree
 from openpyxl import Workbook
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE, WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
+from persistent.mapping import PersistentMapping
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
+from ZODB.blob import Blob
 
 from deskbase.objects.errors import QueryError
 from deskbase.objects.fields import ComputedKind, label_text
+from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import TypeDef
 from deskbase.rules.access.identity import Identity
 
@@ -40,6 +45,8 @@ from .lists import Listing, column_title, read_listing
 CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BACKGROUND_ROWS = 5_000      # above this many rows an export runs as a job with a progress page
 KEEP_FOR = 3600.0            # seconds a finished job's file stays downloadable
+STALLED = 120.0              # seconds without progress after which an unfinished export has stopped
+EXPORTS_KEY = "deskbase.exports"
 CHUNK = 1_000                # rows between progress reports and trims of the ZODB cache
 MAX_TEXT = 32_767            # what one Excel cell holds
 
@@ -140,17 +147,17 @@ def write_listing(session, listing: Listing, language: str, target: str | os.Pat
 
 @dataclass
 class ExportJob:
-    """One export running or done in the background: whose, how far, and its file."""
+    """One export running or done in the background, as read: whose, how far, and whether
+    its file is ready."""
 
     id: str
     owner: str
     filename: str
-    path: Path
     total: int = 0
     done: int = 0
     finished: bool = False
     error: str | None = None
-    finished_at: float | None = None
+    reported: float = 0.0          # when its maker last wrote its progress (monotonic)
 
     @property
     def percent(self) -> int:
@@ -158,50 +165,99 @@ class ExportJob:
 
 
 class ExportJobs:
-    """The background exports of one web application, kept in this process's memory: a
-    restart forgets them (their files are temporary). A job is found only by its owner."""
+    """The background exports of an application, kept in the database (under EXPORTS_KEY):
+    any server process in front of it shows an export's progress and serves its file, which
+    is kept as a blob once written. The process that started an export writes it; if that
+    process stops first, the export says so after STALLED seconds without progress. A job
+    is found only by its owner; finished ones are dropped after `keep_for` seconds."""
 
-    def __init__(self, threshold: int = BACKGROUND_ROWS, keep_for: float = KEEP_FOR):
+    def __init__(self, store, threshold: int = BACKGROUND_ROWS, keep_for: float = KEEP_FOR):
+        self.store = store
         self.threshold = threshold
         self.keep_for = keep_for
-        self._jobs: dict[str, ExportJob] = {}
-        self._lock = threading.Lock()
 
-    def start(self, owner: str, filename: str, total: int, work: Callable[[ExportJob], int]) -> ExportJob:
-        """Run `work(job)` in a thread of its own; it writes `job.path` and reports progress."""
-        self._expire()
-        handle, path = tempfile.mkstemp(prefix="deskbase-export-", suffix=".xlsx")
+    def start(self, owner: str, filename: str, total: int, work: Callable[[ExportJob, Path], int]) -> ExportJob:
+        """Run `work(job, path)` in a thread of its own: it writes the workbook at `path` and
+        reports how far it is with `progress`; the workbook is then kept in the database."""
+        handle, name = tempfile.mkstemp(prefix="deskbase-export-", suffix=".xlsx")
         os.close(handle)
-        job = ExportJob(uuid.uuid4().hex, owner, filename, Path(path), total=total)
-        with self._lock:
-            self._jobs[job.id] = job
+        path = Path(name)
+        job = ExportJob(uuid.uuid4().hex, owner, filename, total=total)
+
+        def register(session) -> None:
+            kept = self._kept(session, make=True)
+            self._expire(kept)
+            kept[job.id] = PersistentMapping({"owner": owner, "filename": filename, "total": total, "done": 0,
+                                              "error": None, "finished_at": None, "updated_at": time.time(),
+                                              "file": None})
+        self.store.run(register)
 
         def run() -> None:
             try:
-                work(job)
+                work(job, path)
+                self._finish(job, path)
             except Exception as error:            # the page says it failed; the server goes on
                 LOG.exception("export %s for %s failed", job.filename, owner)
-                job.error = str(error) or type(error).__name__
-            job.finished, job.finished_at = True, time.monotonic()
+                self._record(job.id, error=str(error) or type(error).__name__, finished_at=time.time())
+            finally:
+                path.unlink(missing_ok=True)
         threading.Thread(target=run, name=f"export-{job.id[:8]}", daemon=True).start()
         return job
 
+    def progress(self, job: ExportJob, done: int, total: int) -> None:
+        """Record how far `job` is (at most about once a second: each is a write)."""
+        job.done, job.total = done, total
+        if time.monotonic() - job.reported >= 1.0 or done >= total:
+            job.reported = time.monotonic()
+            self._record(job.id, done=done, total=total)
+
     def find(self, job_id: str, owner: str) -> ExportJob | None:
         """The job with this id if `owner` started it; anyone else is told nothing."""
-        with self._lock:
-            job = self._jobs.get(job_id)
-        return job if job is not None and job.owner == owner else None
+        def work(session) -> ExportJob | None:
+            entry = (self._kept(session) or {}).get(job_id)
+            if entry is None or entry["owner"] != owner:
+                return None
+            error = entry["error"]
+            if entry["finished_at"] is None and time.time() - entry["updated_at"] > STALLED:
+                error = "it stopped: the server making it was stopped or restarted; export the list again"
+            return ExportJob(job_id, owner, entry["filename"], total=entry["total"], done=entry["done"],
+                             finished=entry["finished_at"] is not None or error is not None, error=error)
+        return self.store.read(work)
 
-    def _expire(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            old = [job for job in self._jobs.values() if job.finished_at and now - job.finished_at > self.keep_for]
-            for job in old:
-                del self._jobs[job.id]
-        for job in old:
-            job.path.unlink(missing_ok=True)
+    def file_of(self, job_id: str, owner: str) -> str | None:
+        """The path of a finished job's workbook (the blob's file), for its owner."""
+        def work(session) -> str | None:
+            entry = (self._kept(session) or {}).get(job_id)
+            if entry is None or entry["owner"] != owner or entry["file"] is None:
+                return None
+            return entry["file"].committed()
+        return self.store.read(work)
 
+    def _finish(self, job: ExportJob, path: Path) -> None:
+        def work(session) -> None:
+            entry = self._kept(session)[job.id]
+            blob = Blob()
+            with blob.open("w") as target, open(path, "rb") as source:
+                shutil.copyfileobj(source, target)
+            entry.update(file=blob, done=job.done, total=job.total, finished_at=time.time(), updated_at=time.time())
+        self.store.run(work)
 
+    def _record(self, job_id: str, **values: Any) -> None:
+        def work(session) -> None:
+            entry = (self._kept(session) or {}).get(job_id)
+            if entry is not None:
+                entry.update(values, updated_at=time.time())
+        self.store.run(work)
+
+    def _kept(self, session, make: bool = False):
+        return kept_object(session.connection, EXPORTS_KEY, OOBTree if make else None)
+
+    def _expire(self, kept) -> None:
+        now = time.time()
+        old = [job_id for job_id, entry in kept.items()
+               if (entry["finished_at"] or entry["updated_at"] + STALLED) < now - self.keep_for]
+        for job_id in old:
+            del kept[job_id]
 
 
 def jobs_of(web) -> ExportJobs:
@@ -232,10 +288,10 @@ def export_list(web, request: Request, web_session, identity: Identity) -> Respo
     try:
         total = web.store.read(lambda s: s.count(view.type, listing.filter), identity=identity)
         if total > jobs.threshold:
-            def work(job: ExportJob) -> int:
+            def work(job: ExportJob, path: Path) -> int:
                 def progress(done: int, total: int) -> None:
-                    job.done, job.total = done, total
-                return web.store.read(lambda s: write_listing(s, listing, language, job.path, progress=progress),
+                    jobs.progress(job, done, total)
+                return web.store.read(lambda s: write_listing(s, listing, language, path, progress=progress),
                                       identity=identity)
             job = jobs.start(identity.id, filename, total, work)
             return RedirectResponse(f"/exports/{job.id}", status_code=303)
@@ -266,8 +322,10 @@ def export_progress(web, request: Request, web_session, identity: Identity) -> R
 
 def export_file(web, request: Request, web_session, identity: Identity) -> Response:
     """GET /exports/{export}/file: the finished workbook, for the person who asked for it."""
-    job = jobs_of(web).find(request.path_params["export"], identity.id)
-    if job is None or not job.finished or job.error:
+    jobs = jobs_of(web)
+    job = jobs.find(request.path_params["export"], identity.id)
+    path = jobs.file_of(job.id, identity.id) if job is not None and job.finished and not job.error else None
+    if job is None or path is None:
         return web.render(request, "error.html", {"message": "There is no such export."}, status=404,
                           web_session=web_session, identity=identity)
-    return FileResponse(job.path, media_type=CONTENT_TYPE, filename=job.filename)
+    return FileResponse(path, media_type=CONTENT_TYPE, filename=job.filename)

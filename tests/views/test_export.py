@@ -3,6 +3,7 @@ sees it (every page, same order, same columns), typed cells, a frozen header wit
 autofilter; large exports go through a progress page and only their owner downloads them."""
 from __future__ import annotations
 
+import html
 import io
 import re
 import time
@@ -18,7 +19,7 @@ from starlette.testclient import TestClient
 
 from deskbase.rules.access.identity import create_account, identity_of
 from deskbase.views.app import create_app
-from deskbase.views.export import jobs_of
+from deskbase.views.export import EXPORTS_KEY, STALLED, jobs_of
 from deskbase.views.lists import read_listing
 
 from .test_web import sign_in
@@ -193,7 +194,7 @@ def test_a_hidden_field_is_neither_a_column_nor_a_sort_nor_a_filter(app, helpdes
     assert client.get("/v/my_organization_tickets/export.xlsx?sort=remaining_effort").status_code == 422
 
 
-def test_a_large_export_runs_as_a_job_only_its_owner_downloads(app):
+def test_a_large_export_runs_as_a_job_only_its_owner_downloads(app, helpdesk_store):
     jobs_of(app.state.web).threshold = 10
     client = client_for(app, "cmartin")
     started = client.get("/v/all_tickets/export.xlsx?sort=-id")
@@ -217,3 +218,19 @@ def test_a_large_export_runs_as_a_job_only_its_owner_downloads(app):
     other = client_for(app, "jroux")
     assert other.get(download).status_code == 404
     assert other.get(progress_url).status_code == 404
+
+    # Another server process in front of the same database (behind one address) shows
+    # the same progress page and serves the same file: both are kept in the database.
+    elsewhere = client_for(create_app(helpdesk_store), "cmartin")
+    assert "/file" in elsewhere.get(progress_url, headers={"HX-Request": "true"}).text
+    again = workbook_of(elsewhere.get(download))
+    assert [row[0] for row in again.iter_rows(min_row=2, values_only=True)] == numbers
+
+
+def test_an_export_whose_process_stopped_says_so_instead_of_waiting_for_ever(app, helpdesk_store):
+    jobs = jobs_of(app.state.web)
+    job = jobs.start("cmartin", "stopped.xlsx", 100, lambda job, path: time.sleep(3600))
+    helpdesk_store.run(lambda s: s.connection.root()[EXPORTS_KEY][job.id].update(updated_at=time.time() - STALLED - 1))
+    fragment = client_for(app, "cmartin").get(f"/exports/{job.id}", headers={"HX-Request": "true"}).text
+    assert "The export failed: it stopped: the server making it was stopped or restarted" in html.unescape(fragment)
+    assert "hx-trigger" not in fragment
