@@ -22,7 +22,7 @@ __all__ = ["build_parser", "main", "shown_uri"]
 COMMAND_GROUPS = (records, approvals, accounts, serving, operations, jobs, directory, mail, generators, documents)
 Handler = Callable[[argparse.Namespace], int]
 # The commands that run as a service: they log what they do (INFO); the others only problems.
-SERVICE_COMMANDS = ("run", "serve", "worker")
+SERVICE_COMMANDS = ("run", "serve", "worker", "zeo")
 
 
 def _version() -> str:

@@ -1,12 +1,12 @@
 """`deskbase` commands that keep a deployment running: back up, restore and pack the
-embedded database."""
+embedded database, and serve it to several processes of one machine (ZEO)."""
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from .opening import open_store
+from .opening import open_store, shown_uri
 
 
 def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callable[[argparse.Namespace], int]]:
@@ -29,7 +29,13 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
                                help="drop the database's old object revisions (records keep their own history); "
                                     "stop the service first, or let its `pack` job do it")
     pack.add_argument("--days", type=float, default=7, help="keep the revisions of the last N days (default 7)")
-    return {"backup": cmd_backup, "restore": cmd_restore, "pack": cmd_pack}
+    zeo = commands.add_parser("zeo", parents=[common],
+                              help="serve the embedded database to several processes of this machine (ZEO); "
+                                   "then start each `serve` with the zeo:// URI it prints")
+    zeo.add_argument("--listen", default="127.0.0.1:8100", metavar="HOST:PORT",
+                     help="where the database server listens (default 127.0.0.1:8100; keep it on loopback or "
+                          "a private network: ZEO has no passwords)")
+    return {"backup": cmd_backup, "restore": cmd_restore, "pack": cmd_pack, "zeo": cmd_zeo}
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -65,4 +71,39 @@ def cmd_pack(args: argparse.Namespace) -> int:
         return 0
     print(f"packed, keeping {args.days:g} days of revisions: {size_text(before)} before, {size_text(after)} after "
           f"({size_text(before - after)} freed)")
+    return 0
+
+
+def cmd_zeo(args: argparse.Namespace) -> int:
+    """Run a ZEO server over the embedded FileStorage and its blobs until Ctrl-C."""
+    import tempfile
+
+    from ZEO import runzeo
+
+    from deskbase.objects.backup import BackupError, Embedded
+    from deskbase.objects.store import default_uri
+    uri = args.db or default_uri()
+    if not uri.startswith("file://"):
+        raise BackupError(f"`deskbase zeo` serves an embedded database (file://…), not `{shown_uri(uri)}`; "
+                          "PostgreSQL is shared by its own server")
+    paths = Embedded.of(uri)
+    host, _, port = args.listen.rpartition(":")
+    if not port.isdigit() or not host:
+        raise BackupError(f"`{args.listen}` is not HOST:PORT, such as 127.0.0.1:8100")
+    paths.data.parent.mkdir(parents=True, exist_ok=True)
+    paths.blobs.mkdir(parents=True, exist_ok=True)
+    # Its log goes through deskbase's (configured at start): ZEO's own handler writes nowhere.
+    config = (f"<zeo>\n  address {host}:{port}\n</zeo>\n<blobstorage>\n  blob-dir {paths.blobs.resolve()}\n"
+              f"  <filestorage>\n    path {paths.data.resolve()}\n  </filestorage>\n</blobstorage>\n"
+              "<eventlog>\n  level INFO\n  <logfile>\n    path /dev/null\n  </logfile>\n</eventlog>\n")
+    with tempfile.NamedTemporaryFile("w", prefix="deskbase-zeo-", suffix=".conf") as file:
+        file.write(config)
+        file.flush()
+        client = f"zeo://{host}:{port}?blob_dir={paths.blobs.resolve()}&shared_blob_dir=1"
+        print(f"serving {paths.data.resolve()} on {host}:{port}; start the web processes and the worker with\n"
+              f"  --db '{client}'\n(Ctrl-C stops it)", flush=True)
+        try:
+            runzeo.main(["-C", file.name])
+        except KeyboardInterrupt:
+            pass
     return 0

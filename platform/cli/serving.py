@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from deskbase.objects.fields import label_text
 
@@ -35,6 +36,9 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
                              metavar="ADDRESSES",
                              help="addresses or networks (comma-separated) that read /healthz and /metrics without "
                                   "signing in (default: this machine; $DESKBASE_MONITOR_FROM)")
+        serving.add_argument("--workers", type=int, default=int(os.environ.get("DESKBASE_WORKERS", "1")), metavar="N",
+                             help="web processes (default 1; $DESKBASE_WORKERS); more than one needs a database "
+                                  "processes share: ZEO (`deskbase zeo`) or PostgreSQL")
         serving.add_argument("--reload", action="store_true",
                              help="watch the definitions and overlays: apply a change that checks without a "
                                   "restart, show the errors of one that does not on every page")
@@ -46,6 +50,7 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
 
 def cmd_run(args) -> int:
     from deskbase.rules.application import load_application_demo as load_demo
+    _check_workers(args)
     with open_store(args) as store:
         demo_folder = Path(args.definitions) / "demo"
         empty = store.read(lambda s: all(s.count(n) == 0 for n in store.definitions.types))
@@ -72,6 +77,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    _check_workers(args)
     with open_store(args) as store:
         return _serve(store, args)
 
@@ -101,13 +107,56 @@ def _serve(store, args) -> int:
         threading.Thread(target=runner.serve, args=(stop,), kwargs={"interval": 15.0}, daemon=True,
                          name="deskbase-jobs").start()
         listen_to_mailboxes(store, stop)
+    served: Any = app
+    if args.workers > 1:          # each web process opens the shared database itself (see web_process_app)
+        os.environ[WEB_PROCESS] = json.dumps({
+            "db": store.uri, "definitions": str(args.definitions), "overlays": [str(o) for o in args.overlay],
+            "monitor_from": args.monitor_from or None})
+        served = "deskbase.cli.serving:web_process_app"
+        print(f"{args.workers} web processes; the jobs run in this one", flush=True)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=True,
+        uvicorn.run(served, host=args.host, port=args.port, log_config=None, access_log=True,
                     log_level=logging.getLevelName(logging.getLogger().level).lower(),
+                    workers=args.workers if args.workers > 1 else None, factory=args.workers > 1,
                     **proxy_options(args.trusted_proxies))
     finally:
         stop.set()
     return 0
+
+
+WEB_PROCESS = "DESKBASE_WEB_PROCESS"      # what `--workers` hands each web process it starts
+
+
+def _check_workers(args) -> None:
+    """Several web processes need a database they can all open at once."""
+    from deskbase.objects.errors import DeskbaseError
+    from deskbase.objects.store import PROCESS_LOCAL, default_uri
+    if args.workers < 1:
+        raise DeskbaseError("--workers counts web processes: 1 or more")
+    if args.workers == 1:
+        return
+    uri = args.db or default_uri()
+    if uri.startswith(PROCESS_LOCAL):
+        raise DeskbaseError(f"--workers {args.workers} needs a database several processes can open at once, and "
+                            f"`{shown_uri(uri)}` is opened by one process only: serve it with `deskbase zeo` and "
+                            "start with the zeo:// URI it prints, or use PostgreSQL (docs/storage.md)")
+    if args.reload:
+        raise DeskbaseError("--reload watches the definitions for one web process: leave out --workers")
+
+
+def web_process_app():
+    """The web application of one of the web processes `--workers` starts: it opens the
+    shared database with the definitions its parent named (already migrated by the parent)."""
+    from deskbase.rules.application import load_application, open_store as open_application_store
+    from deskbase.views.app import create_app
+
+    from .logs import configure_logging
+    configure_logging("INFO")
+    given = json.loads(os.environ[WEB_PROCESS])
+    store = open_application_store(given["db"], load_application(given["definitions"], given["overlays"]),
+                                   migrate=False)
+    return create_app(store, secure_cookies=os.environ.get("DESKBASE_SECURE_COOKIES") == "1",
+                      monitor_from=given["monitor_from"])
 
 
 def listen_to_mailboxes(store, stop) -> list:

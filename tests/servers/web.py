@@ -35,3 +35,13 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def answers(url: str) -> bool:
+    """Whether a server answers 200 at `url` (False while it is not listening yet)."""
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status == 200
+    except OSError:
+        return False

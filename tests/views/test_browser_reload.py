@@ -9,10 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from servers.web import answers
 
 HELPDESK = Path(__file__).parents[2] / "definitions"
 DESKBASE = Path(sys.executable).parent / "deskbase"
@@ -31,13 +31,6 @@ def write(path: Path, content: str) -> None:
     path.write_text(content)
     os.utime(path, ns=(before + 10**9, before + 10**9))
 
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            return answer.status == 200
-    except OSError:
-        return False
 
 
 @pytest.mark.slow
