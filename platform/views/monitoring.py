@@ -212,3 +212,9 @@ class _StoreCollector:
         for outcome in ("retried", "gave_up"):
             writes.add_metric([outcome], store.conflicts.get(outcome, 0))
         yield writes
+        met = CounterMetricFamily("deskbase_write_conflicts_on", "Write conflicts of this process by the class "
+                                  "of the object two writers met on (an index's BTree, a bucket, a row lock)",
+                                  labels=["object"])
+        for name, count in sorted(store.conflicts_on.items()):
+            met.add_metric([name], count)
+        yield met

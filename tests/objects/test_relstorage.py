@@ -146,9 +146,15 @@ def finish(process: subprocess.Popen) -> str:
 
 def run_pair(script: str, folder: Path, database, tmp_path: Path, **arguments) -> dict[str, str]:
     """Two processes running `script` at once, meeting at their barriers; their outputs by name."""
+    return run_group(script, folder, database, tmp_path, "ab", **arguments)
+
+
+def run_group(script: str, folder: Path, database, tmp_path: Path, names: str, **arguments) -> dict[str, str]:
+    """Processes named by the letters of `names` running `script` at once, each meeting the
+    next at their barriers (the last meets the first); their outputs by name."""
     meeting = tmp_path / "meeting"
-    processes = {me: start(script, folder, database.uri(me), meeting, me, other, **arguments)
-                 for me, other in (("a", "b"), ("b", "a"))}
+    processes = {me: start(script, folder, database.uri(me), meeting, me, names[(i + 1) % len(names)], **arguments)
+                 for i, me in enumerate(names)}
     return {me: finish(process) for me, process in processes.items()}
 
 
@@ -281,6 +287,23 @@ def test_indexes_and_counts_agree_with_the_records_after_concurrent_writes(app_f
         assert store.read(answers) == found
 
 
+BULK_BESIDE_A_WRITER = PRELUDE + """
+meet("opened")
+if me == "bulk":
+    rows = ({"title": f"imported {i}", "priority": ("high", "low")[i % 2]} for i in range(arguments["rows"]))
+    started = time.monotonic()
+    created = store.bulk_create("task", rows, batch=1000)
+    print(json.dumps({"created": created, "seconds": time.monotonic() - started}), flush=True)
+    Path(meeting, "bulk.done").touch()
+else:
+    numbers = []
+    while not Path(meeting, "bulk.done").exists():
+        numbers.append(store.run(lambda s: s.create("task", {"title": "live", "priority": "high"}).number))
+        time.sleep(0.1)
+    print(json.dumps({"numbers": numbers}), flush=True)
+store.close()
+"""
+
 CREATE_AT_FULL_SPEED = PRELUDE + """
 import threading
 from collections import Counter
@@ -304,27 +327,45 @@ def client(n):
 threads = [threading.Thread(target=client, args=(n,)) for n in range(arguments["threads"])]
 [thread.start() for thread in threads]
 [thread.join() for thread in threads]
-print(json.dumps({"outcomes": outcomes, "numbers": numbers}))
+print(json.dumps({"outcomes": outcomes, "numbers": numbers, "conflicts": store.conflicts_on}))
 store.close()
 """
 
 
-def test_two_processes_of_four_threads_creating_at_full_speed_lose_no_write(app_folder, postgres_database, tmp_path):
-    """No pause between writes: the processes conflict as often as they can. Every creation
-    succeeds within its retries, each with a number of its own."""
+@pytest.mark.parametrize("names, threads", [("ab", 4), ("abcd", 2)])
+def test_processes_creating_at_full_speed_lose_no_write(app_folder, postgres_database, tmp_path, names, threads):
+    """No pause between writes: two processes of four threads, then four of two, conflict as
+    often as they can. Every creation succeeds within its retries, each with a number of its own."""
     deskbase(app_folder, postgres_database.uri("migrate"), "migrate")
-    outputs = run_pair(CREATE_AT_FULL_SPEED, app_folder, postgres_database, tmp_path, seconds=6, threads=4)
+    outputs = run_group(CREATE_AT_FULL_SPEED, app_folder, postgres_database, tmp_path, names, seconds=6,
+                        threads=threads)
     written = {me: json.loads(out) for me, out in outputs.items()}
-    outcomes = Counter(written["a"]["outcomes"]) + Counter(written["b"]["outcomes"])
-    numbers = written["a"]["numbers"] + written["b"]["numbers"]
-    print(f"2 processes x 4 threads, 6 s: {dict(outcomes)}")
+    outcomes = sum((Counter(done["outcomes"]) for done in written.values()), Counter())
+    numbers = [number for done in written.values() for number in done["numbers"]]
+    conflicts = sum((Counter(done["conflicts"]) for done in written.values()), Counter())
+    print(f"{len(names)} processes x {threads} threads, 6 s: {dict(outcomes)}; conflicts retried on {dict(conflicts)}")
     assert set(outcomes) == {"created"}, outcomes                        # not one failed
-    assert written["a"]["numbers"] and written["b"]["numbers"]
+    assert all(done["numbers"] for done in written.values())
     assert len(set(numbers)) == len(numbers)
     with open_store(postgres_database.uri("check"), load_application(app_folder)) as store:
         counted, stored = store.read(lambda s: (s.count("task"), sorted(r.number for r in s.query(
             "task", {}, "id", limit=None).records)))
     assert counted == len(numbers) and stored == sorted(numbers)
+
+
+def test_a_bulk_import_beside_a_live_writer_succeeds(app_folder, postgres_database, tmp_path):
+    """An import of 3,000 rows in batches of 1,000 while another process creates a record
+    every 100 ms: both finish, nothing lost, every number unique."""
+    deskbase(app_folder, postgres_database.uri("migrate"), "migrate")
+    meeting = tmp_path / "meeting"
+    processes = {me: start(BULK_BESIDE_A_WRITER, app_folder, postgres_database.uri(me), meeting, me, other, rows=3000)
+                 for me, other in (("bulk", "live"), ("live", "bulk"))}
+    outputs = {me: json.loads(finish(process)) for me, process in processes.items()}
+    print(f"bulk import: {outputs['bulk']}; live writer: {len(outputs['live']['numbers'])} created meanwhile")
+    assert outputs["bulk"]["created"] == 3000 and outputs["live"]["numbers"]
+    with open_store(postgres_database.uri("check"), load_application(app_folder)) as store:
+        numbers = store.read(lambda s: [r.number for r in s.container("task").records.values()])
+    assert len(numbers) == 3000 + len(outputs["live"]["numbers"]) == len(set(numbers))
 
 
 def test_a_shared_database_without_a_blob_folder_is_refused_with_what_to_add(app_folder, postgres_database):

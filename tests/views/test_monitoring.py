@@ -53,6 +53,25 @@ def test_metrics_count_requests_by_route_and_read_the_database(store):
     assert any(name == "deskbase_job_lag_seconds" for name, _ in found)
 
 
+def test_a_write_conflict_is_retried_and_counted_by_the_object_met(store):
+    ticket = store.read(lambda s: s.query("ticket", {}, "id", limit=1).records[0].id)
+    attempts = []
+
+    def edit(session):
+        attempts.append(1)
+        record = session.get("ticket", ticket)
+        if len(attempts) == 1:               # someone else saves the same ticket meanwhile
+            store.run(lambda other: other.update(other.get("ticket", ticket), {"title": "Changed meanwhile"}))
+        session.update(record, {"title": f"Edited at attempt {len(attempts)}"})
+    store.run(edit)
+    assert len(attempts) == 2
+    assert store.read(lambda s: s.get("ticket", ticket)["title"]) == "Edited at attempt 2"
+    with TestClient(create_app(store), client=("127.0.0.1", 50000)) as web:
+        found = samples(web.get("/metrics").text)
+    assert found[("deskbase_write_conflicts_on_total", (("object", "Record"),))] >= 1
+    assert found[("deskbase_write_conflicts_total", (("outcome", "retried"),))] >= 1
+
+
 def test_only_monitoring_addresses_or_an_administrator_read_them(store):
     with TestClient(create_app(store, monitor_from="10.0.0.0/8"), follow_redirects=False) as web:
         assert web.get("/metrics").status_code == 404 and web.get("/healthz").status_code == 404
