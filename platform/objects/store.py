@@ -300,7 +300,7 @@ class Store:
                           notify=notify)
 
     def run(self, work: Callable[["Session"], T], *, user: str = "system", acting_for: str | None = None,
-            me: Mapping[str, Any] | None = None, identity: Any = None, attempts: int = 10,
+            me: Mapping[str, Any] | None = None, identity: Any = None, attempts: int = 15,
             now: datetime | None = None, notify: bool = True) -> T:
         """Run `work(session)` in a transaction, again from the start after a write conflict.
         Within `holding_reads`, the reads after it see what it wrote."""
