@@ -40,11 +40,7 @@ def load_definitions(folder: str | Path = "definitions", overlays: Sequence[str 
         for overlay in layer:
             document, merge_errors = apply_overlay(document, overlay)
             errors += merge_errors
-    schema = None
-    if sections:
-        schema = metaschema.extended_schema(
-            {section.name: dict(section.schema) for section in sections if section.level == "top"},
-            {section.name: dict(section.schema) for section in sections if section.level == "type"})
+    schema = schema_of(sections) if sections else None
     errors += metaschema.validate(document.data, document.positions, schema)
     compiled = _Compiler(document, errors).compile(tuple(sources))
     if errors:
@@ -58,6 +54,13 @@ def load_definitions(folder: str | Path = "definitions", overlays: Sequence[str 
     if errors:
         raise DefinitionErrors(errors)
     return dataclasses.replace(compiled, extensions=MappingProxyType(extensions)) if sections else compiled
+
+
+def schema_of(sections: Sequence[Section]) -> dict:
+    """The meta-schema with the extra `sections` of upper layers: what definitions are validated with."""
+    return metaschema.extended_schema(
+        {section.name: dict(section.schema) for section in sections if section.level == "top"},
+        {section.name: dict(section.schema) for section in sections if section.level == "type"})
 
 
 def _read_folder(folder: Path, overlay: bool, errors: list[DefinitionError],
