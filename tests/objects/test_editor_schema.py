@@ -61,7 +61,7 @@ def _walk(node: Any, path: str = ""):
             if key == "properties" and isinstance(value, dict):
                 for name, sub in value.items():
                     yield from _walk(sub, f"{path}/{name}")
-            elif key not in ("enum", "const", "required", "enumDescriptions"):
+            elif key not in ("enum", "const", "required", "enumDescriptions", "if"):
                 yield from _walk(value, path)
 
 
