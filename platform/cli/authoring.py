@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,10 +21,9 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
                         help="write it into FILE (its folder is made if needed) rather than on the standard output")
     schema.add_argument("--overlay", dest="overlay_flavour", action="store_true",
                         help="the schema of an overlay's files: nothing required, any key may be `!remove`d")
-    diff = commands.add_parser("diff", parents=[common],
-                               help="say, in sentences, what the overlays (--overlay DIR, repeatable) change in "
-                                    "the definitions")
-    del diff   # its options are the common ones
+    commands.add_parser("diff", parents=[common],
+                        help="say, in sentences, what the overlays (--overlay DIR, repeatable) change in the "
+                             "definitions")
     return {"schema": cmd_schema, "diff": cmd_diff}
 
 
@@ -47,4 +47,40 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    raise DeskbaseError("not yet")
+    from deskbase.objects.definitions import overlaid_documents
+    from deskbase.objects.overlay_diff import overlay_changes, sentences
+    from deskbase.rules.application import application_schema
+    from deskbase.rules.process.workflows import state_lists
+    if not args.overlay:
+        raise DeskbaseError("name the overlay folder to compare with the definitions: "
+                            "`deskbase diff --overlay DIR` (repeatable, in order)")
+    if not Path(args.definitions).is_dir():
+        raise DeskbaseError(f"the definitions folder `{args.definitions}` does not exist")
+    for folder in args.overlay:
+        if not Path(folder).is_dir():
+            raise DeskbaseError(f"the overlay folder `{folder}` does not exist")
+    base, merged = overlaid_documents(args.definitions, args.overlay)
+    changes = overlay_changes(base, merged, application_schema(), {**state_lists(base), **state_lists(merged)})
+    folders = ", ".join(args.overlay)
+    if not changes:
+        print(f"the overlay changes nothing ({folders} over {args.definitions})")
+        return 0
+    print(f"what {folders} changes in {args.definitions}:")
+    for line in sentences(changes):
+        print(line)
+    _say_problems(args)
+    return 0
+
+
+def _say_problems(args: argparse.Namespace) -> None:
+    """The comparison reads the overlays as written; whether the result holds together is
+    `deskbase check`'s to say, so its verdict is given in one line."""
+    from deskbase.objects.errors import DefinitionErrors
+    from deskbase.rules.application import load_application
+    try:
+        load_application(args.definitions, args.overlay)
+    except DefinitionErrors as errors:
+        count = len(errors.errors)
+        overlays = " ".join(f"--overlay {folder}" for folder in args.overlay)
+        print(f"note: the definitions with these overlays have {count} problem{'s' if count != 1 else ''}; "
+              f"`deskbase check {overlays}` lists them", file=sys.stderr)

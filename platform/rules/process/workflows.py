@@ -444,6 +444,17 @@ _SCHEMA = {
     "additionalProperties": False,
 }
 
+def state_lists(document: Mapping[str, Any]) -> dict[tuple[str, ...], str]:
+    """Where a definitions document lists each workflow's states (the values of its state
+    field), to call them states in sentences about the definitions."""
+    found: dict[tuple[str, ...], str] = {}
+    for type_name, spec in (document.get("types") or {}).items():
+        workflow = spec.get("workflow") if isinstance(spec, Mapping) else None
+        if isinstance(workflow, Mapping) and isinstance(workflow.get("field"), str):
+            found[("types", type_name, "fields", workflow["field"], "values")] = "state"
+    return found
+
+
 _INPUT_KINDS: Mapping[str, Callable[[Mapping[str, Any], str], Kind]] = MappingProxyType({
     "string": lambda spec, zone: StringKind(), "text": lambda spec, zone: TextKind(),
     "integer": lambda spec, zone: IntegerKind(), "decimal": lambda spec, zone: DecimalKind(),
