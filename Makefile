@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TESTED := $(VENV)/.installed-test
 
-.PHONY: run test install test-services bench clean
+.PHONY: run test install test-services bench schema clean
 
 # `make run` installs the product alone; `make test` adds the test tools, PostgreSQL's
 # storage and the linters.
@@ -31,6 +31,11 @@ test: $(TESTED) test-services
 	$(BIN)/ruff check platform tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# The JSON Schemas an editor checks definitions and overlays with (docs/workbench.md).
+schema: $(STAMP)
+	$(BIN)/deskbase schema --output var/deskbase-definitions.schema.json
+	$(BIN)/deskbase schema --overlay --output var/deskbase-overlay.schema.json
 
 bench: $(TESTED)
 	$(BIN)/python bench/engine.py

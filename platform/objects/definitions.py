@@ -29,22 +29,8 @@ def load_definitions(folder: str | Path = "definitions", overlays: Sequence[str 
     `sections` of upper layers; raises DefinitionErrors listing every problem found."""
     errors: list[DefinitionError] = []
     sources: list[str] = []
-    base = _read_folder(Path(folder), False, errors, sources)
-    layers = [_read_folder(Path(overlay), True, errors, sources) for overlay in overlays]
-    if base is None or any(layer is None for layer in layers):
-        # A file that cannot be read at all: every later check would only echo its absence.
-        raise DefinitionErrors(errors)
-    document, merge_errors = merge_folder(base)
-    errors += merge_errors
-    for layer in layers:
-        for overlay in layer:
-            document, merge_errors = apply_overlay(document, overlay)
-            errors += merge_errors
-    schema = None
-    if sections:
-        schema = metaschema.extended_schema(
-            {section.name: dict(section.schema) for section in sections if section.level == "top"},
-            {section.name: dict(section.schema) for section in sections if section.level == "type"})
+    _, document = _merged(Path(folder), overlays, errors, sources)
+    schema = schema_of(sections) if sections else None
     errors += metaschema.validate(document.data, document.positions, schema)
     compiled = _Compiler(document, errors).compile(tuple(sources))
     if errors:
@@ -58,6 +44,42 @@ def load_definitions(folder: str | Path = "definitions", overlays: Sequence[str 
     if errors:
         raise DefinitionErrors(errors)
     return dataclasses.replace(compiled, extensions=MappingProxyType(extensions)) if sections else compiled
+
+
+def overlaid_documents(folder: str | Path, overlays: Sequence[str | Path]) -> tuple[Any, Any]:
+    """The plain document of a definitions folder alone, and with its overlays laid over it
+    (neither validated); raises DefinitionErrors when a file cannot be read or merged."""
+    errors: list[DefinitionError] = []
+    base, merged = _merged(Path(folder), overlays, errors, [])
+    if errors:
+        raise DefinitionErrors(errors)
+    return base.data, merged.data
+
+
+def _merged(folder: Path, overlays: Sequence[str | Path], errors: list[DefinitionError],
+            sources: list[str]) -> tuple[Document, Document]:
+    """The merged document of the base folder, and of the base with every overlay applied,
+    problems added to `errors`."""
+    base = _read_folder(folder, False, errors, sources)
+    layers = [_read_folder(Path(overlay), True, errors, sources) for overlay in overlays]
+    if base is None or any(layer is None for layer in layers):
+        # A file that cannot be read at all: every later check would only echo its absence.
+        raise DefinitionErrors(errors)
+    document, merge_errors = merge_folder(base)
+    errors += merge_errors
+    merged = document
+    for layer in layers:
+        for overlay in layer or ():
+            merged, merge_errors = apply_overlay(merged, overlay)
+            errors += merge_errors
+    return document, merged
+
+
+def schema_of(sections: Sequence[Section]) -> dict:
+    """The meta-schema with the extra `sections` of upper layers: what definitions are validated with."""
+    return metaschema.extended_schema(
+        {section.name: dict(section.schema) for section in sections if section.level == "top"},
+        {section.name: dict(section.schema) for section in sections if section.level == "type"})
 
 
 def _read_folder(folder: Path, overlay: bool, errors: list[DefinitionError],

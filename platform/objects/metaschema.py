@@ -28,7 +28,9 @@ AGGREGATE_FUNCTIONS = ("sum", "count", "min", "max")
 # Besides the standard keywords, the schema carries three annotations for the sentences:
 #   x-noun    what a value at this place is ("a list of column names"),
 #   x-member  what a key of this map is ("a setting of a view"),
-#   description  what a required key gives, after "needs `to`: ".
+#   description  what a key gives, for the reference, for editors (completion shows it,
+#                `deskbase schema` writes it) and after "needs `to`: " when it is missing;
+#                every property has one (tests/objects/test_editor_schema.py checks).
 
 
 def _name(noun: str = "a name") -> dict:
@@ -71,6 +73,28 @@ _ENUM_VALUE = {
              "x-noun": "a one-key map from a value to its label, such as {high: {en: High}}"},
 }
 
+# What each kind of field holds, shown by editors beside the kind (docs/definitions.md §Fields).
+KIND_DESCRIPTIONS = MappingProxyType({
+    "string": "one line of text",
+    "text": "long text, plain or markdown",
+    "integer": "a whole number",
+    "decimal": "an exact number with decimal places",
+    "money": "an amount in a currency",
+    "boolean": "yes or no",
+    "date": "a day",
+    "datetime": "a moment, stored in UTC",
+    "duration": "a length of time, written 1h30, 45m or 1:30, stored in seconds",
+    "enum": "one value of an ordered list; sorting follows the list",
+    "ref": "one record of another type",
+    "refs": "several records of another type",
+    "tags": "several words",
+    "user": "a user login (typed as a name too)",
+    "users": "several user logins, each once, in the order given",
+    "attachments": "files, kept as blobs",
+    "computed": "a value the engine computes on every write: an expression or an aggregate",
+    "sequence": "a number the engine gives once, without gaps, such as INV-2026-00042",
+})
+
 _AGGREGATE = {
     "type": "object",
     "x-noun": "an aggregate: {function: sum, of: <type>, via: <ref field>, field: <field>}",
@@ -82,7 +106,7 @@ _AGGREGATE = {
         "of": _name("a type name") | {"description": "the type of the related records"},
         "via": _name("a field name") | {"description": "the ref field of those records that points at this one"},
         "field": _name("a field name") | {"description": "the field of those records to compute over"},
-        "where": _FILTER,
+        "where": _FILTER | {"description": "a filter limiting the related records counted"},
         "disclosed_to": {"type": "array", "items": _name("a role name"), "uniqueItems": True,
                          "x-noun": "a list of role names",
                          "description": "roles that may read this total though they may not read every record it "
@@ -96,7 +120,7 @@ _AGGREGATE = {
 _SUGGEST = {"type": "object", "x-noun": "a suggestion: {type: <type with a text index>, filter: {...}}",
             "x-member": "a setting of a suggestion (type, filter)", "required": ["type"],
             "properties": {"type": _name("a type name") | {"description": "the type of the records suggested"},
-                           "filter": _FILTER},
+                           "filter": _FILTER | {"description": "a filter limiting the records suggested"}},
             "additionalProperties": False}
 # People who may add or remove themselves on a `users` field from the record's page (to
 # follow it), and the words of the two buttons.
@@ -104,7 +128,9 @@ _JOIN = {"type": "object", "x-noun": "who may add themselves: {roles: [...], lab
          "x-member": "a setting of join (roles, label, leave_label)", "required": ["roles"],
          "properties": {"roles": {"type": "array", "minItems": 1, "items": _name("a role name"),
                                   "x-noun": "a list of roles", "description": "the roles that may add themselves"},
-                        "label": _LABEL, "leave_label": _LABEL},
+                        "label": _LABEL | {"description": "the words of the button that adds a person (Add me)"},
+                        "leave_label": _LABEL | {"description": "the words of the button that takes a person "
+                                                                "off (Remove me)"}},
          "additionalProperties": False}
 # Whom a user field or input offers while a name is typed (accounts with one of `roles`),
 # and a figure beside each: how many records of a type they hold (the open ones they work on).
@@ -115,8 +141,15 @@ OFFER = {"type": "object", "x-noun": "an offer: {roles: [...], count: {type, fie
                         "count": {"type": "object", "required": ["type", "field"],
                                   "x-noun": "a count: {type: <type>, field: <its user field>, where: {...}, label: ...}",
                                   "x-member": "a setting of count (type, field, where, label)",
-                                  "properties": {"type": _name("a type name"), "field": _name("a field name"),
-                                                 "where": _FILTER, "label": _LABEL},
+                                  "description": "a figure beside each person: how many records of a type "
+                                                 "they hold",
+                                  "properties": {"type": _name("a type name") | {"description": "the type counted"},
+                                                 "field": _name("a field name") | {
+                                                     "description": "its indexed user field naming the person"},
+                                                 "where": _FILTER | {"description": "a filter on the records "
+                                                                                    "counted (the open ones)"},
+                                                 "label": _LABEL | {"description": "the words after the "
+                                                                                   "figure (open)"}},
                                   "additionalProperties": False}},
          "additionalProperties": False}
 # Records of another type whose text a person inserts into a text field while writing an
@@ -127,24 +160,31 @@ _SNIPPETS = {"type": "object",
              "properties": {"type": _name("a type name") | {"description": "the type whose records are inserted"},
                             "via": _name("a ref field") | {"description": "the ref to the record the entry is written on"},
                             "text": _name("a field name") | {"description": "the field of that type holding the text"},
-                            "copy": {"type": "object", "x-noun": "a map from a field of the entry to a field of "
+                            "copy": {"type": "object",
+                                     "description": "fields of the entry the snippet sets, from its own fields",
+                                     "x-noun": "a map from a field of the entry to a field of "
                                                                  "the snippet, such as {visibility: visibility}",
                                      "additionalProperties": _name("a field name")},
-                            "where": _FILTER},
+                            "where": _FILTER | {"description": "a filter on the snippets offered; $record is the "
+                                                               "record the entry is written on"}},
              "additionalProperties": False}
 # The colours a badge may take (an enum's `colors`), and a record page's layout.
 COLORS = ("red", "orange", "amber", "green", "teal", "blue", "purple", "grey")
 _PAGE = {"type": "object", "x-noun": "a page layout: {badges: [...], main: [...], panel: [{label, fields}]}",
          "x-member": "a setting of a page (badges, main, panel)",
-         "properties": {"badges": {"type": "array", "items": _name("a field name"), "x-noun": "a list of enum fields"},
-                        "main": {"type": "array", "items": _name("a field name"), "x-noun": "a list of field names"},
+         "properties": {"badges": {"type": "array", "items": _name("a field name"), "x-noun": "a list of enum fields",
+                                   "description": "enum fields shown in the header, in their colours"},
+                        "main": {"type": "array", "items": _name("a field name"), "x-noun": "a list of field names",
+                                 "description": "fields shown above the conversation"},
                         "panel": {"type": "array", "x-noun": "a list of sections such as [{label: People, fields: [...]}]",
+                                  "description": "the sections of the side panel, in order",
                                   "items": {"type": "object", "required": ["fields"],
                                             "x-noun": "a section: {label: ..., fields: [...]}",
                                             "x-member": "a setting of a section (label, fields)",
-                                            "properties": {"label": _LABEL,
+                                            "properties": {"label": _LABEL | {"description": "the title of the section"},
                                                            "fields": {"type": "array", "items": _name("a field name"),
-                                                                      "x-noun": "a list of field names"}},
+                                                                      "x-noun": "a list of field names",
+                                                                      "description": "the fields it shows, in order"}},
                                             "additionalProperties": False}}},
          "additionalProperties": False}
 _COLORS = {"type": "object", "x-noun": "a map from a value to a colour, such as {urgent: red}",
@@ -152,56 +192,91 @@ _COLORS = {"type": "object", "x-noun": "a map from a value to a colour, such as 
 _COPY_PATH = {"type": "string", "pattern": r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
               "x-noun": "a path such as project.owner"}
 # Options every field may have, then the options of each kind (docs/definitions.md §Fields).
+_KIND_WORDS = "what it holds, such as string, enum or ref"
 COMMON_OPTIONS: dict[str, dict] = {
-    "kind": {},
-    "label": _LABEL,
-    "help": _LABEL,
-    "required": {"type": "boolean", "x-noun": "true or false"},
+    "kind": {"description": _KIND_WORDS},
+    "label": _LABEL | {"description": "what people read for the field, such as {en: Title, fr: Titre}"},
+    "help": _LABEL | {"description": "a sentence forms show under the field"},
+    "required": {"type": "boolean", "x-noun": "true or false",
+                 "description": "whether every record must have a value (default false)"},
     # A filter on the record: the field is required, or offered in forms, only when it matches.
-    "required_when": {"type": "object", "x-noun": "a filter on the record such as {kind: incident}"},
-    "shown_when": {"type": "object", "x-noun": "a filter on the record such as {kind: incident}"},
-    "default": {},
-    "renamed_from": _name("a field name"),
+    "required_when": {"type": "object", "x-noun": "a filter on the record such as {kind: incident}",
+                      "description": "a filter on the record: the field is required only for the records it matches"},
+    "shown_when": {"type": "object", "x-noun": "a filter on the record such as {kind: incident}",
+                   "description": "a filter on the record: forms offer the field only when it matches"},
+    "default": {"description": "the value a new record gets: a value of the kind, or $now, $today, $me, "
+                               "$me.person, $only_choice"},
+    "renamed_from": _name("a field name") | {"description": "the field's former name: the next migration moves "
+                                                           "its values here"},
     # Kept equal to a field of the record a ref points at (`project.owner`): set by the
     # engine when the record is made or the ref changes, never typed.
     "copied_from": {"anyOf": [_COPY_PATH, {"type": "array", "minItems": 1, "items": _COPY_PATH}],
                     "x-noun": "a path such as project.owner (a ref of the type, then a field of its target), "
-                              "or a list of them: the first that gives a value"},
-    "suggest": _SUGGEST,          # string and text fields only (checked when compiled)
+                              "or a list of them: the first that gives a value",
+                    "description": "a field of the record a ref points at that this field is kept equal to, "
+                                   "such as project.owner; a list takes the first that gives a value"},
+    "suggest": _SUGGEST | {"description": "records of another type offered as links while the field is typed "
+                                          "(string and text fields)"},
 }
 KIND_OPTIONS: dict[str, dict[str, dict]] = {
-    "string": {"max_length": _WHOLE, "pattern": {"type": "string", "x-noun": "a regular expression"}},
-    "text": {"max_length": _WHOLE, "snippets": _SNIPPETS,
+    "string": {"max_length": _WHOLE | {"description": "the most characters it holds (default 255)"},
+               "pattern": {"type": "string", "x-noun": "a regular expression",
+                           "description": "a regular expression the whole value must match"}},
+    "text": {"max_length": _WHOLE | {"description": "the most characters it holds"},
+             "snippets": _SNIPPETS | {"description": "texts kept as records of another type that a writer inserts "
+                                                     "(reply templates)"},
              # How pages show it: as typed (plain), or as CommonMark (markdown), cleaned.
-             "format": {"enum": ["plain", "markdown"], "x-noun": "plain or markdown"}},
-    "integer": {"minimum": {"type": "integer", "x-noun": "a whole number"},
-                "maximum": {"type": "integer", "x-noun": "a whole number"}},
-    "decimal": {"places": _PLACES, "minimum": _NUMBER, "maximum": _NUMBER},
-    "money": {"currency": {"type": "string", "pattern": "^[A-Z]{3}$", "x-noun": "a currency code such as EUR"},
-              "places": _PLACES, "minimum": _NUMBER, "maximum": _NUMBER},
+             "format": {"enum": ["plain", "markdown"], "x-noun": "plain or markdown",
+                        "description": "how pages show it: as typed (plain), or as CommonMark cleaned by an "
+                                       "allow-list (markdown)"}},
+    "integer": {"minimum": {"type": "integer", "x-noun": "a whole number", "description": "the smallest value allowed"},
+                "maximum": {"type": "integer", "x-noun": "a whole number", "description": "the largest value allowed"}},
+    "decimal": {"places": _PLACES | {"description": "the decimal places kept (default 2)"},
+                "minimum": _NUMBER | {"description": "the smallest value allowed"},
+                "maximum": _NUMBER | {"description": "the largest value allowed"}},
+    "money": {"currency": {"type": "string", "pattern": "^[A-Z]{3}$", "x-noun": "a currency code such as EUR",
+                           "description": "the currency code of the amounts (default EUR)"},
+              "places": _PLACES | {"description": "the decimal places kept (default 2)"},
+              "minimum": _NUMBER | {"description": "the smallest amount allowed"},
+              "maximum": _NUMBER | {"description": "the largest amount allowed"}},
     "boolean": {},
     "date": {},
     "datetime": {},
-    "duration": {"minimum": _DURATION, "maximum": _DURATION},
+    "duration": {"minimum": _DURATION | {"description": "the shortest duration allowed"},
+                 "maximum": _DURATION | {"description": "the longest duration allowed"}},
     "enum": {"values": {"type": "array", "minItems": 1, "items": _ENUM_VALUE, "x-noun": "a list of values",
                         "description": "the list of its values"},
-             "colors": _COLORS},
-    "ref": {"to": _name("a type name") | {"description": "the type it refers to"}, "where": _FILTER},
-    "refs": {"to": _name("a type name") | {"description": "the type it refers to"}, "where": _FILTER},
+             "colors": _COLORS | {"description": "the colour of each value's badge, such as {urgent: red}"}},
+    "ref": {"to": _name("a type name") | {"description": "the type it refers to"},
+            "where": _FILTER | {"description": "a filter on the records offered; $record.<field> reads the record "
+                                               "being edited"}},
+    "refs": {"to": _name("a type name") | {"description": "the type it refers to"},
+             "where": _FILTER | {"description": "a filter on the records offered; $record.<field> reads the record "
+                                                "being edited"}},
     "tags": {},
-    "user": {"offer": OFFER},
-    "users": {"join": _JOIN},
-    "attachments": {"max_size": _WHOLE | {"x-noun": "a number of bytes"},
+    "user": {"offer": OFFER | {"description": "whom forms offer as a name is typed, with a figure beside each"}},
+    "users": {"join": _JOIN | {"description": "who may add themselves to the list from the record's page, and the "
+                                             "words of the buttons"}},
+    "attachments": {"max_size": _WHOLE | {"x-noun": "a number of bytes",
+                                          "description": "the largest file accepted, in bytes (default 20 MiB)"},
                     "accept": {"type": "array", "items": {"type": "string", "x-noun": "a content type or extension"},
-                               "x-noun": "a list of content types and extensions such as [image/*, .pdf]"}},
+                               "x-noun": "a list of content types and extensions such as [image/*, .pdf]",
+                               "description": "the content types and extensions accepted, such as [image/*, .pdf]"}},
     "computed": {"result": {"enum": list(RESULT_KINDS), "x-noun": "a kind a computed field can produce",
                             "description": "the kind of value it computes, such as integer or money"},
-                 "expression": {"type": "string", "x-noun": "an expression"},
-                 "aggregate": _AGGREGATE},
+                 "expression": {"type": "string", "x-noun": "an expression",
+                                "description": "a Jinja2 expression over `record`, `now` and `today`, such as "
+                                               "record.quantity * record.unit_price"},
+                 "aggregate": _AGGREGATE | {"description": "a sum, count, minimum or maximum over the related "
+                                                           "records of another type"}},
     "sequence": {"format": {"type": "string", "pattern": r"\{seq(:[0-9]*d)?\}",
-                            "x-noun": "a number format with {seq}, such as \"INV-{year}-{seq:05d}\""},
-                 "per": {"enum": ["year"], "x-noun": "`year` (counted again each year)"},
-                 "assigned_when": _FILTER},
+                            "x-noun": "a number format with {seq}, such as \"INV-{year}-{seq:05d}\"",
+                            "description": "how the number is written, with {seq} and {year}, such as "
+                                           "INV-{year}-{seq:05d}"},
+                 "per": {"enum": ["year"], "x-noun": "`year` (counted again each year)",
+                         "description": "`year` to count again from 1 each year"},
+                 "assigned_when": _FILTER | {"description": "a filter on the record: the number is given when it "
+                                                            "first matches (at creation without it)"}},
 }
 # Options kept on the field rather than its kind: they bear on pages, not on stored values.
 FIELD_LEVEL_OPTIONS = MappingProxyType({"user": frozenset({"offer"}), "users": frozenset({"join"}),
@@ -218,7 +293,8 @@ def _field_schema() -> dict:
         "x-noun": "a field: a map with `kind` and its settings, such as {kind: string}",
         "required": ["kind"],
         "properties": {"kind": {"enum": list(KINDS), "x-noun": "a kind of field",
-                                "description": "what it holds, such as string, enum or ref"}},
+                                "description": _KIND_WORDS,
+                                "enumDescriptions": [KIND_DESCRIPTIONS[kind] for kind in KINDS]}},
         "allOf": [
             {"if": {"type": "object", "required": ["kind"], "properties": {"kind": {"const": kind}}},
              "then": {"properties": {**COMMON_OPTIONS, **options},
@@ -240,10 +316,13 @@ _INDEX_ENTRY = {
         "maxProperties": 1,
         "propertyNames": {"enum": list(INDEX_KINDS), "x-noun": "a kind of index"},
         "properties": {
-            "field": _name("a field name"),
-            "range": _name("a field name"),
-            "keyword": _name("a field name"),
+            "field": _name("a field name") | {"description": "a field index on a field with one value"},
+            "range": _name("a field name") | {"description": "a field index on a date or a number, named for "
+                                                             "what it serves"},
+            "keyword": _name("a field name") | {"description": "an index of each value of a field with several "
+                                                               "values: refs, tags, users"},
             "text": {"type": ["string", "array"], "x-noun": "a field name or a list of field names",
+                     "description": "the full-text index of the type over string and text fields (one per type)",
                      "if": {"type": "array"},
                      "then": {"minItems": 1, "items": _name("a field name"), "x-noun": "a list of field names"},
                      "else": _name_pattern("a field name")},
@@ -265,8 +344,8 @@ _NO_OVERLAP = {
                   "additionalProperties": _name("a field name"), "description": "which of them concern this record"},
         "period": _PAIR | {"description": "their start and end fields"},
         "during": _PAIR | {"description": "this record's start and end fields"},
-        "where": _FILTER,
-        "message": _LABEL,
+        "where": _FILTER | {"description": "a filter limiting the records that count"},
+        "message": _LABEL | {"description": "the sentence a refused write shows"},
     },
     "additionalProperties": False,
 }
@@ -275,7 +354,7 @@ _NO_OVERLAP = {
 _ORDERED = {"type": "object", "x-noun": "an ordered constraint: {fields: [starts, ends], message: ...}",
             "x-member": "a setting of ordered (fields, message)", "required": ["fields"],
             "properties": {"fields": _PAIR | {"description": "the field that comes first, then the one after it"},
-                           "message": _LABEL},
+                           "message": _LABEL | {"description": "the sentence a refused write shows"}},
             "additionalProperties": False}
 _SUMMARY = {
     "type": "object",
@@ -286,9 +365,9 @@ _SUMMARY = {
         "of": _name("a type name") | {"description": "the type of the related records counted"},
         "via": _name("a field name") | {"description": "their ref field that points at this record"},
         "by": _name("a field name") | {"description": "the indexed field whose values are counted"},
-        "filter": _FILTER,
-        "limit": _WHOLE,
-        "label": _LABEL,
+        "filter": _FILTER | {"description": "a filter limiting the records counted"},
+        "limit": _WHOLE | {"description": "the most values shown, the largest counts first"},
+        "label": _LABEL | {"description": "the title of the summary on the page"},
     },
     "additionalProperties": False,
 }
@@ -299,50 +378,70 @@ _TYPE = {
     "x-member": "a setting of a type",
     "required": ["fields"],
     "properties": {
-        "label": _LABEL,
-        "plural": _LABEL,
-        "number": {"type": "string", "x-noun": "a number format such as \"T-{seq:06d}\""},
-        "title": _name("a field name"),
+        "label": _LABEL | {"description": "what people call one record, such as {en: Ticket}"},
+        "plural": _LABEL | {"description": "what people call several records, such as {en: Tickets}"},
+        "number": {"type": "string", "x-noun": "a number format such as \"T-{seq:06d}\"",
+                   "description": "how records are numbered, with {seq} once, such as T-{seq:06d}"},
+        "title": _name("a field name") | {"description": "the field that names a record where it is referenced"},
         "fields": {"type": "object", "x-noun": "a map of fields", "description": "its fields",
                    "propertyNames": _name("a field name"), "additionalProperties": _field_schema()},
-        "index": {"type": "array", "x-noun": "a list of index entries", "items": _INDEX_ENTRY},
+        "index": {"type": "array", "x-noun": "a list of index entries", "items": _INDEX_ENTRY,
+                  "description": "the indexes that filters, sorts and searches use: a field name or "
+                                 "{range: ...}, {keyword: ...}, {text: [...]}"},
         # Writes refused because another record overlaps in time (a visit during an absence).
         "constraints": {"type": "array", "x-noun": "a list of constraints such as [{no_overlap: {...}}]",
+                        "description": "writes the engine refuses: periods that overlap, fields out of order",
                         "items": {"type": "object",
                                   "x-noun": "a constraint: {no_overlap: {...}} or {ordered: {...}}",
                                   "x-member": "a kind of constraint (no_overlap, ordered)",
                                   "minProperties": 1, "maxProperties": 1,
-                                  "properties": {"no_overlap": _NO_OVERLAP, "ordered": _ORDERED},
+                                  "properties": {
+                                      "no_overlap": _NO_OVERLAP | {
+                                          "description": "refuses a record whose period meets the period of "
+                                                         "another record that concerns it"},
+                                      "ordered": _ORDERED | {"description": "refuses a second field set before "
+                                                                            "the first (an end before its start)"}},
                                   "additionalProperties": False}},
         # Counts of related records by a field's values, shown on each record's page.
         "summaries": {"type": "array", "x-noun": "a list of summaries such as [{of: task, via: project, by: kind}]",
+                      "description": "counts of related records by a field's values, shown on each record's "
+                                     "page",
                       "items": _SUMMARY},
         # How a record's page is laid out: badges in its header, fields above its
         # conversation, the side panel's sections.
-        "page": _PAGE,
+        "page": _PAGE | {"description": "how a record's page is laid out: badges, main fields, side panel"},
         # What a role's form asks when it makes a record, in order, and what it sets (`$me.…`
         # read from who fills it in): the rest takes its defaults and what access pins.
         "forms": {"type": "object", "x-noun": "forms by role, such as {customer: {fields: [title, description]}}",
+                  "description": "what a role's form asks when it makes a record, and what it sets",
                   "propertyNames": _name_pattern("a role name"),
                   "additionalProperties": {"type": "object", "required": ["fields"],
                                            "x-noun": "a form: {fields: [...], set: {...}}",
                                            "x-member": "a setting of a form (fields, set)",
                                            "properties": {"fields": {"type": "array", "minItems": 1,
                                                                      "items": _name("a field name"),
-                                                                     "x-noun": "a list of field names"},
+                                                                     "x-noun": "a list of field names",
+                                                                     "description": "the fields the form asks, "
+                                                                                    "in order"},
                                                           "set": {"type": "object", "x-noun": "a map of field "
-                                                                  "values such as {requester: $me.person}"}},
+                                                                  "values such as {requester: $me.person}",
+                                                                  "description": "values the form sets whatever "
+                                                                                 "is sent, such as {requester: "
+                                                                                 "$me.person}"}},
                                            "additionalProperties": False}},
         # What a role reads of a record's history: the changes of these fields only (with the
         # actions that made them), never the engine's notes. Roles not named see what their
         # access shows.
         "history": {"type": "object", "x-noun": "history by role, such as {customer: {fields: [status, title]}}",
+                    "description": "what a role reads of a record's history: the changes of the fields named",
                     "propertyNames": _name_pattern("a role name"),
                     "additionalProperties": {"type": "object", "required": ["fields"],
                                              "x-noun": "what a role reads of the history: {fields: [...]}",
                                              "x-member": "a setting of a role's history (fields)",
                                              "properties": {"fields": {"type": "array", "items": _name("a field name"),
-                                                                       "x-noun": "a list of field names"}},
+                                                                       "x-noun": "a list of field names",
+                                                                       "description": "the fields whose changes "
+                                                                                      "the role reads"}},
                                              "additionalProperties": False}},
     },
     "additionalProperties": False,
@@ -355,30 +454,41 @@ _VIEW = {
     "required": ["type", "columns"],
     "properties": {
         "type": _name("a type name") | {"description": "the type of the records it lists"},
-        "label": _LABEL,
+        "label": _LABEL | {"description": "the title of the list"},
         "columns": _names("a list of column names", "a field name") | {
             "minItems": 1, "description": "the fields it shows, such as [id, title]"},
-        "filter": _FILTER,
+        "filter": _FILTER | {"description": "which records it lists, such as {status: open}; $me is the reader"},
         "sort": {"type": "array", "x-noun": "a list of field names",
+                 "description": "the order of its rows: field names, `-` in front for descending",
                  "items": {"type": "string", "pattern": r"^-?[a-z][a-z0-9_]*$",
                            "x-noun": "a field name, with `-` in front to sort descending"}},
-        "roles": _names("a list of role names", "a role name"),
+        "roles": _names("a list of role names", "a role name") | {"description": "the roles it is offered to"},
         # Counted by this field's values on the dashboard, as a bar chart.
         # `{by: team, average: rating}`: the average of a number per value instead of a count.
         "chart": {"type": ["string", "object"], "x-noun": "a field name, or {by: <field>, average: <number field>}",
                   "description": "the indexed field whose values the dashboard counts",
                   "if": {"type": "object"},
                   "then": {"required": ["by", "average"], "x-member": "a setting of a chart (by, average)",
-                           "properties": {"by": _name("a field name"), "average": _name("a field name")},
+                           "properties": {"by": _name("a field name") | {"description": "the field whose values "
+                                                                                        "make the bars"},
+                                          "average": _name("a field name") | {
+                                              "description": "the number field averaged per value"}},
                            "additionalProperties": False},
                   "else": _name_pattern("a field name")},
         # Records created at once for the records ticked in the list (one time entry on several tasks).
         "bulk": {"type": "array", "x-noun": "a list such as [{create: work, via: task, split: duration}]",
+                 "description": "records created at once for the rows ticked in the list",
                  "items": {"type": "object", "required": ["create", "via"],
                            "x-noun": "a bulk action: a map with create, via, split and label",
                            "x-member": "a setting of a bulk action (create, via, split, label)",
-                           "properties": {"create": _name("a type name"), "via": _name("a field name"),
-                                          "split": _name("a field name"), "label": _LABEL},
+                           "properties": {"create": _name("a type name") | {"description": "the type of the records "
+                                                                                           "created"},
+                                          "via": _name("a field name") | {"description": "their ref to each ticked "
+                                                                                      "record"},
+                                          "split": _name("a field name") | {
+                                              "description": "a number or duration field whose value is shared "
+                                                             "among the records"},
+                                          "label": _LABEL | {"description": "the words of the button"}},
                            "additionalProperties": False}},
     },
     "additionalProperties": False,
@@ -388,20 +498,25 @@ _ROLE = {
     "type": ["object", "null"],
     "x-noun": "a role: a map such as {label: {en: Technician}}",
     "x-member": "a setting of a role",
-    "properties": {"label": _LABEL,
+    "properties": {"label": _LABEL | {"description": "what people call the role, such as {en: Technician}"},
                    # Given every right by the access layer, whatever its rules say.
-                   "superuser": {"type": "boolean", "x-noun": "true or false"},
+                   "superuser": {"type": "boolean", "x-noun": "true or false",
+                                 "description": "true: the role may do everything, whatever the access rules say"},
                    # People with only such roles get the portal's layout in the web interface.
-                   "portal": {"type": "boolean", "x-noun": "true or false"},
+                   "portal": {"type": "boolean", "x-noun": "true or false",
+                              "description": "true: people with only such roles get the portal's layout"},
                    # The role's side menu, in sections of views, and the views its home page shows.
                    "menu": {"type": "array", "x-noun": "a list of menu sections such as [{label: My work, views: [...]}]",
+                            "description": "the role's side menu, in sections of views",
                             "items": {"type": "object", "required": ["views"],
                                       "x-noun": "a menu section: {label: ..., views: [...]}",
                                       "x-member": "a setting of a menu section (label, views)",
-                                      "properties": {"label": _LABEL,
-                                                     "views": _names("a list of view names", "a view name")},
+                                      "properties": {"label": _LABEL | {"description": "the title of the section"},
+                                                     "views": _names("a list of view names", "a view name") | {
+                                                         "description": "the views the section lists, in order"}},
                                       "additionalProperties": False}},
-                   "home": _names("a list of view names", "a view name")},
+                   "home": _names("a list of view names", "a view name") | {
+                       "description": "the views the role's home page counts and charts, in order"}},
     "additionalProperties": False,
 }
 
@@ -410,17 +525,24 @@ _SETTINGS = {
     "x-noun": "the settings: a map such as {timezone: Europe/Paris}",
     "x-member": "a setting",
     "properties": {
-        "timezone": {"type": "string", "x-noun": "a time zone such as Europe/Paris"},
+        "timezone": {"type": "string", "x-noun": "a time zone such as Europe/Paris",
+                     "description": "the zone times without offset are read in, such as Europe/Paris (default UTC)"},
         "languages": {"type": "array", "minItems": 1, "uniqueItems": True, "x-noun": "a list of language codes",
+                      "description": "the languages of the application; the first is the default",
                       "items": {"type": "string", "pattern": LANGUAGE_PATTERN,
                                 "x-noun": "a language code such as `en` or `pt-BR`"}},
         # Where the application is reached, for links in messages: `base_url` + `/r/<number>`.
-        "base_url": {"type": "string", "x-noun": "an address such as https://desk.example.org"},
+        "base_url": {"type": "string", "x-noun": "an address such as https://desk.example.org",
+                     "description": "where the application is reached, for links in messages"},
         "mail": {"type": ["object", "null"], "x-noun": "the mail settings: a map such as {domain: example.org}",
+                 "description": "the addresses of the messages sent",
                  "x-member": "a mail setting",
-                 "properties": {"domain": {"type": "string", "x-noun": "the domain of Message-IDs"},
-                                "from": {"type": "string", "x-noun": "an address such as desk@example.org"},
-                                "reply_to": {"type": "string", "x-noun": "an address such as desk@example.org"}},
+                 "properties": {"domain": {"type": "string", "x-noun": "the domain of Message-IDs",
+                                           "description": "the domain of the messages' Message-IDs"},
+                                "from": {"type": "string", "x-noun": "an address such as desk@example.org",
+                                         "description": "the sender of the messages"},
+                                "reply_to": {"type": "string", "x-noun": "an address such as desk@example.org",
+                                             "description": "where answers to the messages go"}},
                  "additionalProperties": False},
     },
     "additionalProperties": False,
@@ -429,9 +551,9 @@ _SETTINGS = {
 
 def build_schema() -> dict:
     """A fresh copy of the meta-schema, as a dict a later layer may extend."""
-    def section(noun: str, item: str, entry: dict) -> dict:
+    def section(noun: str, item: str, entry: dict, description: str) -> dict:
         return {"type": ["object", "null"], "x-noun": noun, "propertyNames": _name(item),
-                "additionalProperties": entry}
+                "additionalProperties": entry, "description": description}
 
     return copy.deepcopy({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -439,10 +561,11 @@ def build_schema() -> dict:
         "x-noun": "a map with the sections settings, roles, types and views",
         "x-member": "a section of the definitions",
         "properties": {
-            "settings": _SETTINGS,
-            "roles": section("a map of roles", "a role name", _ROLE),
-            "types": section("a map of types", "a type name", _TYPE),
-            "views": section("a map of views", "a view name", _VIEW),
+            "settings": _SETTINGS | {"description": "the time zone, languages, address and mail of the application"},
+            "roles": section("a map of roles", "a role name", _ROLE,
+                             "the roles that views and access rules name, by name"),
+            "types": section("a map of types", "a type name", _TYPE, "the types of records, by name"),
+            "views": section("a map of views", "a view name", _VIEW, "the lists people are offered, by name"),
         },
         "additionalProperties": False,
     })

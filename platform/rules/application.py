@@ -10,7 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from deskbase.objects.compiling import Section
-from deskbase.objects.definitions import load_definitions
+from deskbase.objects.definitions import load_definitions, schema_of
 from deskbase.objects.demo import load_demo
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store, WriteHooks
@@ -35,6 +35,11 @@ RULES_SECTIONS: tuple[Section, ...] = (identity.IDENTITY_SECTION, access.ACCESS_
 def load_application(folder: str | Path = "definitions", overlays: Sequence[str | Path] = ()) -> Definitions:
     """The compiled definitions of an application, with its identity, access, workflow and notification sections."""
     return load_definitions(folder, overlays, sections=RULES_SECTIONS)
+
+
+def application_schema() -> dict:
+    """The meta-schema of an application's definitions, with the rules' sections (a fresh copy)."""
+    return schema_of(RULES_SECTIONS)
 
 
 def write_hooks() -> WriteHooks:

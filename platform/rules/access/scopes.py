@@ -70,16 +70,21 @@ _NAMES = {"type": "array", "items": {"type": "string", "x-noun": "a field name"}
 _SCHEMA = {
     "type": "object",
     "x-noun": "access rules: a map from role names to what each may do",
+    "description": "who may do what with the type's records, by role: true, false (the default) or a filter",
     "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a role name"},
     "additionalProperties": {
         "type": "object",
         "x-noun": "what a role may do: a map such as {read: true, update: {assignee: $me}}",
         "x-member": "a setting of a role's access (create, read, update, delete, fields)",
         "properties": {
-            **{action: _ACTION for action in ACTIONS},
+            **{action: _ACTION | {"description": f"whether the role may {action} records: true, false or a filter "
+                                                 "on the record such as {assignee: $me}"} for action in ACTIONS},
             "fields": {"type": "object", "x-noun": "a map such as {hide: [notes], readonly: [organization]}",
                        "x-member": "a setting of `fields` (hide, readonly)",
-                       "properties": {"hide": _NAMES, "readonly": _NAMES}, "additionalProperties": False},
+                       "description": "fields the role may not see, or may not set",
+                       "properties": {"hide": _NAMES | {"description": "fields neither shown nor settable"},
+                                      "readonly": _NAMES | {"description": "fields shown but not settable"}},
+                       "additionalProperties": False},
         },
         "additionalProperties": False,
     },

@@ -33,14 +33,20 @@ class Substitution:
     scope: str | None = None      # a tags field: the types of work the deputy takes over (empty: all)
 
 
+_WORDS = {"person": "its user field: who is away", "deputy": "its user field: who stands in",
+          "starts": "its date or datetime field: when the absence starts",
+          "ends": "its date or datetime field: when the absence ends",
+          "scope": "its tags field of type names: the work taken over (all without it)"}
 _SCHEMA = {
     "type": "object",
     "x-noun": "the absences: a map such as {type: absence, person: operator, deputy: deputy, "
               "starts: starts, ends: ends}",
     "x-member": "a setting of `substitution`",
     "required": ["type", "person", "deputy", "starts", "ends"],
-    "properties": {"type": {"type": "string", "x-noun": "a type name"},
-                   **{name: {"type": "string", "x-noun": "a field name"} for name in (*ROLES, "scope")}},
+    "description": "absences: the type of their records and which of its fields hold who, who stands in and when",
+    "properties": {"type": {"type": "string", "x-noun": "a type name", "description": "the type of the absences"},
+                   **{name: {"type": "string", "x-noun": "a field name", "description": _WORDS[name]}
+                      for name in (*ROLES, "scope")}},
     "additionalProperties": False,
 }
 

@@ -64,6 +64,7 @@ _LABEL = {"type": ["string", "object"], "x-noun": "a label: a text or a map of l
 _SCHEMA = {
     "type": ["object", "null"],
     "x-noun": "a map of documents",
+    "description": "PDF documents made from a record with an HTML template, by name",
     "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a document name in lower_snake_case"},
     "additionalProperties": {
         "type": "object",
@@ -71,12 +72,16 @@ _SCHEMA = {
         "x-member": "a setting of a document (type, label, template, roles, attach_to, filename)",
         "required": ["type", "template"],
         "properties": {
-            "type": {"type": "string", "x-noun": "a type name"},
-            "label": _LABEL,
-            "template": {"type": "string", "x-noun": "an HTML file beside the definitions, such as documents/report.html"},
-            "roles": {"type": "array", "minItems": 1, "items": {"type": "string"}, "x-noun": "a list of role names"},
-            "attach_to": {"type": "string", "x-noun": "an attachments field of the type"},
-            "filename": {"type": "string", "x-noun": "a file name such as {number}-report.pdf"},
+            "type": {"type": "string", "x-noun": "a type name", "description": "the type of the records it is made from"},
+            "label": _LABEL | {"description": "what people read on the button that makes it"},
+            "template": {"type": "string", "x-noun": "an HTML file beside the definitions, such as documents/report.html",
+                         "description": "its HTML template, beside the definitions, such as documents/report.html"},
+            "roles": {"type": "array", "minItems": 1, "items": {"type": "string"}, "x-noun": "a list of role names",
+                      "description": "the roles that may make it"},
+            "attach_to": {"type": "string", "x-noun": "an attachments field of the type",
+                          "description": "an attachments field of the type where its PDF is kept"},
+            "filename": {"type": "string", "x-noun": "a file name such as {number}-report.pdf",
+                         "description": "the name of its PDF, such as {number}-report.pdf"},
         },
         "additionalProperties": False,
     },
@@ -215,4 +220,5 @@ def check_effect(spec: Any, definitions: Definitions, positions, path: tuple,
 
 EFFECT_SCHEMA: Mapping[str, Any] = {
     "type": ["string", "array"], "items": {"type": "string", "x-noun": "a document name"}, "minItems": 1,
-    "x-noun": "a document name (or a list of them) whose PDF is kept in its `attach_to` field"}
+    "x-noun": "a document name (or a list of them) whose PDF is kept in its `attach_to` field",
+    "description": "documents made of the record, their PDF kept in their attach_to field"}

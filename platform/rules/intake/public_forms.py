@@ -42,25 +42,36 @@ class PublicForm:
     sender: Sender | None
 
 
+# Who wrote, as a record: shared with the mailboxes (mail_intake.py).
+SENDER_PROPERTIES = {
+    "type": {"type": "string", "description": "the type of the senders' records, such as contact"},
+    "email": {"type": "string", "description": "its indexed string field holding the e-mail address"},
+    "name": {"type": "string", "description": "its field holding the name, filled when the record is created"},
+    "link": {"type": "string", "description": "the new record's ref to the sender"},
+    "copy": {"type": "object", "additionalProperties": {"type": "string"},
+             "description": "fields of the new record taken from the sender, such as {organization: organization}"},
+}
 _SCHEMA = {
     "type": ["object", "null"],
     "x-noun": "a map of public forms",
+    "description": "forms people without an account fill at /p/<name>, by name",
     "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a form name"},
     "additionalProperties": {
         "type": "object", "x-noun": "a public form: a map with type, fields, set and sender",
         "x-member": "a setting of a public form (label, type, fields, set, sender)",
         "required": ["type", "fields"],
         "properties": {
-            "label": {"x-noun": "a label"},
-            "type": {"type": "string", "x-noun": "a type name"},
-            "fields": {"type": "array", "minItems": 1, "items": {"type": "string"}, "x-noun": "a list of field names"},
-            "set": {"type": "object", "x-noun": "a map of field values"},
+            "label": {"x-noun": "a label", "description": "the title of the form"},
+            "type": {"type": "string", "x-noun": "a type name", "description": "the type of the records it creates"},
+            "fields": {"type": "array", "minItems": 1, "items": {"type": "string"}, "x-noun": "a list of field names",
+                       "description": "the fields the visitor fills, in order"},
+            "set": {"type": "object", "x-noun": "a map of field values",
+                    "description": "fixed values of the records it creates"},
             "sender": {"type": "object", "required": ["type", "email", "link"],
+                       "description": "the record of who wrote: found by its e-mail address, created when unknown",
                        "x-noun": "a map such as {type: contact, email: email, name: name, link: requester}",
                        "x-member": "a setting of `sender` (type, email, name, link, copy)",
-                       "properties": {"type": {"type": "string"}, "email": {"type": "string"},
-                                      "name": {"type": "string"}, "link": {"type": "string"},
-                                      "copy": {"type": "object", "additionalProperties": {"type": "string"}}},
+                       "properties": SENDER_PROPERTIES,
                        "additionalProperties": False},
         },
         "additionalProperties": False,

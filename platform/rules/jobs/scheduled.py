@@ -114,14 +114,18 @@ class JobDefinition:
 _SCHEMA = {
     "type": ["object", "null"],
     "x-noun": "a map of jobs such as {deliver_messages: {schedule: '* * * * *', action: deliver_messages}}",
+    "description": "periodic work, by name: when it runs and what it does",
     "additionalProperties": {
         "type": "object",
         "x-noun": "a job: a map with schedule, action and options",
         "x-member": "a setting of a job",
         "required": ["schedule", "action"],
-        "properties": {"schedule": {"type": "string", "x-noun": "a cron expression such as `30 3 * * *`"},
-                       "action": {"type": "string", "x-noun": "an action name"},
-                       "options": {"type": "object", "x-noun": "a map of the action's options"}},
+        "properties": {"schedule": {"type": "string", "x-noun": "a cron expression such as `30 3 * * *`",
+                                    "description": "when it runs: a cron expression such as `30 3 * * *`"},
+                       "action": {"type": "string", "x-noun": "an action name",
+                                  "description": "what it does, such as deliver_messages or check_timers"},
+                       "options": {"type": "object", "x-noun": "a map of the action's options",
+                                   "description": "the action's options, such as {limit: 100}"}},
         "additionalProperties": False,
     },
 }

@@ -139,40 +139,53 @@ class ApprovalChains:
     by_type: Mapping[str, tuple[Chain, ...]] = _field(default_factory=lambda: FROZEN_EMPTY)
 
 
-_LABEL = {"type": ["string", "object"], "x-noun": "a label: a text or a map of languages such as {en: Manager}"}
+_LABEL = {"type": ["string", "object"], "x-noun": "a label: a text or a map of languages such as {en: Manager}",
+          "description": "what people read for it"}
 _NAMES = {"type": "array", "minItems": 1, "items": {"type": "string"}, "x-noun": "a list of names"}
 _OUTCOME = {
     "type": "object", "x-noun": "what the end of the chain does: a map such as {set: {...}, transition: reject}",
     "x-member": "a setting of an outcome (set, transition, inputs)",
-    "properties": {"set": {"type": "object", "x-noun": "a map of field values"},
-                   "transition": {"type": "string", "x-noun": "a transition name"},
-                   "inputs": {"type": "object", "x-noun": "a map of the transition's inputs"}},
+    "properties": {"set": {"type": "object", "x-noun": "a map of field values",
+                           "description": "fields written with the outcome ($me, $now, $today)"},
+                   "transition": {"type": "string", "x-noun": "a transition name",
+                                  "description": "a transition then fired as the system"},
+                   "inputs": {"type": "object", "x-noun": "a map of the transition's inputs",
+                              "description": "the inputs of that transition"}},
     "additionalProperties": False,
 }
 _APPROVER = {
     "type": "object", "minProperties": 1, "maxProperties": 1,
     "x-noun": "approvers such as {path: organization.approver}, {field: manager}, {users: [alice]} or {roles: [boss]}",
     "x-member": "a kind of approvers",
-    "properties": {"field": {"type": "string", "x-noun": "a user field"},
-                   "path": {"type": "string", "x-noun": "a ref then a user field, such as organization.approver"},
-                   "users": {**_NAMES, "x-noun": "a list of logins"},
-                   "roles": {**_NAMES, "x-noun": "a list of role names"}},
+    "properties": {"field": {"type": "string", "x-noun": "a user field",
+                             "description": "a user field of the record"},
+                   "path": {"type": "string", "x-noun": "a ref then a user field, such as organization.approver",
+                            "description": "a ref then a user field of its target, such as organization.approver"},
+                   "users": {**_NAMES, "x-noun": "a list of logins", "description": "fixed logins"},
+                   "roles": {**_NAMES, "x-noun": "a list of role names",
+                             "description": "every active account with one of these roles"}},
     "additionalProperties": False,
 }
 _STEP = {
     "type": "object", "x-noun": "a step: a map with name, approvers and mode",
     "x-member": "a setting of a step (name, label, approvers, mode)",
     "required": ["name", "approvers"],
-    "properties": {"name": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a step name"},
+    "properties": {"name": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a step name",
+                            "description": "the name of the step"},
                    "label": _LABEL,
-                   "approvers": {"type": "array", "minItems": 1, "items": _APPROVER, "x-noun": "a list of approvers"},
-                   "mode": {"enum": list(MODES), "x-noun": "any or all"}},
+                   "approvers": {"type": "array", "minItems": 1, "items": _APPROVER, "x-noun": "a list of approvers",
+                                 "description": "who decides, found when the step starts"},
+                   "mode": {"enum": list(MODES), "x-noun": "any or all",
+                            "description": "any (default): one approver decides; all: every one must approve"}},
     "additionalProperties": False,
 }
 _DURATION = {"type": "string", "x-noun": "a duration such as 1d or 4h"}
+_OUTCOME_WORDS = {"on_approved": "what an approved chain does", "on_rejected": "what a rejected chain does",
+                  "on_expired": "what an expired chain does"}
 _SCHEMA = {
     "type": ["object", "null"],
     "x-noun": "a map of approval chains",
+    "description": "approval chains that hold a record until people approve it, step after step, by name",
     "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a chain name"},
     "additionalProperties": {
         "type": "object",
@@ -180,15 +193,21 @@ _SCHEMA = {
         "x-member": "a setting of an approval chain",
         "required": ["type", "steps", "state_field"],
         "properties": {"label": _LABEL,
-                       "type": {"type": "string", "x-noun": "a type name"},
-                       "when": {"x-noun": "a filter on the record"},
-                       "steps": {"type": "array", "minItems": 1, "items": _STEP, "x-noun": "a list of steps"},
-                       "quote": {"type": "string", "x-noun": "a number field"},
-                       "remind_after": _DURATION,
-                       "expire_after": _DURATION,
-                       "state_field": {"type": "string", "x-noun": "an enum field"},
-                       **{name: _OUTCOME for name in OUTCOMES},
-                       "blocks": {**_NAMES, "x-noun": "a list of transitions"}},
+                       "type": {"type": "string", "x-noun": "a type name",
+                                "description": "the type of the records it holds"},
+                       "when": {"x-noun": "a filter on the record",
+                                "description": "a filter: the chain starts when a record comes to match it"},
+                       "steps": {"type": "array", "minItems": 1, "items": _STEP, "x-noun": "a list of steps",
+                                 "description": "the steps, in order: each starts once the one before is approved"},
+                       "quote": {"type": "string", "x-noun": "a number field",
+                                 "description": "a number or money field whose price approvers may discuss"},
+                       "remind_after": _DURATION | {"description": "when the approvers are reminded, once"},
+                       "expire_after": _DURATION | {"description": "when the chain ends as expired"},
+                       "state_field": {"type": "string", "x-noun": "an enum field",
+                                       "description": "an enum field with pending, approved, rejected, expired"},
+                       **{name: _OUTCOME | {"description": _OUTCOME_WORDS[name]} for name in OUTCOMES},
+                       "blocks": {**_NAMES, "x-noun": "a list of transitions",
+                                  "description": "transitions refused while the chain is pending"}},
         "additionalProperties": False,
     },
 }

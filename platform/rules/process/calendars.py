@@ -476,6 +476,7 @@ def _moment(instant: int) -> datetime:
 _SECTION_SCHEMA = {
     "type": ["object", "null"],
     "x-noun": "a map of calendars such as {office: {timezone: Europe/Paris, hours: {mon: 08:00-18:00}}}",
+    "description": "business hours that timers count in, by name: timezone, hours per weekday, holidays, exceptions",
     "additionalProperties": {"type": "object", "x-noun": "a calendar: a map with timezone, hours, holidays, exceptions"},
     "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a calendar name"},
 }

@@ -51,6 +51,7 @@ class DispatchRule:
 _SCHEMA = {
     "type": ["object", "null"],
     "x-noun": "a map of types to their dispatch, such as {order: {group: {field: team, from: [customer.team]}}}",
+    "description": "where new records go, by type: a group read from the records they point at, then an operator",
     "additionalProperties": {
         "type": "object",
         "x-noun": "a dispatch: a map with group and operator",
@@ -59,18 +60,31 @@ _SCHEMA = {
         "properties": {
             "group": {"type": "object", "x-noun": "a map such as {field: team, from: [customer.team]}",
                       "x-member": "a setting of `group`", "required": ["field", "from"],
-                      "properties": {"field": {"type": "string", "x-noun": "a field name"},
+                      "description": "the group a new record gets when it has none",
+                      "properties": {"field": {"type": "string", "x-noun": "a field name",
+                                               "description": "the ref field holding the group"},
                                      "from": {"type": "array", "minItems": 1, "x-noun": "a list of paths",
+                                              "description": "paths to the group, the first that gives one wins, "
+                                                             "such as [contract.hotline_group]",
                                               "items": {"type": "string", "x-noun": "a ref then a field, "
                                                                                     "such as customer.team"}}},
                       "additionalProperties": False},
             "operator": {"type": "object", "x-noun": "a map such as {field: assignee, strategy: least_loaded}",
                          "x-member": "a setting of `operator`", "required": ["field", "strategy"],
-                         "properties": {"field": {"type": "string", "x-noun": "a field name"},
+                         "description": "a member of the group given the new record",
+                         "properties": {"field": {"type": "string", "x-noun": "a field name",
+                                                  "description": "the user field holding the operator"},
                                         "strategy": {"enum": list(STRATEGIES),
-                                                     "x-noun": "one of " + ", ".join(STRATEGIES)},
-                                        "load": {"x-noun": "a filter on the records that count as load"},
-                                        "transition": {"type": "string", "x-noun": "a transition name"}},
+                                                     "x-noun": "one of " + ", ".join(STRATEGIES),
+                                                     "description": "how the operator is chosen: in turn "
+                                                                    "(round_robin) or the fewest records "
+                                                                    "(least_loaded)"},
+                                        "load": {"x-noun": "a filter on the records that count as load",
+                                                 "description": "a filter on the records that count as an "
+                                                                "operator's load"},
+                                        "transition": {"type": "string", "x-noun": "a transition name",
+                                                       "description": "a transition fired with the operator as its "
+                                                                      "input, rather than setting the field"}},
                          "additionalProperties": False},
         },
         "additionalProperties": False,

@@ -35,10 +35,14 @@ SCHEMA: Mapping[str, Any] = {
     "type": "object", "required": ["into"],
     "x-noun": "a merge such as {into: duplicate_of, link: merged_into, carry: [attachments]}",
     "x-member": "a setting of `merge` (into, link, carry)",
-    "properties": {"into": {"type": "string", "x-noun": "the name of a ref input of the transition"},
-                   "link": {"type": "string", "x-noun": "a ref field of the record"},
+    "description": "merges the record into the one a ref input names: its related records move there",
+    "properties": {"into": {"type": "string", "x-noun": "the name of a ref input of the transition",
+                            "description": "the ref input naming the record it is merged into"},
+                   "link": {"type": "string", "x-noun": "a ref field of the record",
+                            "description": "a ref field of the duplicate set to the record it was merged into"},
                    "carry": {"type": "array", "items": {"type": "string", "x-noun": "a field name"},
-                             "x-noun": "a list of fields of the record"}},
+                             "x-noun": "a list of fields of the record",
+                             "description": "fields whose values are added to the record it is merged into"}},
     "additionalProperties": False,
 }
 

@@ -146,51 +146,90 @@ _FILTER = {"type": "object", "x-noun": "a filter on the record"}
 _THRESHOLD = {
     "type": "object", "x-noun": "a threshold such as {at: 80, event: warning}",
     "x-member": "a setting of a threshold (at, event, set)", "required": ["at", "event"],
-    "properties": {"at": {"type": "integer", "minimum": 1, "maximum": 1000, "x-noun": "a percent of the target"},
-                   "event": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "an event name"},
-                   "set": {"type": "object", "x-noun": "a map of field values"}},
+    "properties": {"at": {"type": "integer", "minimum": 1, "maximum": 1000, "x-noun": "a percent of the target",
+                          "description": "the percent of the target at which it passes, such as 80"},
+                   "event": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "an event name",
+                             "description": "the name of the `timer` event notification rules react to"},
+                   "set": {"type": "object", "x-noun": "a map of field values",
+                           "description": "fields written when it passes, such as {escalated: true}"}},
     "additionalProperties": False,
 }
-_THRESHOLDS = {"type": "array", "items": _THRESHOLD, "x-noun": "a list of thresholds"}
+_THRESHOLDS = {"type": "array", "items": _THRESHOLD, "x-noun": "a list of thresholds",
+               "description": "percents of the target the check_timers job passes, each once, in order"}
 _SCHEMA = {
     "type": "object",
     "x-noun": "timers: a map with calendar, clocks, policies and thresholds",
+    "description": "clocks that count business time on each record, their targets and thresholds",
     "x-member": "a setting of timers (calendar, clocks, policies, thresholds)",
     "required": ["clocks", "policies"],
     "properties": {
         "calendar": {"type": ["string", "object"], "x-noun": "a calendar name, or {path: ref.field, default: name}",
-                     "properties": {"path": {"type": "string"}, "default": {"type": "string"}},
+                     "description": "the business hours the clocks count in: a calendar's name, or read through a "
+                                    "ref",
+                     "properties": {"path": {"type": "string", "description": "a ref then a field of its target "
+                                                                             "naming a calendar, such as "
+                                                                             "contract.calendar"},
+                                    "default": {"type": "string", "description": "the calendar when the path "
+                                                                                "gives none"}},
                      "additionalProperties": False},
         "clocks": {"type": "object", "x-noun": "a map of clocks", "minProperties": 1,
+                   "description": "the clocks, by name",
                    "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a clock name"},
                    "additionalProperties": {
                        "type": "object", "x-noun": "a clock: a map with start, pause, stop, deadline, state",
                        "x-member": "a setting of a clock (label, start, pause, stop, resumes, restart_on, "
                                    "deadline, state, thresholds)",
-                       "properties": {"label": {"x-noun": "a label"}, "start": _FILTER, "pause": _FILTER,
-                                      "stop": _FILTER, "resumes": {"type": "boolean", "x-noun": "true or false"},
+                       "properties": {"label": {"x-noun": "a label", "description": "what people read for the clock"},
+                                      "start": _FILTER | {"description": "a filter: it counts once the record first "
+                                                                         "matches (default: from creation)"},
+                                      "pause": _FILTER | {"description": "a filter: not counted while the record "
+                                                                         "matches"},
+                                      "stop": _FILTER | {"description": "a filter: it stops for good when the record "
+                                                                        "matches"},
+                                      "resumes": {"type": "boolean", "x-noun": "true or false",
+                                                  "description": "true: it counts on if the record leaves the "
+                                                                 "stopped states (reopened)"},
                                       "restart_on": {"type": "object", "required": ["create", "via"],
+                                                     "description": "a record created that starts it again from "
+                                                                    "zero",
                                                      "x-noun": "an event such as {create: reply, via: request}",
                                                      "x-member": "a setting of an event (create, via, where)",
-                                                     "properties": {"create": {"type": "string"},
-                                                                    "via": {"type": "string"}, "where": _FILTER},
+                                                     "properties": {
+                                                         "create": {"type": "string",
+                                                                    "description": "the type of the record created"},
+                                                         "via": {"type": "string",
+                                                                 "description": "its ref field pointing at this type"},
+                                                         "where": _FILTER | {"description": "a filter the created "
+                                                                                            "record must match"}},
                                                      "additionalProperties": False},
-                                      "deadline": {"type": "string", "x-noun": "a datetime field name"},
-                                      "counts_from": {"type": "string", "x-noun": "a datetime field name"},
-                                      "state": {"type": "string", "x-noun": "an enum field name"},
-                                      "thresholds": _THRESHOLDS},
+                                      "deadline": {"type": "string", "x-noun": "a datetime field name",
+                                                   "description": "a datetime field the engine keeps at the moment "
+                                                                  "the target is reached"},
+                                      "counts_from": {"type": "string", "x-noun": "a datetime field name",
+                                                      "description": "a datetime field a clock started at creation "
+                                                                     "counts from"},
+                                      "state": {"type": "string", "x-noun": "an enum field name",
+                                                "description": "an enum field the engine keeps: waiting, running, "
+                                                               "paused, met, breached"},
+                                      "thresholds": _THRESHOLDS | {"description": "this clock's own thresholds"}},
                        "additionalProperties": False}},
         "policies": {"type": "array", "minItems": 1, "x-noun": "a list of policies",
+                     "description": "the targets of the clocks; the first policy that matches sets them",
                      "items": {"type": "object", "required": ["name", "targets"],
                                "x-noun": "a policy: a map with name, when, through and targets",
                                "x-member": "a setting of a policy (name, when, through, targets)",
-                               "properties": {"name": {"type": "string"}, "when": _FILTER,
-                                              "through": {"type": "object", "x-noun": "a map of ref fields to filters"},
+                               "properties": {"name": {"type": "string", "description": "the name of the policy"},
+                                              "when": _FILTER | {"description": "a filter on the record"},
+                                              "through": {"type": "object", "x-noun": "a map of ref fields to filters",
+                                                          "description": "filters on the records the refs point at, "
+                                                                         "such as {contract: {sla_level: premium}}"},
                                               "targets": {"type": "object", "x-noun": "a map of clocks to durations",
+                                                          "description": "each clock's target in business time, "
+                                                                         "such as {resolution: 4h}",
                                                           "additionalProperties": {"type": ["string", "integer"],
                                                                                    "x-noun": "a duration such as 4h"}}},
                                "additionalProperties": False}},
-        "thresholds": _THRESHOLDS,
+        "thresholds": _THRESHOLDS | {"description": "every clock's thresholds, unless it has its own"},
     },
     "additionalProperties": False,
 }

@@ -299,25 +299,40 @@ def create_records(session: Session, record: Record, spec: Sequence[RecordToCrea
 EFFECTS: Mapping[str, EffectKind] = MappingProxyType({
     "create": EffectKind(
         {"type": "array", "x-noun": "a list of records to create, such as [{type: work_entry, values: {...}}]",
+         "description": "records created in the same transaction, through the ordinary write path",
          "items": {"type": "object", "x-noun": "a record to create: {type: <type>, values: {...}}",
                    "x-member": "a setting of a record to create (type, values, from, when, keep_document)",
                    "required": ["type"],
                    "properties": {"type": {"type": "string", "x-noun": "a type name",
                                            "description": "the type of the record"},
-                                  "values": {"type": "object", "x-noun": "a map of field values"},
+                                  "values": {"type": "object", "x-noun": "a map of field values",
+                                             "description": "its field values: literals, $me, $now, $input.<name>, "
+                                                            "$record.<field>, $from.<field>, or `= expression`"},
                                   # one record for each record found: {type: line, filter: {order: $record.id}}
                                   "from": {"type": "object", "required": ["type"],
                                            "x-noun": "the records to make one for: {type: <type>, filter: {...}}",
                                            "x-member": "a setting of `from` (type, filter, sort, when)",
-                                           "properties": {"type": {"type": "string", "x-noun": "a type name"},
-                                                          "filter": {"type": "object", "x-noun": "a filter"},
-                                                          "sort": {"type": "string", "x-noun": "a sort"},
+                                           "description": "the records to make one record for each of",
+                                           "properties": {"type": {"type": "string", "x-noun": "a type name",
+                                                                  "description": "the type of the records found"},
+                                                          "filter": {"type": "object", "x-noun": "a filter",
+                                                                     "description": "a filter on them; $record.<field> "
+                                                                                    "reads the record"},
+                                                          "sort": {"type": "string", "x-noun": "a sort",
+                                                                   "description": "the order they are taken in"},
                                                           "when": {"type": "string",
-                                                                   "x-noun": "an expression over record and source"}},
+                                                                   "x-noun": "an expression over record and source",
+                                                                   "description": "an expression over record and "
+                                                                                  "source: only those for which it "
+                                                                                  "is true"}},
                                            "additionalProperties": False},
-                                  "when": {"type": "object", "x-noun": "a filter on the record"},
+                                  "when": {"type": "object", "x-noun": "a filter on the record",
+                                           "description": "a filter on the record: the entry is made only when "
+                                                          "it matches"},
                                   # the PDF of a document of the record made, kept in its attach_to field
-                                  "keep_document": {"type": "string", "x-noun": "a document name"}},
+                                  "keep_document": {"type": "string", "x-noun": "a document name",
+                                                    "description": "a document of the record made, whose PDF is "
+                                                                   "kept in its attach_to field"}},
                    "additionalProperties": False}},
         _check_create, _apply_create),
     # Make documents (documents.py) and keep their PDF in their `attach_to` field.
@@ -333,44 +348,59 @@ EFFECTS: Mapping[str, EffectKind] = MappingProxyType({
 
 # -- the `workflow:` section of a type -----------------------------------------------------
 
-_LABEL = {"type": ["string", "object"], "x-noun": "a label: a text or a map of languages such as {en: Take}"}
+_LABEL = {"type": ["string", "object"], "x-noun": "a label: a text or a map of languages such as {en: Take}",
+          "description": "what people read for it, such as {en: Take, fr: Prendre en charge}"}
 _STATES = {"type": "array", "items": {"type": "string", "x-noun": "a state"}, "x-noun": "a list of states"}
-_SOURCES = {**_STATES, "minItems": 1}
+_SOURCES = {**_STATES, "minItems": 1, "description": "the states it may be fired from"}
 _INPUT = {
     "type": "object", "x-noun": "an input: a map such as {kind: duration, required: true}",
     "x-member": "a setting of an input (kind, required, label, values)",
     "required": ["kind"],
     "properties": {"kind": {"type": "string", "x-noun": "a kind", "description": "its kind, such as duration"},
-                   "required": {"type": "boolean", "x-noun": "true or false"},
-                   "to": {"type": "string", "x-noun": "a type name: the records a ref input names"},
+                   "required": {"type": "boolean", "x-noun": "true or false",
+                                "description": "whether the transition asks it before it is fired"},
+                   "to": {"type": "string", "x-noun": "a type name: the records a ref input names",
+                          "description": "for a ref input, the type of the record it names"},
                    "label": _LABEL,
-                   "values": {"type": "array", "items": {"type": "string"}, "x-noun": "a list of values"},
-                   "offer": OFFER},
+                   "values": {"type": "array", "items": {"type": "string"}, "x-noun": "a list of values",
+                              "description": "for an enum input, its values"},
+                   "offer": OFFER | {"description": "for a user input, whom the form offers"}},
     "additionalProperties": False,
 }
 _COMMON = {"label": _LABEL, "from": _SOURCES, "to": {"type": "string", "x-noun": "a state",
                                                     "description": "the state it leads to"},
-           "inputs": {"type": "object", "additionalProperties": _INPUT, "x-noun": "a map of inputs"},
-           "set": {"type": "object", "x-noun": "a map of field values such as {assignee: $me}"}}
+           "inputs": {"type": "object", "additionalProperties": _INPUT, "x-noun": "a map of inputs",
+                      "description": "values asked when it is fired, by name, used as $input.<name>"},
+           "set": {"type": "object", "x-noun": "a map of field values such as {assignee: $me}",
+                   "description": "fields changed with the state, such as {assignee: $me}"}}
 _TRANSITION = {
     "type": "object", "x-noun": "a transition: a map such as {from: [new], to: open}",
     "x-member": "a setting of a transition",
     "required": ["from", "to"],
     "properties": {**_COMMON,
-                   "roles": {"type": "array", "items": {"type": "string"}, "x-noun": "a list of roles"},
-                   "guard": {"type": "string", "x-noun": "an expression such as `record.group`"},
-                   "guard_message": _LABEL,
+                   "roles": {"type": "array", "items": {"type": "string"}, "x-noun": "a list of roles",
+                             "description": "the roles that may fire it (without it, whoever may update the record)"},
+                   "guard": {"type": "string", "x-noun": "an expression such as `record.group`",
+                             "description": "an expression over record, me, now and today; false refuses the "
+                                            "transition"},
+                   "guard_message": _LABEL | {"description": "the sentence a person reads when the guard refuses"},
                    # A question the person answers before it is fired (it cannot be undone).
-                   "confirm": _LABEL,
+                   "confirm": _LABEL | {"description": "a question asked before it is fired, for what cannot be "
+                                                       "undone"},
                    # What the person is offered once they fired it: a record to answer (a
                    # satisfaction question), the values of `values` fixed, as a signed link offers it.
                    "then": {"type": "object", "required": ["answer"],
                             "x-noun": "a map such as {answer: rating, values: {order: $record.id}}",
                             "x-member": "a setting of `then` (answer, values)",
-                            "properties": {"answer": {"type": "string", "x-noun": "a type name"},
-                                           "values": {"type": "object", "x-noun": "a map of field values"},
+                            "description": "a record offered to answer once it is fired, such as a satisfaction "
+                                           "question",
+                            "properties": {"answer": {"type": "string", "x-noun": "a type name",
+                                                      "description": "the type of the record to answer"},
+                                           "values": {"type": "object", "x-noun": "a map of field values",
+                                                      "description": "its fixed values, such as {ticket: $record.id}"},
                                            "roles": {"type": "array", "items": {"type": "string"},
-                                                     "x-noun": "a list of the roles it is offered to"}},
+                                                     "x-noun": "a list of the roles it is offered to",
+                                                     "description": "the roles it is offered to"}},
                             "additionalProperties": False},
                    **{name: dict(effect.schema) for name, effect in EFFECTS.items()}},
     "additionalProperties": False,
@@ -382,10 +412,14 @@ _AUTOMATIC = {
     "properties": {"label": _LABEL, "from": _SOURCES, "to": _COMMON["to"], "set": _COMMON["set"],
                    "on": {"type": "object", "x-noun": "an event such as {create: reply, via: request}",
                           "x-member": "a setting of an event (create, via, where)",
+                          "description": "the event that fires it: a record of a type created that points at this one",
                           "required": ["create", "via"],
-                          "properties": {"create": {"type": "string", "x-noun": "a type name"},
-                                         "via": {"type": "string", "x-noun": "a field name"},
-                                         "where": {"type": "object", "x-noun": "a filter"}},
+                          "properties": {"create": {"type": "string", "x-noun": "a type name",
+                                                    "description": "the type of the record created"},
+                                         "via": {"type": "string", "x-noun": "a field name",
+                                                 "description": "its ref field pointing at this type"},
+                                         "where": {"type": "object", "x-noun": "a filter",
+                                                   "description": "a filter the created record must match"}},
                           "additionalProperties": False},
                    **{name: dict(effect.schema) for name, effect in EFFECTS.items()}},
     "additionalProperties": False,
@@ -393,19 +427,33 @@ _AUTOMATIC = {
 _SCHEMA = {
     "type": "object",
     "x-noun": "a workflow: a map with field, initial and transitions",
+    "description": "the states of an enum field, and the transitions that move a record between them",
     "x-member": "a setting of a workflow (field, initial, locked, transitions, automatic)",
     "required": ["field", "initial"],
     "properties": {
         "field": {"type": "string", "x-noun": "a field name", "description": "the enum field holding the state"},
         "initial": {"type": "string", "x-noun": "a state", "description": "the state of a new record"},
-        "locked": _STATES,
+        "locked": _STATES | {"description": "states in which a record takes no ordinary update, only transitions"},
         "transitions": {"type": "object", "additionalProperties": _TRANSITION, "x-noun": "a map of transitions",
+                        "description": "the transitions people fire, by name",
                         "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a transition name"}},
         "automatic": {"type": "object", "additionalProperties": _AUTOMATIC, "x-noun": "a map of transitions",
+                      "description": "the transitions the engine fires when a related record is created, by name",
                       "propertyNames": {"pattern": r"^[a-z][a-z0-9_]*$", "x-noun": "a transition name"}},
     },
     "additionalProperties": False,
 }
+
+def state_lists(document: Mapping[str, Any]) -> dict[tuple[str, ...], str]:
+    """Where a definitions document lists each workflow's states (the values of its state
+    field), to call them states in sentences about the definitions."""
+    found: dict[tuple[str, ...], str] = {}
+    for type_name, spec in (document.get("types") or {}).items():
+        workflow = spec.get("workflow") if isinstance(spec, Mapping) else None
+        if isinstance(workflow, Mapping) and isinstance(workflow.get("field"), str):
+            found[("types", type_name, "fields", workflow["field"], "values")] = "state"
+    return found
+
 
 _INPUT_KINDS: Mapping[str, Callable[[Mapping[str, Any], str], Kind]] = MappingProxyType({
     "string": lambda spec, zone: StringKind(), "text": lambda spec, zone: TextKind(),
