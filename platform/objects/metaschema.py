@@ -378,8 +378,8 @@ _TYPE = {
     "x-member": "a setting of a type",
     "required": ["fields"],
     "properties": {
-        "label": _LABEL | {"description": "what people call one record, such as {en: Ticket}"},
-        "plural": _LABEL | {"description": "what people call several records, such as {en: Tickets}"},
+        "label": _LABEL | {"description": "what people call one record, such as {en: Task}"},
+        "plural": _LABEL | {"description": "what people call several records, such as {en: Tasks}"},
         "number": {"type": "string", "x-noun": "a number format such as \"T-{seq:06d}\"",
                    "description": "how records are numbered, with {seq} once, such as T-{seq:06d}"},
         "title": _name("a field name") | {"description": "the field that names a record where it is referenced"},

@@ -28,8 +28,8 @@ class Change:
 
 @dataclass(frozen=True)
 class _Subject:
-    lead: str         # how a sentence about it starts: "type `ticket`", "field `priority` of `ticket`"
-    of: str           # how it is named after "of": "`ticket`", "field `priority` of `ticket`"
+    lead: str         # how a sentence about it starts: "type `task`", "field `priority` of `task`"
+    of: str           # how it is named after "of": "`task`", "field `priority` of `task`"
     top: str          # the name of the entry of the top-level section it is in
 
     def about(self, text: str) -> str:
@@ -40,7 +40,7 @@ def overlay_changes(base: Mapping[str, Any], merged: Mapping[str, Any], schema: 
                     value_nouns: Mapping[tuple[str, ...], str] | None = None) -> list[Change]:
     """Every difference between the merged `base` document and the `merged` one (the base
     with overlays), one sentence each, grouped by top-level section in the schema's order.
-    `value_nouns` names the items of some lists: {("types", "ticket", "fields", "status",
+    `value_nouns` names the items of some lists: {("types", "task", "fields", "status",
     "values"): "state"} says "state `on_hold` added" rather than "values `on_hold` added"."""
     walker = _Walker(schema, value_nouns or {})
     order = list(schema.get("properties", {}))
@@ -136,7 +136,7 @@ class _Walker:
                 self.say(subject.about(f"`{where}` {_shown(before)} → {_shown(after)}"))
 
     def label(self, subject: _Subject, where: str, base: Any, merged: Any) -> None:
-        """A label per language: "label of `ticket` in French: Ticket → Demande"."""
+        """A label per language: "label of `task` in French: Task → Tâche"."""
         before, after = _languages(base), _languages(merged)
         for language in sorted(set(before) | set(after)):
             old, new = before.get(language), after.get(language)
@@ -196,8 +196,8 @@ def _entry_noun(schema: Mapping[str, Any]) -> str | None:
 
 def _subject_of(noun: str, name: str, parent: _Subject | None, key: str) -> _Subject:
     if parent is None:
-        # A top-level entry: types are named bare after "of" ("label of `ticket`"), the rest
-        # with what they are ("label of view `open_tickets`").
+        # A top-level entry: types are named bare after "of" ("label of `task`"), the rest
+        # with what they are ("label of view `open_tasks`").
         return _Subject(f"{noun} `{name}`", f"`{name}`" if noun == "type" else f"{noun} `{name}`", name)
     held = "" if key.startswith(noun.split()[0]) or noun.startswith(key) else f" in `{key}`"
     named = f"{noun} `{name}`{held} of `{parent.top}`" if parent.lead.startswith("type ") \

@@ -65,7 +65,7 @@ _SCHEMA = {
                                                "description": "the ref field holding the group"},
                                      "from": {"type": "array", "minItems": 1, "x-noun": "a list of paths",
                                               "description": "paths to the group, the first that gives one wins, "
-                                                             "such as [contract.hotline_group]",
+                                                             "such as [agreement.support_group]",
                                               "items": {"type": "string", "x-noun": "a ref then a field, "
                                                                                     "such as customer.team"}}},
                       "additionalProperties": False},

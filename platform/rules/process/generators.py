@@ -116,7 +116,7 @@ _SCHEMA = {
                                                  "description": "its field values"}},
                        "additionalProperties": False},
             "lines": {**EFFECTS["create"].schema, "description": "records made with each, such as the lines of "
-                                                                 "an invoice"},
+                                                                 "a monthly report"},
         },
         "additionalProperties": False,
     },

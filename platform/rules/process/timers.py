@@ -168,7 +168,7 @@ _SCHEMA = {
                                     "ref",
                      "properties": {"path": {"type": "string", "description": "a ref then a field of its target "
                                                                              "naming a calendar, such as "
-                                                                             "contract.calendar"},
+                                                                             "agreement.calendar"},
                                     "default": {"type": "string", "description": "the calendar when the path "
                                                                                 "gives none"}},
                      "additionalProperties": False},
@@ -222,7 +222,7 @@ _SCHEMA = {
                                               "when": _FILTER | {"description": "a filter on the record"},
                                               "through": {"type": "object", "x-noun": "a map of ref fields to filters",
                                                           "description": "filters on the records the refs point at, "
-                                                                         "such as {contract: {sla_level: premium}}"},
+                                                                         "such as {agreement: {level: premium}}"},
                                               "targets": {"type": "object", "x-noun": "a map of clocks to durations",
                                                           "description": "each clock's target in business time, "
                                                                          "such as {resolution: 4h}",

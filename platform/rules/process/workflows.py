@@ -397,7 +397,7 @@ _TRANSITION = {
                             "properties": {"answer": {"type": "string", "x-noun": "a type name",
                                                       "description": "the type of the record to answer"},
                                            "values": {"type": "object", "x-noun": "a map of field values",
-                                                      "description": "its fixed values, such as {ticket: $record.id}"},
+                                                      "description": "its fixed values, such as {task: $record.id}"},
                                            "roles": {"type": "array", "items": {"type": "string"},
                                                      "x-noun": "a list of the roles it is offered to",
                                                      "description": "the roles it is offered to"}},
