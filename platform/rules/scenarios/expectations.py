@@ -4,6 +4,7 @@ itself (the access rules, the timers, the approval chains, the outbox) at the sc
 moment, and each mismatch says what was expected and what was found."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from .playing import Play
 
 ALL_MESSAGES = 1_000_000      # as many messages of the outbox as a scenario may queue
+_ISO_MOMENT = re.compile(r"\d{4}-\d\d-\d\dT")
 
 
 def check(play: Play, step: Step) -> None:
@@ -292,8 +294,15 @@ def _history_line(entry: Mapping[str, Any]) -> str:
     line = f"{who} {entry.get('action', '')}" + (f" ({entry['reason']})" if entry.get("reason") else "")
     changes = entry.get("changes") or {}
     if changes:
-        line += ": " + ", ".join(f"{name} {_text(new)}" for name, (_, new) in changes.items())
+        # Words and numbers as written; a reference (an id) or a moment (stored as ISO text)
+        # would read wrong without its field, so only the field's name is said.
+        line += ": " + ", ".join(name + (f" {_text(new)}" if _plain(new) else "")
+                                 for name, (_, new) in changes.items())
     return line
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, (str, bool)) and len(str(value)) <= 40 and not _ISO_MOMENT.match(str(value))
 
 
 def _message_text(message: Message) -> str:

@@ -69,7 +69,7 @@ _EXPECT = {
         "as": _LOGIN,
         "can_read": _SOME_RECORDS,
         "cannot_read": _SOME_RECORDS,
-        "count": {"type": "object", "x-noun": "a map of types to how many records, such as {ticket: 3}",
+        "count": {"type": "object", "x-noun": "a map of types to how many records, such as {request: 3}",
                   "additionalProperties": {"type": "integer", "minimum": 0, "x-noun": "a number of records"}},
         "messages": _MESSAGES,
         "no messages": _MESSAGES,
@@ -128,7 +128,7 @@ SCHEMA = {
                 "demo": {"type": "boolean", "x-noun": "true or false"},
                 "accounts": {"type": "object", "x-noun": "a map of logins to accounts",
                              "additionalProperties": {
-                                 "type": "object", "x-noun": "an account: a map such as {roles: [technician]}",
+                                 "type": "object", "x-noun": "an account: a map such as {roles: [agent]}",
                                  "x-member": "a setting of an account (name, roles, email, groups, organization, "
                                              "language)",
                                  "properties": {"name": {"type": "string"},
