@@ -216,3 +216,17 @@ def test_deskbase_test_shows_a_malformed_file_as_an_error_with_its_place(app, ca
     out = capsys.readouterr().out
     assert f"ERROR   {app}/scenarios/typo.yaml" in out
     assert f"{app}/scenarios/typo.yaml:15:5: steps[1].fir: `fir` is not a keyword of a step" in out
+
+
+@pytest.mark.parametrize(("old", "new", "told"), [
+    ("now: 2026-03-02 09:00", "now: next monday", ":3: `next monday` is not a moment: write it like 2026-03-02 09:00"),
+    ("now: 2026-03-02 09:00", "now: 2026-03-02 09:00 Mars/Olympus",
+     ":3: `2026-03-02 09:00 Mars/Olympus`: the time zone is not known (write one such as Europe/Paris)"),
+    ("{roles: [agent], email: ann@desk.example}", "{roles: [agent], groups: [support]}",
+     ":7: `support` is not a record of `given: records`"),
+    ("level: gold,", "level: platinum,", ":5: `given: records` could not be made: level: `platinum` is not one of "
+                                         "gold, silver"),
+])
+def test_what_cannot_be_given_is_told_at_its_line(definitions, app, old, new, told):
+    result = played(definitions, app, GIVEN.replace(old, new))
+    assert failures(result) == [f"{app / 'scenarios' / 'warning.yaml'}{told}"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from deskbase.objects.errors import DeskbaseError, FieldError, hint_for
@@ -116,7 +115,7 @@ class _Reading:
                                 f"from {self.login}")
             return
         try:
-            wanted = self.value(field, typedef, expected)
+            wanted = self.value(field, expected)
         except FieldError as error:
             raise StepFailed(self.play.step.line("expect", *path) if self.play.step else 1,
                              f"the value expected of `{field_name}`: {error}") from None
@@ -125,13 +124,12 @@ class _Reading:
             self.mismatch(path, f"`{field_name}` of {name} to be `{_text(expected)}`, found "
                                 + self.shown(field, found))
 
-    def value(self, field: FieldDef, typedef: TypeDef, expected: Any) -> Any:
+    def value(self, field: FieldDef, expected: Any) -> Any:
         """The stored form of an expected value, read as the field reads what people type."""
         kind = field.kind.result if isinstance(field.kind, ComputedKind) else field.kind
         if isinstance(kind, ComputedKind) or kind is None:
             return expected
-        expected = self.play._referred(kind, expected)
-        return replace(field, kind=kind).kind.coerce(expected, self.session.lookup)
+        return kind.coerce(self.play.referred(kind, expected), self.session.lookup)
 
     def shown(self, field: FieldDef, value: Any) -> str:
         """A stored value as people read it: a record by its number."""
@@ -210,8 +208,6 @@ class _Reading:
         for index, target in enumerate(targets if isinstance(targets, list) else [targets]):
             path = (key, index) if isinstance(targets, list) else (key,)
             reference, _, field_name = str(target).partition(".")
-            if reference not in self.play.names and field_name and "-" in target:
-                reference, field_name = str(target), ""          # a number such as T-000001
             record = self.play.record(self.session, reference, "expect", *path)
             typedef = self.session.definitions.type(record.type_name)
             if field_name:

@@ -71,9 +71,9 @@ def run_scenario(scenario: Scenario, definitions: Definitions, *, demo: str | Pa
     started = time.perf_counter()
     result = ScenarioResult(scenario)
     with open_store("memory://", definitions) as store:
-        play = Play(store, scenario)
         step: Step | None = None
         try:
+            play = Play(store, scenario)
             play.prepare(demo)
             for step in scenario.steps:
                 play.do(step)
@@ -125,6 +125,8 @@ class Play:
     def _given(self, path: tuple, work: Callable[[], T]) -> T:
         try:
             return work()
+        except StepFailed:
+            raise
         except DeskbaseError as error:
             raise StepFailed(self.scenario.given_line(*path), f"`given: {path[0]}` could not be made: "
                                                               f"{_sentence(error)}") from None
@@ -151,12 +153,13 @@ class Play:
         if login is None:
             return None
         account = find_account(self.store, login)
+        where = ("expect", "as") if self.step is not None and self.step.action == "expect" else ("as",)
         if account is None:
             known = [account.login for account in list_accounts(self.store)]
-            raise self.failed("as", f"`{login}` is not an account" + _hint(login, known)
+            raise self.failed(where, f"`{login}` is not an account" + _hint(login, known)
                               + " (accounts come from the demo or `given: accounts`)")
         if not account.active:
-            raise self.failed("as", f"the account `{login}` is disabled")
+            raise self.failed(where, f"the account `{login}` is disabled")
         return self.store.read(lambda session: identity_for_account(session, account), now=self.now)
 
     def record(self, session: Session, reference: Any, *path: Any) -> Record:
@@ -174,14 +177,16 @@ class Play:
     def values(self, session: Session, type_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
         """Values as written, a record's name in a reference field standing for that record."""
         typedef = session.definitions.type(type_name)
-        return {name: self._referred(typedef.fields[name].kind, value) if name in typedef.fields else value
+        return {name: self.referred(typedef.fields[name].kind, value) if name in typedef.fields else value
                 for name, value in values.items()}
 
-    def _referred(self, kind: Any, value: Any) -> Any:
+    def referred(self, kind: Any, value: Any) -> Any:
+        """A value of a field of `kind`, a name of the scenario given to a reference standing
+        for the id of the record so named (if it is of the type referred to)."""
         if not isinstance(kind, RefKind):
             return value
         if isinstance(value, list):
-            return [self._referred(kind, item) for item in value]
+            return [self.referred(kind, item) for item in value]
         if isinstance(value, str) and value in self.names and self.names[value][0] == kind.to:
             return self.names[value][1]
         return value
