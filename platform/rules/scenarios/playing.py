@@ -148,8 +148,8 @@ class Play:
         return self.store.read(work, identity=self.identity(login), now=self.now)
 
     def identity(self, login: str | None) -> Identity | None:
-        """The identity of an account as it stands at the scenario's moment (who it stands in for
-        among them), or None for the system."""
+        """The identity of an account as it stands at the scenario's moment (the absent colleagues
+        it stands in for then included), or None for the system."""
         if login is None:
             return None
         account = find_account(self.store, login)
@@ -252,7 +252,8 @@ class Play:
         data, action = step.data, step.action
         who = f" as {data['as']}" if data.get("as") else ""
         if action == "create":
-            return f"create a {data['create']}{who}"
+            article = "an" if data["create"][:1].lower() in "aeiou" else "a"
+            return f"create {article} {data['create']}{who}"
         if action == "update":
             return f"update {data['update']}{who}"
         if action == "fire":
