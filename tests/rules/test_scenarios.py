@@ -174,6 +174,9 @@ def test_a_scenario_starts_at_its_moment_and_time_passes_until_a_moment(definiti
     ("scenario: x\nsteps:\n  - update: r\n    inputs: {a: 1}\n", 4, "steps[0].inputs: `inputs` does not go with "
      "`update`; `update` takes as, refused, values"),
     ("scenario: x\nsteps:\n  - expect: {record: r\n", 4, "this is not valid YAML"),
+    ("scenario: x\nsteps:\n  - expect:\n      record: r\n      approval: aproved\n", 5,
+     "steps[0].expect.approval: `aproved` is not an approval state: pending, approved, rejected, expired, none; "
+     "did you mean `approved`?"),
 ])
 def test_a_malformed_scenario_file_is_refused_naming_its_file_and_line(tmp_path, text, where, message):
     path = tmp_path / "broken.yaml"

@@ -259,6 +259,10 @@ def _expect_errors(expect: Mapping[str, Any], path: DocPath, positions: SourceMa
         if key in expect and "record" not in expect:
             errors.append(definition_error(positions, path + (key,), f"`{key}` needs `record`: the record "
                                                                      "it is about", on_key=True))
+    approval = expect.get("approval")
+    if isinstance(approval, str) and approval not in APPROVAL_STATES:
+        errors.append(definition_error(positions, path + ("approval",), f"`{approval}` is not an approval state: "
+                                       f"{', '.join(APPROVAL_STATES)}", hint_for(approval, APPROVAL_STATES)))
     for key in ("can_read", "cannot_read"):
         if key in expect and "as" not in expect:
             errors.append(definition_error(positions, path + (key,), f"`{key}` needs `as`: the account "
