@@ -46,8 +46,9 @@ record) or one of these maps:
 
 An upper layer may add lists of its own to a file (`users:` for accounts) by passing
 `sections` to `load_demo`: each is called with the store, the list, the keys of the
-records created so far and the file's name, after the file's records, and `notify` (whether
-the changes it makes may tell people).
+records created so far and the file's name, after the file's records, `notify` (whether
+the changes it makes may tell people) and `now` (the moment of the load, or None for the
+current time).
 
 A value that comes out empty is left out, so the field gets its default. Loading twice
 into a store that already holds records of the demo's types is refused unless `force`.
@@ -73,7 +74,7 @@ from .sourcemap import SourceMap, read_yaml
 UTC = timezone.utc
 Progress = Callable[[str, int], None]
 """Called with a type name and how many records of it the demo has created so far."""
-DemoSection = Callable[..., Any]   # (store, entries, keys, file name, *, notify) → anything
+DemoSection = Callable[..., Any]   # (store, entries, keys, file name, *, notify, now) → anything
 """An upper layer's list in a demo file: called as (store, entries, keys, file name)."""
 
 FILE_KEYS = ("records", "generate")
@@ -154,11 +155,13 @@ def _unknown(what: str, name: Any, known: Iterable[str]) -> str:
 
 def load_demo(store: Any, folder: Path, *, user: str = "demo", progress: Progress | None = None,
               force: bool = False, sections: Mapping[str, DemoSection] | None = None,
-              notify: bool = True) -> dict[str, int]:
+              notify: bool = True, now: datetime | None = None) -> dict[str, int]:
     """Create the demo records of `folder` in `store`; returns how many were created per type.
-    With `notify=False` their changes tell nobody (made-up people and addresses)."""
+    With `notify=False` their changes tell nobody (made-up people and addresses). `now` loads
+    it as of that moment (its relative dates and its writes), the same records every time;
+    by default the current time."""
     sections = dict(sections or {})
-    load = _DemoLoad(store, user, progress, sections, notify=notify)
+    load = _DemoLoad(store, user, progress, sections, notify=notify, now=now)
     return load.run(read_demo(folder, sections), force=force)
 
 
@@ -166,7 +169,8 @@ class _DemoLoad:
     """One load of a demo folder into a store."""
 
     def __init__(self, store: Any, user: str, progress: Progress | None,
-                 sections: Mapping[str, DemoSection] | None = None, *, notify: bool = True):
+                 sections: Mapping[str, DemoSection] | None = None, *, notify: bool = True,
+                 now: datetime | None = None):
         self.sections = dict(sections or {})
         self.notify = notify
         self.store = store
@@ -176,7 +180,8 @@ class _DemoLoad:
         self.keys: dict[str, tuple[str, int]] = {}       # key -> (type, id)
         self.key_places: dict[str, _Place] = {}
         self.created: dict[str, int] = {}
-        self.now = datetime.now(UTC).replace(second=0, microsecond=0)
+        self.now = (now or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+        self.fixed_now = now          # the moment the writes are made at; None: as they happen
         self.zone = ZoneInfo(self.definitions.zone)
 
     def run(self, documents: list[tuple[str, Mapping[str, Any], SourceMap]], *, force: bool) -> dict[str, int]:
@@ -193,7 +198,8 @@ class _DemoLoad:
                 if not isinstance(entries, list):
                     raise _Place(shown, self._line(shown, name), name).error(f"`{name}` must be a list")
                 if entries:
-                    load_section(self.store, entries, dict(self.keys), shown, notify=self.notify)
+                    load_section(self.store, entries, dict(self.keys), shown, notify=self.notify,
+                                 now=self.fixed_now)
         return dict(self.created)
 
     def _typedef(self, name: Any, place: _Place) -> TypeDef:
@@ -281,7 +287,7 @@ class _DemoLoad:
                 created[typedef.name] = created.get(typedef.name, 0) + 1
             return keys, created
 
-        keys, created = self.store.run(work, user=self.user, notify=self.notify)
+        keys, created = self.store.run(work, user=self.user, notify=self.notify, now=self.fixed_now)
         for index, entry in enumerate(entries):
             if entry.get("key") is not None:
                 self.key_places[str(entry["key"])] = _Place(shown, self._line(shown, "records", index), f"records[{index}]")
@@ -335,7 +341,7 @@ class _DemoLoad:
         report = (lambda n: self.progress(typedef.name, done + n)) if self.progress else None
         try:
             made = self.store.bulk_create(typedef.name, rows, user=self.user, batch=500, progress=report,
-                                          notify=self.notify)
+                                          notify=self.notify, now=self.fixed_now)
         except (ValidationError, FieldError, QueryError, NotFound) as error:
             raise place.error(f"a generated record was refused: {error}") from None
         self.created[typedef.name] = done + made

@@ -341,28 +341,31 @@ class Store:
             held.release()
 
     def read(self, work: Callable[["Session"], T], *, user: str = "system", me: Mapping[str, Any] | None = None,
-             identity: Any = None) -> T:
+             identity: Any = None, now: datetime | None = None) -> T:
         """Run `work(session)` in a transaction that is never committed; within `holding_reads`,
-        in the transaction the block holds."""
+        in the transaction the block holds. `now` fixes the session's clock, as for `session`."""
         from .session import Session
         held = _HELD.get()
         if held is not None and held.store is self:
-            return held.read(lambda connection: work(Session(self, connection, user=user, me=me, identity=identity)))
+            return held.read(lambda connection: work(Session(self, connection, user=user, me=me, identity=identity,
+                                                             now=now)))
         manager = transaction.TransactionManager(explicit=True)
         connection = self.db.open(transaction_manager=manager)
         try:
             manager.begin()
             try:
-                return work(Session(self, connection, user=user, me=me, identity=identity))
+                return work(Session(self, connection, user=user, me=me, identity=identity, now=now))
             finally:
                 manager.abort()
         finally:
             connection.close()
 
     def bulk_create(self, type_name: str, rows: Iterable[Mapping[str, Any]], *, user: str = "system",
-                    batch: int = 1000, progress: Callable[[int], None] | None = None, notify: bool = True) -> int:
-        """Create many records through the write path, committing every `batch` records.
-        A failing row stops the import; the batches before it stay committed.
+                    batch: int = 1000, progress: Callable[[int], None] | None = None, notify: bool = True,
+                    now: datetime | None = None) -> int:
+        """Create many records through the write path, committing every `batch` records (at
+        `now`, by default the current time). A failing row stops the import; the batches
+        before it stay committed.
 
         Beside live writers of the same type (another process creating a record every 100 ms),
         a transaction of 1,000 creations lasts long enough to meet one of theirs at nearly
@@ -379,7 +382,7 @@ class Store:
                 session.numbers_ahead = len(rows_now)
                 return [session.create(type_name, row) for row in rows_now]
             try:
-                self.run(work, user=user, notify=notify, attempts=10 if len(rows_now) <= MIN_BATCH else 3)
+                self.run(work, user=user, notify=notify, now=now, attempts=10 if len(rows_now) <= MIN_BATCH else 3)
             except ConflictError:
                 if len(rows_now) <= MIN_BATCH:
                     raise

@@ -168,3 +168,19 @@ def test_a_refused_file_leaves_nothing_of_its_fixed_records(store, tasks_folder)
 def test_an_empty_folder_is_reported(store, tmp_path):
     with pytest.raises(DemoError, match="no demo files"):
         load_demo(store, tmp_path)
+
+
+def test_a_demo_loaded_as_of_a_moment_is_the_same_whatever_the_day(tasks_folder, demo_folder):
+    from deskbase.objects.definitions import load_definitions
+    from deskbase.objects.store import Store
+    moment = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
+    loads = []
+    for _ in range(2):
+        with Store.open("memory://", load_definitions(tasks_folder)) as store:
+            load_demo(store, demo_folder, now=moment)
+            loads.append(store.read(lambda s: [(t["due"], t["created_at"]) for t in s.query("task", sort="id",
+                                                                                             limit=None).records]))
+    assert loads[0] == loads[1]
+    dues = [due for due, _ in loads[0]]
+    assert min(dues) >= (moment - timedelta(days=10)).date() and max(dues) <= (moment + timedelta(days=10)).date()
+    assert {created for _, created in loads[0]} == {moment}

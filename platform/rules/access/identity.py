@@ -8,6 +8,7 @@ import hmac
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -516,9 +517,10 @@ def authenticate(store: Store, login: str, password: str) -> Identity:
 # -- demo users ----------------------------------------------------------------------------
 
 def load_demo_users(store: Store, entries: Sequence[Mapping[str, Any]], keys: Mapping[str, tuple[str, int]],
-                    place: str, *, notify: bool = True) -> int:
+                    place: str, *, notify: bool = True, now: datetime | None = None) -> int:
     """Create the accounts of a demo file's `users:` list; groups and organization are given
-    by the keys of demo records. Returns how many were created."""
+    by the keys of demo records. Returns how many were created (accounts carry no moment:
+    `now` changes nothing)."""
     known = ("login", "name", "email", "roles", "groups", "organization", "password", "language")
     for index, entry in enumerate(entries):
         where = f"{place}: users[{index}]"

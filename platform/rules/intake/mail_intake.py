@@ -549,15 +549,17 @@ class _Hold(Exception):
 
 
 def ingest(store: "Store", mailbox: Mailbox, raw: bytes, *, uid: int | None = None,
-           uidvalidity: int | None = None, received_at: datetime | None = None) -> Outcome:
+           uidvalidity: int | None = None, received_at: datetime | None = None,
+           now: datetime | None = None) -> Outcome:
     """Turn one raw message into a record (new, or a reply on the record it answers) in one
     transaction, or hold it with its reason. Never raises for the message's content: what
     cannot be read or mapped is quarantined. A message seen before (same mailbox, UIDVALIDITY
-    and UID, or same Message-ID) makes nothing again: `duplicate`."""
-    received_at = received_at or datetime.now(UTC)
+    and UID, or same Message-ID) makes nothing again: `duplicate`. `now` fixes the moment of
+    the intake (scenario tests); by default the current time."""
+    received_at = received_at or now or datetime.now(UTC)
     key = handled_key(mailbox.name, uidvalidity, uid)
     try:
-        return store.run(lambda session: _intake(session, mailbox, raw, key, release=False), user=ACTOR)
+        return store.run(lambda session: _intake(session, mailbox, raw, key, release=False), user=ACTOR, now=now)
     except _Hold as error:
         hold = error
     except (POSError, OSError):
@@ -566,7 +568,7 @@ def ingest(store: "Store", mailbox: Mailbox, raw: bytes, *, uid: int | None = No
         log.exception("message %s of mailbox %s could not be stored", uid, mailbox.name)
         hold = _Hold(QUARANTINED, f"could not be stored: {type(error).__name__}: {error}")
     return store.run(lambda session: _hold(session, mailbox, raw, key, hold, uid, uidvalidity, received_at),
-                     user=ACTOR)
+                     user=ACTOR, now=now)
 
 
 def _intake(session: "Session", mailbox: Mailbox, raw: bytes, key: str | None, *, release: bool) -> Outcome:

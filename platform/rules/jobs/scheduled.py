@@ -51,7 +51,7 @@ def _purge_messages(store: Store, occurrence: datetime, options: Mapping[str, An
 
 def _check_timers(store: Store, occurrence: datetime, options: Mapping[str, Any],
                   senders: Mapping[str, Sender]) -> str:
-    return str(check_due(store, batch=int(options["batch"])))
+    return str(check_due(store, occurrence, batch=int(options["batch"])))
 
 
 def _approval_reminders(store: Store, occurrence: datetime, options: Mapping[str, Any],

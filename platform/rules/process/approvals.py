@@ -815,6 +815,14 @@ def remind_and_expire(store: Store, now: datetime | None = None, *, batch: int =
     return report
 
 
+def next_reminder(store: Store) -> datetime | None:
+    """The soonest moment an approver is to be reminded or a chain to expire, or None."""
+    def work(session: Session) -> datetime | None:
+        book = _book(session)
+        return _EPOCH + timedelta(seconds=book.due.minKey()[0]) if book is not None and book.due else None
+    return store.read(work)
+
+
 def _handle_due(session: Session, key: tuple, report: ApprovalReport) -> None:
     book = _book(session)
     _, type_name, record_id, chain_name = key

@@ -269,21 +269,23 @@ def _value(session, value: Any, each, period: Period, record=None) -> Any:
     return value
 
 
-def run_demo_generators(store: Store, entries, keys, place: str, *, notify: bool = True) -> int:
+def run_demo_generators(store: Store, entries, keys, place: str, *, notify: bool = True,
+                        now: datetime | None = None) -> int:
     """The `run_generators:` list of a demo file: each `{generator: NAME, month: previous |
-    current | 2026-10}` run now, after the file's records. Returns how many records were made."""
+    current | 2026-10}` run now (or at the moment the demo is loaded as of), after the file's
+    records. Returns how many records were made."""
     made = 0
     for index, entry in enumerate(entries):
         if not isinstance(entry, Mapping) or "generator" not in entry:
             raise GeneratorError(f"{place}: run_generators[{index}] is a map such as "
                                  "{generator: monthly_reports, month: previous}")
         when = str(entry.get("month", "previous"))
-        now = datetime.now(ZoneInfo("UTC"))
+        moment = now or datetime.now(ZoneInfo("UTC"))
         if when in ("previous", "current"):
-            period = period_of(f"{when}_month", now, store.definitions.zone)
+            period = period_of(f"{when}_month", moment, store.definitions.zone)
         else:
             period = month(when)
-        report = run_generator(store, str(entry["generator"]), period=period, notify=notify)
+        report = run_generator(store, str(entry["generator"]), period=period, notify=notify, now=now)
         if report.failed:
             raise GeneratorError(f"{place}: run_generators[{index}]: {'; '.join(report.failed)}")
         made += len(report.made)

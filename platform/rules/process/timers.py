@@ -767,6 +767,16 @@ def check_due(store: Store, now: datetime | None = None, *, batch: int = 200) ->
     return report
 
 
+def next_checkpoint(store: Store) -> datetime | None:
+    """The soonest moment a clock of some record passes a threshold (what `check_due` acts on
+    next), or None when no clock runs towards one."""
+    def work(session: Session) -> datetime | None:
+        books = kept_object(session.connection, ROOT_KEY) or {}
+        seconds = [book.due.minKey() >> _ID_BITS for book in books.values() if book.due]
+        return EPOCH + timedelta(seconds=min(seconds)) if seconds else None
+    return store.read(work)
+
+
 def _check_record(session: Session, type_name: str, book: TimerBook, record_id: int, report: TimerReport) -> None:
     typedef = session.definitions.type(type_name)
     timers_ = timers(session.definitions).by_type[type_name]
