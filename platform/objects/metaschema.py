@@ -135,7 +135,7 @@ _SNIPPETS = {"type": "object",
 # The colours a badge may take (an enum's `colors`), and a record page's layout.
 COLORS = ("red", "orange", "amber", "green", "teal", "blue", "purple", "grey")
 _PAGE = {"type": "object", "x-noun": "a page layout: {badges: [...], main: [...], panel: [{label, fields}]}",
-         "x-member": "a setting of a page (badges, main, panel)",
+         "x-member": "a setting of a page (badges, main, panel, diagram)",
          "properties": {"badges": {"type": "array", "items": _name("a field name"), "x-noun": "a list of enum fields"},
                         "main": {"type": "array", "items": _name("a field name"), "x-noun": "a list of field names"},
                         "panel": {"type": "array", "x-noun": "a list of sections such as [{label: People, fields: [...]}]",
@@ -145,7 +145,14 @@ _PAGE = {"type": "object", "x-noun": "a page layout: {badges: [...], main: [...]
                                             "properties": {"label": _LABEL,
                                                            "fields": {"type": "array", "items": _name("a field name"),
                                                                       "x-noun": "a list of field names"}},
-                                            "additionalProperties": False}}},
+                                            "additionalProperties": False}},
+                        # The workflow's state diagram in a folded section, for people with one of `roles`.
+                        "diagram": {"type": "object", "required": ["roles"],
+                                    "x-noun": "a diagram: {roles: [...]}",
+                                    "x-member": "a setting of a diagram (roles)",
+                                    "properties": {"roles": {"type": "array", "items": _name("a role name"),
+                                                             "x-noun": "a list of role names"}},
+                                    "additionalProperties": False}},
          "additionalProperties": False}
 _COLORS = {"type": "object", "x-noun": "a map from a value to a colour, such as {urgent: red}",
            "additionalProperties": {"enum": list(COLORS), "x-noun": "a colour"}}
