@@ -1,6 +1,7 @@
 """The `deskbase` command: check definitions, migrate, load demo data, query and show
 records (as the system, or `--as` an account, within its access), fire workflow
-transitions, manage accounts, run jobs, read mail, make documents, and run the product.
+transitions, manage accounts, run jobs, read mail, make documents, write the handbook of what
+was configured, and run the product.
 
 Each module of this package is one group of commands, with `add_commands(subparsers,
 common) -> {command: handler}`; `opening` opens what they work on, `tables` prints rows."""
@@ -19,6 +20,7 @@ from . import (
     directory,
     documents,
     generators,
+    handbook,
     jobs,
     mail,
     operations,
@@ -32,8 +34,8 @@ from .opening import DEFAULT_DEFINITIONS, common_options, shown_uri
 __all__ = ["build_parser", "main", "shown_uri"]
 
 # In the order `deskbase --help` lists them.
-COMMAND_GROUPS = (records, authoring, scenarios, approvals, accounts, serving, operations, jobs, directory, mail,
-                  generators, documents)
+COMMAND_GROUPS = (records, authoring, scenarios, handbook, approvals, accounts, serving, operations, jobs, directory,
+                  mail, generators, documents)
 Handler = Callable[[argparse.Namespace], int]
 # The commands that run as a service: they log what they do (INFO); the others only problems.
 SERVICE_COMMANDS = ("run", "serve", "worker", "zeo")

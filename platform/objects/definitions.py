@@ -256,7 +256,8 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
         )
 
     def page(self, name: str, spec: Any, fields: Mapping[str, FieldDef]) -> Any:
-        """A record page's layout: fields of the type, each placed once; badges are enums."""
+        """A record page's layout: fields of the type, each placed once; badges are enums;
+        the diagram is for roles of the definitions."""
         if not isinstance(spec, dict):
             return None
         path, placed = ("types", name, "page"), {}
@@ -276,6 +277,10 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
                                                     f"{placed[field_name]})")
                 elif place != ("badges",):
                     placed[field_name] = ".".join(str(part) for part in place)
+        for position, role in enumerate((spec.get("diagram") or {}).get("roles") or ()):
+            if role not in self.roles:
+                self.error(path + ("diagram", "roles", position), f"`{role}` is not a role of the definitions",
+                           hint_for(str(role), self.roles))
         return freeze_plain(spec)
 
     def forms(self, name: str, spec: Any, fields: Mapping[str, FieldDef]) -> Mapping[str, Mapping[str, Any]]:

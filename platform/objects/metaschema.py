@@ -171,7 +171,7 @@ _SNIPPETS = {"type": "object",
 # The colours a badge may take (an enum's `colors`), and a record page's layout.
 COLORS = ("red", "orange", "amber", "green", "teal", "blue", "purple", "grey")
 _PAGE = {"type": "object", "x-noun": "a page layout: {badges: [...], main: [...], panel: [{label, fields}]}",
-         "x-member": "a setting of a page (badges, main, panel)",
+         "x-member": "a setting of a page (badges, main, panel, diagram)",
          "properties": {"badges": {"type": "array", "items": _name("a field name"), "x-noun": "a list of enum fields",
                                    "description": "enum fields shown in the header, in their colours"},
                         "main": {"type": "array", "items": _name("a field name"), "x-noun": "a list of field names",
@@ -185,7 +185,17 @@ _PAGE = {"type": "object", "x-noun": "a page layout: {badges: [...], main: [...]
                                                            "fields": {"type": "array", "items": _name("a field name"),
                                                                       "x-noun": "a list of field names",
                                                                       "description": "the fields it shows, in order"}},
-                                            "additionalProperties": False}}},
+                                            "additionalProperties": False}},
+                        # The workflow's state diagram in a folded section, for people with one of `roles`.
+                        "diagram": {"type": "object", "required": ["roles"],
+                                    "x-noun": "a diagram: {roles: [...]}",
+                                    "x-member": "a setting of a diagram (roles)",
+                                    "description": "the workflow's state diagram, folded on the record's page, for "
+                                                   "people with one of `roles`",
+                                    "properties": {"roles": {"type": "array", "items": _name("a role name"),
+                                                             "x-noun": "a list of role names",
+                                                             "description": "the roles that see the diagram"}},
+                                    "additionalProperties": False}},
          "additionalProperties": False}
 _COLORS = {"type": "object", "x-noun": "a map from a value to a colour, such as {urgent: red}",
            "additionalProperties": {"enum": list(COLORS), "x-noun": "a colour"}}

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 # The comparisons offered, with the words of a condition's sentence.
 COMPARISONS = {"eq": "is", "ne": "is not", "gte": "from", "lte": "until", "empty": "is empty"}
-_WORDED = {"in": "is one of", "not_in": "is none of", "gt": "after", "lt": "before", **COMPARISONS}
+WORDED = {"in": "is one of", "not_in": "is none of", "gt": "after", "lt": "before", **COMPARISONS}
 
 
 def filterable(typedef: TypeDef, hidden: frozenset[str], language: str) -> list[tuple[str, str]]:
@@ -122,17 +122,17 @@ def conditions(session, typedef: TypeDef, extra: str, language: str) -> list[dic
         title = typedef.fields[key].title(language)
         parts = []
         if condition is None:
-            parts.append(t(_WORDED["empty"]))
+            parts.append(t(WORDED["empty"]))
         elif isinstance(condition, Mapping):
             for operator, value in condition.items():
                 if operator == "empty":
-                    parts.append(t(_WORDED["empty"]) if value else t("is not empty"))
+                    parts.append(t(WORDED["empty"]) if value else t("is not empty"))
                 else:
-                    parts.append(f"{t(_WORDED.get(operator, operator))} {_value_text(session, typedef, key, value, language)}")
+                    parts.append(f"{t(WORDED.get(operator, operator))} {_value_text(session, typedef, key, value, language)}")
         elif isinstance(condition, list):
-            parts.append(f"{t(_WORDED['in'])} {_value_text(session, typedef, key, condition, language)}")
+            parts.append(f"{t(WORDED['in'])} {_value_text(session, typedef, key, condition, language)}")
         else:
-            parts.append(f"{t(_WORDED['eq'])} {_value_text(session, typedef, key, condition, language)}")
+            parts.append(f"{t(WORDED['eq'])} {_value_text(session, typedef, key, condition, language)}")
         found.append({"text": f"{title} {', '.join(parts)}", "without": rest})
     return found
 

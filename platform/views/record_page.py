@@ -38,6 +38,7 @@ from deskbase.rules.process.workflows import (
     merged_into,
     offered_after,
     transition_of,
+    workflow_of,
 )
 
 from . import approval_pages, joining, markdown, said, snippet_pages, stopwatch
@@ -50,6 +51,7 @@ from .i18n import translator
 from .layout import page_layout
 from .people import logins_of, people, person_fields
 from .reading import Reading
+from .state_diagrams import state_diagram
 
 if TYPE_CHECKING:
     from .app import Web
@@ -124,6 +126,8 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                                     "people": people(session, spec.offer, language) if spec.kind.name == "user"
                                     else None} for i, spec in inputs.items()]}
                        for name, label, inputs in available_transitions(session, record)]
+        diagram = _diagram(web, identity, typedef, record, {transition["name"] for transition in transitions},
+                           language)
         watch = stopwatch.view(stopwatch.read(session, identity.id, record.number), session.now)
         for transition in transitions:      # the stopwatch's time fills the durations asked
             for field in transition["inputs"]:
@@ -138,7 +142,7 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                    or decide(identity, "create", other, definitions=web.definitions)]
         return {"number": record.number, "version": record.version, "type_title": typedef.title(language),
                 "title": record.get(typedef.title_field) if typedef.title_field else None,
-                "fields": fields, "transitions": transitions,
+                "fields": fields, "transitions": transitions, "diagram": diagram,
                 "clocks": [{"label": clock.label, "state": clock.state,
                             "due": reading.moment(clock.deadline) if clock.deadline is not None else ""}
                            for clock in clocks_of(session, record, language)],
@@ -161,6 +165,18 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                           web_session=web_session, identity=identity)
     context.update(problem=problem, problems=problems or {})
     return web.render(request, "record.html", context, status=status, web_session=web_session, identity=identity)
+
+
+def _diagram(web: "Web", identity: Identity, typedef: TypeDef, record, may_fire: set[str], language: str):
+    """The state diagram of the record's workflow for the roles its type's `page: {diagram}`
+    names: the record's state highlighted, the transitions the person may fire now (those
+    whose buttons the page shows) emphasised; None for the others."""
+    spec = (typedef.page or {}).get("diagram")
+    workflow = workflow_of(web.definitions, typedef.name)
+    if spec is None or workflow is None or not set(identity.roles) & set(spec["roles"]):
+        return None
+    return state_diagram(web.definitions, typedef.name, language, title=translator(language)("Workflow"),
+                         current=record.get(workflow.field), emphasised=may_fire, prefix="workflow-diagram")
 
 
 # -- the timeline ------------------------------------------------------------------------------

@@ -757,6 +757,12 @@ PAGE_APP = """
      "did you mean `title`?"),
     ("{open: blue}", "{main: [title], panel: [{label: People, fields: [owner, title]}]}",
      "types.case.page.panel[0].fields[1]", "`title` is placed twice on the page (first in main)", None),
+    ("{open: blue}", "{diagram: {roles: [clerk]}}", "types.case.page.diagram.roles[0]",
+     "`clerk` is not a role of the definitions", None),
+    ("{open: blue}", "{diagram: {roles: [], rols: [clerk]}}", "types.case.page.diagram.rols",
+     "`rols` is not a setting of a diagram (roles)", "did you mean `roles`?"),
+    ("{open: blue}", "{diagrma: {roles: []}}", "types.case.page.diagrma",
+     "`diagrma` is not a setting of a page (badges, main, panel, diagram)", "did you mean `diagram`?"),
 ])
 def test_a_wrong_page_layout_or_colour_is_reported_where_it_is_written(tmp_path, colors, page, path, message, hint):
     error = _one_error(tmp_path, PAGE_APP.replace("COLORS", colors).replace("PAGE", page))

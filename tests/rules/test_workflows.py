@@ -284,6 +284,9 @@ def broken(tmp_path: Path, old: str, new: str) -> list[str]:
     ("note:       {kind: string}", "note:       {kind: user, offer: {count: {type: repair, field: started_on}}}",
      "types.repair.workflow.transitions.start.inputs.note.offer.count.field: `started_on` is not an indexed user "
      "field of `repair`; index it under the type's `indexes` to count by it"),
+    ("  repair_note:\n    fields:", "  repair_note:\n    page: {diagram: {roles: [clerk]}}\n    fields:",
+     "types.repair_note.page.diagram: the diagram draws the workflow of `repair_note`, which has none; add a "
+     "`workflow:` to the type or remove `diagram`"),
 ])
 def test_workflow_errors_are_located_with_a_suggestion(tmp_path, old, new, expected):
     errors = broken(tmp_path, old, new)

@@ -494,6 +494,11 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -
     triggers: dict[str, list[tuple[Workflow, Transition]]] = {}
     for type_name, spec in (document.get("types") or {}).items():
         workflow_spec = spec.get("workflow") if isinstance(spec, Mapping) else None
+        page = definitions.types[type_name].page if type_name in definitions.types else None
+        if not workflow_spec and page is not None and page.get("diagram") is not None:
+            errors.append(definition_error(positions, ("types", type_name, "page", "diagram"),
+                                           f"the diagram draws the workflow of `{type_name}`, which has none",
+                                           "add a `workflow:` to the type or remove `diagram`", on_key=True))
         if not workflow_spec:
             continue
         workflow = _compile_workflow(type_name, workflow_spec, positions, definitions, errors)
