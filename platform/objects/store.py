@@ -341,19 +341,20 @@ class Store:
             held.release()
 
     def read(self, work: Callable[["Session"], T], *, user: str = "system", me: Mapping[str, Any] | None = None,
-             identity: Any = None) -> T:
+             identity: Any = None, now: datetime | None = None) -> T:
         """Run `work(session)` in a transaction that is never committed; within `holding_reads`,
-        in the transaction the block holds."""
+        in the transaction the block holds. `now`: the moment the session reads at (default: now)."""
         from .session import Session
         held = _HELD.get()
         if held is not None and held.store is self:
-            return held.read(lambda connection: work(Session(self, connection, user=user, me=me, identity=identity)))
+            return held.read(lambda connection: work(Session(self, connection, user=user, me=me, identity=identity,
+                                                             now=now)))
         manager = transaction.TransactionManager(explicit=True)
         connection = self.db.open(transaction_manager=manager)
         try:
             manager.begin()
             try:
-                return work(Session(self, connection, user=user, me=me, identity=identity))
+                return work(Session(self, connection, user=user, me=me, identity=identity, now=now))
             finally:
                 manager.abort()
         finally:
