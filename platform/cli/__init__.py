@@ -12,15 +12,28 @@ from collections.abc import Callable, Sequence
 
 from deskbase.objects.errors import DefinitionErrors, DeskbaseError
 
-from . import accounts, approvals, authoring, directory, documents, generators, jobs, mail, operations, records, serving
+from . import (
+    accounts,
+    approvals,
+    authoring,
+    directory,
+    documents,
+    explaining,
+    generators,
+    jobs,
+    mail,
+    operations,
+    records,
+    serving,
+)
 from .logs import configure_logging
 from .opening import DEFAULT_DEFINITIONS, common_options, shown_uri
 
 __all__ = ["build_parser", "main", "shown_uri"]
 
 # In the order `deskbase --help` lists them.
-COMMAND_GROUPS = (records, authoring, approvals, accounts, serving, operations, jobs, directory, mail, generators,
-                  documents)
+COMMAND_GROUPS = (records, authoring, explaining, approvals, accounts, serving, operations, jobs, directory, mail,
+                  generators, documents)
 Handler = Callable[[argparse.Namespace], int]
 # The commands that run as a service: they log what they do (INFO); the others only problems.
 SERVICE_COMMANDS = ("run", "serve", "worker", "zeo")
