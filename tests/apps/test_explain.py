@@ -2,15 +2,21 @@
 organization's ticket and not another's, why a technician may not change a ticket someone
 else took, which SLA policy counts a ticket's time and when its clock paused for the
 customer, and which notification rule told whom on the last changes and why someone was not
-told — every answer from the engine's own evaluation."""
+told — every answer from the engine's own evaluation; and the same on a record's page, in a
+panel only the administrator has."""
 from __future__ import annotations
 
+import html
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from demo_web import sign_in
+from starlette.testclient import TestClient
 
 from deskbase.rules.access.identity import identity_of, update_account
 from deskbase.rules.process.workflows import fire
+from deskbase.views.app import create_app
 from deskbase.views.explaining import as_text, explain
 
 MONDAY = datetime(2027, 3, 1, 8, 0, tzinfo=timezone.utc)      # 09:00 in Paris, office hours
@@ -128,3 +134,53 @@ def test_a_change_made_without_notifications_says_nothing_was_kept(desk):
     demo_ticket = desk.read(lambda s: s.query("ticket", None, "id", limit=1).records[0].number)
     text = said(desk, demo_ticket, "cmartin", changes=1)
     assert "no decision of the notification rules is kept for this change" in text
+
+
+# -- the administrator's panel on a record's page ----------------------------------------------
+
+ADMIN_PASSWORD = "demo-admin-2026"
+
+
+def page_text(page: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def test_the_administrator_asks_the_record_page_why_and_is_answered_in_place(desk):
+    with TestClient(create_app(desk), follow_redirects=False) as admin:
+        sign_in(admin, "admin", ADMIN_PASSWORD)
+        page = admin.get(f"/r/{desk.ticket}").text
+        assert 'class="explain-panel"' in page and f'hx-get="/r/{desk.ticket}/explain"' in page
+        assert '<option value="khaddad">Karim Haddad</option>' in page
+        answer = admin.get(f"/r/{desk.ticket}/explain", params={"login": "khaddad"}, headers={"HX-Request": "true"})
+        assert answer.status_code == 200 and "<html" not in answer.text           # a fragment, for htmx
+        said_there = page_text(answer.text)
+        assert f"khaddad may not update {desk.ticket}." in said_there
+        assert "<code>assignee: $me</code> fails: assignee is sbernard, not khaddad" in answer.text   # quoted as code
+        assert "So the policy extended applies" in said_there
+        assert "rule ticket_status_staff did not tell khaddad: they may not read it" in said_there
+        whole = admin.get(f"/r/{desk.ticket}/explain", params={"login": "ngirard"})     # without scripts: a page
+        assert whole.status_code == 200 and "<html" in whole.text and "may read" in page_text(whole.text)
+
+
+def test_the_panel_says_in_a_sentence_what_it_cannot_explain(desk):
+    with TestClient(create_app(desk), follow_redirects=False) as admin:
+        sign_in(admin, "admin", ADMIN_PASSWORD)
+        nobody = admin.get(f"/r/{desk.ticket}/explain", params={"login": "nobody"}, headers={"HX-Request": "true"})
+        assert nobody.status_code == 404 and "there is no account `nobody`" in page_text(nobody.text)
+        missing = admin.get(f"/r/{desk.ticket}/explain", headers={"HX-Request": "true"})
+        assert missing.status_code == 400 and "Give the login of the account to explain." in missing.text
+        unknown = admin.get("/r/T-999999/explain", params={"login": "sbernard"}, headers={"HX-Request": "true"})
+        assert unknown.status_code == 404 and "there is no record numbered `T-999999`" in page_text(unknown.text)
+        hostile = admin.get(f"/r/{desk.ticket}/explain", params={"login": "<script>alert(1)</script>"},
+                            headers={"HX-Request": "true"})
+        assert hostile.status_code == 404 and "<script>" not in hostile.text
+
+
+@pytest.mark.parametrize("login", ["sbernard", "ngirard"])
+def test_to_a_technician_or_a_customer_the_panel_and_its_address_do_not_exist(desk, login):
+    with TestClient(create_app(desk), follow_redirects=False) as client:
+        sign_in(client, login)
+        page = client.get(f"/r/{desk.ticket}")
+        assert page.status_code == 200 and "explain-panel" not in page.text and "/explain" not in page.text
+        asked = client.get(f"/r/{desk.ticket}/explain", params={"login": "khaddad"}, headers={"HX-Request": "true"})
+        assert asked.status_code == 404 and "may not update" not in asked.text

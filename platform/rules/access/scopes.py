@@ -314,9 +314,12 @@ def decide(identity: Identity | None, action: str, typedef: TypeDef, record: Rec
         roles = ", ".join(identity.roles) or "none"
         return Decision(False, f"{_who(list(identity.roles))} may not {action} {_records(typedef)} "
                                f"(your roles: {roles})")
-    outright = next((role for role, grant in granting if grant is True), None)
-    if outright is not None and trace is None:
-        return Decision(True, f"the role {outright} may {action} every {typedef.title()} record")
+    outright = None
+    for role, grant in granting:
+        if grant is True:
+            if trace is None:
+                return Decision(True, f"the role {role} may {action} every {typedef.title()} record")
+            outright = outright or role
     roles = [role for role, _ in granting]
     scopes = " or ".join(describe_filter(grant) for _, grant in granting if grant is not True)
     if record is None:
@@ -328,25 +331,42 @@ def decide(identity: Identity | None, action: str, typedef: TypeDef, record: Rec
     values = record.values if isinstance(record, Record) else record
     full_context = {**(context or {}), "me": identity.as_context()}
     by_role = rules.types[typedef.name]
+    if trace is not None:
+        weighed = _weighed(identity, action, typedef, values, granting, outright, full_context, context,
+                           definitions, trace)
+        if weighed is not None:
+            return weighed
+    else:
+        for role, grant in granting:
+            if by_role[role].filters[action].matches(values, typedef, full_context) \
+                    and _through(identity, typedef, grant, values, definitions, context):
+                return Decision(True, f"the role {role} may {action} {_records(typedef)} {describe_filter(grant)}")
+    return Decision(False, f"{_who(roles)} may {action} only {_records(typedef)} {scopes}: this one is not")
+
+
+def _weighed(identity: Identity, action: str, typedef: TypeDef, values: Mapping[str, Any],
+             granting: list[tuple[str, Any]], outright: str | None, full_context: Mapping[str, Any],
+             context: Mapping[str, Any] | None, definitions: Definitions, trace: list[GrantChecked]) -> Decision | None:
+    """`decide` on one record when asked why: every role weighed (not only up to the first that
+    grants), each with its filter evaluated by the same compiled filter, traced; the decision
+    is the one `decide` gives without the trace (None: refused)."""
+    by_role = access_rules(definitions).types[typedef.name]
     found: Decision | None = None
     for role, grant in granting:
-        if grant is True:                   # only when tracing: otherwise `outright` answered
+        if grant is True:
             trace.append(GrantChecked(role, True, True))
             continue
-        checked: list[Checked] | None = [] if trace is not None else None
+        checked: list[Checked] = []
         matched = by_role[role].filters[action].matches(values, typedef, full_context, checked)
-        through = (_through(identity, typedef, grant, values, definitions, context)
-                   if matched or (trace is not None and "via" in grant) else False)
-        if trace is not None:
-            shown = checked[0] if checked and set(grant) != {"via"} else None
-            trace.append(GrantChecked(role, grant, matched and through, shown, through if "via" in grant else None))
+        through = _through(identity, typedef, grant, values, definitions, context) \
+            if matched or "via" in grant else False
+        shown = checked[0] if set(grant) != {"via"} else None
+        trace.append(GrantChecked(role, grant, matched and through, shown, through if "via" in grant else None))
         if matched and through and found is None:
             found = Decision(True, f"the role {role} may {action} {_records(typedef)} {describe_filter(grant)}")
-            if trace is None:
-                return found
     if outright is not None:
         return Decision(True, f"the role {outright} may {action} every {typedef.title()} record")
-    return found or Decision(False, f"{_who(roles)} may {action} only {_records(typedef)} {scopes}: this one is not")
+    return found
 
 
 def _through(identity: Identity, typedef: TypeDef, grant: Mapping[str, Any], values: Mapping[str, Any],
