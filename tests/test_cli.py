@@ -278,3 +278,22 @@ def test_a_database_password_is_never_printed():
     assert shown_uri("postgres://deskbase:s3cret@db.example:5432/zodb?blob_dir=/var/cache") == \
         "postgres://deskbase:***@db.example:5432/zodb?blob_dir=/var/cache"
     assert shown_uri("file:///srv/var/Data.fs") == "file:///srv/var/Data.fs"
+
+
+def test_explain_says_why_an_account_may_or_may_not_read_a_record(notes_cli):
+    notes_cli("users", "add", "alice", "--role", "member", "--password-stdin", stdin="a long password\n")
+    code, out, _ = notes_cli("explain", "N-0002", "--as", "alice")
+    assert code == 0
+    assert "alice (alice; roles: member) may not read N-0002." in out
+    assert "read scope" in out and "fails: owner is bob, not alice" in out
+    assert "Timers of N-0002" in out and "Notifications on the last 5 changes of N-0002" in out
+
+
+def test_explain_refuses_an_unknown_record_or_login_in_a_sentence(notes_cli):
+    notes_cli("users", "add", "alice", "--role", "member", "--password-stdin", stdin="a long password\n")
+    code, _, err = notes_cli("explain", "N-9999", "--as", "alice")
+    assert code == 1 and err.strip() == "error: there is no record numbered `N-9999`"
+    code, _, err = notes_cli("explain", "N-0002", "--as", "nobody")
+    assert code == 1 and err.strip() == "error: there is no account `nobody`"
+    code, _, err = notes_cli("explain", "N-0002", "--as", "alice", "--changes", "0")
+    assert code == 1 and "give 1 or more" in err and "Traceback" not in err

@@ -19,6 +19,7 @@ from . import (
     authoring,
     directory,
     documents,
+    explaining,
     generators,
     handbook,
     jobs,
@@ -34,8 +35,8 @@ from .opening import DEFAULT_DEFINITIONS, common_options, shown_uri
 __all__ = ["build_parser", "main", "shown_uri"]
 
 # In the order `deskbase --help` lists them.
-COMMAND_GROUPS = (records, authoring, scenarios, handbook, approvals, accounts, serving, operations, jobs, directory,
-                  mail, generators, documents)
+COMMAND_GROUPS = (records, authoring, scenarios, explaining, handbook, approvals, accounts, serving, operations, jobs,
+                  directory, mail, generators, documents)
 Handler = Callable[[argparse.Namespace], int]
 # The commands that run as a service: they log what they do (INFO); the others only problems.
 SERVICE_COMMANDS = ("run", "serve", "worker", "zeo")

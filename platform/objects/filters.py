@@ -223,15 +223,50 @@ def _one_key(keys: frozenset, empty: bool, op: str, path: str) -> Any:
 
 # -- the tree ----------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Checked:
+    """One part of a filter as the in-memory evaluator found it on one record, kept when
+    someone asks why a record matched or not: a condition on a field (`field`, its operator,
+    the keys it was compared with once references were read, the value the record holds) or
+    a combination of parts (`op` all, any or not). `path` says where it is written in the
+    filter (`any[1].assignee`, `status.ne`), as a QueryError would."""
+
+    path: str
+    held: bool
+    op: str
+    field: str | None = None
+    wanted: tuple = ()
+    found: Any = None
+    parts: tuple[Checked, ...] = ()
+
+
 class _Run:
-    """One evaluation: the indexes (None in memory), the type and the context."""
+    """One evaluation: the indexes (None in memory), the type and the context; `trace`, a
+    list that the in-memory evaluation fills with what it checked (None: nothing kept)."""
 
-    __slots__ = ("indexes", "typedef", "scope", "population", "probes")
+    __slots__ = ("indexes", "typedef", "scope", "population", "probes", "trace")
 
-    def __init__(self, indexes: TypeIndexes | None, typedef: TypeDef, context):
+    def __init__(self, indexes: TypeIndexes | None, typedef: TypeDef, context, trace: list | None = None):
         self.indexes, self.typedef, self.scope = indexes, typedef, _Scope(context, typedef.name)
         self.population = indexes.count if indexes is not None else 0
         self.probes: dict[int, _Probe] = {}
+        self.trace = trace
+
+    def kept(self, node: Any, held: bool, wanted: Any = (), found: Any = None) -> bool:
+        """Keep what a condition found on the record (when tracing); `held` as it was."""
+        self.trace.append(Checked(node.path, held, getattr(node, "op", "text"), getattr(node, "field", None),
+                                  tuple(sorted(wanted, key=str)), found))
+        return held
+
+    def grouped(self, op: str, children: tuple, values: Mapping[str, Any]) -> bool:
+        """Evaluate every child (not only up to the first that decides, so that each reason is
+        known) and keep them as one part; whether the group holds, as without the trace."""
+        outer, self.trace = self.trace, []
+        results = [child.matches(values, self) for child in children]
+        held = all(results) if op == "all" else any(results) if op == "any" else not results[0]
+        parts, self.trace = tuple(self.trace), outer
+        outer.append(Checked("", held, op, parts=parts))
+        return held
 
     def index(self, field_name: str, path: str):
         index = self.indexes.for_field(self.typedef, field_name)
@@ -371,6 +406,8 @@ class And(_Node):
         return _all_of([child.probe(run) for child in self.children], run.population)
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
+        if run.trace is not None:
+            return run.grouped("all", self.children, values)
         return all(child.matches(values, run) for child in self.children)
 
 
@@ -395,6 +432,8 @@ class Or(_Node):
         return _Probe(keep, min(run.population, sum(p.size for p in probes)), sum(p.cost for p in probes))
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
+        if run.trace is not None:
+            return run.grouped("any", self.children, values)
         return any(child.matches(values, run) for child in self.children)
 
 
@@ -412,6 +451,8 @@ class Not(_Node):
         return _Probe(lambda ids: difference(ids, probe.keep(ids)), run.population, probe.cost)
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
+        if run.trace is not None:
+            return run.grouped("not", (self.child,), values)
         return not self.child.matches(values, run)
 
 
@@ -430,9 +471,12 @@ class Empty(_Node):
         index = None if self.field == "id" else run.index(self.field, self.path)
         return _NOTHING if index is None else _membership(index, [index.empty])
 
+    op = "empty"
+
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
         key = run.key(values, self.field)
-        return key is None or key == ()
+        held = key is None or key == ()
+        return held if run.trace is None else run.kept(self, held, (), values.get(self.field))
 
 
 _COMPARISONS = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
@@ -519,14 +563,17 @@ class Compare(_Node):
         key = run.key(values, self.field)
         if self.op in ("eq", "in"):
             if key is None or key == ():
-                return empty
-            if isinstance(key, tuple):
-                return any(k in keys for k in key)
-            return key in keys
-        if key is None or isinstance(key, tuple):
-            return False
-        bound = _one_key(keys, empty, self.op, self.path)
-        return bound is not None and _COMPARISONS[self.op](key, bound)
+                held = empty
+            elif isinstance(key, tuple):
+                held = any(k in keys for k in key)
+            else:
+                held = key in keys
+        elif key is None or isinstance(key, tuple):
+            held = False
+        else:
+            bound = _one_key(keys, empty, self.op, self.path)
+            held = bound is not None and _COMPARISONS[self.op](key, bound)
+        return held if run.trace is None else run.kept(self, held, keys, values.get(self.field))
 
 
 @dataclass(frozen=True)
@@ -573,8 +620,9 @@ class Text(_Node):
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
         words = textsearch.words_of(values, run.typedef.text_index.fields)
-        return (all(word in words for word in self.words)
+        held = (all(word in words for word in self.words)
                 and all(any(w.startswith(p) for w in words) for p in self.prefixes))
+        return held if run.trace is None else run.kept(self, held, self.words + self.prefixes)
 
 
 @dataclass(frozen=True)
@@ -592,9 +640,15 @@ class Filter:
         return self.root.ids(_Run(indexes, typedef, context))
 
     def matches(self, values: Mapping[str, Any], typedef: TypeDef,
-                context: Mapping[str, Any] | None = None) -> bool:
-        """Whether one record, given by its stored values, matches."""
-        return self.root.matches(values, _Run(None, typedef, context))
+                context: Mapping[str, Any] | None = None, trace: list | None = None) -> bool:
+        """Whether one record, given by its stored values, matches. With `trace` (a list), the
+        evaluation also appends what it checked, as one `Checked` (every part evaluated)."""
+        if trace is None:
+            return self.root.matches(values, _Run(None, typedef, context))
+        run = _Run(None, typedef, context, [])
+        held = self.root.matches(values, run)
+        trace.append(run.trace[0] if run.trace else Checked("", held, "all"))
+        return held
 
 
 # -- compiling ---------------------------------------------------------------------------

@@ -29,11 +29,13 @@ from .sessions import close_sessions_of
 SHOWN = 200           # accounts listed at once; the search narrows them
 
 
-def _administrator(identity: Identity) -> bool:
+def is_administrator(identity: Identity | None) -> bool:
+    """Whether the person may see the administration pages and panels: a superuser."""
     return bool(getattr(identity, "superuser", False))
 
 
-def _not_here(web, request, web_session, identity) -> Response:
+def not_here(web, request, web_session, identity) -> Response:
+    """What a page that is not the person's to see answers: that it does not exist (404)."""
     t = translator(web.language_of(identity))
     return web.render(request, "error.html", {"message": t("There is no such page.")}, status=404,
                       web_session=web_session, identity=identity)
@@ -73,8 +75,8 @@ def _ids(values: list[str]) -> list[int]:
 
 def accounts_page(web, request: Request, web_session, identity: Identity) -> Response:
     """GET: the accounts, searched by `q`; POST: a new local account."""
-    if not _administrator(identity):
-        return _not_here(web, request, web_session, identity)
+    if not is_administrator(identity):
+        return not_here(web, request, web_session, identity)
     t = translator(web.language_of(identity))
     form = request.state.form
     problem, status, kept = None, 200, {}
@@ -112,13 +114,13 @@ def accounts_page(web, request: Request, web_session, identity: Identity) -> Res
 
 def account_page(web, request: Request, web_session, identity: Identity) -> Response:
     """One account: GET shows it; POST `action` = save, password, end_sessions, disable or enable."""
-    if not _administrator(identity):
-        return _not_here(web, request, web_session, identity)
+    if not is_administrator(identity):
+        return not_here(web, request, web_session, identity)
     t = translator(web.language_of(identity))
     login = request.path_params["login"]
     account = find_account(web.store, login)
     if account is None:
-        return _not_here(web, request, web_session, identity)
+        return not_here(web, request, web_session, identity)
     problem, status = None, 200
     if request.method == "POST":
         form = request.state.form
@@ -175,8 +177,8 @@ def keys_page(web, request: Request, web_session, identity: Identity) -> Respons
     from deskbase.objects.errors import NotFound
 
     from .api_keys import add_key, list_keys, revoke_key
-    if not _administrator(identity):
-        return _not_here(web, request, web_session, identity)
+    if not is_administrator(identity):
+        return not_here(web, request, web_session, identity)
     t = translator(web.language_of(identity))
     form = request.state.form
     problem, made, status = None, None, 200
@@ -202,8 +204,8 @@ def keys_page(web, request: Request, web_session, identity: Identity) -> Respons
 def outbox_page(web, request: Request, web_session, identity: Identity) -> Response:
     """The newest messages of the outbox, of one state (`state`), or all."""
     from deskbase.rules.messages.outbox import STATES, list_messages
-    if not _administrator(identity):
-        return _not_here(web, request, web_session, identity)
+    if not is_administrator(identity):
+        return not_here(web, request, web_session, identity)
     state = request.query_params.get("state") or None
     state = state if state in STATES else None
     messages = web.store.read(lambda session: list_messages(session, state, limit=SHOWN))
@@ -214,8 +216,8 @@ def outbox_page(web, request: Request, web_session, identity: Identity) -> Respo
 def message_page(web, request: Request, web_session, identity: Identity) -> Response:
     """One message as it goes out, with its attempts; POST `retry` (failed) or `cancel` (pending)."""
     from deskbase.rules.messages.outbox import OutboxError, cancel_pending, get_message, retry_failed
-    if not _administrator(identity):
-        return _not_here(web, request, web_session, identity)
+    if not is_administrator(identity):
+        return not_here(web, request, web_session, identity)
     t = translator(web.language_of(identity))
     message_id = _number_in_path(request, "message")
     problem, status = None, 200
@@ -235,7 +237,7 @@ def message_page(web, request: Request, web_session, identity: Identity) -> Resp
             problem, status = str(error), 422
     message = web.store.read(lambda session: get_message(session, message_id))
     if message is None:
-        return _not_here(web, request, web_session, identity)
+        return not_here(web, request, web_session, identity)
     return web.render(request, "admin_message.html", {"message": message, "problem": problem}, status=status,
                       web_session=web_session, identity=identity)
 
@@ -245,8 +247,8 @@ def message_page(web, request: Request, web_session, identity: Identity) -> Resp
 def quarantine_page(web, request: Request, web_session, identity: Identity) -> Response:
     """The messages the mail intake holds, newest first."""
     from deskbase.rules.intake.mail_intake import held_messages
-    if not _administrator(identity):
-        return _not_here(web, request, web_session, identity)
+    if not is_administrator(identity):
+        return not_here(web, request, web_session, identity)
     held = web.store.read(lambda session: held_messages(session, limit=SHOWN))
     return web.render(request, "admin_quarantine.html", {"held": held}, web_session=web_session, identity=identity)
 
@@ -255,8 +257,8 @@ def held_page(web, request: Request, web_session, identity: Identity) -> Respons
     """One held message, read as text; POST `release` (make its record) or `delete`."""
     from deskbase.rules.intake.mail_intake import MailIntakeError, delete_held, held_message, release
     from deskbase.rules.intake.mail_messages import MailParseError, parse_message
-    if not _administrator(identity):
-        return _not_here(web, request, web_session, identity)
+    if not is_administrator(identity):
+        return not_here(web, request, web_session, identity)
     t = translator(web.language_of(identity))
     held_id = _number_in_path(request, "held")
     problem, status = None, 200
@@ -286,7 +288,7 @@ def held_page(web, request: Request, web_session, identity: Identity) -> Respons
         return held, body
     held, body = web.store.read(work)
     if held is None:
-        return _not_here(web, request, web_session, identity)
+        return not_here(web, request, web_session, identity)
     return web.render(request, "admin_held.html", {"held": held, "body": body, "problem": problem}, status=status,
                       web_session=web_session, identity=identity)
 
@@ -297,8 +299,8 @@ def jobs_page(web, request: Request, web_session, identity: Identity) -> Respons
     """Every job with its schedule, next occurrence and latest runs; POST `job` runs it now."""
     from deskbase.connectors.channels import job_runner
     from deskbase.rules.jobs.cron import JobError
-    if not _administrator(identity):
-        return _not_here(web, request, web_session, identity)
+    if not is_administrator(identity):
+        return not_here(web, request, web_session, identity)
     t = translator(web.language_of(identity))
     runner = job_runner(web.store)
     problem, status = None, 200
@@ -325,8 +327,8 @@ def directory_page(web, request: Request, web_session, identity: Identity) -> Re
     from deskbase.connectors.active_directory import DirectoryError, directory_of, sync_directory
     from deskbase.rules.access.directory import directory_settings
     from deskbase.rules.access.identity import LoginRefused
-    if not _administrator(identity) or directory_settings(web.definitions) is None:
-        return _not_here(web, request, web_session, identity)
+    if not is_administrator(identity) or directory_settings(web.definitions) is None:
+        return not_here(web, request, web_session, identity)
     t = translator(web.language_of(identity))
     problem, person, report, status = None, None, None, 200
     if request.method == "POST":

@@ -41,7 +41,7 @@ from deskbase.rules.process.workflows import (
     workflow_of,
 )
 
-from . import approval_pages, joining, markdown, said, snippet_pages, stopwatch
+from . import approval_pages, explain_pages, joining, markdown, said, snippet_pages, stopwatch
 from .display import field_text
 from .document_pages import document_links
 from .editing import entry_limits, kept_by_rules, preview_of, readable_record, role_form, version_sent
@@ -157,7 +157,8 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                 "approvals": approval_pages.on_record(session, identity, record, may_edit),
                 "related": _related(web, session, identity, typedef, record, reading,
                                     skip={(other.name, via) for other, via in sources}),
-                "summaries": _summaries(web, session, identity, typedef, record, language)}
+                "summaries": _summaries(web, session, identity, typedef, record, language),
+                "explain": explain_pages.panel(web, session, identity)}
     try:
         context = web.store.read(work, identity=identity)
     except NotFound as error:

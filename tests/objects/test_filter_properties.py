@@ -192,6 +192,28 @@ def test_the_index_and_the_in_memory_evaluators_agree(data, spec, context, narro
     assert by_index == in_memory
 
 
+def _agrees_with_its_parts(checked, values) -> bool:
+    """A combination holds as its parts say; a condition reports the value the record has."""
+    if not checked.parts:
+        return checked.op == "text" or checked.found == values.get(checked.field)
+    held = [part.held for part in checked.parts]
+    expected = all(held) if checked.op == "all" else any(held) if checked.op == "any" else not held[0]
+    return checked.held == expected and all(_agrees_with_its_parts(part, values) for part in checked.parts)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stores(), filter_specs, contexts)
+def test_a_traced_evaluation_answers_the_same_and_its_reasons_add_up(data, spec, context):
+    _, records = data
+    compiled = compile_filter(spec, TASK)
+    for values in records.values():
+        trace: list = []
+        answer = compiled.matches(values, TASK, context, trace)
+        assert answer == compiled.matches(values, TASK, context)
+        assert len(trace) == 1 and trace[0].held == answer
+        assert _agrees_with_its_parts(trace[0], values)
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stores(), filter_specs, contexts, sorts, st.booleans(), st.integers(0, 12), st.integers(1, 15))
 def test_search_pages_follow_a_plain_sort_of_the_matching_records(data, spec, context, sort, walks,

@@ -153,3 +153,39 @@ def test_a_mistake_in_a_notification_rule_is_located(tmp_path, old, new, message
     assert message in errors[0].message
     assert errors[0].line == line
     assert errors[0].file.endswith("notifying.yaml")
+
+
+def test_what_each_rule_decided_is_kept_with_the_change_and_only_for_the_last_changes(shop):
+    from deskbase.rules.messages.notifications import NOTIFIED_KEPT, decisions_of
+    number = new_repair(shop, assignee="nina")
+
+    def decided(session):
+        return decisions_of(session, session.find(number))
+    created = {outcome.rule: outcome for outcome in shop.read(decided)[-1].outcomes}
+    assert [who for who, _ in created["repair_status"].told] == ["nina", "carla@example.com"]
+    # theo, a trainee, reads only the repairs assigned to him: the rule that names his role passed him over
+    assert [who for who, _ in created["new_repair"].told] == ["mona"]
+    assert created["new_repair"].passed[0][0] == "theo"
+    assert created["new_repair"].passed[0][1].startswith("may not read: the role trainee may read only")
+
+    shop.run(lambda s: fire(s, number, "drop"), identity=MARC)
+    dropped = shop.read(decided)[-1]
+    assert dropped.event == "transition" and dropped.version == 2
+    outcomes = {outcome.rule: outcome for outcome in dropped.outcomes}
+    assert outcomes["repair_status"].outcome == "condition false"
+    assert outcomes["repair_status"].conditions == (("status.ne", "status", "not eq", (3,), "dropped"),)
+    assert outcomes["new_repair"].outcome == "not heard"
+
+    for title in range(NOTIFIED_KEPT + 2):
+        shop.run(lambda s, t=title: s.update(number, {"title": f"bike {t}"}), identity=MARC)
+    kept = shop.read(decided)
+    assert len(kept) == NOTIFIED_KEPT and kept[-1].version == NOTIFIED_KEPT + 4
+
+
+def test_the_actor_is_passed_over_as_the_author_of_the_change(shop):
+    from deskbase.rules.messages.notifications import decisions_of
+    number = new_repair(shop, assignee="marc")
+    shop.run(lambda s: fire(s, number, "start"), identity=MARC)
+    started = shop.read(lambda s: decisions_of(s, s.find(number)))[-1]
+    status = next(outcome for outcome in started.outcomes if outcome.rule == "repair_status")
+    assert ("marc", "author") in status.passed and [who for who, _ in status.told] == ["carla@example.com"]

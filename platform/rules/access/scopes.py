@@ -13,7 +13,7 @@ from typing import Any
 from deskbase.objects.compiling import Section, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
 from deskbase.objects.fields import RefKind
-from deskbase.objects.filters import compile_filter
+from deskbase.objects.filters import Checked, compile_filter
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Session
@@ -276,36 +276,97 @@ def _records(typedef: TypeDef) -> str:
     return f"{typedef.title()} records"
 
 
+@dataclass(frozen=True)
+class GrantChecked:
+    """How `decide` weighed one role of a person on one action, kept when asked why: `grant`
+    is what the role's access says (True, False, a filter as written; None: the role has no
+    rule for the type; "superuser"); `conditions`, the filter as evaluated on the record;
+    `through`, whether the record a `via` grant points at may be read."""
+
+    role: str
+    grant: Any
+    held: bool
+    conditions: Checked | None = None
+    through: bool | None = None
+
+
 def decide(identity: Identity | None, action: str, typedef: TypeDef, record: Record | Mapping[str, Any] | None = None, *,
-           definitions: Definitions, context: Mapping[str, Any] | None = None) -> Decision:
+           definitions: Definitions, context: Mapping[str, Any] | None = None,
+           trace: list[GrantChecked] | None = None) -> Decision:
     """Whether `identity` may do `action` (create, read, update, delete) on `record` of a type,
-    or on some record of it when `record` is None; the reason names the roles and the action."""
+    or on some record of it when `record` is None; the reason names the roles and the action.
+    With `trace` (a list), each role of the person is weighed and what was found appended."""
     if action not in ACTIONS:
         raise ValueError(f"`{action}` is not an action; use one of {', '.join(ACTIONS)}")
     rules = access_rules(definitions)
     if _unrestricted(identity, rules):
+        if trace is not None:
+            trace += [GrantChecked(role, "superuser", True) for role in getattr(identity, "roles", ())
+                      if role in rules.superusers] or [GrantChecked("", "superuser", True)]
         return Decision(True, f"a superuser may {action} every {typedef.title()} record")
     grants = _grants(identity, action, typedef, rules)
     granting = [(role, grant) for role, grant in grants if grant is not False]
+    if trace is not None:
+        by_role = rules.types.get(typedef.name, {})
+        trace += [GrantChecked(role, by_role[role].actions.get(action, False) if role in by_role else None, False)
+                  for role in identity.roles if role not in by_role or by_role[role].actions.get(action) in (None, False)]
     if not granting:
         roles = ", ".join(identity.roles) or "none"
         return Decision(False, f"{_who(list(identity.roles))} may not {action} {_records(typedef)} "
                                f"(your roles: {roles})")
+    outright = None
     for role, grant in granting:
         if grant is True:
-            return Decision(True, f"the role {role} may {action} every {typedef.title()} record")
+            if trace is None:
+                return Decision(True, f"the role {role} may {action} every {typedef.title()} record")
+            outright = outright or role
     roles = [role for role, _ in granting]
-    scopes = " or ".join(describe_filter(grant) for _, grant in granting)
+    scopes = " or ".join(describe_filter(grant) for _, grant in granting if grant is not True)
     if record is None:
+        if trace is not None:
+            trace += [GrantChecked(role, grant, True) for role, grant in granting]
+        if outright is not None:
+            return Decision(True, f"the role {outright} may {action} every {typedef.title()} record")
         return Decision(True, f"{_who(roles)} may {action} only {_records(typedef)} {scopes}")
     values = record.values if isinstance(record, Record) else record
     full_context = {**(context or {}), "me": identity.as_context()}
     by_role = rules.types[typedef.name]
-    for role, grant in granting:
-        if by_role[role].filters[action].matches(values, typedef, full_context) \
-                and _through(identity, typedef, grant, values, definitions, context):
-            return Decision(True, f"the role {role} may {action} {_records(typedef)} {describe_filter(grant)}")
+    if trace is not None:
+        weighed = _weighed(identity, action, typedef, values, granting, outright, full_context, context,
+                           definitions, trace)
+        if weighed is not None:
+            return weighed
+    else:
+        for role, grant in granting:
+            if by_role[role].filters[action].matches(values, typedef, full_context) \
+                    and _through(identity, typedef, grant, values, definitions, context):
+                return Decision(True, f"the role {role} may {action} {_records(typedef)} {describe_filter(grant)}")
     return Decision(False, f"{_who(roles)} may {action} only {_records(typedef)} {scopes}: this one is not")
+
+
+def _weighed(identity: Identity, action: str, typedef: TypeDef, values: Mapping[str, Any],
+             granting: list[tuple[str, Any]], outright: str | None, full_context: Mapping[str, Any],
+             context: Mapping[str, Any] | None, definitions: Definitions, trace: list[GrantChecked]) -> Decision | None:
+    """`decide` on one record when asked why: every role weighed (not only up to the first that
+    grants), each with its filter evaluated by the same compiled filter, traced; the decision
+    is the one `decide` gives without the trace (None: refused)."""
+    by_role = access_rules(definitions).types[typedef.name]
+    found: Decision | None = None
+    for role, grant in granting:
+        if grant is True:
+            trace.append(GrantChecked(role, True, True))
+            continue
+        checked: list[Checked] = []
+        matched = by_role[role].filters[action].matches(values, typedef, full_context, checked)
+        through = _through(identity, typedef, grant, values, definitions, context) \
+            if matched or "via" in grant else False
+        shown = checked[0] if set(grant) != {"via"} else None
+        trace.append(GrantChecked(role, grant, matched and through, shown, through if "via" in grant else None))
+        if matched and through and found is None:
+            found = Decision(True, f"the role {role} may {action} {_records(typedef)} {describe_filter(grant)}")
+    if outright is not None:
+        return Decision(True, f"the role {outright} may {action} every {typedef.title()} record")
+    return found
 
 
 def _through(identity: Identity, typedef: TypeDef, grant: Mapping[str, Any], values: Mapping[str, Any],

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field as _field
+from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
+from BTrees.IOBTree import IOBTree
+from BTrees.OOBTree import OOBTree
 from jinja2 import TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from deskbase.objects.compiling import Section, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, hint_for
 from deskbase.objects.fields import AttachmentsKind, EnumKind, RefKind, StringKind, UserKind, UsersKind
+from deskbase.objects.filters import Checked
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
@@ -310,34 +314,124 @@ def notify(session: Session, change: Change) -> None:
 def announce(session: Session, typedef: TypeDef, record: Record, event: str, values: Mapping[str, Any],
              details: Mapping[str, Any] | None = None) -> int:
     """Queue the messages of the rules heard on `event` of a record with these values; `details`
-    (a timer's threshold, under the key `timer`) are offered to the templates. The number queued."""
+    (a timer's threshold, under the key `timer`) are offered to the templates. The number queued.
+    What each rule decided is kept beside the record (`decisions_of`)."""
     rules = notifications(session.definitions).by_type.get(typedef.name)
     queued = 0
+    outcomes: list[RuleOutcome] = []
     for rule in rules or ():
         if event not in rule.events:
+            outcomes.append(RuleOutcome(rule.name, NOT_HEARD))
             continue
         if event == "timer" and rule.timer_events and (details or {}).get("timer", {}).get("event") not in rule.timer_events:
+            outcomes.append(RuleOutcome(rule.name, OTHER_THRESHOLD, conditions=(
+                ("", "timer", "in", rule.timer_events, (details or {}).get("timer", {}).get("event")),)))
             continue
         if rule.when is not None:
             when = session.store.compiled_filter(rule.when, rule.type)
-            if not when.matches(values, typedef, session.context(values)):
+            checked: list[Checked] = []
+            if not when.matches(values, typedef, session.context(values), checked):
+                outcomes.append(RuleOutcome(rule.name, CONDITION_FALSE, conditions=_failed(checked[0])))
                 continue
         parent = _thread_record(session, rule, typedef, values)
-        reached = list(_recipients(session, rule, rule.recipients, typedef, values, parent))
-        if not reached and rule.fallback:
-            reached = list(_recipients(session, rule, rule.fallback, typedef, values, parent))
+        passed: list[tuple[str, str]] = []
+        reached = list(_recipients(session, rule, rule.recipients, typedef, values, parent, passed))
+        fallback = not reached and bool(rule.fallback)
+        if fallback:
+            reached = list(_recipients(session, rule, rule.fallback, typedef, values, parent, passed))
         conversation = parent or record
+        messages = []
         for address, language, account in reached:
-            _queue(session, rule, typedef, record, conversation, event, values, address, language, details,
-                   attach=rule.attach is not None and (account is None or rule.attach not in hidden_fields(
-                       identity_for_account(session, account), typedef, session.definitions)))
+            messages.append(_queue(session, rule, typedef, record, conversation, event, values, address, language,
+                                   details, attach=rule.attach is not None and (account is None or rule.attach not in
+                                   hidden_fields(identity_for_account(session, account), typedef,
+                                                 session.definitions))))
             queued += 1
+        told = tuple((account.login if account is not None else address, message)
+                     for (address, _, account), message in zip(reached, messages))
+        outcomes.append(RuleOutcome(rule.name, NOBODY if not told else FALLBACK if fallback else SENT, told,
+                                    tuple(passed[:PASSED_KEPT]), len(passed) - PASSED_KEPT))
+    if outcomes:
+        _keep_decisions(session, typedef, record, event, outcomes)
     return queued
+
+
+# -- what the rules decided, kept ------------------------------------------------------------
+# Why someone was or was not told depends on what held when the change was made (their
+# roles, their address, the record's values then), so it is kept when the rules run rather
+# than worked out again later from what holds now: per record, the last NOTIFIED_KEPT
+# changes heard, each with every rule's outcome, as plain tuples.
+
+NOTIFIED_KEY = "deskbase.notified"
+NOTIFIED_KEPT = 10             # changes kept per record
+PASSED_KEPT = 20               # people passed over kept per rule and change
+
+SENT, FALLBACK, NOBODY = "sent", "fallback", "nobody"
+NOT_HEARD, OTHER_THRESHOLD, CONDITION_FALSE = "not heard", "other threshold", "condition false"
+AUTHOR, MAY_NOT_READ, NO_ADDRESS, DISABLED, UNKNOWN, NO_CHANNEL, ALREADY = (
+    "author", "may not read", "no address", "disabled", "unknown", "no channel", "already told")
+
+
+@dataclass(frozen=True)
+class RuleOutcome:
+    """What one rule did with one change: `outcome` (sent, fallback, nobody, not heard, other
+    threshold, condition false); `told`, (login or address, outbox message id) of each person
+    told; `passed`, (login or address, why) of those passed over, and how many more were;
+    `conditions`, the conditions of `when` that failed, as (path, field, op, the values
+    compared with, the value found)."""
+
+    rule: str
+    outcome: str
+    told: tuple[tuple[str, int], ...] = ()
+    passed: tuple[tuple[str, str], ...] = ()
+    more_passed: int = 0
+    conditions: tuple[tuple[str, str | None, str, tuple, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """The rules' outcomes on one change of a record: when, the record's version then, the event."""
+
+    at: datetime
+    version: int
+    event: str
+    outcomes: tuple[RuleOutcome, ...]
+
+
+def _failed(checked: Checked, negated: bool = False) -> tuple[tuple[str, str | None, str, tuple, Any], ...]:
+    """The conditions that made a filter fail, as plain tuples (a `not`'s part that held, too)."""
+    if checked.parts:
+        inner = not negated if checked.op == "not" else negated
+        return tuple(item for part in checked.parts for item in _failed(part, inner))
+    if checked.held == negated:
+        return ((checked.path, checked.field, ("not " if negated else "") + checked.op, checked.wanted,
+                 checked.found),)
+    return ()
+
+
+def _keep_decisions(session: Session, typedef: TypeDef, record: Record, event: str,
+                    outcomes: list[RuleOutcome]) -> None:
+    kept = kept_object(session.connection, NOTIFIED_KEY, OOBTree)
+    by_record = kept.get(typedef.name)
+    if by_record is None:
+        by_record = kept[typedef.name] = IOBTree()
+    entry = (session.now, record.version, event,
+             tuple((o.rule, o.outcome, o.told, o.passed, o.more_passed, o.conditions) for o in outcomes))
+    by_record[record.id] = (tuple(by_record.get(record.id, ())) + (entry,))[-NOTIFIED_KEPT:]
+
+
+def decisions_of(session: Session, record: Record) -> list[Decisions]:
+    """What the notification rules decided on the last changes of a record, oldest first (the
+    changes made while notifications were off, such as demo data, left nothing)."""
+    kept = kept_object(session.connection, NOTIFIED_KEY)
+    by_record = kept.get(record.type_name) if kept is not None else None
+    return [Decisions(at, version, event, tuple(RuleOutcome(*outcome) for outcome in outcomes))
+            for at, version, event, outcomes in (by_record.get(record.id, ()) if by_record is not None else ())]
 
 
 def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Record, conversation: Record,
            event: str, values: Mapping[str, Any], address: str, language: str,
-           details: Mapping[str, Any] | None, *, attach: bool = False) -> None:
+           details: Mapping[str, Any] | None, *, attach: bool = False) -> int:
     settings = session.definitions.settings
     base = str(settings.get("base_url") or "").rstrip("/")
     context = {"inputs": {}, **(details or {}), "record": _record_view(typedef, record.number, values, language),
@@ -355,7 +449,7 @@ def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Recor
         subject = f"[{conversation.number}] {subject}"    # a reply is matched to its record by the number
     mail = settings.get("mail") or {}
     headers = {"Reply-To": mail["reply_to"]} if rule.channel == "email" and mail.get("reply_to") else None
-    queue_message(session, rule.channel, [address], subject, _render(_pick(rule.body, language), context),
+    return queue_message(session, rule.channel, [address], subject, _render(_pick(rule.body, language), context),
                   headers=headers, thread=record_thread(session, conversation), record=conversation,
                   # the field's files as they are once this change commits, read when the email is sent
                   attachments=((record.number, rule.attach),) if attach else ())
@@ -391,37 +485,43 @@ def _reached(session: Session, typedef: TypeDef, values: Mapping[str, Any],
 
 
 def _recipients(session: Session, rule: Notification, recipients: tuple[Recipient, ...], typedef: TypeDef,
-                values: Mapping[str, Any], parent: Record | None = None):
+                values: Mapping[str, Any], parent: Record | None = None, passed: list[tuple[str, str]] | None = None):
     """(address, language, account or None) of each recipient, without the actor and without
     repeats. Read as the system: the rule decides who hears, not what the actor may see. An
     account hears only of a record it may read, and of a threaded one only if it may also
-    read the record whose conversation it joins (`parent`): the message shows both."""
+    read the record whose conversation it joins (`parent`): the message shows both. Those
+    passed over are appended to `passed` as (login or address, why)."""
     accounts = kept_object(session.connection, ACCOUNTS_KEY) or {}
     default_language = (session.definitions.settings.get("languages") or ["en"])[0]
     actor = accounts.get(session.user)
     seen: set[str] = set()
     if actor is not None and actor.email:
         seen.add(actor.email.lower())            # the actor knows what they did
+    skipped: list[tuple[str, str]] = [] if passed is None else passed
 
     def account(login: Any):
-        if rule.channel != "email":
-            return None                          # accounts hold an e-mail address, no phone number
         found = accounts.get(str(login)) if login else None
-        if found is not None and found.active and found.email and found.login != session.user \
-                and may_read(found):
-            return found.email, found.language or default_language, found
-        return None
+        why = (NO_CHANNEL if rule.channel != "email"      # accounts hold an e-mail address, no phone number
+               else UNKNOWN if found is None else DISABLED if not found.active
+               else AUTHOR if found.login == session.user else NO_ADDRESS if not found.email
+               else refusal(found))
+        if why:
+            skipped.append((str(login), why))
+            return None
+        return found.email, found.language or default_language, found
 
-    def may_read(found) -> bool:
+    def refusal(found) -> str | None:
         # A message tells what the record holds: only to whom its access rules let read it.
         reader = identity_for_account(session, found)
         if parent is not None:
             parent_type = session.definitions.type(parent.type_name)
-            if not decide(reader, "read", parent_type, parent.values, definitions=session.definitions,
-                          context=session.context(parent.values)).allowed:
-                return False
-        return decide(reader, "read", typedef, values, definitions=session.definitions,
-                      context=session.context(values)).allowed
+            decision = decide(reader, "read", parent_type, parent.values, definitions=session.definitions,
+                              context=session.context(parent.values))
+            if not decision.allowed:
+                return f"{MAY_NOT_READ} {parent.number}: {decision.reason}"
+        decision = decide(reader, "read", typedef, values, definitions=session.definitions,
+                          context=session.context(values))
+        return None if decision.allowed else f"{MAY_NOT_READ}: {decision.reason}"
 
     found: list[tuple[str, str, Any] | None] = []
     for recipient in recipients:
@@ -445,9 +545,15 @@ def _recipients(session: Session, rule: Notification, recipients: tuple[Recipien
             else:
                 found += [(str(item).strip(), default_language, None) for item in items if item and str(item).strip()]
     for entry in found:
-        if entry is not None and entry[0].lower() not in seen:
+        if entry is None:
+            continue
+        if entry[0].lower() not in seen:
             seen.add(entry[0].lower())
             yield entry
+        else:
+            who = entry[2].login if entry[2] is not None else entry[0]
+            author = actor is not None and (actor.email or "").lower() == entry[0].lower()
+            skipped.append((who, AUTHOR if author else ALREADY))
 
 
 def _ids(value: Any) -> tuple:

@@ -47,6 +47,7 @@ from deskbase.objects.fields import (
     label_text,
     parse_duration,
 )
+from deskbase.objects.filters import Checked
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
@@ -121,6 +122,18 @@ class Policy:
     when: Any
     through: tuple[tuple[str, Any], ...]     # (ref field, filter on its target)
     targets: Mapping[str, int]               # clock → seconds of business time
+
+
+@dataclass(frozen=True)
+class PolicyChecked:
+    """How the choice of a policy weighed one policy on a record, kept when asked why: its
+    `when` as evaluated, and each `through` ref (the ref, the id it holds, its target's filter
+    as evaluated; None when it points at nothing)."""
+
+    policy: Policy
+    held: bool
+    when: Checked | None = None
+    through: tuple[tuple[str, Any, Checked | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -425,21 +438,45 @@ class ClockState(NamedTuple):
         return "breached" if over and self.state == "running" else self.state
 
 
+class PhaseChange(NamedTuple):
+    """A clock of a record that started, paused, stopped or restarted, as the engine moved it:
+    when (microseconds since 1970), which clock, its new phase, and the business time it had
+    counted then."""
+
+    at: int
+    clock: str
+    phase: str                 # running | paused | stopped | waiting | restarted
+    elapsed: int
+
+
+PHASES_KEPT = 40               # the last phase changes kept per record, for `deskbase explain`
+
+
 class TimerBook(Persistent):
-    """The clocks of one type's records and their next checkpoints, in the order they fall due."""
+    """The clocks of one type's records and their next checkpoints, in the order they fall due;
+    and the last phase changes of each record's clocks, so that one can tell when they ran."""
 
     def __init__(self) -> None:
         self.clocks = IOBTree()      # record id → ((clock name, *ClockState), …)
         self.due = LLTreeSet()       # (second << 31) | record id
         self.next = IOBTree()        # record id → its key in `due`
+        self.phases = IOBTree()      # record id → (PhaseChange, …), the last PHASES_KEPT
 
     def load(self, record_id: int) -> dict[str, ClockState]:
         return {entry[0]: ClockState(*entry[1:]) for entry in self.clocks.get(record_id, ())}
 
-    def save(self, record_id: int, states: Mapping[str, ClockState], due: datetime | None) -> None:
+    def changes(self, record_id: int) -> tuple[PhaseChange, ...]:
+        """The phase changes kept of a record's clocks, oldest first."""
+        return tuple(PhaseChange(*entry) for entry in getattr(self, "phases", {}).get(record_id, ()))
+
+    def save(self, record_id: int, states: Mapping[str, ClockState], due: datetime | None,
+             now: int | None = None) -> None:
         stored = tuple((name, *state) for name, state in states.items())
-        if self.clocks.get(record_id) != stored:
+        previous = self.clocks.get(record_id)
+        if previous != stored:
             self.clocks[record_id] = stored
+            if now is not None:
+                self._keep_phases(record_id, previous or (), states, now)
         key = None if due is None else (_ceil_seconds(due) << _ID_BITS) | record_id
         old = self.next.get(record_id)
         if old == key:
@@ -461,9 +498,26 @@ class TimerBook(Persistent):
                 break
         return found
 
+    def _keep_phases(self, record_id: int, previous: tuple, states: Mapping[str, ClockState], now: int) -> None:
+        before = {entry[0]: ClockState(*entry[1:]) for entry in previous}
+        moved = []
+        for name, state in states.items():
+            old = before.get(name)
+            if old is not None and state.elapsed < old.elapsed:
+                moved.append(PhaseChange(now, name, "restarted", state.elapsed))
+            elif old is None or old.state != state.state:
+                moved.append(PhaseChange(now, name, state.state, state.elapsed))
+        if not moved:
+            return
+        if getattr(self, "phases", None) is None:    # a book kept before phases were
+            self.phases = IOBTree()
+        self.phases[record_id] = (tuple(self.phases.get(record_id, ())) + tuple(moved))[-PHASES_KEPT:]
+
     def forget(self, record_id: int) -> None:
         self.save(record_id, {}, None)
         self.clocks.pop(record_id, None)
+        if getattr(self, "phases", None) is not None:
+            self.phases.pop(record_id, None)
 
 
 def _ceil_seconds(moment: datetime) -> int:
@@ -497,12 +551,13 @@ class _Evaluation:
         self.session, self.typedef, self.timers, self.values = session, typedef, timers_, values
         self.context = session.context(values)
 
-    def matches(self, spec: Any, typedef: TypeDef | None = None, values: Mapping[str, Any] | None = None) -> bool:
+    def matches(self, spec: Any, typedef: TypeDef | None = None, values: Mapping[str, Any] | None = None,
+                trace: list[Checked] | None = None) -> bool:
         typedef = typedef or self.typedef
         values = self.values if values is None else values
         compiled = self.session.store.compiled_filter(spec, typedef.name)
         return compiled.matches(values, typedef, self.context if values is self.values else
-                                self.session.context(values))
+                                self.session.context(values), trace)
 
     def _target_record(self, ref_name: str) -> tuple[TypeDef, Mapping[str, Any]] | None:
         target_id = self.values.get(ref_name)
@@ -512,12 +567,27 @@ class _Evaluation:
         record = self.session.container(target_type.name).records.get(target_id)
         return (target_type, record.values) if record is not None else None
 
-    def policy(self) -> Policy | None:
+    def policy(self, trace: list[PolicyChecked] | None = None) -> Policy | None:
+        """The first policy whose `when` and `through` the record matches; with `trace`, each
+        policy weighed up to that one is appended with what was found."""
         for policy in self.timers.policies:
-            if policy.when is not None and not self.matches(policy.when):
+            when: list[Checked] | None = [] if trace is not None else None
+            if policy.when is not None and not self.matches(policy.when, trace=when):
+                if trace is not None:
+                    trace.append(PolicyChecked(policy, False, when[0] if when else None))
                 continue
-            if all((found := self._target_record(ref)) is not None and self.matches(where, *found)
-                   for ref, where in policy.through):
+            held, through = True, []
+            for ref, where in policy.through:
+                found = self._target_record(ref)
+                checked: list[Checked] | None = [] if trace is not None else None
+                held = found is not None and self.matches(where, *found, trace=checked)
+                if trace is not None:
+                    through.append((ref, self.values.get(ref), checked[0] if checked else None))
+                if not held:
+                    break
+            if trace is not None:
+                trace.append(PolicyChecked(policy, held, when[0] if when else None, tuple(through)))
+            if held:
                 return policy
         return None
 
@@ -618,7 +688,7 @@ def _store_states(session: Session, timers_: TypeTimers, book: TimerBook, record
     calendars = calendars_of(session.definitions)
     moments = [m for clock in timers_.clocks.values() if clock.name in states
                for m in [_next_checkpoint(clock, states[clock.name], calendars)] if m is not None]
-    book.save(record_id, states, min(moments) if moments else None)
+    book.save(record_id, states, min(moments) if moments else None, _micros(session.now))
 
 
 def derive(session: Session, typedef: TypeDef, record: Record | None, old: Mapping[str, Any],
@@ -857,4 +927,42 @@ def clocks_of(session: Session, record: Record, language: str = "en") -> list[Cl
                                timedelta(microseconds=state.target) if state.target is not None else None,
                                timedelta(microseconds=state.elapsed),
                                _moment(state.deadline) if state.deadline is not None else None))
+    return found
+
+
+def policy_reasons(session: Session, record: Record) -> tuple[Policy | None, list[PolicyChecked]]:
+    """The policy a record's values choose now, as every write chooses it, and each policy
+    weighed on the way (the first that matches is chosen)."""
+    timers_ = timers(session.definitions).by_type.get(record.type_name)
+    if timers_ is None:
+        return None, []
+    trace: list[PolicyChecked] = []
+    typedef = session.definitions.type(record.type_name)
+    return _Evaluation(session, typedef, timers_, record.values).policy(trace), trace
+
+
+def phase_changes(session: Session, record: Record) -> list[tuple[datetime, str, str, timedelta]]:
+    """When the clocks of a record started, paused, stopped or restarted, oldest first, as
+    the engine kept it: (when, clock, phase, business time counted then)."""
+    if record.type_name not in timers(session.definitions).by_type:
+        return []
+    return [(_moment(change.at), change.clock, change.phase, timedelta(microseconds=change.elapsed))
+            for change in _book(session, record.type_name).changes(record.id)]
+
+
+def clock_reasons(session: Session, record: Record) -> dict[str, list[tuple[str, Any, Checked]]]:
+    """For each clock of a record, its conditions (start, pause, stop) as the engine evaluates
+    them on the record's values now: clock → [(condition, its filter, what was found)]."""
+    timers_ = timers(session.definitions).by_type.get(record.type_name)
+    if timers_ is None:
+        return {}
+    evaluation = _Evaluation(session, session.definitions.type(record.type_name), timers_, record.values)
+    found: dict[str, list[tuple[str, Any, Checked]]] = {}
+    for clock in timers_.clocks.values():
+        for what in ("start", "pause", "stop"):
+            spec = getattr(clock, what)
+            if spec is not None:
+                checked: list[Checked] = []
+                evaluation.matches(spec, trace=checked)
+                found.setdefault(clock.name, []).append((what, spec, checked[0]))
     return found

@@ -845,6 +845,16 @@ def available_transitions(session: Session, record: Record | str) -> list[tuple[
             if _refusal(session, workflow, record, t) is None]
 
 
+def transition_refusals(session: Session, record: Record) -> list[tuple[str, str, str | None]]:
+    """Each transition of a record's workflow as the session's person stands: (name, label,
+    why they may not fire it now — its from-states, their roles, its guard — or None)."""
+    workflow = workflow_of(session.definitions, record.type_name)
+    if workflow is None:
+        return []
+    language = _language(session)
+    return [(t.name, t.title(language), _refusal(session, workflow, record, t)) for t in workflow.transitions.values()]
+
+
 # -- wiring into a store -------------------------------------------------------------------
 
 def initial_state(session: Session, typedef: TypeDef, values: Mapping[str, Any]) -> Mapping[str, Any]:
