@@ -339,7 +339,7 @@ def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Recor
     queue_message(session, rule.channel, [address], subject, _render(_pick(rule.body, language), context),
                   headers=headers, thread=record_thread(session, conversation), record=conversation,
                   # the field's files as they are once this change commits, read when the email is sent
-                  attachments=((record.number, rule.attach),) if attach else ())
+                  attachments=((record.number, rule.attach),) if attach and rule.attach is not None else ())
 
 
 def _thread_record(session: Session, rule: Notification, typedef: TypeDef, values: Mapping[str, Any]) -> Record | None:
