@@ -110,11 +110,13 @@ def offer_errors(offer: Mapping[str, Any], types: Mapping[str, TypeDef], roles: 
     count = offer.get("count")
     if not isinstance(count, Mapping):
         return errors
-    counted = types.get(count.get("type"))
+    type_name = count.get("type")
+    counted = types.get(type_name) if isinstance(type_name, str) else None
     if counted is None:
         return errors + [definition_error(positions, path + ("count", "type"), f"`{count.get('type')}` is not a type",
                                           hint_for(str(count.get("type")), types))]
-    field = counted.fields.get(count.get("field"))
+    field_name = count.get("field")
+    field = counted.fields.get(field_name) if isinstance(field_name, str) else None
     if field is None or field.kind.name != "user" or counted.index_for(field.name) is None:
         usable = [n for n, f in counted.fields.items() if f.kind.name == "user" and counted.index_for(n) is not None]
         errors.append(definition_error(positions, path + ("count", "field"),
