@@ -151,7 +151,7 @@ class Monitoring:
         after = status.last_occurrence
         if after is None:
             return None                     # never run here yet: not late before its first run
-        following = job.schedule.next_after(after, status.zone)
+        following = job.cron.next_after(after, status.zone)
         return following if following <= now else None
 
 
