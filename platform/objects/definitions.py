@@ -30,8 +30,9 @@ def load_definitions(folder: str | Path = "definitions", overlays: Sequence[str 
     errors: list[DefinitionError] = []
     sources: list[str] = []
     base = _read_folder(Path(folder), False, errors, sources)
-    layers = [_read_folder(Path(overlay), True, errors, sources) for overlay in overlays]
-    if base is None or any(layer is None for layer in layers):
+    read = [_read_folder(Path(overlay), True, errors, sources) for overlay in overlays]
+    layers = [layer for layer in read if layer is not None]
+    if base is None or len(layers) < len(read):
         # A file that cannot be read at all: every later check would only echo its absence.
         raise DefinitionErrors(errors)
     document, merge_errors = merge_folder(base)
@@ -155,8 +156,9 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
     def check_role_pages(self, views: Mapping[str, Any]) -> None:
         """A role's menu and home page name views that exist and are offered to the role."""
         for role, spec in self.roles.items():
-            places = [(("roles", role, "menu", position, "views"), section.get("views") or ())
-                      for position, section in enumerate(spec.get("menu") or ()) if isinstance(section, dict)]
+            places: list[tuple[DocPath, Any]] = [
+                (("roles", role, "menu", position, "views"), section.get("views") or ())
+                for position, section in enumerate(spec.get("menu") or ()) if isinstance(section, dict)]
             places.append((("roles", role, "home"), spec.get("home") or ()))
             for path, names in places:
                 for position, name in enumerate(names):
@@ -237,8 +239,10 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
         """A record page's layout: fields of the type, each placed once; badges are enums."""
         if not isinstance(spec, dict):
             return None
-        path, placed = ("types", name, "page"), {}
-        places = [("badges",), ("main",)] + [("panel", position) for position in range(len(spec.get("panel") or ()))]
+        path: DocPath = ("types", name, "page")
+        placed: dict[str, str] = {}         # field → where on the page it is, for the message of a second place
+        places: list[DocPath] = [("badges",), ("main",)]
+        places += [("panel", position) for position in range(len(spec.get("panel") or ()))]
         for place in places:
             items = spec.get(place[0]) if len(place) == 1 else (spec["panel"][place[1]] or {}).get("fields")
             where = path + place + (() if len(place) == 1 else ("fields",))
@@ -398,19 +402,21 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
         """A summary counts records of `of` pointing here through `via`, by an indexed field."""
         for position, spec in enumerate(typedef.summaries):
             path = ("types", typedef.name, "summaries", position)
-            source = self.typedefs.get(spec.get("of")) if isinstance(spec.get("of"), str) else None
+            of = spec.get("of")
+            source = self.typedefs.get(of) if isinstance(of, str) else None
             if source is None:
                 self.error(path + ("of",), f"`{spec.get('of')}` is not a type", hint_for(str(spec.get("of")), self.type_names))
                 continue
             if not self.knows_fields(source.name):
                 continue
-            via = source.fields.get(spec.get("via"))
+            via_name, by_name = spec.get("via"), spec.get("by")
+            via = source.fields.get(via_name) if isinstance(via_name, str) else None
             if via is None or not isinstance(via.kind, RefKind) or via.kind.to != typedef.name \
                     or source.index_for(via.name) is None:
                 refs = [n for n, f in source.fields.items() if isinstance(f.kind, RefKind) and f.kind.to == typedef.name]
                 self.error(path + ("via",), f"`{spec.get('via')}` is not an indexed ref field of `{source.name}` "
                                             f"pointing at `{typedef.name}`", hint_for(str(spec.get("via")), refs))
-            by = source.fields.get(spec.get("by"))
+            by = source.fields.get(by_name) if isinstance(by_name, str) else None
             if by is None or by.kind.name not in ("enum", "ref", "user", "boolean", "string", "tags") \
                     or source.index_for(by.name) is None:
                 self.error(path + ("by",), f"a summary counts the values of an indexed enum, ref, user, boolean, "
