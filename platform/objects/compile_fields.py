@@ -13,6 +13,7 @@ from .compiling import (
     CONTEXT_WORD,
     DEFAULT_WORDS,
     NUMERIC_KINDS,
+    CompilerPart,
     check_expression,
     check_ref_path,
     record_fields_read,
@@ -37,7 +38,7 @@ def _same_values(one: Kind, other: Kind) -> bool:
             and getattr(one, "to", None) == getattr(other, "to", None))
 
 
-class FieldCompiling:
+class FieldCompiling(CompilerPart):
     """The fields part of the definitions' compiler (`definitions._Compiler`)."""
 
     def field(self, type_name: str, name: str, spec: dict, declared: dict, zone: str) -> FieldDef:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .compiling import NUMERIC_KINDS, with_article
+from .compiling import NUMERIC_KINDS, CompilerPart, with_article
 from .errors import hint_for
 from .fields import ComputedKind, Kind
 from .frozen import freeze, freeze_plain
 from .model import ViewDef
 
 
-class ViewCompiling:
+class ViewCompiling(CompilerPart):
     """The views part of the definitions' compiler (`definitions._Compiler`)."""
 
     def view(self, name: str, spec: dict) -> ViewDef:

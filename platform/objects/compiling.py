@@ -7,7 +7,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.parser import Parser
@@ -34,6 +34,30 @@ NUMERIC_KINDS = ("integer", "decimal", "money", "duration")
 SEARCHABLE_KINDS = ("string", "text")
 
 _ENVIRONMENT = SandboxedEnvironment()
+
+
+class CompilerPart:
+    """Base of the parts of the definitions' compiler (fields, indexes, views): what they
+    read of the whole, `definitions._Compiler`, declared for the type checker. The
+    attributes are set by `_Compiler`, and its methods are the ones that run."""
+
+    data: dict
+    positions: SourceMap
+    errors: list[DefinitionError]
+    typedefs: dict[str, TypeDef]
+    type_names: list[str]
+    roles: dict[str, dict]
+    broken: set[tuple[str, str]]          # (type, field) whose kind is unknown
+    vague: set[str]                       # types whose `fields` is not a map
+
+    if TYPE_CHECKING:
+        def error(self, path: DocPath, message: str, hint: str | None = None, *, on_key: bool = False,
+                  shown_path: str | None = None) -> None: ...
+
+        def knows_fields(self, type_name: str) -> bool: ...
+
+        def check_filter(self, spec: Any, target: TypeDef, path: DocPath,
+                         record_type: TypeDef | None = None) -> None: ...
 
 @dataclass(frozen=True)
 class Section:
