@@ -118,8 +118,9 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
         shown = format_path(path) if shown_path is None else shown_path
         self.errors.append(DefinitionError(at.file, at.line, at.column, shown, message, hint))
 
-    def knows_fields(self, type_name: str) -> bool:
-        """Whether the fields of a type are known well enough to say that one is missing."""
+    def knows_fields(self, type_name: object) -> bool:
+        """Whether the fields of a type are known well enough to say that one is missing
+        (`type_name` as the document wrote it: anything but a type's name is not)."""
         return type_name in self.typedefs and type_name not in self.vague
 
     def section(self, name: str) -> dict:
