@@ -633,7 +633,7 @@ def _unbounded(kind: Kind) -> Kind:
     """A kind that coerces like `kind` but accepts any bound: `{quantity: {lt: 1000}}` is
     a fair question even when quantities stop at 100."""
     changes: dict[str, Any] = {name: None for name in ("minimum", "maximum", "pattern")
-               if getattr(kind, name, None) is not None}
+                               if getattr(kind, name, None) is not None}
     if isinstance(kind, ComputedKind):
         changes["result"] = _unbounded(kind.result)
     return dataclasses.replace(kind, **changes) if changes else kind
