@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from .opening import identity_of_args, open_store
+from deskbase.rules.access.identity import identity_of
+
+from .opening import open_store
 from .tables import table
 
 
@@ -27,7 +29,7 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
 def cmd_approvals(args) -> int:
     from deskbase.rules.process.approvals import decide_approval, pending_for
     with open_store(args) as store:
-        identity = identity_of_args(store, args)
+        identity = identity_of(store, args.as_login)     # --as is required: never the system
         if args.approvals_command == "list":
             rows = [[item.number, item.label, item.step, item.approver if item.approver != identity.id else "",
                      item.since.strftime("%Y-%m-%d %H:%M")] for item in pending_for(store, identity)]

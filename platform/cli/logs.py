@@ -33,6 +33,8 @@ class JsonFormatter(logging.Formatter):
 class _StandardError(logging.StreamHandler):
     """Writes to the standard error of the moment (a test or a pipe may have replaced it)."""
 
+    _deskbase: bool = False      # set on the one configure_logging installs, so a second call replaces it
+
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stderr
         super().emit(record)

@@ -125,14 +125,16 @@ def _with_sid(item: Mapping) -> Mapping:
     return {**attributes, "objectSid": raw[0]} if raw else attributes
 
 
-def _rid(sid: bytes) -> int | None:
+def _rid(sid: object) -> int | None:
     """The relative id of a binary SID: its last sub-authority (4 bytes, little-endian)."""
     return int.from_bytes(sid[-4:], "little") if isinstance(sid, bytes) and len(sid) >= 12 else None
 
 
-def _primary_sid(sid: bytes, rid: str) -> bytes | None:
+def _primary_sid(sid: object, rid: str) -> bytes | None:
     """The SID of a user's primary group: the user's with the group's relative id in its place."""
-    return sid[:-4] + int(rid).to_bytes(4, "little") if _rid(sid) is not None and rid.isdigit() else None
+    if not isinstance(sid, bytes) or _rid(sid) is None or not rid.isdigit():
+        return None
+    return sid[:-4] + int(rid).to_bytes(4, "little")
 
 
 def _cn(dn: str) -> str:
@@ -337,7 +339,8 @@ class ActiveDirectory:
         """The people whose primary group is this group or one nested in it."""
         nested = self._search(connection, f"(&(objectClass=group)(|(distinguishedName={escape_filter_chars(group_dn)})"
                                           f"(memberOf:{IN_CHAIN}:={escape_filter_chars(group_dn)})))", ["objectSid"])
-        for rid in sorted({_rid(attributes.get("objectSid")) for _, attributes in nested} - {None}):
+        rids = {rid for _, attributes in nested if (rid := _rid(attributes.get("objectSid"))) is not None}
+        for rid in sorted(rids):
             for dn, _ in self._paged(connection, self._filter(f"(primaryGroupID={rid})"), []):
                 yield dn
 

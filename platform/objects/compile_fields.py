@@ -13,13 +13,25 @@ from .compiling import (
     CONTEXT_WORD,
     DEFAULT_WORDS,
     NUMERIC_KINDS,
+    CompilerPart,
     check_expression,
     check_ref_path,
     record_fields_read,
     with_article,
 )
 from .errors import DefinitionError, FieldError, hint_for
-from .fields import KINDS, AttachmentsKind, ComputedKind, EnumKind, Kind, RefKind, StringKind, TextKind, parse_duration
+from .fields import (
+    KINDS,
+    AttachmentsKind,
+    ComputedKind,
+    DateTimeKind,
+    EnumKind,
+    Kind,
+    RefKind,
+    StringKind,
+    TextKind,
+    parse_duration,
+)
 from .frozen import freeze, freeze_plain
 from .model import SYSTEM_FIELDS, FieldDef, TypeDef
 from .sourcemap import DocPath, format_path
@@ -28,7 +40,8 @@ from .sourcemap import DocPath, format_path
 def copy_paths(spec: Any) -> tuple[tuple[str, str], ...]:
     """`copied_from` as (ref, field) pairs, whether one path or a list was written."""
     paths = [spec] if isinstance(spec, str) else spec if isinstance(spec, list) else []
-    return tuple(tuple(path.split(".", 1)) for path in paths if isinstance(path, str) and "." in path)
+    pairs = (path.split(".", 1) for path in paths if isinstance(path, str) and "." in path)
+    return tuple((ref, name) for ref, name in pairs)
 
 
 def _same_values(one: Kind, other: Kind) -> bool:
@@ -37,7 +50,7 @@ def _same_values(one: Kind, other: Kind) -> bool:
             and getattr(one, "to", None) == getattr(other, "to", None))
 
 
-class FieldCompiling:
+class FieldCompiling(CompilerPart):
     """The fields part of the definitions' compiler (`definitions._Compiler`)."""
 
     def field(self, type_name: str, name: str, spec: dict, declared: dict, zone: str) -> FieldDef:
@@ -153,7 +166,7 @@ class FieldCompiling:
         if option == "result":
             if value not in metaschema.RESULT_KINDS:
                 return None
-            return KINDS[value](zone=zone) if value == "datetime" else KINDS[value]()
+            return DateTimeKind(zone=zone) if value == "datetime" else KINDS[value]()
         return None
 
     def bound(self, kind_name: str, value: Any, path: DocPath) -> Any:
@@ -265,6 +278,7 @@ class FieldCompiling:
 
     def check_aggregate(self, typedef: TypeDef, field_name: str, kind: ComputedKind, path: DocPath) -> None:
         spec = kind.aggregate
+        assert spec is not None                     # asked only of a field with an aggregate
         of, via, function = spec.get("of"), spec.get("via"), spec.get("function")
         if not isinstance(of, str):
             return

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .compiling import SEARCHABLE_KINDS, with_article
+from .compiling import SEARCHABLE_KINDS, CompilerPart, with_article
 from .errors import hint_for
 from .fields import AttachmentsKind, ComputedKind, Kind, TextKind
 from .model import SYSTEM_INDEXES, FieldDef, IndexDef
 from .sourcemap import DocPath
 
 
-class IndexCompiling:
+class IndexCompiling(CompilerPart):
     """The indexes part of the definitions' compiler (`definitions._Compiler`)."""
 
     def indexes(self, type_name: str, spec: dict, fields: Mapping[str, FieldDef]) -> dict[str, IndexDef]:
-        entries = spec.get("index") if isinstance(spec.get("index"), list) and type_name not in self.vague else []
+        listed = spec.get("index")
+        entries = listed if isinstance(listed, list) and type_name not in self.vague else []
         declared: dict[str, IndexDef] = {}
         text_index: IndexDef | None = None
         always = {index.fields[0] for index in SYSTEM_INDEXES}
         for position, entry in enumerate(entries):
             path = ("types", type_name, "index", position)
+            target_path: DocPath
             if isinstance(entry, str):
                 index_kind, target, target_path = None, entry, path
             elif isinstance(entry, dict) and len(entry) == 1:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .compiling import NUMERIC_KINDS, with_article
+from .compiling import NUMERIC_KINDS, CompilerPart, with_article
 from .errors import hint_for
-from .fields import ComputedKind, Kind
+from .fields import ComputedKind, Kind, RefKind
 from .frozen import freeze, freeze_plain
 from .model import ViewDef
 
 
-class ViewCompiling:
+class ViewCompiling(CompilerPart):
     """The views part of the definitions' compiler (`definitions._Compiler`)."""
 
     def view(self, name: str, spec: dict) -> ViewDef:
@@ -73,17 +73,20 @@ class ViewCompiling:
             if not isinstance(action, dict):
                 continue
             where = path + ("bulk", position)
-            made = self.typedefs.get(action.get("create"))
+            made_name = action.get("create")
+            made = self.typedefs.get(made_name) if isinstance(made_name, str) else None
             if made is None:
                 self.error(where + ("create",), f"`{action.get('create')}` is not a type",
                            hint_for(action.get("create"), self.type_names))
                 continue
-            via = made.fields.get(action.get("via"))
-            if via is None or via.kind.name != "ref" or via.kind.to != type_name:
+            via_name = action.get("via")
+            via = made.fields.get(via_name) if isinstance(via_name, str) else None
+            if via is None or via.kind.name != "ref" or not isinstance(via.kind, RefKind) or via.kind.to != type_name:
                 self.error(where + ("via",), f"`{action.get('via')}` is not a ref field of `{made.name}` pointing "
                                              f"at `{type_name}`",
                            hint_for(action.get("via"), [n for n, f in made.fields.items()
-                                                        if f.kind.name == "ref" and f.kind.to == type_name]))
+                                                        if f.kind.name == "ref" and isinstance(f.kind, RefKind)
+                                                        and f.kind.to == type_name]))
                 continue
             split = action.get("split")
             if split is not None and getattr(made.fields.get(split), "kind", None) is not None and \

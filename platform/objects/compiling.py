@@ -7,7 +7,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.parser import Parser
@@ -34,6 +34,30 @@ NUMERIC_KINDS = ("integer", "decimal", "money", "duration")
 SEARCHABLE_KINDS = ("string", "text")
 
 _ENVIRONMENT = SandboxedEnvironment()
+
+
+class CompilerPart:
+    """Base of the parts of the definitions' compiler (fields, indexes, views): what they
+    read of the whole, `definitions._Compiler`, declared for the type checker. The
+    attributes are set by `_Compiler`, and its methods are the ones that run."""
+
+    data: dict
+    positions: SourceMap
+    errors: list[DefinitionError]
+    typedefs: dict[str, TypeDef]
+    type_names: list[str]
+    roles: dict[str, dict]
+    broken: set[tuple[str, str]]          # (type, field) whose kind is unknown
+    vague: set[str]                       # types whose `fields` is not a map
+
+    if TYPE_CHECKING:
+        def error(self, path: DocPath, message: str, hint: str | None = None, *, on_key: bool = False,
+                  shown_path: str | None = None) -> None: ...
+
+        def knows_fields(self, type_name: object) -> bool: ...
+
+        def check_filter(self, spec: Any, target: TypeDef, path: DocPath,
+                         record_type: TypeDef | None = None) -> None: ...
 
 @dataclass(frozen=True)
 class Section:
@@ -110,11 +134,13 @@ def offer_errors(offer: Mapping[str, Any], types: Mapping[str, TypeDef], roles: 
     count = offer.get("count")
     if not isinstance(count, Mapping):
         return errors
-    counted = types.get(count.get("type"))
+    type_name = count.get("type")
+    counted = types.get(type_name) if isinstance(type_name, str) else None
     if counted is None:
         return errors + [definition_error(positions, path + ("count", "type"), f"`{count.get('type')}` is not a type",
                                           hint_for(str(count.get("type")), types))]
-    field = counted.fields.get(count.get("field"))
+    field_name = count.get("field")
+    field = counted.fields.get(field_name) if isinstance(field_name, str) else None
     if field is None or field.kind.name != "user" or counted.index_for(field.name) is None:
         usable = [n for n, f in counted.fields.items() if f.kind.name == "user" and counted.index_for(n) is not None]
         errors.append(definition_error(positions, path + ("count", "field"),

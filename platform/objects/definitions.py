@@ -139,8 +139,9 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
         shown = format_path(path) if shown_path is None else shown_path
         self.errors.append(DefinitionError(at.file, at.line, at.column, shown, message, hint))
 
-    def knows_fields(self, type_name: str) -> bool:
-        """Whether the fields of a type are known well enough to say that one is missing."""
+    def knows_fields(self, type_name: object) -> bool:
+        """Whether the fields of a type are known well enough to say that one is missing
+        (`type_name` as the document wrote it: anything but a type's name is not)."""
         return type_name in self.typedefs and type_name not in self.vague
 
     def section(self, name: str) -> dict:
@@ -177,8 +178,9 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
     def check_role_pages(self, views: Mapping[str, Any]) -> None:
         """A role's menu and home page name views that exist and are offered to the role."""
         for role, spec in self.roles.items():
-            places = [(("roles", role, "menu", position, "views"), section.get("views") or ())
-                      for position, section in enumerate(spec.get("menu") or ()) if isinstance(section, dict)]
+            places: list[tuple[DocPath, Any]] = [
+                (("roles", role, "menu", position, "views"), section.get("views") or ())
+                for position, section in enumerate(spec.get("menu") or ()) if isinstance(section, dict)]
             places.append((("roles", role, "home"), spec.get("home") or ()))
             for path, names in places:
                 for position, name in enumerate(names):
@@ -260,8 +262,10 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
         the diagram is for roles of the definitions."""
         if not isinstance(spec, dict):
             return None
-        path, placed = ("types", name, "page"), {}
-        places = [("badges",), ("main",)] + [("panel", position) for position in range(len(spec.get("panel") or ()))]
+        path: DocPath = ("types", name, "page")
+        placed: dict[str, str] = {}         # field → where on the page it is, for the message of a second place
+        places: list[DocPath] = [("badges",), ("main",)]
+        places += [("panel", position) for position in range(len(spec.get("panel") or ()))]
         for place in places:
             items = spec.get(place[0]) if len(place) == 1 else (spec["panel"][place[1]] or {}).get("fields")
             where = path + place + (() if len(place) == 1 else ("fields",))
@@ -425,19 +429,21 @@ class _Compiler(FieldCompiling, IndexCompiling, ViewCompiling):
         """A summary counts records of `of` pointing here through `via`, by an indexed field."""
         for position, spec in enumerate(typedef.summaries):
             path = ("types", typedef.name, "summaries", position)
-            source = self.typedefs.get(spec.get("of")) if isinstance(spec.get("of"), str) else None
+            of = spec.get("of")
+            source = self.typedefs.get(of) if isinstance(of, str) else None
             if source is None:
                 self.error(path + ("of",), f"`{spec.get('of')}` is not a type", hint_for(str(spec.get("of")), self.type_names))
                 continue
             if not self.knows_fields(source.name):
                 continue
-            via = source.fields.get(spec.get("via"))
+            via_name, by_name = spec.get("via"), spec.get("by")
+            via = source.fields.get(via_name) if isinstance(via_name, str) else None
             if via is None or not isinstance(via.kind, RefKind) or via.kind.to != typedef.name \
                     or source.index_for(via.name) is None:
                 refs = [n for n, f in source.fields.items() if isinstance(f.kind, RefKind) and f.kind.to == typedef.name]
                 self.error(path + ("via",), f"`{spec.get('via')}` is not an indexed ref field of `{source.name}` "
                                             f"pointing at `{typedef.name}`", hint_for(str(spec.get("via")), refs))
-            by = source.fields.get(spec.get("by"))
+            by = source.fields.get(by_name) if isinstance(by_name, str) else None
             if by is None or by.kind.name not in ("enum", "ref", "user", "boolean", "string", "tags") \
                     or source.index_for(by.name) is None:
                 self.error(path + ("by",), f"a summary counts the values of an indexed enum, ref, user, boolean, "

@@ -127,13 +127,14 @@ def read_demo(folder: Path, extra_keys: Iterable[str] = ()) -> list[tuple[str, M
     paths = sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
     if not paths:
         raise DemoError(f"{folder}: no demo files (*.yaml) here")
-    documents = []
+    documents: list[tuple[str, Mapping[str, Any], SourceMap]] = []
     for path in paths:
         shown = f"{folder.name}/{path.name}"
         document, errors = read_yaml(path)
         if errors:
             first = errors[0]
             raise DemoError(f"{shown}:{first.line}: {first.message}")
+        assert document is not None                 # None only with errors
         data = document.data if document.data is not None else {}
         if not isinstance(data, dict):
             raise DemoError(f"{shown}:1: a demo file is a map with `records` and/or `generate`")
@@ -338,7 +339,8 @@ class _DemoLoad:
                 row.values(rng.choice(variants))
             rows.append(row.values(values))
         done = self.created.get(typedef.name, 0)
-        report = (lambda n: self.progress(typedef.name, done + n)) if self.progress else None
+        progress = self.progress                    # named, so the lambda sees it is not None
+        report = (lambda n: progress(typedef.name, done + n)) if progress else None
         try:
             made = self.store.bulk_create(typedef.name, rows, user=self.user, batch=500, progress=report,
                                           notify=self.notify, now=self.fixed_now)
@@ -451,7 +453,8 @@ class _Row:
     def _choose(self, items: list, weights: list | None, how_many: int | None) -> Any:
         if how_many is None:
             return self.rng.choices(items, weights)[0] if items else None
-        pool, pool_weights, chosen = list(items), list(weights) if weights else None, []
+        pool, pool_weights = list(items), list(weights) if weights else None
+        chosen: list[Any] = []
         while pool and len(chosen) < how_many:
             index = self.rng.choices(range(len(pool)), pool_weights)[0]
             chosen.append(pool.pop(index))

@@ -6,23 +6,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from BTrees.OOBTree import OOBTree
 
 from .errors import FieldError, ValidationError
 from .expressions import ExpressionError, evaluate
-from .fields import ComputedKind, DecimalKind, DurationKind, SequenceKind
+from .fields import ComputedKind, DecimalKind, DurationKind, RefKind, SequenceKind
 from .kept_objects import kept_object
 from .model import TypeDef
 from .records import Record
+from .session_part import SessionPart
 from .write_path import Change
+
+if TYPE_CHECKING:
+    # what a part is at run time: the hooks are given the whole session
+    from .session import Session
 
 SEQUENCES_KEY = "deskbase.sequences"     # (type, field, year or 0) → the last number given
 
 
-class DerivedValues:
+class DerivedValues(SessionPart):
     """The derived values of a `Session`'s writes (a part of it)."""
 
     def _copied(self, typedef: TypeDef, values: Mapping[str, Any], record: Record | None) -> Mapping[str, Any]:
@@ -46,6 +51,7 @@ class DerivedValues:
                 except (FieldError, TypeError, ValueError):
                     continue                     # the ref's own problem is reported by validation
                 kind = typedef.fields[ref].kind
+                assert isinstance(kind, RefKind)         # a copy goes through a ref (check_copy)
                 target = self.container(kind.to).records.get(target_id) if target_id is not None else None
                 copied = target.get(source) if target is not None else None
                 if copied not in (None, (), ""):
@@ -63,6 +69,7 @@ class DerivedValues:
                 if kind.expression:
                     raw = evaluate(kind.expression, {"record": new, "now": self.now, "today": self.today})
                 else:
+                    assert kind.aggregate is not None      # a computed field has an expression or an aggregate
                     raw = self._aggregate(kind.aggregate, new.get("id"))
                 new[name] = _computed_value(kind.result, raw)
             except (ExpressionError, FieldError) as error:
@@ -93,6 +100,8 @@ class DerivedValues:
         for owner, name, spec in self.store.aggregates_over(change.typedef.name):
             via, function = spec["via"], spec.get("function", "sum")
             records = self.container(owner.name).records
+            kind = owner.fields[name].kind
+            assert isinstance(kind, ComputedKind)           # only computed fields have an aggregate
             if function in ("count", "sum"):
                 deltas: dict[int, Any] = {}
                 for values, sign in ((change.old, -1), (change.new, 1)):
@@ -110,7 +119,7 @@ class DerivedValues:
                 if delta is None:
                     self.compute(owner, values, only={name})
                 else:
-                    values[name] = _computed_value(owner.fields[name].kind.result, (values.get(name) or 0) + delta)
+                    values[name] = _computed_value(kind.result, (values.get(name) or 0) + delta)
                 self.compute(owner, values, only=self.store.expressions_of(owner))   # they may read the aggregate
                 if values[name] != target.values.get(name):
                     # a derived value: no new version, so nobody's open edit becomes stale
@@ -181,7 +190,7 @@ class DerivedValues:
         """Let the hooks add the values they keep (a deadline) to the change; their names."""
         derived: list[str] = []
         for derive in self.store.hooks.derive:
-            for name, value in derive(self, typedef, record, old, new).items():
+            for name, value in derive(cast("Session", self), typedef, record, old, new).items():
                 new[name] = value
                 derived.append(name)
         return tuple(derived)

@@ -9,13 +9,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
-def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """The closest known name to a misspelt one, or None when nothing is close."""
+def did_you_mean(name: object, candidates: Iterable[str]) -> str | None:
+    """The closest known name to a misspelt one, or None when nothing is close (`name` as
+    a document wrote it: read as text, whatever it is)."""
     matches = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1, cutoff=0.6)
     return matches[0] if matches else None
 
 
-def hint_for(name: str, candidates: Iterable[str]) -> str | None:
+def hint_for(name: object, candidates: Iterable[str]) -> str | None:
     """`did you mean `x`?` for a misspelt name, or None."""
     close = did_you_mean(name, candidates)
     return f"did you mean `{close}`?" if close else None

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -107,6 +107,9 @@ class ByType(tuple):
     in a filter on type T, the items of `by_type[T]` when T is named there, else `default`.
     (A deputy stands in for Alice on every kind of work, for Bob on one kind only.)"""
 
+    default: tuple
+    by_type: dict[str, tuple]
+
     def __new__(cls, every: Sequence[Any], default: Sequence[Any], by_type: Mapping[str, Sequence[Any]]):
         made = super().__new__(cls, every)
         made.default, made.by_type = tuple(default), {k: tuple(v) for k, v in by_type.items()}
@@ -153,6 +156,7 @@ class Reference:
             value = _attribute(scope.me, self.name or "id")
             return (value.for_type(scope.type_name) or None) if isinstance(value, ByType) else value
         if self.source == "record":
+            assert self.name is not None            # the compiler refuses a bare `$record`
             return _attribute(scope.record, self.name)
         if self.source == "now":
             return scope.now + self.offset
@@ -161,7 +165,7 @@ class Reference:
 
 # -- operands ----------------------------------------------------------------------------
 
-def _items(raw: Any) -> Sequence[Any]:
+def _items(raw: Any) -> Collection[Any]:
     return raw if isinstance(raw, (list, tuple, set, frozenset)) else (raw,)
 
 
@@ -254,6 +258,7 @@ class _Run:
 
     def kept(self, node: Any, held: bool, wanted: Any = (), found: Any = None) -> bool:
         """Keep what a condition found on the record (when tracing); `held` as it was."""
+        assert self.trace is not None              # called only when tracing
         self.trace.append(Checked(node.path, held, getattr(node, "op", "text"), getattr(node, "field", None),
                                   tuple(sorted(wanted, key=str)), found))
         return held
@@ -262,16 +267,24 @@ class _Run:
         """Evaluate every child (not only up to the first that decides, so that each reason is
         known) and keep them as one part; whether the group holds, as without the trace."""
         outer, self.trace = self.trace, []
+        assert outer is not None                   # called only when tracing
         results = [child.matches(values, self) for child in children]
         held = all(results) if op == "all" else any(results) if op == "any" else not results[0]
         parts, self.trace = tuple(self.trace), outer
         outer.append(Checked("", held, op, parts=parts))
         return held
 
+    @property
+    def stored(self) -> TypeIndexes:
+        """The indexes, for the walk by ids (`ids`), which always has them: only `matches`
+        runs without."""
+        assert self.indexes is not None
+        return self.indexes
+
     def index(self, field_name: str, path: str):
-        index = self.indexes.for_field(self.typedef, field_name)
+        index = self.stored.for_field(self.typedef, field_name)
         if index is None:
-            if not self.indexes.all_ids:
+            if not self.stored.all_ids:
                 return None   # a type nothing was ever stored in: no index yet, no records
             raise QueryError(f"the index of `{field_name}` of `{self.typedef.name}` is missing",
                              path, "run `deskbase migrate`")
@@ -359,7 +372,7 @@ class All(_Node):
     """Every record."""
 
     def ids(self, run: _Run) -> IdSet:
-        return run.indexes.all_ids
+        return run.stored.all_ids
 
     def _probe(self, run: _Run) -> _Probe:
         return _Probe(lambda ids: ids, run.population, 0)
@@ -392,7 +405,7 @@ class And(_Node):
             if not result:
                 return IISet()
         if result is None:
-            result = run.indexes.all_ids
+            result = run.stored.all_ids
         for child in negatives:
             if _narrows(len(result), child.probe(run)):
                 result = difference(result, child.probe(run).keep(result))
@@ -444,7 +457,7 @@ class Not(_Node):
     child: Any
 
     def ids(self, run: _Run) -> IdSet:
-        return difference(run.indexes.all_ids, self.child.ids(run))
+        return difference(run.stored.all_ids, self.child.ids(run))
 
     def _probe(self, run: _Run) -> _Probe:
         probe = self.child.probe(run)
@@ -490,7 +503,7 @@ class Compare(_Node):
     field: str
     op: str
     operand: Operand
-    kind: Kind = dataclasses.field(default=None, compare=False, repr=False)   # coerces references
+    kind: Kind = dataclasses.field(compare=False, repr=False)   # coerces references
     path: str = dataclasses.field(default="", compare=False)
 
     def _range(self, bound: Any) -> dict:
@@ -524,7 +537,7 @@ class Compare(_Node):
         return index.between(**self._range(bound))
 
     def _ids_by_id(self, run: _Run) -> IdSet:
-        all_ids = run.indexes.all_ids
+        all_ids = run.stored.all_ids
         keys, empty = self.operand.resolve(self.kind, run.scope, self.path)
         if self.op in ("eq", "in"):
             return IISet(k for k in keys if _SMALLEST_ID <= k <= _LARGEST_ID and k in all_ids)
@@ -551,7 +564,7 @@ class Compare(_Node):
             return _NOTHING
         if holders is not None:
             return _membership(index, holders)
-        held, slot, passes = run.indexes.keys.get, index.slot, _COMPARISONS[self.op]
+        held, slot, passes = run.stored.keys.get, index.slot, _COMPARISONS[self.op]
 
         def keep(ids):
             return IISet([i for i in ids if (row := held(i)) is not None and len(row) > slot
@@ -585,8 +598,8 @@ class Text(_Node):
     path: str = dataclasses.field(default="", compare=False)
 
     def _index(self, run: _Run):
-        index = run.indexes.text(run.typedef)
-        if index is None and run.indexes.all_ids:
+        index = run.stored.text(run.typedef)
+        if index is None and run.stored.all_ids:
             raise QueryError(f"the text index of `{run.typedef.name}` is missing", self.path,
                              "run `deskbase migrate`")
         return index
@@ -602,7 +615,7 @@ class Text(_Node):
             result = found if result is None else intersection(result, found)
             if not result:
                 return IISet()
-        return run.indexes.all_ids if result is None else result
+        return run.stored.all_ids if result is None else result
 
     def _probe(self, run: _Run) -> _Probe:
         index = self._index(run)
@@ -614,12 +627,15 @@ class Text(_Node):
             if holders is not None:
                 probes.append(_membership(index, holders))
                 continue
-            probes.append(_Probe(lambda ids, prefix=prefix: intersection(ids, index.prefix(prefix)),
-                                 run.population, KEY_READ_COST))   # too many words to count
+            def keep(ids: IdSet, prefix: str = prefix) -> IdSet:
+                return intersection(ids, index.prefix(prefix))
+            probes.append(_Probe(keep, run.population, KEY_READ_COST))   # too many words to count
         return _all_of(probes, run.population)
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
-        words = textsearch.words_of(values, run.typedef.text_index.fields)
+        text_index = run.typedef.text_index
+        assert text_index is not None               # a text filter is compiled only for a type with one
+        words = textsearch.words_of(values, text_index.fields)
         held = (all(word in words for word in self.words)
                 and all(any(w.startswith(p) for w in words) for p in self.prefixes))
         return held if run.trace is None else run.kept(self, held, self.words + self.prefixes)
@@ -672,8 +688,8 @@ def _shown(value: Any) -> str:
 def _unbounded(kind: Kind) -> Kind:
     """A kind that coerces like `kind` but accepts any bound: `{quantity: {lt: 1000}}` is
     a fair question even when quantities stop at 100."""
-    changes = {name: None for name in ("minimum", "maximum", "pattern")
-               if getattr(kind, name, None) is not None}
+    changes: dict[str, Any] = {name: None for name in ("minimum", "maximum", "pattern")
+                               if getattr(kind, name, None) is not None}
     if isinstance(kind, ComputedKind):
         changes["result"] = _unbounded(kind.result)
     return dataclasses.replace(kind, **changes) if changes else kind

@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
-from typing import Any
+from typing import Any, TypeAlias
 
 from BTrees.IIBTree import IISet, IITreeSet, multiunion
 from BTrees.IOBTree import IOBTree
@@ -56,7 +56,7 @@ class KeysTree(IOBTree):
     max_internal_size = 128
 
 
-IdSet = IISet | IITreeSet
+IdSet: TypeAlias = IISet | IITreeSet
 """A set of record ids as BTrees set operations return it; treat it as read-only."""
 
 _MISSING = object()
@@ -137,6 +137,8 @@ def union_of(holders: list) -> IdSet:
 
 class _KeyedIndex(Persistent):
     """What every index holds: key → ids (`forward`), and the ids without a key (`empty`)."""
+
+    _v_counts: dict[int, tuple[Any, int, float]]    # id of a set → (the set, its size, when counted); volatile
 
     def __init__(self, signature: tuple):
         self.signature = signature
@@ -229,7 +231,7 @@ class FieldIndex(_KeyedIndex):
 class KeywordIndex(_KeyedIndex):
     """Several keys per record (refs, tags); records without any are kept apart."""
 
-    def move(self, record_id: int, old: tuple, new: tuple) -> None:
+    def move(self, record_id: int, old: Any, new: tuple) -> None:   # old: a tuple of keys, or _MISSING
         """File `record_id` under the keys `new` instead of `old` (_MISSING: nowhere)."""
         if old is _MISSING:
             old = None
@@ -321,6 +323,8 @@ def _key_function(index: IndexDef, typedef: TypeDef):
 
 class TypeIndexes(Persistent):
     """Every index of one type. Holds no definitions: each method is given the TypeDef."""
+
+    _v_plan: tuple[TypeDef, tuple] | None         # (the TypeDef planned for, its plan); volatile
 
     def __init__(self) -> None:
         self.all_ids = IITreeSet()

@@ -3,9 +3,18 @@ the outbox, job states, sequences' counters…), each under a key of its own."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
+
+
+# With `make` there is always an object; without it, perhaps none yet.
+@overload
+def kept_object(connection: Any, key: str, make: Callable[[], T]) -> T: ...
+
+
+@overload
+def kept_object(connection: Any, key: str, make: None = None) -> Any | None: ...
 
 
 def kept_object(connection: Any, key: str, make: Callable[[], T] | None = None) -> T | None:

@@ -712,7 +712,8 @@ def _sentences(error: ValidationError, document: Any) -> list[tuple[DocPath, str
         return [(path, f"expected {_noun(schema)}, got {shape}", None, False)]
 
     if keyword == "uniqueItems":
-        seen, twice = [], []
+        seen: list[Any] = []         # lists, not sets: the items may be maps or lists
+        twice: list[Any] = []
         for item in value:
             (twice if item in seen and item not in twice else seen).append(item)
         named = ", ".join(f"`{item}`" for item in twice)

@@ -154,6 +154,7 @@ def apply_migration(plan: Plan, session: "Session", progress: Callable[[str], No
             container.indexes.clear()
             container.indexes.rebuild(typedef, ((r.id, r.values) for r in container.records.values()))
             continue
+        assert step.field is not None, "the field steps name their field (plan_migration)"
         failures = []
         for record in container.records.values():
             values = dict(record.values)

@@ -97,7 +97,7 @@ class TypeDef:
     _by_field: Mapping[str, IndexDef] = field(default_factory=lambda: FROZEN_EMPTY, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        by_field = {}
+        by_field: dict[str, IndexDef] = {}
         for index in self.indexes.values():
             if index.kind != "text":
                 by_field.setdefault(index.fields[0], index)

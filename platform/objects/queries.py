@@ -9,10 +9,12 @@ from typing import Any
 from BTrees.IIBTree import intersection
 
 from .errors import QueryError
+from .fields import EnumKind, Kind
 from .indexes import as_set
 from .model import TypeDef
 from .query import parse_sort, search
 from .records import Record
+from .session_part import SessionPart
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class Page:
     limit: int
 
 
-class Queries:
+class Queries(SessionPart):
     """The reads of a `Session` (a part of it: it works on the session's store, definitions,
     identity and clock)."""
 
@@ -67,9 +69,7 @@ class Queries:
             found = as_set(holder)
             size = len(found) if ids is None else len(intersection(found, ids))
             if size:
-                value = kind.values[key] if getattr(kind, "values", None) and isinstance(key, int) \
-                    and 0 <= key < len(kind.values) else key
-                counts.append((value, size))
+                counts.append((_shown(kind, key), size))
                 counted += size
         if total > counted and not kind.multiple:
             counts.append((None, total - counted))
@@ -96,9 +96,7 @@ class Queries:
             values = [number for number in (indexes.key_of(numbers, record_id) for record_id in members)
                       if number is not None]
             if values:
-                value = kind.values[key] if getattr(kind, "values", None) and isinstance(key, int) \
-                    and 0 <= key < len(kind.values) else key
-                found.append((value, sum(values) / len(values), len(values)))
+                found.append((_shown(kind, key), sum(values) / len(values), len(values)))
         return found
 
     def matching_ids(self, typedef: TypeDef, filter: Any) -> tuple[bool, Any]:
@@ -119,3 +117,10 @@ class Queries:
         if not filter and self.read_scope(self.definitions.type(type_name)) is True:
             return self.container(type_name).indexes.count
         return self.query(type_name, filter, limit=0, context=context).total
+
+
+def _shown(kind: Kind, key: Any) -> Any:
+    """The value an index key stands for: an enum's value for its position, others as they are."""
+    if isinstance(kind, EnumKind) and kind.values and isinstance(key, int) and 0 <= key < len(kind.values):
+        return kind.values[key]
+    return key

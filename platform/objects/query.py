@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from itertools import islice
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from BTrees.IIBTree import IISet, intersection
 
@@ -75,15 +75,18 @@ def search(indexes: TypeIndexes, typedef: TypeDef, filter: Filter | None,
            context: Mapping[str, Any] | None = None) -> tuple[int, list[int]]:
     """(how many records match, the ids of the page `offset` … `offset + limit`);
     `limit=None` returns every match, `limit=0` only counts."""
+    order: SortOrder
     if isinstance(sort, str) or any(isinstance(item, str) for item in sort):
-        sort = parse_sort(sort, typedef)
+        order = parse_sort(cast("str | Sequence[str]", sort), typedef)
+    else:
+        order = tuple(cast(SortOrder, sort))     # (field, descending) pairs already
     result = filter.ids(indexes, typedef, context) if filter is not None else indexes.all_ids
     total = indexes.count if result is indexes.all_ids else len(result)
     offset = max(0, offset)
     if (limit is not None and limit <= 0) or offset >= total:
         return total, []
     stop = total if limit is None else min(total, offset + limit)
-    keys = tuple(sort)
+    keys = order
     if keys and keys[-1] == ("id", False):
         keys = keys[:-1]   # ids come ascending anyway
     return total, _first(indexes, typedef, result, total, keys, stop)[offset:stop]

@@ -154,7 +154,9 @@ class Session(Queries, WritePath, DerivedValues):
         """The filter this session may read of a type: True for every record, False for none."""
         if self.identity is None:
             return True
-        return self.store.hooks.read_scope(self, typedef)
+        read_scope = self.store.hooks.read_scope
+        assert read_scope is not None, "an identity is refused on a store without read_scope (__init__, reading_as)"
+        return read_scope(self, typedef)
 
     def lookup(self, type_name: str, text: str) -> int:
         """The id of a record of `type_name` from its number, or from its exact title."""

@@ -52,10 +52,10 @@ class SourceMap:
         """The position of the value at `path`, or of its nearest known ancestor."""
         node, at = self, self.at
         for step in path:
-            node = node.children.get(step)
-            if node is None:
+            child = node.children.get(step)
+            if child is None:
                 break
-            at = node.at
+            node, at = child, child.at
         return at
 
     def locate_key(self, path: Iterable[Step]) -> Position:
@@ -150,8 +150,8 @@ _SEQ, _MERGE = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:merge"
 _REREAD = {_BOOL, _INT, _FLOAT, "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value"}
 
 
-def _with_reading_rules(loader: type) -> type:
-    reader = type(f"Deskbase{loader.__name__}", (loader,), {})
+def _with_reading_rules(loader: type) -> Any:
+    reader: Any = type(f"Deskbase{loader.__name__}", (loader,), {})     # a PyYAML loader: no stubs, so untyped
     reader.yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag not in _REREAD]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()

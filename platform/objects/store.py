@@ -35,6 +35,7 @@ from ZODB.interfaces import IBlobStorage
 from ZODB.POSException import ConflictError
 
 from .errors import DeskbaseError
+from .fields import RefKind
 from .model import Definitions, TypeDef
 from .numbering import NumberAllocator
 
@@ -158,7 +159,8 @@ def _copies_by_source(definitions: Definitions) -> dict[str, list]:
         refs = {ref for _, paths in typedef.copies for ref, _ in paths}
         for ref in sorted(refs):
             field = typedef.fields.get(ref)
-            if field is not None and getattr(field.kind, "to", None) and typedef.index_for(ref) is not None:
+            if field is not None and isinstance(field.kind, RefKind) and field.kind.to \
+                    and typedef.index_for(ref) is not None:
                 found.setdefault(field.kind.to, []).append((typedef, ref))
     return found
 

@@ -8,13 +8,18 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field as _field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from .errors import FieldError, StaleEdit, ValidationError, hint_for
 from .fields import AttachmentsKind, RefKind, SequenceKind, Upload, UserKind, UsersKind, label_text
 from .model import TypeDef
 from .records import Attachment, Record
+from .session_part import SessionPart
+
+if TYPE_CHECKING:
+    # what a part is at run time: the hooks are given the whole session
+    from .session import Session
 
 UTC = timezone.utc
 
@@ -34,7 +39,7 @@ class Change:
     details: Mapping[str, Any] = _field(default_factory=dict)
 
 
-class WritePath:
+class WritePath(SessionPart):
     """The writes of a `Session` (a part of it: what it runs is the store's write hooks)."""
 
     def create(self, type_name: str, values: Mapping[str, Any]) -> Record:
@@ -46,10 +51,11 @@ class WritePath:
         new, errors = self._coerce(typedef, values, creating=True)
         for name, field in typedef.fields.items():  # the only choice of a ref, before what reads it
             if field.default == "$only_choice" and name not in values:
+                assert isinstance(field.kind, RefKind)    # $only_choice is a ref's default (DEFAULT_WORDS)
                 new[name] = self._only_choice(typedef, field.kind, new)
         seen = {**values, **{name: value for name, value in new.items() if name not in values}}
         for provide in self.store.hooks.defaults:   # e.g. a workflow's initial state, a dispatched group
-            for name, value in provide(self, typedef, seen).items():
+            for name, value in provide(cast("Session", self), typedef, seen).items():
                 if new.get(name) in (None, ()) and name not in errors:
                     new[name] = typedef.fields[name].kind.coerce(value, self.lookup)
         self._apply_defaults(typedef, new, values)
@@ -147,13 +153,13 @@ class WritePath:
 
     def _check(self, action: str, typedef: TypeDef, record: Record | None, values: Mapping[str, Any]) -> None:
         for check in self.store.hooks.checks:
-            check(self, action, typedef, record, values)
+            check(cast("Session", self), action, typedef, record, values)
 
     def _after(self, change: Change) -> None:
         self._refresh_aggregates(change)
         self._refresh_copies(change)
         for effect in self.store.hooks.effects:
-            effect(self, change)
+            effect(cast("Session", self), change)
 
     def _coerce(self, typedef: TypeDef, values: Mapping[str, Any], *, creating: bool):
         coerced: dict[str, Any] = {}
@@ -248,7 +254,7 @@ class WritePath:
             return
         their_start, their_end = spec["period"]
         our_start, our_end = spec["during"]
-        condition = [{theirs: f"$record.{mine}"} for theirs, mine in spec["match"].items()]
+        condition: list[dict[str, Any]] = [{theirs: f"$record.{mine}"} for theirs, mine in spec["match"].items()]
         condition += [{their_start: {"lt": f"$record.{our_end}"}},
                       {"any": [{their_end: None}, {their_end: {"gt": f"$record.{our_start}"}}]}]
         if spec.get("where"):
@@ -340,8 +346,10 @@ class WritePath:
         field of the record names before or after the change, so Bob editing Alice's record
         writes "bob for alice" while his own work stays his alone."""
         acting_for = self.acting_for
-        if not acting_for or isinstance(acting_for, str):
-            return acting_for or None
+        if not acting_for:
+            return None
+        if isinstance(acting_for, str):
+            return acting_for
         named = {login for values in (old, new) for name, field in typedef.fields.items()
                  if isinstance(field.kind, (UserKind, UsersKind))
                  for login in ((values.get(name),) if isinstance(field.kind, UserKind) else values.get(name) or ())}

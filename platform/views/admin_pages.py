@@ -79,7 +79,8 @@ def accounts_page(web, request: Request, web_session, identity: Identity) -> Res
         return not_here(web, request, web_session, identity)
     t = translator(web.language_of(identity))
     form = request.state.form
-    problem, status, kept = None, 200, {}
+    problem, status = None, 200
+    kept: dict[str, Any] = {}      # what the form said, shown again; roles and groups are lists
     if request.method == "POST":
         kept = {name: str(form.get(name, "")).strip() for name in ("login", "name", "email", "language",
                                                                    "organization")}

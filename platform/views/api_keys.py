@@ -74,6 +74,7 @@ def add_key(store: Store, name: str, login: str) -> str:
 
     def work(session) -> None:
         keys = _keys(session.connection, create=True)
+        assert keys is not None                     # create=True makes it when missing
         if any(key.name == name and key.revoked_at is None for key in keys.values()):
             raise AccountError(f"there is already an API key named `{name}`; revoke it first")
         keys[key_id] = ApiKey(key_id, name, login, _digest(secret), session.now)
@@ -133,7 +134,8 @@ def identity_of_key(store: Store, presented: str | None, now: datetime | None = 
 
 def _note_use(store: Store, key_id: str, now: datetime) -> None:
     def work(session) -> None:
-        key = _keys(session.connection).get(key_id)
+        keys = _keys(session.connection)
+        key = keys.get(key_id) if keys is not None else None
         if key is not None and (key.last_used_at is None or now - key.last_used_at > LAST_USED_EVERY):
             key.last_used_at = now
     try:

@@ -132,11 +132,11 @@ class Web:
         return Frame(
             me=identity, csrf=getattr(web_session, "csrf", ""), language=language, t=translator(language),
             zone=self.definitions.zone,
-            portal=signed_in and bool(identity.roles) and not identity.superuser and all(
+            portal=identity is not None and bool(identity.roles) and not identity.superuser and all(
                 (self.definitions.roles.get(role) or {}).get("portal") for role in identity.roles),
             navigation=self.navigation(identity, language), menu=self.menu(identity, language),
             creatable=editing.creatable(self, identity, language) if signed_in else [],
-            saved=self.store.read(lambda s: saved.saved_lists(s, identity.id)) if signed_in else [],
+            saved=self.store.read(lambda s: saved.saved_lists(s, identity.id)) if identity is not None else [],
             said=said.heard(request), reloading=self.reloading)
 
     def language_of(self, identity: Identity | None) -> str:

@@ -4,12 +4,14 @@ under its category) and reloaded when a field they read changes, and the fields 
 may not see or change left out or shown read-only."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from starlette.datastructures import UploadFile
 
 from deskbase.objects.errors import DeskbaseError
 from deskbase.objects.fields import (
@@ -225,7 +227,7 @@ def _title_sort(session, type_name: str) -> str | None:
     return None
 
 
-def submitted(typedef: TypeDef, form: Mapping[str, Any], multi: Mapping[str, list[str]], *,
+def submitted(typedef: TypeDef, form: Mapping[str, Any], multi: Mapping[str, Sequence[str | UploadFile]], *,
               allowed: set[str]) -> dict[str, Any]:
     """The values a form sent for the fields it showed: empty inputs clear a field, an
     unticked checkbox is false, several choices are a list."""

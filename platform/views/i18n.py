@@ -25,7 +25,9 @@ def catalog(language: str) -> Mapping[str, str]:
         return {}
     with path.open("rb") as source:
         read = read_po(source, locale=language, domain=DOMAIN)
-    return {message.id: message.string for message in read if message.id and message.string}
+    # plural entries (their id a tuple of forms) are not used by the interface
+    return {message.id: message.string for message in read
+            if message.id and message.string and isinstance(message.id, str) and isinstance(message.string, str)}
 
 
 @lru_cache(maxsize=16)

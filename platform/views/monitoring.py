@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -24,6 +24,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+if TYPE_CHECKING:
+    from deskbase.rules.jobs.runner import JobRunner
 
 ENVIRONMENT_VARIABLE = "DESKBASE_MONITOR_FROM"
 DEFAULT_FROM = ("127.0.0.1/32", "::1/128")
@@ -59,7 +62,7 @@ class Monitoring:
                                   ["method", "route", "status"], registry=self.registry,
                                   buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self.registry.register(_StoreCollector(self))
-        self._runner = None
+        self._runner: JobRunner | None = None      # made on first use
 
     # -- the pages ------------------------------------------------------------------------
 
@@ -143,11 +146,12 @@ class Monitoring:
 
     def _owed(self, status, now: datetime) -> datetime | None:
         """The first occurrence of a job not yet handled (None: nothing owed before now)."""
+        assert self._runner is not None          # figures() made it before asking
         job = self._runner.jobs[status.name]
         after = status.last_occurrence
         if after is None:
             return None                     # never run here yet: not late before its first run
-        following = job.schedule.next_after(after, status.zone)
+        following = job.cron.next_after(after, status.zone)
         return following if following <= now else None
 
 

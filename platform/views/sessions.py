@@ -31,7 +31,9 @@ class WebSession:
     expires_at: datetime
 
     def csrf_matches(self, given: str | None) -> bool:
-        return bool(given) and hmac.compare_digest(self.csrf, given)
+        if not given:
+            return False
+        return hmac.compare_digest(self.csrf, given)
 
 
 def _sessions(connection) -> OOBTree:

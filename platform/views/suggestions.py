@@ -3,7 +3,7 @@ typed so far is searched in the text index of the suggested type, among the reco
 person may read and the suggestion's filter allows; the best few come back as links."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -37,7 +37,7 @@ def suggested(session, spec, typed: str, limit: int = LIMIT) -> list:
     if not wanted:
         return []
     target = session.definitions.type(spec["type"])
-    condition = {"any": [{"text": f"{word}*"} for word in wanted]}
+    condition: dict[str, Any] = {"any": [{"text": f"{word}*"} for word in wanted]}
     if spec.get("filter"):
         condition = {"all": [dict(spec["filter"]), condition]}
     page = session.query(target.name, condition, "-id", limit=CANDIDATES)
@@ -86,7 +86,7 @@ def pick(web: "Web", request: Request, web_session, identity: Identity) -> Respo
     wanted = search_words(typed)
     if target.text_index is None or not wanted or not decide(identity, "read", target, definitions=web.definitions):
         return HTMLResponse("")
-    condition = {"all": [{"text": f"{word}*"} for word in wanted]}
+    condition: dict[str, Any] = {"all": [{"text": f"{word}*"} for word in wanted]}
     if field.kind.where:
         condition = {"all": [dict(field.kind.where), condition]}
     values = {key: int(value) if value.isdigit() else value for key, value in request.query_params.items()

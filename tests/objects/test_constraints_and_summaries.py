@@ -186,6 +186,12 @@ def test_a_summary_and_a_suggestion_are_checked_when_the_definitions_load(tmp_pa
     assert "`team` has no text index to search as people type" in text
 
 
+def test_a_list_where_a_summary_names_a_field_is_reported(tmp_path):
+    text = problems(tmp_path, APP.replace("{of: visit, via: team, by: state}", "{of: visit, via: [team], by: [state]}"))
+    assert "`['team']` is not an indexed ref field of `visit`" in text      # not a TypeError (unhashable)
+    assert "`['state']` is not one" in text
+
+
 def test_a_chart_averages_only_an_indexed_number(tmp_path):
     view = "views:\n  visits:\n    type: visit\n    columns: [purpose]\n    chart: {by: team, average: purpose}\n"
     assert "a chart averages an indexed number field" in problems(tmp_path, APP + view)

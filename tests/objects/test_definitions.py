@@ -623,6 +623,15 @@ def test_a_bulk_action_makes_records_that_point_at_the_listed_ones(app):
     assert "`task` cannot be split" in error.message
 
 
+def test_a_list_where_a_bulk_action_names_a_type_or_a_field_is_reported(app):
+    path = app / "app.yaml"
+    text = path.read_text()
+    for action, message in (("{create: [work], via: task}", "`['work']` is not a type"),
+                            ("{create: work, via: [task]}", "`['task']` is not a ref field of `work`")):
+        path.write_text(text.replace("roles: [agent]", f"roles: [agent]\n    bulk: [{action}]"))
+        assert any(message in error.message for error in _errors(app))   # not a TypeError (unhashable)
+
+
 def test_join_is_for_users_fields_and_names_declared_roles(tmp_path):
     error = _one_error(tmp_path, "types: {item: {fields: {owner: {kind: user, join: {roles: [staff]}}}}}\n")
     assert error.message == "`join` is not a setting of a field of kind user"
@@ -662,6 +671,14 @@ OFFER_APP = """
 def test_a_wrong_offer_is_reported_where_it_is_written(tmp_path, offer, path, message, hint):
     error = _one_error(tmp_path, OFFER_APP.replace("OFFER", offer))
     assert (error.path, error.message, error.hint) == ("types.job.fields.worker.offer." + path, message, hint)
+
+
+def test_a_list_where_an_offer_names_a_type_or_a_field_is_reported(tmp_path):
+    for offer, message in (("{count: {type: [job], field: owner}}", "`['job']` is not a type"),
+                           ("{count: {type: job, field: [owner]}}",
+                            "`['owner']` is not an indexed user field of `job`")):
+        _write(tmp_path / "defs", "app.yaml", OFFER_APP.replace("OFFER", offer))
+        assert any(message in error.message for error in _errors(tmp_path / "defs"))   # not a TypeError (unhashable)
 
 
 def test_only_a_user_field_offers_people(tmp_path):

@@ -308,6 +308,7 @@ def create_account(store: Store, login: str, *, name: str, password: str, roles:
 
     def work(session) -> None:
         accounts = _accounts(session.connection, create=True)
+        assert accounts is not None                 # create=True makes them when missing
         if login in accounts:
             raise AccountError(f"the login `{login}` is already taken")
         _check_membership(session, roles, groups, organization)
@@ -393,8 +394,8 @@ def save_directory_account(store: Store, login: str, *, name: str, email: str = 
     directory could otherwise replace by their own. With `adopt` (an administrator's
     decision, `deskbase directory adopt`), it becomes a directory account and its local
     password is no longer used. Groups, organization and language stay as set here."""
-    values = {"name": name, "email": email, "phone": phone, "department": department, "roles": tuple(roles),
-              "active": bool(active)}
+    values: dict[str, Any] = {"name": name, "email": email, "phone": phone, "department": department,
+                              "roles": tuple(roles), "active": bool(active)}     # the account's attributes
 
     def work(session) -> str:
         accounts = _accounts(session.connection, create=write)
@@ -403,6 +404,7 @@ def save_directory_account(store: Store, login: str, *, name: str, email: str = 
             if not create:
                 return "absent"
             if write:
+                assert accounts is not None             # create=write made them
                 _check_membership(session, values["roles"], (), None)
                 account = Account(login, name, email, "", values["roles"], (), None,
                                   session.definitions.languages[0])
@@ -494,7 +496,7 @@ def identity_of(store: Store, login: str) -> Identity:
 def authenticate(store: Store, login: str, password: str) -> Identity:
     """The identity of a login whose password matches; LoginRefused (one message for every
     cause) otherwise."""
-    def work(session) -> Identity:
+    def work(session) -> tuple[Identity, bool]:
         accounts = _accounts(session.connection)
         account = accounts.get(login) if accounts is not None else None
         # Hash even when there is no such account: the time taken must not tell.
@@ -507,7 +509,8 @@ def authenticate(store: Store, login: str, password: str) -> Identity:
         fresh = hash_password(password)
 
         def upgrade(session) -> None:
-            account = _accounts(session.connection).get(login)
+            accounts = _accounts(session.connection)
+            account = accounts.get(login) if accounts is not None else None
             if account is not None and verify_password(password, account.password_hash):
                 account.password_hash = fresh
         store.run(upgrade)

@@ -154,7 +154,7 @@ def _aggregate_errors(types: Mapping[str, Mapping[str, RoleAccess]], superusers:
         for name, definition in owner.fields.items():
             spec = getattr(definition.kind, "aggregate", None)
             source = definitions.types.get(spec["of"]) if spec else None
-            if source is None:
+            if not spec or source is None:
                 continue
             source_rules = types.get(source.name, {})
             disclosed = spec.get("disclosed_to") or ()
@@ -261,7 +261,7 @@ def _unrestricted(identity: Identity | None, rules: AccessRules) -> bool:
     return identity is None or getattr(identity, "superuser", False) or any(r in rules.superusers for r in identity.roles)
 
 
-def _grants(identity: Identity | None, action: str, typedef: TypeDef, rules: AccessRules) -> list[tuple[str, Any]]:
+def _grants(identity: Identity, action: str, typedef: TypeDef, rules: AccessRules) -> list[tuple[str, Any]]:
     by_role = rules.types.get(typedef.name, {})
     return [(role, by_role[role].actions.get(action, False)) for role in identity.roles if role in by_role]
 
@@ -299,7 +299,7 @@ def decide(identity: Identity | None, action: str, typedef: TypeDef, record: Rec
     if action not in ACTIONS:
         raise ValueError(f"`{action}` is not an action; use one of {', '.join(ACTIONS)}")
     rules = access_rules(definitions)
-    if _unrestricted(identity, rules):
+    if identity is None or _unrestricted(identity, rules):      # None: the system
         if trace is not None:
             trace += [GrantChecked(role, "superuser", True) for role in getattr(identity, "roles", ())
                       if role in rules.superusers] or [GrantChecked("", "superuser", True)]
@@ -311,9 +311,9 @@ def decide(identity: Identity | None, action: str, typedef: TypeDef, record: Rec
         trace += [GrantChecked(role, by_role[role].actions.get(action, False) if role in by_role else None, False)
                   for role in identity.roles if role not in by_role or by_role[role].actions.get(action) in (None, False)]
     if not granting:
-        roles = ", ".join(identity.roles) or "none"
+        yours = ", ".join(identity.roles) or "none"
         return Decision(False, f"{_who(list(identity.roles))} may not {action} {_records(typedef)} "
-                               f"(your roles: {roles})")
+                               f"(your roles: {yours})")
     outright = None
     for role, grant in granting:
         if grant is True:
@@ -405,7 +405,7 @@ def fixed_values(identity: Identity | None, action: str, typedef: TypeDef, defin
     public}`), with `$me…` read. A form fills them in rather than asking. Nothing is pinned
     when a role grants the action outright or two roles grant it differently."""
     rules = access_rules(definitions)
-    if _unrestricted(identity, rules):
+    if identity is None or _unrestricted(identity, rules):      # None: the system
         return {}
     grants = [grant for _, grant in _grants(identity, action, typedef, rules) if grant is not False]
     if len(grants) != 1 or not isinstance(grants[0], Mapping):
@@ -459,7 +459,7 @@ def _ids_through(session: Session, typedef: TypeDef, grant: Mapping[str, Any]) -
 def read_scope(identity: Identity | None, typedef: TypeDef, definitions: Definitions) -> Any:
     """The records of a type `identity` may read: True (all), False (none) or a filter."""
     rules = access_rules(definitions)
-    if _unrestricted(identity, rules):
+    if identity is None or _unrestricted(identity, rules):      # None: the system
         return True
     grants = [grant for _, grant in _grants(identity, "read", typedef, rules) if grant is not False]
     if not grants:
@@ -471,7 +471,7 @@ def read_scope(identity: Identity | None, typedef: TypeDef, definitions: Definit
 
 def _field_limits(identity: Identity | None, typedef: TypeDef, definitions: Definitions, what: str) -> frozenset[str]:
     rules = access_rules(definitions)
-    if _unrestricted(identity, rules):
+    if identity is None or _unrestricted(identity, rules):      # None: the system
         return frozenset()
     by_role = rules.types.get(typedef.name, {})
     limits = [getattr(by_role[role], what) for role in identity.roles if role in by_role]
@@ -571,6 +571,7 @@ def check_write(session: Session, action: str, typedef: TypeDef, record: Record 
         return
     definitions = session.definitions
     target = _candidate(session, typedef, values) if action == "create" else record
+    assert target is not None                   # the write path gives an update or a delete its record
     context = session.context(target if isinstance(target, Mapping) else target.values)
     decision = decide(identity, action, typedef, target, definitions=definitions, context=context)
     if not decision.allowed:

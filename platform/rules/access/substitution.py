@@ -157,7 +157,8 @@ def absent_among(session: Session, logins: Iterable[str]) -> frozenset[str]:
     settings = substitution_of(session.definitions)
     if settings is None:
         return frozenset()
-    return frozenset(values.get(settings.person) for values in _absences(session, "person", logins))
+    people = (values.get(settings.person) for values in _absences(session, "person", logins))
+    return frozenset(person for person in people if person is not None)   # never None: the query asked for them
 
 
 def with_deputies(session: Session, logins: Iterable[Any]) -> list[Any]:
@@ -168,5 +169,6 @@ def with_deputies(session: Session, logins: Iterable[Any]) -> list[Any]:
     settings = substitution_of(session.definitions)
     if settings is None:
         return logins
-    deputies = sorted({values.get(settings.deputy) for values in _absences(session, "person", logins)} - {None})
+    deputies = sorted({deputy for values in _absences(session, "person", logins)
+                       if (deputy := values.get(settings.deputy)) is not None})
     return logins + [deputy for deputy in deputies if deputy not in logins]

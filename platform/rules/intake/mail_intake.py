@@ -15,7 +15,7 @@ from dataclasses import dataclass, field as _field
 from datetime import datetime, timezone
 from email.utils import parseaddr
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
@@ -491,6 +491,14 @@ def content_digest(mail: ParsedMail) -> str:
     return digest.hexdigest()[:32]
 
 
+@overload
+def mail_state(session: "Session", *, create: Literal[True]) -> MailState: ...
+
+
+@overload
+def mail_state(session: "Session", *, create: bool = False) -> MailState | None: ...
+
+
 def mail_state(session: "Session", *, create: bool = False) -> MailState | None:
     """The mail state of the session's database (created with `create`)."""
     return kept_object(session.connection, MAIL_KEY, MailState if create else None)
@@ -666,9 +674,9 @@ def _sender_of(session: "Session", mailbox: Mailbox, mail: ParsedMail, release: 
     if who is None:
         if mailbox.unknown_senders == "create" or release:
             return create_sender(session, sender, mail.sender, mail.sender_name)
-        reason = f"unknown sender {mail.sender}"
-        raise _Hold(QUARANTINED if mailbox.unknown_senders == "quarantine" else REFUSED, reason,
-                    answer=reason if mailbox.unknown_senders == "refuse" else None)
+        unknown = f"unknown sender {mail.sender}"
+        raise _Hold(QUARANTINED if mailbox.unknown_senders == "quarantine" else REFUSED, unknown,
+                    answer=unknown if mailbox.unknown_senders == "refuse" else None)
     named = answering is not None and mailbox.answered_by is not None and _named(mailbox.answered_by, answering, who)
     reason = None
     if mailbox.authorized is not None and not release and not named and not authorized(session, mailbox, who):
@@ -785,8 +793,8 @@ def _values(session: "Session", spec: RecordSpec, mail: ParsedMail, raw: bytes, 
             else:
                 files.setdefault(spec.attachments, []).append(upload)
     if spec.raw:
-        source = raw if not oversized else raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-        files.setdefault(spec.raw, []).append(Upload("original-message.eml", source, "message/rfc822"))
+        original = raw if not oversized else raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        files.setdefault(spec.raw, []).append(Upload("original-message.eml", original, "message/rfc822"))
     values: dict[str, Any] = {}
     for field_name, source in spec.fields.items():
         value = parts[source]
@@ -820,6 +828,7 @@ def _create(session: "Session", mailbox: Mailbox, mail: ParsedMail, raw: bytes, 
 def _reply(session: "Session", mailbox: Mailbox, mail: ParsedMail, raw: bytes, target: Record,
            who: Record | None, oversized: bool) -> Record:
     spec = mailbox.reply
+    assert spec is not None and spec.link is not None   # _intake replies only with a reply spec, which has its link
     values = _values(session, spec, mail, raw, oversized)
     values[spec.link] = target.id
     for field_name, origin in spec.copy.items():
@@ -866,6 +875,7 @@ def release(store: "Store", held_id: int) -> Outcome:
         except _Hold as hold:
             raise MailIntakeError(f"message {held_id} still cannot be stored: {hold.reason}") from None
         state = mail_state(session)
+        assert state is not None                # held_message found the message there
         del state.held[held.id]
         key = handled_key(held.mailbox, held.uidvalidity, held.uid)
         if key is not None:
@@ -878,6 +888,8 @@ def delete_held(store: "Store", held_id: int) -> None:
     """Forget a held message for good (its UID stays known, so it is not fetched again)."""
     def work(session: "Session") -> None:
         held = held_message(session, held_id)
-        del mail_state(session).held[held.id]
+        state = mail_state(session)
+        assert state is not None                # held_message found the message there
+        del state.held[held.id]
     store.run(work)
 

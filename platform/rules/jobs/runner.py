@@ -61,6 +61,12 @@ class Job:
         if isinstance(self.schedule, str):
             object.__setattr__(self, "schedule", CronSchedule.parse(self.schedule))
 
+    @property
+    def cron(self) -> CronSchedule:
+        """The schedule, parsed (a string given is parsed when the job is made)."""
+        assert isinstance(self.schedule, CronSchedule)
+        return self.schedule
+
 
 @dataclass(frozen=True)
 class JobRun:
@@ -215,7 +221,7 @@ class JobRunner:
                 job, state = self.jobs[name], states.get(name)
                 zone = self.zone(job)
                 found.append(JobStatus(
-                    name, str(job.schedule), zone, job.schedule.next_after(moment, zone),
+                    name, str(job.schedule), zone, job.cron.next_after(moment, zone),
                     state.last_occurrence if state else None,
                     state.holder if state is not None and state.leased(moment) else None,
                     tuple(state.runs) if state else ()))
@@ -255,6 +261,7 @@ class JobRunner:
         state = _states(session)[job.name]
         if state.leased(moment):
             return None
+        occurrence: datetime | None
         if manual:
             occurrence = moment
         else:
@@ -275,12 +282,12 @@ class JobRunner:
     def _due_occurrence(self, job: Job, state: JobState, moment: datetime) -> datetime | None:
         zone = self.zone(job)
         reference = state.last_occurrence or state.first_seen
-        schedule = job.schedule
+        schedule = job.cron
         if job.catch_up:
             occurrence = schedule.next_after(reference, zone)
             return occurrence if occurrence <= moment else None
-        occurrence = schedule.latest_at_or_before(moment, zone)
-        return occurrence if occurrence is not None and occurrence > reference else None
+        latest = schedule.latest_at_or_before(moment, zone)
+        return latest if latest is not None and latest > reference else None
 
     def _execute(self, claim: _Claim, fixed_now: datetime | None) -> JobRun:
         started = fixed_now or datetime.now(UTC)

@@ -181,8 +181,9 @@ def scheduled_jobs(definitions: Definitions, senders: Mapping[str, Sender],
 
     def work_of(job: JobDefinition) -> Callable[[Store, datetime], Any]:
         action = ACTIONS[job.action]
-        if action.run is not None:
-            return lambda store, occurrence: action.run(store, occurrence, job.options, senders)
+        run = action.run      # named, so the lambda sees it is not None
+        if run is not None:
+            return lambda store, occurrence: run(store, occurrence, job.options, senders)
         connector_work = handed.get(job.action)
         if connector_work is None:
             def missing(store: Store, occurrence: datetime) -> Any:

@@ -452,7 +452,7 @@ def _queue(session: Session, rule: Notification, typedef: TypeDef, record: Recor
     return queue_message(session, rule.channel, [address], subject, _render(_pick(rule.body, language), context),
                   headers=headers, thread=record_thread(session, conversation), record=conversation,
                   # the field's files as they are once this change commits, read when the email is sent
-                  attachments=((record.number, rule.attach),) if attach else ())
+                  attachments=((record.number, rule.attach),) if attach and rule.attach is not None else ())
 
 
 def _thread_record(session: Session, rule: Notification, typedef: TypeDef, values: Mapping[str, Any]) -> Record | None:
@@ -505,8 +505,8 @@ def _recipients(session: Session, rule: Notification, recipients: tuple[Recipien
                else UNKNOWN if found is None else DISABLED if not found.active
                else AUTHOR if found.login == session.user else NO_ADDRESS if not found.email
                else refusal(found))
-        if why:
-            skipped.append((str(login), why))
+        if why or found is None:
+            skipped.append((str(login), why or UNKNOWN))
             return None
         return found.email, found.language or default_language, found
 

@@ -250,6 +250,7 @@ def queue_message(session: "Session", channel: str, recipients: Iterable[str], s
     header_map = _check_headers(headers or {})
     thread_ids = tuple(_normal_message_id(item) for item in (thread or ()))
     outbox = _outbox(session, create=True)
+    assert outbox is not None                   # create=True makes it when missing
     message_id = _new_id(outbox.messages)
     email_id = f"<{message_id}@{message_id_domain(session.definitions.settings)}>" if channel == EMAIL else None
     number = getattr(record, "number", record)
@@ -481,7 +482,7 @@ def _record(store: "Store", sent: OutgoingMessage, holder: str, outcome: str, te
     def work(session: "Session") -> str:
         outbox = _outbox(session)
         message = outbox.messages.get(sent.id) if outbox is not None else None
-        if message is None:
+        if outbox is None or message is None:
             return "lost"
         ours = (message.state == SENDING and message.lease_holder == holder
                 and len(message.attempts) == sent.attempt)
@@ -631,7 +632,7 @@ def _message_in(session: "Session", message_id: int, state: str, otherwise: str)
     `otherwise` when it is not."""
     outbox = _outbox(session)
     message = outbox.messages.get(int(message_id)) if outbox is not None else None
-    if message is None:
+    if outbox is None or message is None:
         raise OutboxError(f"there is no outbox message {message_id}")
     if message.state != state:
         raise OutboxError(f"message {message_id} is {message.state}; {otherwise}")

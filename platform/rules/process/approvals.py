@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field as _field
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, overload
 
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
@@ -394,7 +394,16 @@ class ApprovalBook(Persistent):
         self.due = OOTreeSet()
 
 
+@overload
+def _book(session: Session, *, create: Literal[True]) -> ApprovalBook: ...
+
+
+@overload
+def _book(session: Session, *, create: bool = False) -> ApprovalBook | None: ...
+
+
 def _book(session: Session, *, create: bool = False) -> ApprovalBook | None:
+    """The book of the chains' runs; with `create`, made when missing."""
     return kept_object(session.connection, APPROVALS_KEY, ApprovalBook if create else None)
 
 
@@ -471,7 +480,7 @@ def _write(session: Session, chain: Chain, record: Record, values: Mapping[str, 
 
 def _resolve_approvers(session: Session, chain: Chain, step: Step, record: Record) -> tuple[str, ...]:
     accounts = kept_object(session.connection, ACCOUNTS_KEY) or {}
-    found: list[str] = []
+    found: list[Any] = []                  # values of the record's fields too: cleaned below
     for source in step.approvers:
         if source.field is not None:
             found.append(record.get(source.field))
@@ -547,6 +556,7 @@ def _finish(session: Session, chain: Chain, run: ChainRun, record: Record, state
     if outcome.transition is None:
         return
     workflow = workflow_of(session.definitions, chain.type)
+    assert workflow is not None                 # an outcome's transition was checked to be one of its workflow
     if record.get(workflow.field) in workflow.transitions[outcome.transition].sources:
         fire_as_system(session, record, outcome.transition, outcome.inputs)
     else:
@@ -560,9 +570,9 @@ def _chain_on(session: Session, record: Record, chain: str | None) -> tuple[Chai
     """The chain named (or the only one run on the record) with its run."""
     chains = approval_chains(session.definitions)
     book = _book(session)
-    runs = {c.name: book.runs.get((c.type, record.id, c.name)) if book is not None else None
-            for c in chains.by_type.get(record.type_name, ())}
-    runs = {name: run for name, run in runs.items() if run is not None}
+    found = {c.name: book.runs.get((c.type, record.id, c.name)) if book is not None else None
+             for c in chains.by_type.get(record.type_name, ())}
+    runs = {name: run for name, run in found.items() if run is not None}
     if chain is None:
         pending = [name for name, run in runs.items() if run.state == "pending"] or list(runs)
         if not pending:
@@ -636,7 +646,10 @@ def decide_approval(session: Session, record: Record | str, decision: str, *, ch
     if decision == "reject":
         _finish(session, compiled, run, record, "rejected", f"rejected by {who}{said}", system=False)
         return view_of(session, record, compiled.name)
-    priced = {compiled.quote: price} if price is not None else {}     # an approval at a price sets it
+    priced: dict[str, Any] = {}
+    if price is not None:                       # an approval at a price sets it
+        assert compiled.quote is not None       # _price refuses a price to a chain without a quote
+        priced = {compiled.quote: price}
     run.approved_by = run.approved_by + tuple(login for login in {approver or session.user} if login)
     book = _book(session, create=True)
     if approver and (approver, *run.key) in book.pending:
@@ -825,6 +838,7 @@ def next_reminder(store: Store) -> datetime | None:
 
 def _handle_due(session: Session, key: tuple, report: ApprovalReport) -> None:
     book = _book(session)
+    assert book is not None                     # the key was read from it
     _, type_name, record_id, chain_name = key
     run = book.runs.get((type_name, record_id, chain_name))
     chain = approval_chains(session.definitions).by_name.get(chain_name)

@@ -325,16 +325,23 @@ def _zone_year(zone: str, number: int) -> tuple[tuple[int, ...], frozenset[int]]
     tz = ZoneInfo(zone)
     midnight = datetime(number, 1, 1, tzinfo=tz)
     days = date(number + 1, 1, 1).toordinal() - date(number, 1, 1).toordinal()
-    offsets = tuple((midnight + timedelta(days=i)).utcoffset() // MICROSECOND for i in range(days + 2))
+    offsets = tuple(_utc_offset(midnight + timedelta(days=i)) // MICROSECOND for i in range(days + 2))
     shifted = set()
     for i in range(days):
         if offsets[i] != offsets[i + 1]:
             shifted.add(midnight.toordinal() + i)
         elif offsets[i + 1] != offsets[i + 2]:
-            later = (midnight + timedelta(days=i + 1)).replace(fold=1).utcoffset() // MICROSECOND
+            later = _utc_offset((midnight + timedelta(days=i + 1)).replace(fold=1)) // MICROSECOND
             if later != offsets[i + 1]:
                 shifted.add(midnight.toordinal() + i)
     return offsets, frozenset(shifted)
+
+
+def _utc_offset(moment: datetime) -> timedelta:
+    """The UTC offset of an aware datetime (never None: its tzinfo is a ZoneInfo)."""
+    offset = moment.utcoffset()
+    assert offset is not None
+    return offset
 
 
 # -- reading definitions ------------------------------------------------------------------------

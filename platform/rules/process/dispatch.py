@@ -216,6 +216,7 @@ def operators(session: Session, group: int) -> list[str]:
 
 def _least_loaded(session: Session, rule: DispatchRule, candidates: list[str]) -> str:
     operator = rule.operator
+    assert operator is not None                 # dispatch_operator returns first without one
     mine = {operator.field: "$me"}
     spec = {"all": [mine, operator.load]} if operator.load is not None else mine
 
@@ -265,5 +266,6 @@ def dispatch_operator(session: Session, change: Change) -> None:
             session.update(record, {operator.field: chosen}, reason="dispatch")
         return
     workflow = workflow_of(session.definitions, rule.type)
+    assert workflow is not None                 # the rule's transition was checked to be one of its workflow
     if record.get(workflow.field) in workflow.transitions[operator.transition].sources:
         fire_as_system(session, record, operator.transition, {operator.field: chosen})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -69,7 +69,7 @@ class GeneratorReport:
     period: Period
     made: list[str]
     existing: int = 0
-    failed: list[str] | None = None
+    failed: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         text = f"{self.name} {self.period.label}: {len(self.made)} made, {self.existing} already there"

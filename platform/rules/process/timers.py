@@ -599,7 +599,7 @@ class _Evaluation:
             named = found[1].get(self.timers.calendar_path[1]) if found else None
             if named:
                 name = named
-        if name not in calendars:
+        if name is None or name not in calendars:
             raise TimerError(f"the calendar `{name}` named by this {self.typedef.title()} is not defined; "
                              f"calendars: {', '.join(calendars)}")
         return name, calendars[name]
@@ -658,7 +658,7 @@ def _deadline(state: ClockState, calendar: BusinessCalendar, now: int) -> int | 
 
 
 def _next_checkpoint(clock: Clock, state: ClockState, calendars: Mapping[str, BusinessCalendar]) -> datetime | None:
-    if state.state != "running" or not state.target:
+    if state.state != "running" or not state.target or state.since is None:   # running has its since
         return None
     for percent in clock.checkpoints:
         if percent > state.reached:
@@ -770,6 +770,7 @@ def restart(session: Session, change: Change) -> None:
         return
     for timers_, clock in timers(session.definitions).restarts.get(change.typedef.name, ()):
         typedef = session.definitions.type(timers_.type_name)
+        assert clock.restart_on is not None         # `restarts` holds the clocks that have one
         target = triggered(session, clock.restart_on, change, typedef.name)
         if target is None:
             continue

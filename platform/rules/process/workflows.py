@@ -506,6 +506,7 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -
             continue
         by_type[type_name] = workflow
         for transition in workflow.automatic.values():
+            assert transition.trigger is not None, "an automatic transition has its trigger, or its workflow is None"
             triggers.setdefault(transition.trigger.type, []).append((workflow, transition))
     return Workflows(MappingProxyType(by_type),
                      MappingProxyType({k: tuple(v) for k, v in triggers.items()})), errors
@@ -882,6 +883,7 @@ def check_state(session: Session, action: str, typedef: TypeDef, record: Record 
                                          f"{workflow.field} then changes through its transitions ({names})",
                                {workflow.field: "changes only through transitions"})
         return
+    assert record is not None                   # the write path gives an update its record
     state = record.get(workflow.field)
     if state in workflow.locked:
         raise AccessDenied("update", f"{record.number} is `{state}`: a {typedef.title()} in this state is not "
@@ -896,6 +898,7 @@ def fire_automatic(session: Session, change: Change) -> None:
     if change.action != "create":
         return
     for workflow, transition in workflows(session.definitions).triggers.get(change.typedef.name, ()):
+        assert transition.trigger is not None       # `triggers` holds automatic transitions only
         target = triggered(session, transition.trigger, change, workflow.type_name)
         if target is None or target.get(workflow.field) not in transition.sources:
             continue
