@@ -296,13 +296,15 @@ class Store:
             try:
                 with self.session(user, acting_for, me=me, identity=identity, now=now, notify=notify) as session:
                     return work(session)
-            except ConflictError:
+            except ConflictError as conflict:
                 with self._counting:
                     self.conflicts["gave_up" if attempt == attempts else "retried"] += 1
+                # ZODB's sentence names the object both transactions changed (oid and class):
+                # what an operator needs to see which part of the database is contended.
                 if attempt == attempts:
-                    log.warning("write conflict: given up after %d attempts (user %s)", attempts, user)
+                    log.warning("write conflict: given up after %d attempts (user %s): %s", attempts, user, conflict)
                     raise
-                log.info("write conflict: attempt %d of %d, retrying (user %s)", attempt, attempts, user)
+                log.info("write conflict: attempt %d of %d, retrying (user %s): %s", attempt, attempts, user, conflict)
                 # Another transaction has just committed and is likely starting its next one:
                 # start again at once, after a short random pause growing with each attempt.
                 # Two processes creating records of one type on RelStorage (tests/objects/
