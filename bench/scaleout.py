@@ -37,7 +37,6 @@ import resource
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,8 +50,10 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT / "tests"))
+from BTrees.Interfaces import IBTree  # noqa: E402
 from engine import make_row, percentile, prepare_targets  # noqa: E402
 
+from deskbase.objects.store import ROOT_KEY  # noqa: E402
 from deskbase.rules.application import load_application, load_application_demo, open_store  # noqa: E402
 from deskbase.views.api_keys import add_key  # noqa: E402
 from deskbase.views.sessions import COOKIE, open_session  # noqa: E402
@@ -69,6 +70,7 @@ LIST_PAGES = ("/v/open_tickets", "/v/open_tickets?sort=-id", "/v/tickets_awaitin
 SEARCHES = ("/search?q=impri", "/search?q=printer", "/search?q=scale%20floor", "/search?q=disk")
 BASELINE = "/static/deskbase.css"
 TICKS = os.sysconf("SC_CLK_TCK")
+QUIET = 20              # requests of each kind timed one at a time before the load
 IDLE_KEPT = 2.0          # seconds a kept-alive connection may stay idle before the client opens a new one
 
 
@@ -256,12 +258,18 @@ class Client:
 class Load:
     """The mixed load of one run: each kind's threads send at its target rate until the end."""
 
-    def __init__(self, client: Client, kinds: dict[str, Kind], seconds: float):
-        self.client, self.kinds, self.seconds = client, kinds, seconds
-        self.written = Written()
+    def __init__(self, client: Client, kinds: dict[str, Kind], seconds: float, written: Written):
+        self.client, self.kinds, self.seconds, self.written = client, kinds, seconds, written
         self.lock = threading.Lock()
         self.counter = itertools.count(1)
         self.rng = random.Random(7)
+
+    def quiet(self, count: int) -> None:
+        """Each kind's requests one at a time, on servers doing nothing else (before the load)."""
+        for kind in self.kinds.values():
+            work = getattr(self, f"_{kind.name}")
+            for _ in range(count):
+                self._timed(kind, work)
 
     def run(self) -> None:
         self.end = time.monotonic() + self.seconds
@@ -410,15 +418,18 @@ def conflicts(port: int) -> dict[str, float]:
             re.findall(r'^deskbase_write_conflicts_total\{outcome="(\w+)"\} ([0-9.e+]+)$', text, re.M)}
 
 
-def check(uri: str, args, written: Written, before: int) -> dict:
-    """Read the database back: duplicates, and the acknowledged writes missing or wrong."""
+def check(uri: str, args, written: Written, before: int, conflicted: set[int]) -> dict:
+    """Read the database back: duplicates, the acknowledged writes missing or wrong, and
+    what the objects that met write conflicts are."""
     with open_store(uri, load_application(args.definitions), migrate=False) as store:
         def work(session) -> dict:
             numbers = {name: Counter(r.number for r in session.container(name).records.values())
                        for name in ("ticket", "comment", "work_entry")}
             statuses = {r.number: r.get("status") for r in session.container("ticket").records.values()
                         if r.number in written.state}
+            names = named_objects(session) if conflicted else {}
             return {"numbers": numbers, "statuses": statuses, "count": session.count("ticket"),
+                    "conflicted": {oid: names.get(oid, "gone by the end (an emptied bucket?)") for oid in conflicted},
                     "searched": session.count("ticket", {"text": "scale-out printer floor jams"})}
         found = store.read(work)
     numbers = found["numbers"]
@@ -428,7 +439,7 @@ def check(uri: str, args, written: Written, before: int) -> dict:
     wrong_state = [n for n, state in written.state.items() if found["statuses"].get(n) != state]
     return {"duplicates": duplicates, "missing_tickets": missing_tickets, "missing_comments": missing_comments,
             "wrong_state": wrong_state, "count": found["count"], "expected_count": before + len(written.tickets),
-            "searched": found["searched"]}
+            "searched": found["searched"], "conflicted": found["conflicted"]}
 
 
 def run_storage(name: str, args, folder: Path) -> int:
@@ -475,20 +486,22 @@ def run_storage(name: str, args, folder: Path) -> int:
         print(f"{args.web} web processes and a worker ready; loading for {args.seconds:g} s…", flush=True)
 
         client = Client(ports, keys, cookies)
-        idle = Kind("baseline", 1000, 1)
-        for _ in range(100):                 # the baseline on the quiet servers, before the load
-            load = Load(client, {"baseline": idle}, 0)
-            load._timed(idle, load._baseline)
+        written = Written()
         kinds = {kind.name: kind for kind in (
             Kind("create", args.create_rate, 6), Kind("transition", args.write_rate, 3),
             Kind("comment", args.write_rate, 3), Kind("list", args.read_rate * 0.6, 8),
             Kind("search", args.read_rate * 0.4, 6), Kind("baseline", 5, 1))}
+        quiet = {name: Kind(name, kind.rate, 1) for name, kind in kinds.items()}
+        for warming in (True, False):        # the first round fills each process's caches, the second is timed
+            Load(client, quiet, 0, written).quiet(QUIET)
+            for kind in quiet.values() if warming else ():
+                kind.latencies.clear()
         conflicts_before = [conflicts(port) for port in ports]
         pids = {name: process.pid for name, process in processes.started.items() if name != "zeo"}
         pids["database"] = database_pid
         cpu_before = {name: tree_cpu(pid) for name, pid in pids.items()}
         cpu_before["client"], cpu_before["machine"] = client_cpu(), machine_cpu()
-        load = Load(client, kinds, args.seconds)
+        load = Load(client, kinds, args.seconds, written)
         started = time.monotonic()
         load.run()
         elapsed = time.monotonic() - started
@@ -499,8 +512,8 @@ def run_storage(name: str, args, folder: Path) -> int:
         for i in range(args.web):
             processes.stop(f"web{i + 1}")
         processes.stop("worker")
-        checked = check(uri("bench"), args, load.written, before)
         conflict_log = conflicts_logged(processes, args.web)
+        checked = check(uri("bench"), args, load.written, before, {int(oid, 16) for _, oid, _, _ in conflict_log})
     finally:
         processes.stop_all()
         if server is not None:
@@ -508,47 +521,88 @@ def run_storage(name: str, args, folder: Path) -> int:
             server.remove()
     retried = sum(a.get("retried", 0) - b.get("retried", 0) for a, b in zip(conflicts_after, conflicts_before))
     gave_up = sum(a.get("gave_up", 0) - b.get("gave_up", 0) for a, b in zip(conflicts_after, conflicts_before))
-    return report(title, args, kinds, idle, elapsed, retried, gave_up, cpu, load_average, checked, conflict_log)
+    return report(title, args, kinds, quiet, elapsed, retried, gave_up, cpu, load_average, checked, conflict_log)
 
 
-def conflicts_logged(processes: Processes, web: int) -> Counter[str]:
-    """The classes of the objects whose write conflicts the web processes logged."""
-    found: Counter[str] = Counter()
+def conflicts_logged(processes: Processes, web: int) -> list[tuple[str, str, str, bool]]:
+    """The write conflicts the web processes logged: (user, oid, class, given up)."""
+    found = []
     for i in range(web):
-        found.update(re.findall(r"write conflict:.*class ([\w.]+)", processes.log(f"web{i + 1}")))
+        for line in processes.log(f"web{i + 1}").splitlines():
+            conflict = re.search(r"write conflict: (given up|attempt).*\(user ([^)]*)\).*oid (0x[0-9a-f]+), "
+                                 r"class ([\w.]+)", line)
+            if conflict:
+                found.append((conflict.group(2), conflict.group(3), conflict.group(4),
+                              conflict.group(1) == "given up"))
     return found
 
 
-def report(title, args, kinds, idle, elapsed, retried, gave_up, cpu, load_average, checked, conflict_log) -> int:
-    baseline = kinds["baseline"]
-    base_p50 = statistics.median(baseline.latencies) if baseline.latencies else float("nan")
-    base_p95 = percentile(baseline.latencies, 0.95) if baseline.latencies else float("nan")
+def named_objects(session) -> dict[int, str]:
+    """What each persistent object of the types' containers and of the root is, by oid: the
+    type's records, its sort keys, each index (its tree, and the id sets under its keys)."""
+    names: dict[int, str] = {}
+
+    def walk(tree, name: str) -> None:
+        if getattr(tree, "_p_oid", None) is not None:
+            names.setdefault(int.from_bytes(tree._p_oid, "big"), name)
+            tree._p_activate()
+        state = tree.__getstate__() if hasattr(tree, "__getstate__") else None
+        if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], tuple):
+            for child in state[0][::2]:          # a tree node: its children, then their buckets
+                if getattr(child, "_p_oid", None) is not None:
+                    walk(child, name)
+
+    def kept(value, name: str, depth: int) -> None:
+        """An object kept beside the types, and what it holds, `depth` levels down."""
+        walk(value, name)
+        if depth == 0:
+            return
+        if IBTree.providedBy(value):
+            held = [(f"{name}[{key!r}]", item) for key, item in value.items()]
+        else:
+            held = [(f"{name}.{attribute}", item) for attribute, item in getattr(value, "__dict__", {}).items()]
+        for inner, item in held:
+            if getattr(item, "_p_oid", None) is not None:
+                kept(item, inner, depth - 1)
+
+    for key, value in session.connection.root().items():    # the outbox, the timers, the sessions…
+        if key != ROOT_KEY:
+            kept(value, f"root[{key}]", 2)
+    for type_name in session.definitions.types:
+        container = session.container(type_name)
+        walk(container, f"{type_name} container")
+        walk(container.records, f"{type_name}.records")
+        walk(container.sequence, f"{type_name} number counter")
+        indexes = container.indexes
+        walk(indexes, f"{type_name} indexes")
+        walk(indexes.all_ids, f"{type_name}.all_ids")
+        walk(indexes.keys, f"{type_name} sort keys (KeysTree)")
+        for index_name, index in indexes.indexes.items():
+            walk(index, f"{type_name} index {index_name}")
+            walk(index.forward, f"{type_name} index {index_name}")
+            walk(index.empty, f"{type_name} index {index_name} (no value)")
+            for key, ids in index.forward.items():
+                if ids.__class__ is not int:
+                    walk(ids, f"{type_name} index {index_name}: ids of one key")
+    return names
+
+
+def ms(samples: list[float], fraction: float) -> float:
+    return percentile(samples, fraction) * 1000 if samples else float("nan")
+
+
+def report(title, args, kinds, quiet, elapsed, retried, gave_up, cpu, load_average, checked, conflict_log) -> int:
+    """Print one storage's figures; its failed writes."""
     print(f"\n{title}: {args.web} web processes + 1 worker, {elapsed:.0f} s, "
-          f"{'demo' if not args.records else f'{args.records:,} tickets'} before the run")
-    print(f"{'kind':<11} {'sent':>6} {'acked':>6} {'failed':>6} {'rate/s':>7} {'target':>7} "
-          f"{'p50 ms':>8} {'p95 ms':>8} {'ratio p95':>9}")
-    for kind in kinds.values():
-        p50 = statistics.median(kind.latencies) * 1000 if kind.latencies else float("nan")
-        p95 = percentile(kind.latencies, 0.95) * 1000 if kind.latencies else float("nan")
-        print(f"{kind.name:<11} {kind.sent:>6} {kind.acknowledged:>6} {kind.failed:>6} "
-              f"{kind.acknowledged / elapsed:>7.1f} {kind.rate:>7.1f} {p50:>8.1f} {p95:>8.1f} "
-              f"{base_p95 * 1000 / p95:>9.3f}")
-    print(f"ratio = the static file's p95 under the same load ({base_p50 * 1000:.1f} ms p50, "
-          f"{base_p95 * 1000:.1f} ms p95) ÷ the kind's p95; on the quiet servers before the load the static file "
-          f"took {statistics.median(idle.latencies) * 1000:.1f} ms p50, {percentile(idle.latencies, 0.95) * 1000:.1f} "
-          f"ms p95")
-    reads = kinds["list"].acknowledged + kinds["search"].acknowledged
-    print(f"achieved: creates {kinds['create'].acknowledged / elapsed:.1f}/s, "
-          f"list pages and searches {reads / elapsed:.1f}/s")
+          f"{'demo' if not args.records else f'demo + {args.records:,} tickets'} before the run")
+    print_latencies(kinds, quiet, elapsed)
     writes = sum(kinds[name].acknowledged for name in WRITES)
-    print(f"requests: {sum(k.sent for k in kinds.values())} sent, "
-          f"{sum(k.acknowledged for k in kinds.values())} acknowledged, {sum(k.failed for k in kinds.values())} failed")
-    for kind in kinds.values():
-        for error, count in kind.errors.most_common(3):
-            print(f"  {kind.name} failed {count}×: {error}")
     print(f"conflict retries: {100 * retried / max(writes, 1):.1f} per 100 writes ({retried:.0f} retried, "
-          f"{gave_up:.0f} given up, {writes} writes acknowledged)"
-          + (f"; on {', '.join(f'{c} {n}' for n, c in conflict_log.most_common(5))}" if conflict_log else ""))
+          f"{gave_up:.0f} given up, {writes} writes acknowledged); the objects met, from the logs:")
+    where = Counter((checked["conflicted"].get(int(oid, 16), "?"), kind, given_up)
+                    for _, oid, kind, given_up in conflict_log)
+    for (name, kind, given_up), count in where.most_common(12):
+        print(f"  {count:>4} × {name} ({kind.rsplit('.', 1)[-1]}){': given up' if given_up else ''}")
     duplicates = sum(len(numbers) for numbers in checked["duplicates"].values())
     print(f"duplicate numbers: {duplicates}"
           + "".join(f"; {name}: {', '.join(n[:5])}" for name, n in checked["duplicates"].items() if n))
@@ -556,17 +610,46 @@ def report(title, args, kinds, idle, elapsed, retried, gave_up, cpu, load_averag
           f"{checked['searched']} found by their words; {len(checked['missing_tickets'])} acknowledged tickets and "
           f"{len(checked['missing_comments'])} comments missing, {len(checked['wrong_state'])} tickets not in the "
           f"state of their last acknowledged transition")
-    web_cpu = [cpu[f"web{i + 1}"] for i in range(args.web)]
-    named = sum(web_cpu) + cpu["worker"] + cpu["database"] + cpu["client"]
-    print(f"CPU seconds over {elapsed:.0f} s (2 cores shared: {2 * elapsed:.0f} s at most): web "
-          f"{' + '.join(f'{c:.1f}' for c in web_cpu)} = {sum(web_cpu):.1f}; worker {cpu['worker']:.1f}; "
-          f"{'PostgreSQL' if 'PostgreSQL' in title else 'ZEO'} {cpu['database']:.1f}; client {cpu['client']:.1f}; "
-          f"other processes of the machine {cpu['machine'] - named:.1f} (load average {load_average[0]:.2f} at the end)")
-    failed = (sum(kinds[name].failed for name in WRITES) + len(checked["missing_tickets"])
+    print_cpu(title, args, cpu, elapsed, load_average)
+    failed = (sum(kinds[name].failed + quiet[name].failed for name in WRITES) + len(checked["missing_tickets"])
               + len(checked["missing_comments"]) + len(checked["wrong_state"])
               + (checked["count"] != checked["expected_count"]))
     print(f"failed writes ({title.split(' ')[0]}): {failed}", flush=True)
     return failed
+
+
+def print_latencies(kinds: dict[str, Kind], quiet: dict[str, Kind], elapsed: float) -> None:
+    base_p95 = ms(kinds["baseline"].latencies, 0.95)
+    print(f"{'kind':<11} {'sent':>6} {'acked':>6} {'failed':>6} {'rate/s':>7} {'target':>7} "
+          f"{'quiet p50':>9} {'p50 ms':>8} {'p95 ms':>8} {'ratio p95':>9}")
+    for name, kind in kinds.items():
+        p95 = ms(kind.latencies, 0.95)
+        print(f"{name:<11} {kind.sent:>6} {kind.acknowledged:>6} {kind.failed:>6} "
+              f"{kind.acknowledged / elapsed:>7.1f} {kind.rate:>7.1f} {ms(quiet[name].latencies, 0.5):>9.1f} "
+              f"{ms(kind.latencies, 0.5):>8.1f} {p95:>8.1f} {base_p95 / p95:>9.3f}")
+    print(f"baseline = {BASELINE} from the same processes; ratio = its p95 under the same load ÷ the kind's p95; "
+          f"quiet p50: {QUIET} requests of each kind one at a time before the load, after as many to warm the caches")
+    reads = kinds["list"].acknowledged + kinds["search"].acknowledged
+    print(f"achieved: creates {kinds['create'].acknowledged / elapsed:.1f}/s (target {kinds['create'].rate:g}), "
+          f"list pages and searches {reads / elapsed:.1f}/s (target {kinds['list'].rate + kinds['search'].rate:g})")
+    print(f"requests: {sum(k.sent for k in kinds.values())} sent, "
+          f"{sum(k.acknowledged for k in kinds.values())} acknowledged, {sum(k.failed for k in kinds.values())} "
+          f"failed; before the load {sum(k.sent for k in quiet.values())} sent, "
+          f"{sum(k.failed for k in quiet.values())} failed")
+    for name in kinds:
+        for error, count in (kinds[name].errors + quiet[name].errors).most_common(3):
+            print(f"  {name} failed {count}×: {error}")
+
+
+def print_cpu(title: str, args, cpu: dict[str, float], elapsed: float, load_average: tuple[float, ...]) -> None:
+    web = [cpu[f"web{i + 1}"] for i in range(args.web)]
+    named = sum(web) + cpu["worker"] + cpu["database"] + cpu["client"]
+    cores = os.cpu_count() or 1
+    print(f"CPU seconds over {elapsed:.0f} s ({cores} cores shared: {cores * elapsed:.0f} s at most): web "
+          f"{' + '.join(f'{c:.1f}' for c in web)} = {sum(web):.1f}; worker {cpu['worker']:.1f}; "
+          f"{'PostgreSQL' if 'PostgreSQL' in title else 'ZEO'} {cpu['database']:.1f}; client {cpu['client']:.1f}; "
+          f"other processes of the machine {cpu['machine'] - named:.1f} (load average {load_average[0]:.2f} "
+          "at the end)")
 
 
 def interrupted(*_) -> None:
@@ -603,4 +686,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("interrupted: the servers were stopped and their folders removed", file=sys.stderr)
+        sys.exit(130)
