@@ -310,14 +310,16 @@ class Store:
             try:
                 with self.session(user, acting_for, me=me, identity=identity, now=now, notify=notify) as session:
                     return work(session)
-            except ConflictError as error:
+            except ConflictError as conflict:
                 with self._counting:
                     self.conflicts["gave_up" if attempt == attempts else "retried"] += 1
-                    self.conflicts_on[_conflicting_class(error)] += 1
+                    self.conflicts_on[_conflicting_class(conflict)] += 1
+                # ZODB's sentence names the object both transactions changed (oid and class):
+                # what an operator needs to see which part of the database is contended.
                 if attempt == attempts:
-                    log.warning("write conflict: given up after %d attempts (user %s)", attempts, user)
+                    log.warning("write conflict: given up after %d attempts (user %s): %s", attempts, user, conflict)
                     raise
-                log.info("write conflict: attempt %d of %d, retrying (user %s)", attempt, attempts, user)
+                log.info("write conflict: attempt %d of %d, retrying (user %s): %s", attempt, attempts, user, conflict)
                 # Another transaction has just committed and is likely starting its next one:
                 # start again after a random pause whose bound doubles with each attempt
                 # (10 ms, 20 ms, … up to half a second), so that writers that met stop meeting.

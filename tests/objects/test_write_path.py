@@ -2,6 +2,7 @@
 attachments, computed values, deletion and conflict retries."""
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -223,7 +224,7 @@ def test_an_error_inside_a_session_writes_nothing(store):
         assert s.count("task") == 0
 
 
-def test_a_write_conflict_is_retried_from_the_start(store):
+def test_a_write_conflict_is_retried_from_the_start_and_logged_with_the_object_it_met(store, caplog):
     with store.session() as s:
         task = s.create("task", {"title": "contended"})
     attempts = []
@@ -237,8 +238,12 @@ def test_a_write_conflict_is_retried_from_the_start(store):
         session.update(record, {"title": f"edited after {len(attempts)} attempts"})
         return record.version
 
-    assert store.run(work, user="ann") == 3
+    with caplog.at_level(logging.INFO, logger="deskbase.store"):
+        assert store.run(work, user="ann") == 3
     assert len(attempts) == 2
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("write conflict")]
+    assert len(logged) == 1 and "attempt 1 of 10, retrying (user ann)" in logged[0]
+    assert "class deskbase.objects.records.Record" in logged[0]      # which object both changed
     with store.session() as s:
         final = s.find(task.number)
         assert final["priority"] == "low" and final["title"] == "edited after 2 attempts"
