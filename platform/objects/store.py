@@ -303,20 +303,26 @@ class Store:
 
     def run(self, work: Callable[["Session"], T], *, user: str = "system", acting_for: str | None = None,
             me: Mapping[str, Any] | None = None, identity: Any = None, attempts: int = 15,
-            now: datetime | None = None, notify: bool = True) -> T:
+            now: datetime | None = None, notify: bool = True, handled: bool = False) -> T:
         """Run `work(session)` in a transaction, again from the start after a write conflict.
-        Within `holding_reads`, the reads after it see what it wrote."""
+        Within `holding_reads`, the reads after it see what it wrote. `handled`: the caller
+        deals with a conflict that outlasts the attempts itself (it tries a smaller part, or
+        lets a note go), so it is not counted nor logged as a write given up."""
         for attempt in range(1, attempts + 1):
             try:
                 with self.session(user, acting_for, me=me, identity=identity, now=now, notify=notify) as session:
                     return work(session)
             except ConflictError as conflict:
+                given_up = attempt == attempts
                 with self._counting:
-                    self.conflicts["gave_up" if attempt == attempts else "retried"] += 1
+                    if not (given_up and handled):
+                        self.conflicts["gave_up" if given_up else "retried"] += 1
                     self.conflicts_on[_conflicting_class(conflict)] += 1
                 # ZODB's sentence names the object both transactions changed (oid and class):
                 # what an operator needs to see which part of the database is contended.
-                if attempt == attempts:
+                if given_up and handled:
+                    raise
+                if given_up:
                     log.warning("write conflict: given up after %d attempts (user %s): %s", attempts, user, conflict)
                     raise
                 log.info("write conflict: attempt %d of %d, retrying (user %s): %s", attempt, attempts, user, conflict)
@@ -386,7 +392,8 @@ class Store:
                 session.numbers_ahead = len(rows_now)
                 return [session.create(type_name, row) for row in rows_now]
             try:
-                self.run(work, user=user, notify=notify, now=now, attempts=10 if len(rows_now) <= MIN_BATCH else 3)
+                small = len(rows_now) <= MIN_BATCH
+                self.run(work, user=user, notify=notify, now=now, attempts=10 if small else 3, handled=not small)
             except ConflictError:
                 if len(rows_now) <= MIN_BATCH:
                     raise

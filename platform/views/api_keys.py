@@ -139,6 +139,6 @@ def _note_use(store: Store, key_id: str, now: datetime) -> None:
         if key is not None and (key.last_used_at is None or now - key.last_used_at > LAST_USED_EVERY):
             key.last_used_at = now
     try:
-        store.run(work, attempts=1)
+        store.run(work, attempts=1, handled=True)
     except ConflictError:        # another request noted it at the same moment: that will do
         pass

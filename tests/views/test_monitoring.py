@@ -72,6 +72,26 @@ def test_a_write_conflict_is_retried_and_counted_by_the_object_met(store):
     assert found[("deskbase_write_conflicts_total", (("outcome", "retried"),))] >= 1
 
 
+def test_a_conflict_its_caller_handles_is_no_write_given_up(store):
+    """An API key's "last used" note lets a conflict go: no alarm in /metrics or the log."""
+    from ZODB.POSException import ConflictError
+    ticket = store.read(lambda s: s.query("ticket", {}, "id", limit=1).records[0].id)
+    before = dict(store.conflicts)
+    edits = []
+
+    def edit(session):
+        edits.append(1)
+        record = session.get("ticket", ticket)
+        store.run(lambda other: other.update(other.get("ticket", ticket), {"title": f"Changed meanwhile {len(edits)}"}))
+        session.update(record, {"title": "Edited"})
+    with pytest.raises(ConflictError):
+        store.run(edit, attempts=1, handled=True)
+    assert store.conflicts["gave_up"] == before["gave_up"]
+    with pytest.raises(ConflictError):
+        store.run(edit, attempts=1)
+    assert store.conflicts["gave_up"] == before["gave_up"] + 1
+
+
 def test_only_monitoring_addresses_or_an_administrator_read_them(store):
     with TestClient(create_app(store, monitor_from="10.0.0.0/8"), follow_redirects=False) as web:
         assert web.get("/metrics").status_code == 404 and web.get("/healthz").status_code == 404
