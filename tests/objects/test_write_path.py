@@ -242,7 +242,7 @@ def test_a_write_conflict_is_retried_from_the_start_and_logged_with_the_object_i
         assert store.run(work, user="ann") == 3
     assert len(attempts) == 2
     logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("write conflict")]
-    assert len(logged) == 1 and "attempt 1 of 10, retrying (user ann)" in logged[0]
+    assert len(logged) == 1 and "attempt 1 of 15, retrying (user ann)" in logged[0]
     assert "class deskbase.objects.records.Record" in logged[0]      # which object both changed
     with store.session() as s:
         final = s.find(task.number)
