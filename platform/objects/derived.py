@@ -80,12 +80,15 @@ class DerivedValues(SessionPart):
         if record_id is None:
             return 0 if function in ("sum", "count") else None
         source = self.definitions.type(spec["of"])
-        filter_spec: dict[str, Any] = {spec["via"]: record_id}
-        if spec.get("where"):
-            filter_spec = {"all": [filter_spec, spec["where"]]}
+        filter_spec: Any = self.store.aggregate_filter(spec)
+        context: dict[str, Any] | None = self.context({spec["via"]: record_id})
+        if filter_spec is None:      # its `where` reads $record itself: the id is written in
+            filter_spec, context = {spec["via"]: record_id}, None
+            if spec.get("where"):
+                filter_spec = {"all": [filter_spec, spec["where"]]}
         if function == "count":
-            return self.query(source.name, filter_spec, limit=0, scoped=False).total
-        page = self.query(source.name, filter_spec, limit=None, scoped=False)
+            return self.query(source.name, filter_spec, limit=0, scoped=False, context=context).total
+        page = self.query(source.name, filter_spec, limit=None, scoped=False, context=context)
         values = [r.get(spec["field"]) for r in page.records if r.get(spec["field"]) is not None]
         if function == "sum":
             return sum(values) if values else 0

@@ -169,10 +169,11 @@ class Definitions:
     extensions: Mapping[str, Any] = field(default_factory=lambda: FROZEN_EMPTY)
 
     def type(self, name: str) -> TypeDef:
-        from .errors import NotFound, hint_for
         try:
             return self.types[name]
         except KeyError:
+            # imported here, not on every call: the write path asks for types thousands of times a second
+            from .errors import NotFound, hint_for
             hint = hint_for(name, self.types)
             raise NotFound(f"there is no type `{name}`" + (f"; {hint}" if hint else "")) from None
 

@@ -434,6 +434,24 @@ class Store:
         return {name for name, f in typedef.fields.items()
                 if getattr(f.kind, "expression", None) and getattr(f.kind, "aggregate", None) is None}
 
+    def aggregate_filter(self, spec: Mapping[str, Any]) -> Any:
+        """The filter of the records an aggregate counts, with the counting record's id read
+        from `$record.<via>` instead of written in: one object per aggregate, compiled once
+        rather than at every write that works the aggregate out. None when the aggregate's
+        `where` reads `$record` itself (it is then built with the id written in, as before)."""
+        key = ("aggregate", id(spec))
+        hit = self._filters.get(key)
+        if hit is not None and hit[0] is spec:
+            return hit[1]
+        via, where = spec["via"], spec.get("where")
+        built: Any = {via: f"$record.{via}"}
+        if where and "$record" in json.dumps(where, default=str):
+            built = None
+        elif where:
+            built = {"all": [built, where]}
+        self._filters[key] = (spec, built)
+        return built
+
     def compiled_filter(self, spec: Any, type_name: str, record_type: str | None = None):
         """A compiled filter, cached by its text: filters of views and scopes repeat."""
         from .filters import compile_filter

@@ -12,6 +12,22 @@ _LETTERS = str.maketrans({
     "đ": "d", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "þ": "th", "ı": "i",
     "ð": "d", "ħ": "h", "ŧ": "t", "ŀ": "l",
 })
+MARKS_KEPT = 20_000   # characters whose folding is remembered
+
+
+class _Bare(dict):
+    """A `str.translate` table that drops combining marks and spells out `_LETTERS`,
+    filled as characters are met (most texts use a few dozen), so that folding walks the
+    text in C rather than calling `unicodedata.combining` for each character."""
+
+    def __missing__(self, code: int) -> int | str | None:
+        kept: int | str | None = None if unicodedata.combining(chr(code)) else code
+        if len(self) < MARKS_KEPT:    # bounded: a text of every script cannot grow it forever
+            self[code] = kept
+        return kept
+
+
+_BARE = _Bare(_LETTERS)
 # A word is a run of letters and digits; `_` separates words like punctuation does.
 _WORD = re.compile(r"[^\W_]+")
 
@@ -20,9 +36,7 @@ def fold(text: str) -> str:
     """`text` in lower case without accents: `Écran Tiskárna Đuro` → `ecran tiskarna duro`."""
     if text.isascii():
         return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return bare.translate(_LETTERS)
+    return unicodedata.normalize("NFKD", text.casefold()).translate(_BARE)
 
 
 def words(text: str) -> list[str]:

@@ -9,6 +9,13 @@ def test_fold_maps_letters_that_have_no_accent_to_strip():
     assert fold("Đuro Łódź Søren Æsir Œuvre Straße Þór ılık") == "duro lodz soren aesir oeuvre strasse thor ilik"
 
 
+def test_fold_drops_every_combining_mark_and_keeps_other_characters_however_often_asked():
+    marks = [chr(code) for code in range(0x300, 0x345)] + ["\u0483", "\u05b0", "\u064b", "\u20d0"]
+    for _ in range(2):   # the second time from what the first remembered
+        assert all(fold(f"Ra{mark}d") == "rad" for mark in marks)
+        assert fold("Ǆemal Ćosić ﬁle ½ Ωmega Жук 東京") == "dzemal cosic file 1⁄2 ωmega жук 東京"
+
+
 def test_fold_keeps_ascii_text_as_lower_case():
     assert fold("Printer PARIS 42") == "printer paris 42"
 

@@ -340,3 +340,16 @@ def test_a_copied_field_follows_a_later_change_of_the_record_it_comes_from(store
         assert work["team"] == field.id and work.version == version          # a derived value: no new version
         assert s.query("work", {"team": field.id}).total == 1                 # and its index follows
         assert work.history.entries[-1]["reason"] == f"copied from {printer.number}"
+
+
+def test_an_aggregate_is_worked_out_on_create_from_a_filter_compiled_once(store):
+    with store.session() as s:
+        first = s.create("task", {"title": "t"})
+        s.create("work", {"task": first.id, "duration": "1h"})
+    compiled = len(store._filters)
+    with store.session() as s:
+        tasks = [s.create("task", {"title": f"t{n}"}) for n in range(5)]
+        s.create("work", {"task": tasks[2].id, "duration": "30m"})
+        assert [task["spent"] for task in tasks] == [0, 0, 1800, 0, 0]
+        assert s.find(first.number)["spent"] == 3600
+    assert len(store._filters) == compiled   # each new task's aggregate reused one compiled filter
