@@ -480,8 +480,9 @@ class Store:
 
     def redefine(self, definitions: Definitions, *, accept_hiding: bool = False):
         """Switch this open store to new definitions of the same application (a reload while
-        it runs): the migration is applied and the store's derived tables rebuilt, between
-        two writes; if the migration fails, the store keeps its definitions. A migration
+        it runs): the migration is applied, then the definitions and the store's derived
+        tables swapped, between two writes of this process; if the migration fails, the
+        store keeps its definitions. A migration
         that would hide stored values is refused (HidingRefused) unless `accept_hiding`.
         Returns the plan applied. The hooks stay: they read the definitions of each session."""
         from .migrations import HidingRefused, plan_migration
@@ -489,13 +490,16 @@ class Store:
             plan = self.read(lambda s: plan_migration(definitions, s.root))
             if plan.hiding and not accept_hiding:
                 raise HidingRefused(plan.hiding)
-            previous = self.definitions
-            self._use(definitions)
+            # Migrated through a second store object on the same database, so that pages read
+            # meanwhile keep the old definitions over data that is not yet migrated; the old
+            # definitions read the migrated data well (new containers and fields are unknown
+            # to them, hidden ones kept). Then they are swapped.
+            shadow = Store(self.db, definitions, self.uri, hooks=self.hooks, extensions=self.extensions)
             try:
-                self.migrate()
-            except BaseException:
-                self._use(previous)
-                raise
+                shadow.migrate()
+            finally:
+                shadow.numbers.close()
+            self._use(definitions)
             return plan
 
     def _use(self, definitions: Definitions) -> None:
