@@ -68,7 +68,7 @@ class DefinitionsWatcher:
             self.report(f"the definitions were not applied: {error}")
         else:
             steps = [step.text for step in plan.steps]
-            self.reloading.applied_change(steps)
+            self.reloading.applied_change()
             self.report("definitions reloaded" + (": " + "; ".join(steps) if steps else ""))
         return True
 

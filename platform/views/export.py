@@ -224,13 +224,14 @@ class ExportJobs:
                              finished=entry["finished_at"] is not None or error is not None, error=error)
         return self.store.read(work)
 
-    def file_of(self, job_id: str, owner: str) -> str | None:
-        """The path of a finished job's workbook (the blob's file), for its owner."""
-        def work(session) -> str | None:
+    def file_of(self, job_id: str, owner: str) -> tuple[str, str] | None:
+        """The name and path (the blob's file) of a finished job's workbook, for its owner;
+        None for anyone else, or while there is no workbook (running, failed)."""
+        def work(session) -> tuple[str, str] | None:
             entry = (self._kept(session) or {}).get(job_id)
             if entry is None or entry["owner"] != owner or entry["file"] is None:
                 return None
-            return entry["file"].committed()
+            return entry["filename"], entry["file"].committed()
         return self.store.read(work)
 
     def _finish(self, job: ExportJob, path: Path) -> None:
@@ -322,10 +323,9 @@ def export_progress(web, request: Request, web_session, identity: Identity) -> R
 
 def export_file(web, request: Request, web_session, identity: Identity) -> Response:
     """GET /exports/{export}/file: the finished workbook, for the person who asked for it."""
-    jobs = jobs_of(web)
-    job = jobs.find(request.path_params["export"], identity.id)
-    path = jobs.file_of(job.id, identity.id) if job is not None and job.finished and not job.error else None
-    if job is None or path is None:
+    found = jobs_of(web).file_of(request.path_params["export"], identity.id)
+    if found is None:
         return web.render(request, "error.html", {"message": "There is no such export."}, status=404,
                           web_session=web_session, identity=identity)
-    return FileResponse(path, media_type=CONTENT_TYPE, filename=job.filename)
+    filename, path = found
+    return FileResponse(path, media_type=CONTENT_TYPE, filename=filename)

@@ -17,13 +17,12 @@ class Reloading:
 
     generation: int = 1
     problems: tuple[str, ...] = ()         # sentences (file:line: …) of the definitions on disk
-    applied: tuple[str, ...] = ()          # what the last applied change did to stored data
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def applied_change(self, steps: list[str]) -> None:
+    def applied_change(self) -> None:
         with self._lock:
             self.generation += 1
-            self.problems, self.applied = (), tuple(steps)
+            self.problems = ()
 
     def refused(self, problems: list[str]) -> None:
         with self._lock:
