@@ -38,6 +38,7 @@ from persistent import Persistent
 
 from .errors import MigrationError
 from .fields import ComputedKind, EnumKind, Kind
+from .idsets import IdTreeSet
 from .model import IndexDef, TypeDef
 from .textsearch import words_of
 
@@ -68,7 +69,8 @@ LAST_LETTER = "\U0010ffff"
 
 # A forward BTree maps a key to the one id that has it (a bare int), or to an IITreeSet
 # once several ids share it: unique keys such as timestamps then cost no persistent
-# object per record, and a range over them is a multiunion of ints.
+# object per record, and a range over them is a multiunion of ints. New sets are
+# `IdTreeSet`s, which pickle their ids packed (`idsets.py`).
 
 def _insert(tree: OOBTree, key: Any, record_id: int) -> None:
     ids = tree.get(key)
@@ -76,7 +78,7 @@ def _insert(tree: OOBTree, key: Any, record_id: int) -> None:
         tree[key] = record_id
     elif ids.__class__ is int:
         if ids != record_id:
-            tree[key] = IITreeSet((ids, record_id))
+            tree[key] = IdTreeSet((ids, record_id))
     else:
         ids.add(record_id)
 
@@ -147,7 +149,7 @@ class _KeyedIndex(Persistent):
     def clear(self) -> None:
         """Forget every record (new trees: nothing old has to be loaded to drop them)."""
         self.forward = OOBTree()
-        self.empty = IITreeSet()
+        self.empty = IdTreeSet()
 
     def ids(self, key: Any) -> IdSet:
         """The ids under one key."""
@@ -327,7 +329,7 @@ class TypeIndexes(Persistent):
     _v_plan: tuple[TypeDef, tuple] | None         # (the TypeDef planned for, its plan); volatile
 
     def __init__(self) -> None:
-        self.all_ids = IITreeSet()
+        self.all_ids = IdTreeSet()
         self.length = Length()
         self.indexes: dict[str, _KeyedIndex] = {}   # replaced, never changed in place
         self.keys = KeysTree()   # id → (key of each field and range index, by its slot)
@@ -496,7 +498,7 @@ class TypeIndexes(Persistent):
 
     def clear(self) -> None:
         """Forget every record, keeping the indexes themselves."""
-        self.all_ids = IITreeSet()
+        self.all_ids = IdTreeSet()
         self.length = Length()
         self.keys = KeysTree()
         for index in self.indexes.values():

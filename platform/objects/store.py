@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +38,7 @@ from .errors import DeskbaseError
 from .fields import RefKind
 from .model import Definitions, TypeDef
 from .numbering import NumberAllocator
+from .turns import ALONE_AFTER, turns_for
 
 if TYPE_CHECKING:
     from .session import Session
@@ -190,7 +191,7 @@ class Store:
         self._cleanup = cleanup
         self._filters: dict[Any, Any] = {}
         self._use(definitions)
-        self.numbers = NumberAllocator(db)
+        self.numbers = NumberAllocator(db, local=uri.startswith(PROCESS_LOCAL))
         # The write transactions of this process take turns (reads never wait). Python runs
         # one thread's code at a time, so concurrent writers gained nothing but conflicts
         # on the buckets every creation of a type touches (the ends of its indexes), each
@@ -199,8 +200,14 @@ class Store:
         # only with other processes (RelStorage, ZEO), which `run` retries. Re-entrant: a
         # write may run another (in its own transaction) from the same thread.
         self._writing = threading.RLock()
+        # Between processes, each write transaction holds a shared turn of the database and a
+        # writer that keeps losing takes one alone (`turns.py`); `_turn_depth` counts the turns
+        # this process holds (only the thread holding `_writing` reads or changes it).
+        self.turns = turns_for(uri)
+        self._turn_depth = 0
         # Write conflicts of this process (`run`): retried, and given up after every attempt.
-        self.conflicts: dict[str, int] = {"retried": 0, "gave_up": 0}
+        # `alone`: writers that took the database's turn alone after losing ALONE_AFTER times.
+        self.conflicts: dict[str, int] = {"retried": 0, "gave_up": 0, "alone": 0}
         self.conflicts_on: Counter[str] = Counter()     # the same, by the class of the object met
         self._counting = threading.Lock()
 
@@ -253,6 +260,7 @@ class Store:
 
     def close(self) -> None:
         self.numbers.close()
+        self.turns.close()
         self.db.close()
         if self._cleanup:
             self._cleanup()
@@ -274,7 +282,7 @@ class Store:
         held = _HELD.get()
         if held is not None and held.store is self:
             held.release()                  # the held reads after this write see it
-        with self._writing:
+        with self._writing, self._turn(alone=False):
             manager = transaction.TransactionManager(explicit=True)
             connection = self.db.open(transaction_manager=manager)
             try:
@@ -287,6 +295,24 @@ class Store:
                 manager.commit()
             finally:
                 connection.close()
+
+    @contextmanager
+    def _turn(self, *, alone: bool) -> Iterator[None]:
+        """This process's turn of the database among its other processes (the caller holds
+        `_writing`): shared, or alone; nothing when a write of this thread already holds one."""
+        if self._turn_depth:
+            self._turn_depth += 1
+            try:
+                yield
+            finally:
+                self._turn_depth -= 1
+            return
+        with self.turns.alone() if alone else self.turns.shared():
+            self._turn_depth = 1
+            try:
+                yield
+            finally:
+                self._turn_depth = 0
 
     @contextmanager
     def session(self, user: str = "system", acting_for: str | None = None, *,
@@ -308,33 +334,49 @@ class Store:
         Within `holding_reads`, the reads after it see what it wrote. `handled`: the caller
         deals with a conflict that outlasts the attempts itself (it tries a smaller part, or
         lets a note go), so it is not counted nor logged as a write given up."""
-        for attempt in range(1, attempts + 1):
-            try:
-                with self.session(user, acting_for, me=me, identity=identity, now=now, notify=notify) as session:
-                    return work(session)
-            except ConflictError as conflict:
-                given_up = attempt == attempts
-                with self._counting:
-                    if not (given_up and handled):
-                        self.conflicts["gave_up" if given_up else "retried"] += 1
-                    self.conflicts_on[_conflicting_class(conflict)] += 1
-                # ZODB's sentence names the object both transactions changed (oid and class):
-                # what an operator needs to see which part of the database is contended.
-                if given_up and handled:
-                    raise
-                if given_up:
-                    log.warning("write conflict: given up after %d attempts (user %s): %s", attempts, user, conflict)
-                    raise
-                log.info("write conflict: attempt %d of %d, retrying (user %s): %s", attempt, attempts, user, conflict)
-                # Another transaction has just committed and is likely starting its next one:
-                # start again after a random pause whose bound doubles with each attempt
-                # (10 ms, 20 ms, … up to half a second), so that writers that met stop meeting.
-                # Two processes creating records of one type on RelStorage (tests/objects/
-                # test_relstorage.py): 5 attempts with pauses of 10 ms × attempt failed in 2
-                # runs of 8; bounds capped at 50 ms held two processes of four threads but not
-                # four processes of two (6 of 119 creations failed, on the BTree nodes every
-                # creation reads); capped at 0.5 s, none failed.
-                time.sleep(random.uniform(0, min(0.5, 0.005 * 2 ** attempt)))
+        with ExitStack() as alone:
+            for attempt in range(1, attempts + 1):
+                try:
+                    with self.session(user, acting_for, me=me, identity=identity, now=now, notify=notify) as session:
+                        return work(session)
+                except ConflictError as conflict:
+                    given_up = attempt == attempts
+                    with self._counting:
+                        if not (given_up and handled):
+                            self.conflicts["gave_up" if given_up else "retried"] += 1
+                        self.conflicts_on[_conflicting_class(conflict)] += 1
+                    # ZODB's sentence names the object both transactions changed (oid and class):
+                    # what an operator needs to see which part of the database is contended.
+                    if given_up and handled:
+                        raise
+                    if given_up:
+                        log.warning("write conflict: given up after %d attempts (user %s): %s", attempts, user,
+                                    conflict)
+                        raise
+                    log.info("write conflict: attempt %d of %d, retrying (user %s): %s", attempt, attempts, user,
+                             conflict)
+                    if attempt == ALONE_AFTER:
+                        # Lost three times in a row to other processes: the next attempts run
+                        # with the database's turn alone (`turns.py`), so they meet nobody; only
+                        # the others' commits not yet seen (ZEO's invalidations arrive a moment
+                        # late) can still make one retry. A write within a write keeps the
+                        # turn its outer write holds.
+                        alone.enter_context(self._writing)
+                        if not self._turn_depth:
+                            alone.enter_context(self._turn(alone=True))
+                            with self._counting:
+                                self.conflicts["alone"] += 1
+                    # Another transaction has just committed and is likely starting its next one:
+                    # start again after a random pause whose bound doubles with each attempt
+                    # (10 ms, 20 ms, … up to half a second), so that writers that met stop meeting.
+                    # Two processes creating records of one type on RelStorage (tests/objects/
+                    # test_relstorage.py): 5 attempts with pauses of 10 ms × attempt failed in 2
+                    # runs of 8; bounds capped at 50 ms held two processes of four threads but not
+                    # four processes of two (6 of 119 creations failed, on the BTree nodes every
+                    # creation reads); capped at 0.5 s, none failed. Alone, a short pause lets the
+                    # last commits of the others arrive.
+                    pause = 0.01 if attempt >= ALONE_AFTER else min(0.5, 0.005 * 2 ** attempt)
+                    time.sleep(random.uniform(0, pause))
         raise AssertionError("unreachable")
 
     @contextmanager
@@ -499,6 +541,7 @@ class Store:
                 shadow.migrate()
             finally:
                 shadow.numbers.close()
+                shadow.turns.close()
             self._use(definitions)
             return plan
 

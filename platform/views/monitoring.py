@@ -212,8 +212,8 @@ class _StoreCollector:
             records.add_metric([name], count)
         yield records
         writes = CounterMetricFamily("deskbase_write_conflicts", "Write conflicts of this process: retried, "
-                                     "or given up after every retry", labels=["outcome"])
-        for outcome in ("retried", "gave_up"):
+                                     "given up after every retry, or ended by a turn alone", labels=["outcome"])
+        for outcome in ("retried", "gave_up", "alone"):
             writes.add_metric([outcome], store.conflicts.get(outcome, 0))
         yield writes
         met = CounterMetricFamily("deskbase_write_conflicts_on", "Write conflicts of this process by the class "

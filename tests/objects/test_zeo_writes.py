@@ -41,7 +41,7 @@ def zeo_database(tmp_path):
     database.stop()
 
 
-@pytest.mark.parametrize("names, threads", [("ab", 4)])     # four processes: as for RelStorage, not yet
+@pytest.mark.parametrize("names, threads", [("ab", 4), ("abcd", 2)])
 def test_processes_creating_at_full_speed_through_zeo_lose_no_write(app_folder, zeo_database, tmp_path, names,
                                                                     threads):
     deskbase(app_folder, zeo_database.uri(), "migrate")
@@ -50,8 +50,9 @@ def test_processes_creating_at_full_speed_through_zeo_lose_no_write(app_folder, 
     outcomes = sum((Counter(done["outcomes"]) for done in written.values()), Counter())
     conflicts = sum((Counter(done["conflicts"]) for done in written.values()), Counter())
     numbers = [number for done in written.values() for number in done["numbers"]]
+    alone = sum(done["alone"] for done in written.values())
     print(f"ZEO, {len(names)} processes x {threads} threads, 6 s: {dict(outcomes)}; conflicts retried on "
-          f"{dict(conflicts)}")
+          f"{dict(conflicts)}; turns alone {alone}")
     assert set(outcomes) == {"created"}, outcomes
     assert all(done["numbers"] for done in written.values())
     assert len(set(numbers)) == len(numbers)
