@@ -43,18 +43,26 @@ from .model import IndexDef, TypeDef
 from .textsearch import words_of
 
 
-class KeysTree(IOBTree):
-    """The tree of sort keys (`TypeIndexes.keys`), with small buckets.
+class RowsTree(IOBTree):
+    """An IOBTree with small buckets, for rows (tuples of many values) kept per record id
+    and rewritten by the writes of that record: the sort keys of the indexes, or what upper
+    layers keep beside records (the clocks of a record, the decisions of its notifications).
 
     A write re-pickles the whole bucket that holds its record, and new ids all land in the
-    last one, which holds up to 60 rows of ~26 keys in an IOBTree: with at most 16 a create
-    pickles ~1,150 fewer values (measured: single create 3.9 → 3.1 ms; reading 286 rows for
-    an in-memory sort costs +0.03 ms warm). Internal nodes are small too, because each split
-    of the last bucket rewrites its parent. Trees stored before this class stay IOBTrees
-    until `clear` (a full reindex). Pickles name this class: keep it here, under this name."""
+    last one, which holds up to 60 rows in an IOBTree: with at most 16 a create pickles far
+    fewer values (measured for the sort keys, ~26 a row: single create 3.9 → 3.1 ms; reading
+    286 rows for an in-memory sort costs +0.03 ms warm). Internal nodes are small too,
+    because each split of the last bucket rewrites its parent. Pickles name this class:
+    keep it here, under this name."""
 
     max_leaf_size = 16
     max_internal_size = 128
+
+
+class KeysTree(RowsTree):
+    """The tree of sort keys (`TypeIndexes.keys`). Trees stored before this class stay
+    IOBTrees until `clear` (a full reindex). Pickles name this class: keep it here, under
+    this name."""
 
 
 IdSet: TypeAlias = IISet | IITreeSet

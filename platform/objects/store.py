@@ -246,7 +246,8 @@ class Store:
             folder = tempfile.mkdtemp(prefix="deskbase-blobs-")
             storage = BlobStorage(folder, storage)
             cleanup = lambda: shutil.rmtree(folder, ignore_errors=True)
-        options = {k: v for k, v in db_options.items() if k in ("cache_size", "pool_size", "database_name")}
+        options = {k: v for k, v in db_options.items()
+                   if k in ("cache_size", "cache_size_bytes", "pool_size", "database_name")}
         if "connection_cache_size" not in uri:
             # indexes of large types span far more than ZODB's default 10,000 cached objects;
             # evicting them makes every write read its buckets back from disk

@@ -10,7 +10,6 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from BTrees.IOBTree import IOBTree
 from BTrees.OOBTree import OOBTree
 from jinja2 import TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
@@ -19,6 +18,7 @@ from deskbase.objects.compiling import Section, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, hint_for
 from deskbase.objects.fields import AttachmentsKind, EnumKind, RefKind, StringKind, UserKind, UsersKind
 from deskbase.objects.filters import Checked
+from deskbase.objects.indexes import RowsTree
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
@@ -414,7 +414,7 @@ def _keep_decisions(session: Session, typedef: TypeDef, record: Record, event: s
     kept = kept_object(session.connection, NOTIFIED_KEY, OOBTree)
     by_record = kept.get(typedef.name)
     if by_record is None:
-        by_record = kept[typedef.name] = IOBTree()
+        by_record = kept[typedef.name] = RowsTree()     # small buckets: a write rewrites one
     entry = (session.now, record.version, event,
              tuple((o.rule, o.outcome, o.told, o.passed, o.more_passed, o.conditions) for o in outcomes))
     by_record[record.id] = (tuple(by_record.get(record.id, ())) + (entry,))[-NOTIFIED_KEPT:]

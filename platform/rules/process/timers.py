@@ -48,6 +48,7 @@ from deskbase.objects.fields import (
     parse_duration,
 )
 from deskbase.objects.filters import Checked
+from deskbase.objects.indexes import RowsTree
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
@@ -457,10 +458,12 @@ class TimerBook(Persistent):
     and the last phase changes of each record's clocks, so that one can tell when they ran."""
 
     def __init__(self) -> None:
-        self.clocks = IOBTree()      # record id → ((clock name, *ClockState), …)
+        # Rows per record in small buckets: a create rewrites the last bucket of each
+        # (`RowsTree`); books kept before stay IOBTrees.
+        self.clocks = RowsTree()     # record id → ((clock name, *ClockState), …)
         self.due = LLTreeSet()       # (second << 31) | record id
         self.next = IOBTree()        # record id → its key in `due`
-        self.phases = IOBTree()      # record id → (PhaseChange, …), the last PHASES_KEPT
+        self.phases = RowsTree()     # record id → (PhaseChange, …), the last PHASES_KEPT
 
     def load(self, record_id: int) -> dict[str, ClockState]:
         return {entry[0]: ClockState(*entry[1:]) for entry in self.clocks.get(record_id, ())}
@@ -510,7 +513,7 @@ class TimerBook(Persistent):
         if not moved:
             return
         if getattr(self, "phases", None) is None:    # a book kept before phases were
-            self.phases = IOBTree()
+            self.phases = RowsTree()
         self.phases[record_id] = (tuple(self.phases.get(record_id, ())) + tuple(moved))[-PHASES_KEPT:]
 
     def forget(self, record_id: int) -> None:
