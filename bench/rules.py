@@ -62,6 +62,8 @@ def main():
         kept = set(kept_by_rules(definitions, ticket))
         # links to other tickets: a technician may link only tickets they may read
         kept |= {n for n, f in ticket.fields.items() if getattr(f.kind, "to", None) == "ticket"}
+        # people: the rules accept only accounts of this database, which the generated logins are not
+        kept |= {n for n, f in ticket.fields.items() if f.kind.name in ("user", "users")}
         for name, store in (("bare", bare), ("rules", ruled)):
             targets = prepare_targets(store, args.definitions)
             typedef = store.definitions.type("ticket")

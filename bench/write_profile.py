@@ -1,9 +1,13 @@
 """Where a create's time goes: builds N records of a type like `engine.py` (FileStorage,
-demo data), then counts the persistent objects and pickled bytes each single create writes
-(by class) and profiles single creates and a bulk import with cProfile.
+demo data), then counts the persistent objects, pickled bytes and pickled values (calls of
+ZODB's `persistent_id`, once per value) each single create writes (by class) and profiles
+single creates and a bulk import with cProfile. With `--rules`, the creates are a
+customer's tickets as the API makes them, through the application's rules (access,
+workflow, clocks, notifications).
 
     .venv/bin/python bench/write_profile.py --records 2000
     .venv/bin/python bench/write_profile.py --records 2000 --top 40 --bulk 3000
+    .venv/bin/python bench/write_profile.py --records 2000 --rules
 """
 from __future__ import annotations
 
@@ -25,32 +29,57 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine import make_row, prepare_targets  # noqa: E402
 
 from deskbase.objects.store import Store  # noqa: E402
-from deskbase.rules.application import load_application  # noqa: E402
+from deskbase.rules.application import load_application, open_store  # noqa: E402
 
 
-def count_writes(store, type_name, rows):
-    """(objects registered per create, median; {class: (objects, bytes) per create})."""
-    registered, pickled, sizes = [], Counter(), Counter()
-    register, serialize = Connection._register, ObjectWriter.serialize
+def count_writes(create, rows):
+    """(objects registered per create, median; {class: (objects, bytes, values) per create})."""
+    registered, pickled, sizes, values = [], Counter(), Counter(), Counter()
+    register, serialize, persistent_id = Connection._register, ObjectWriter.serialize, ObjectWriter.persistent_id
+    pickling = [""]
 
     def counting_register(connection, obj=None):
         registered[-1] += 1
         return register(connection, obj)
 
     def counting_serialize(writer, obj):
+        pickling[0] = type(obj).__name__
         data = serialize(writer, obj)
         pickled[type(obj).__name__] += 1
         sizes[type(obj).__name__] += len(data)
         return data
+
+    def counting_persistent_id(writer, obj):
+        values[pickling[0]] += 1
+        return persistent_id(writer, obj)
     Connection._register, ObjectWriter.serialize = counting_register, counting_serialize
+    ObjectWriter.persistent_id = counting_persistent_id
     try:
         for row in rows:
             registered.append(0)
-            store.run(lambda s: s.create(type_name, row), user="bench")
+            create(row)
     finally:
         Connection._register, ObjectWriter.serialize = register, serialize
-    return statistics.median(registered), {name: (pickled[name] / len(rows), sizes[name] / len(rows))
-                                           for name in pickled}
+        ObjectWriter.persistent_id = persistent_id
+    return statistics.median(registered), {name: (pickled[name] / len(rows), sizes[name] / len(rows),
+                                                  values[name] / len(rows)) for name in pickled}
+
+
+def customer_creates(store, login: str = "psvoboda"):
+    """A function creating one ticket as `login` through the rules, as the API does."""
+    from deskbase.rules.access.identity import identity_of
+    from deskbase.rules.access.scopes import fixed_values
+    who = identity_of(store, login)
+    pinned = fixed_values(who, "create", store.definitions.type("ticket"), store.definitions)
+    serial = iter(range(10 ** 9))
+
+    def create(_row=None):
+        n = next(serial)
+        store.run(lambda s: s.create("ticket", {
+            **pinned, "title": f"Printer on floor {n % 9} jams ({n})", "channel": "api",
+            "description": "Paper jam in tray 2 since this morning; the display says E-204."}),
+            user=login, identity=who)
+    return create
 
 
 def profiled(work, top):
@@ -71,23 +100,31 @@ def main():
     parser.add_argument("--singles", type=int, default=150, help="single creates profiled")
     parser.add_argument("--bulk", type=int, default=3000, help="records of the profiled bulk import")
     parser.add_argument("--top", type=int, default=30, help="lines of each profile")
+    parser.add_argument("--rules", action="store_true", help="tickets created by a customer through the rules")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="deskbase-profile-"))
-    store = Store.open(f"file://{folder}/engine.fs?blobstorage_dir={folder}/blobs", load_application(args.definitions))
+    uri = f"file://{folder}/engine.fs?blobstorage_dir={folder}/blobs"
+    store = (open_store if args.rules else Store.open)(uri, load_application(args.definitions))
     try:
         rng = random.Random(42)
         targets = prepare_targets(store, args.definitions)
         typedef = store.definitions.type(args.type)
         rows = store.read(lambda s: [make_row(s, typedef, rng, targets) for _ in range(2000)])
         store.bulk_create(args.type, (rows[i % len(rows)] for i in range(args.records)), user="bench")
-        median, by_class = count_writes(store, args.type, rows[:50])
+        def create(row):
+            store.run(lambda s: s.create(args.type, row), user="bench")
+        if args.rules:
+            create = customer_creates(store)
+        median, by_class = count_writes(create, rows[:50])
         print(f"objects registered per create (median of 50): {median}")
-        for name, (objects, size) in sorted(by_class.items(), key=lambda item: -item[1][1]):
-            print(f"  {name:16s} {objects:6.1f} objects {size:9,.0f} bytes pickled")
+        for name, (objects, size, values) in sorted(by_class.items(), key=lambda item: -item[1][1]):
+            print(f"  {name:16s} {objects:6.1f} objects {size:9,.0f} bytes pickled {values:7,.0f} values")
+        totals = [sum(figures[i] for figures in by_class.values()) for i in range(3)]
+        print(f"  {'in all':16s} {totals[0]:6.1f} objects {totals[1]:9,.0f} bytes pickled {totals[2]:7,.0f} values")
         singles = rows[50:50 + args.singles]
         print(f"\n{len(singles)} single creates:")
-        profiled(lambda: [store.run(lambda s: s.create(args.type, row), user="bench") for row in singles], args.top)
+        profiled(lambda: [create(row) for row in singles], args.top)
         print(f"\nbulk import of {args.bulk:,} records:")
         profiled(lambda: store.bulk_create(args.type, (rows[i % len(rows)] for i in range(args.bulk)),
                                            user="bench"), args.top)
