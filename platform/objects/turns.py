@@ -68,11 +68,15 @@ class FileTurns(NoTurns):
         self.gate_path = folder / f"deskbase-turns-{name}.gate"
         self.turn_path = folder / f"deskbase-turns-{name}.lock"
         self._files: tuple[int, int] | None = None
+        self._pid = 0
 
     def _opened(self) -> tuple[int, int]:
-        if self._files is None:
+        # A lock belongs to an open file, which a forked child shares with its parent: each
+        # process opens the files itself, or the two would hold one turn.
+        if self._files is None or self._pid != os.getpid():
             self._files = tuple(os.open(path, os.O_RDWR | os.O_CREAT, 0o600)   # type: ignore[assignment]
                                 for path in (self.gate_path, self.turn_path))
+            self._pid = os.getpid()
         assert self._files is not None
         return self._files
 
@@ -119,6 +123,7 @@ class PostgresTurns(NoTurns):
         if self._connection is None:
             self._connection = psycopg2.connect(**self._connect)
             self._connection.autocommit = True
+            self._pid = os.getpid()
         return self._connection.cursor()
 
     @contextmanager

@@ -125,3 +125,24 @@ def test_each_database_gets_the_turns_its_processes_share(uri, kind):
     if isinstance(turns, PostgresTurns):            # the password is unquoted, the options kept out
         assert turns._connect["password"] == "p@ss" and turns._connect["dbname"] == "deskbase"
         assert turns._connect["host"] == "db.example" and turns._connect["port"] == 5432
+
+
+def test_a_forked_process_takes_turns_of_its_own(tmp_path):
+    """A web server that forks its workers after a write: the child must not share the
+    parent's lock files, or both would hold one turn."""
+    import os
+    parent = FileTurns(tmp_path, "test")
+    try:
+        with parent.shared():
+            pass                                    # the files are open in the parent now
+        with parent.alone():
+            child = os.fork()
+            if child == 0:                          # the child's shared turn waits for the parent
+                started = time.monotonic()
+                with parent.shared():
+                    os._exit(0 if time.monotonic() - started >= 0.3 else 1)
+            time.sleep(0.5)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        parent.close()
