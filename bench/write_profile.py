@@ -8,6 +8,7 @@ workflow, clocks, notifications).
     .venv/bin/python bench/write_profile.py --records 2000
     .venv/bin/python bench/write_profile.py --records 2000 --top 40 --bulk 3000
     .venv/bin/python bench/write_profile.py --records 2000 --rules
+    .venv/bin/python bench/write_profile.py --growth 14      # bulk parts of 5,000 as the type grows
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -82,6 +84,33 @@ def customer_creates(store, login: str = "psvoboda"):
     return create
 
 
+def growth(store, type_name, rows_of, parts: int) -> None:
+    """Bulk import `parts` parts of 5,000 records, one transaction each, printing for each
+    its rate and the objects it wrote by class: what a bulk import costs as the type grows."""
+    serialize = ObjectWriter.serialize
+    written, sizes = Counter(), Counter()
+
+    def counting_serialize(writer, obj):
+        data = serialize(writer, obj)
+        written[type(obj).__name__] += 1
+        sizes[type(obj).__name__] += len(data)
+        return data
+    ObjectWriter.serialize = counting_serialize
+    try:
+        for part in range(parts):
+            rows = rows_of(5000)
+            written.clear()
+            sizes.clear()
+            started = time.perf_counter()
+            store.bulk_create(type_name, rows, batch=5000, user="bench")
+            rate = 5000 / (time.perf_counter() - started)
+            print(f"part {part + 1:3d} ({(part + 1) * 5000:,} records): {rate:6,.0f} records/s, "
+                  f"{sum(written.values()):,} objects, {sum(sizes.values()) / 1e6:.1f} MB pickled; most: "
+                  + ", ".join(f"{name} {count:,}" for name, count in written.most_common(4)), flush=True)
+    finally:
+        ObjectWriter.serialize = serialize
+
+
 def profiled(work, top):
     profile = cProfile.Profile()
     profile.enable()
@@ -101,6 +130,8 @@ def main():
     parser.add_argument("--bulk", type=int, default=3000, help="records of the profiled bulk import")
     parser.add_argument("--top", type=int, default=30, help="lines of each profile")
     parser.add_argument("--rules", action="store_true", help="tickets created by a customer through the rules")
+    parser.add_argument("--growth", type=int, default=0, metavar="PARTS",
+                        help="only import PARTS parts of 5,000 records and count what each writes")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="deskbase-profile-"))
@@ -110,6 +141,10 @@ def main():
         rng = random.Random(42)
         targets = prepare_targets(store, args.definitions)
         typedef = store.definitions.type(args.type)
+        if args.growth:
+            growth(store, args.type, lambda count: store.read(
+                lambda s: [make_row(s, typedef, rng, targets) for _ in range(count)]), args.growth)
+            return
         rows = store.read(lambda s: [make_row(s, typedef, rng, targets) for _ in range(2000)])
         store.bulk_create(args.type, (rows[i % len(rows)] for i in range(args.records)), user="bench")
         def create(row):
