@@ -276,6 +276,16 @@ def test_the_database_uri_comes_from_the_environment(tmp_path, monkeypatch, task
     assert (tmp_path / "elsewhere" / "Data.fs").exists()
 
 
+def test_the_object_cache_is_sized_in_objects_or_in_bytes_by_the_uri(tasks_definitions, file_uri):
+    """200,000 objects by default; `connection_cache_size_bytes` bounds a serving process's
+    memory at a million records (docs/deployment.md)."""
+    with Store.open(file_uri, tasks_definitions) as store:
+        assert store.db.getCacheSize() == 200_000 and store.db.getCacheSizeBytes() == 0
+    sized = file_uri + "&connection_cache_size=5000000&connection_cache_size_bytes=600MB"
+    with Store.open(sized, tasks_definitions) as store:
+        assert store.db.getCacheSize() == 5_000_000 and store.db.getCacheSizeBytes() == 600 * 2 ** 20
+
+
 def test_concurrent_writes_to_different_records_do_not_conflict(tasks_definitions, file_uri):
     """No object is touched by every write: two transactions that edit different records
     and create others commit side by side, without a retry. (BTrees merge concurrent
