@@ -126,24 +126,25 @@ class PostgresTurns(NoTurns):
             self._pid = os.getpid()
         return self._connection.cursor()
 
+    def _call(self, function: str) -> None:
+        with self._cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s)", (ADVISORY_KEY,))
+
     @contextmanager
     def _held(self, take: str, give: str) -> Iterator[None]:
         import psycopg2
         try:
-            with self._cursor() as cursor:
-                cursor.execute(f"SELECT {take}(%s)", (ADVISORY_KEY,))
+            self._call(take)
         except psycopg2.Error:
             # The connection was lost (a restarted server ends its locks with it): once more
             # on a new one; a second failure is the database being away, as the write will say.
             self.close()
-            with self._cursor() as cursor:
-                cursor.execute(f"SELECT {take}(%s)", (ADVISORY_KEY,))
+            self._call(take)
         try:
             yield
         finally:
             try:
-                with self._cursor() as cursor:
-                    cursor.execute(f"SELECT {give}(%s)", (ADVISORY_KEY,))
+                self._call(give)
             except psycopg2.Error:
                 self.close()     # a lost connection holds no lock any more
 
