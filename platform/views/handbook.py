@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
 from babel.dates import format_skeleton, get_day_names
 
 from deskbase.objects.errors import DeskbaseError
@@ -288,12 +289,28 @@ class _Book:
                 "hours": [{"day": days[position], "hours": _hours(intervals) or self.t("closed")}
                           for position, intervals in enumerate(calendar.hours)],
                 "holidays": [self.holiday(day) for day in sorted(calendar.holidays, key=_holiday_order)],
+                "public": self.public_holidays(calendar),
                 "exceptions": [{"day": self.day(day), "hours": _hours(intervals) or self.t("closed")}
                                for day, intervals in calendar.exceptions]})
         return found
 
     def day(self, day: dt.date) -> str:
         return format_skeleton("yMMMMd", day, locale=self.language)
+
+    def public_holidays(self, calendar) -> dict[str, Any] | None:
+        """A country's public holidays of this year that close the calendar, named in the
+        reader's language, and those worked all the same."""
+        if calendar.country is None:
+            return None
+        year = dt.date.today().year
+        country = Locale.parse(self.language).territories.get(calendar.country, calendar.country)
+        if calendar.subdivision:
+            country = f"{country} ({calendar.subdivision})"
+        return {"title": self.t("Public holidays ({country}, {year})", country=country, year=year),
+                "days": [f"{format_skeleton('MMMMd', day, locale=self.language)} ({name})"
+                         for day, name in calendar.public_holidays(year, self.language)],
+                "worked": [self.holiday(day) if not isinstance(day, str) else day[:1].upper() + day[1:]
+                           for day in sorted(calendar.removed, key=lambda day: (isinstance(day, str), str(day)))]}
 
     def holiday(self, day) -> str:
         if isinstance(day, tuple):

@@ -293,3 +293,86 @@ def test_calendar_errors_are_deskbase_errors_carrying_their_path():
         BusinessCalendar.from_definition({"timezone": "UTC", "hours": {"mon": ["25:00-26:00"]}})
     assert raised.value.path == "hours.mon[0]"
     assert raised.value.hint == "write hours as HH:MM, from 00:00 to 24:00"
+
+
+# -- a country's public holidays, every year ------------------------------------------------------
+
+def national(holidays, zone: str = "Europe/Paris") -> BusinessCalendar:
+    return BusinessCalendar.from_definition({"timezone": zone, "hours": {day: ["08:00-12:00"] for day in WORKDAYS},
+                                             "holidays": holidays})
+
+
+def test_easter_monday_is_a_holiday_every_year_not_only_the_typed_ones():
+    france = national({"country": "FR"})
+    for easter_monday in (date(2026, 4, 6), date(2028, 4, 17), date(2031, 4, 14), date(2040, 4, 2)):
+        assert not france.is_open(paris(*easter_monday.timetuple()[:3], 9))
+        assert france.is_open(paris(*(easter_monday + timedelta(days=1)).timetuple()[:3], 9))
+
+
+def test_an_sla_over_a_moving_holiday_counts_the_day_after():
+    # Thursday 25 May 2028, Ascension: four hours asked on Wednesday at noon fall on Friday.
+    france = national({"country": "FR"})
+    assert france.add(paris(2028, 5, 24, 12), timedelta(hours=4)) == paris(2028, 5, 26, 12).astimezone(UTC)
+
+
+def test_each_country_closes_on_its_own_days():
+    prague, lisbon, zagreb = (national({"country": code}, zone) for code, zone in
+                              (("CZ", "Europe/Prague"), ("PT", "Europe/Lisbon"), ("HR", "Europe/Zagreb")))
+    jan_hus = datetime(2030, 7, 5, 9, tzinfo=ZoneInfo("Europe/Prague"))     # a Friday
+    assert not prague.is_open(jan_hus) and lisbon.is_open(jan_hus) and zagreb.is_open(jan_hus)
+    portugal_day = datetime(2027, 6, 10, 9, tzinfo=ZoneInfo("Europe/Lisbon"))   # a Thursday
+    assert not lisbon.is_open(portugal_day) and prague.is_open(portugal_day)
+    statehood = datetime(2027, 5, 31, 9, tzinfo=ZoneInfo("Europe/Zagreb"))    # 30 May is a Sunday: no shift
+    assert zagreb.is_open(statehood)
+    assert not zagreb.is_open(datetime(2028, 5, 30, 9, tzinfo=ZoneInfo("Europe/Zagreb")))
+
+
+def test_a_region_adds_its_own_holidays():
+    porto = national({"country": "PT", "subdivision": "13"}, "Europe/Lisbon")
+    lisbon = national({"country": "PT", "subdivision": "11"}, "Europe/Lisbon")
+    sao_joao = datetime(2027, 6, 24, 9, tzinfo=ZoneInfo("Europe/Lisbon"))        # a Thursday
+    assert not porto.is_open(sao_joao) and lisbon.is_open(sao_joao)
+
+
+def test_the_yaml_adds_and_removes_days():
+    france = national({"country": "FR", "add": ["12-26", "2027-05-07"],
+                       "remove": ["Pentecost Monday", "2027-05-06", "11-11"]})
+    assert not france.is_open(paris(2028, 12, 26, 9)) and not france.is_open(paris(2027, 5, 7, 9))
+    assert france.is_open(paris(2028, 6, 5, 9))     # Whit Monday worked, by its name
+    assert france.is_open(paris(2027, 5, 6, 9))     # Ascension 2027 worked, by its date
+    assert not france.is_open(paris(2028, 5, 25, 9))  # … but Ascension 2028 is closed
+    assert france.is_open(paris(2027, 11, 11, 9))   # Armistice worked every year
+    assert not france.is_open(paris(2027, 12, 25, 9))
+
+
+def test_the_handbook_lists_the_holidays_of_a_year_in_the_readers_language():
+    france = national({"country": "FR", "remove": ["Pentecost Monday"]})
+    named = dict(france.public_holidays(2028, "fr"))
+    assert named[date(2028, 4, 17)] == "Lundi de Pâques" and date(2028, 6, 5) not in named
+    assert dict(france.public_holidays(2028, "en"))[date(2028, 4, 17)] == "Easter Monday"
+    czech = dict(national({"country": "CZ"}, "Europe/Prague").public_holidays(2027, "cs"))
+    assert czech[date(2027, 7, 6)] == "Den upálení mistra Jana Husa"
+
+
+@pytest.mark.parametrize("holidays, message", [
+    ({"country": "XQ"}, 'holidays.country: "XQ" is not a country whose public holidays are known; give its ISO 3166 '
+                        "code, such as FR, CZ, PT or HR"),
+    ({"country": "FR", "subdivision": "99"}, 'holidays.subdivision: "99" is not a subdivision of FR; one of 57,'),
+    ({"country": "CZ", "subdivision": "JM"}, 'holidays.subdivision: "JM" is not a subdivision of CZ; CZ has no '
+                                             "subdivisions; leave it out"),
+    ({"subdivision": "57"}, "holidays.subdivision: a subdivision needs its `country`"),
+    ({"country": "FR", "remove": ["Pentcost Monday"]},
+     'holidays.remove: "Pentcost Monday" is not the name of a public holiday of FR; did you mean `Pentecost Monday`?'),
+    ({"country": "FR", "remove": ["2027-05-18"]}, "holidays.remove: 2027-05-18 is not a public holiday of FR"),
+    ({"country": "FR", "remove": ["03-03"]}, "holidays.remove: 03-03 is not a public holiday of FR"),
+    ({"remove": ["05-08"]}, "holidays.remove: only a country's public holidays can be removed; give the `country`"),
+    ({"country": "FR", "add": ["05-08"], "remove": ["05-08"]}, "holidays.remove: 05-08 is both added and removed"),
+    ({"country": "FR", "remove": "05-08"}, "holidays.remove: `remove` is a list of dates, yearly days and holiday"),
+    ({"country": "FR", "add": ["13-01"]}, 'holidays.add[0]: "13-01" is not a date or a day of the year'),
+    ({"contry": "FR"}, "holidays.contry: `contry` is not a setting of holidays (country, subdivision, add, remove); "
+                       "did you mean `country`?"),
+])
+def test_a_faulty_country_or_change_is_refused_with_a_sentence(holidays, message):
+    with pytest.raises(CalendarError) as raised:
+        national(holidays)
+    assert str(raised.value).startswith(message)

@@ -329,3 +329,9 @@ def test_records_from_before_the_timers_get_their_clocks_when_started(app_store,
         assert values["resolution_sla"] == "running" and values["resolution_due"] is not None
         assert store.read(lambda s: s.find(number).history.entries[-1].get("reason")) == "timers started"
         assert start_missing(store) == 0
+
+
+def test_a_misspelt_holiday_country_is_located(tmp_path):
+    message = broken(tmp_path, "holidays: [12-25, 2026-11-11]", "holidays: {country: Francia, add: [12-25]}")
+    assert "sla.yaml:20:" in message and "calendars.office.holidays.country" in message
+    assert '"Francia" is not a country whose public holidays are known' in message

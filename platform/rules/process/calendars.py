@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from deskbase.objects.compiling import Section, definition_error
-from deskbase.objects.errors import DeskbaseError, hint_for
+from deskbase.objects.errors import DeskbaseError, did_you_mean, hint_for
 from deskbase.objects.sourcemap import parse_path
 
 UTC = timezone.utc
@@ -26,12 +26,16 @@ DAY = 86_400_000_000                       # microseconds; all arithmetic below 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFINITION_KEYS = ("timezone", "hours", "holidays", "exceptions")
+HOLIDAY_KEYS = ("country", "subdivision", "add", "remove")
+NAMES_CHECKED = range(2020, 2041)          # the years a holiday removed by name must occur in at least once
 
 Interval = tuple[time, time]
 """Local start and end of a working period; an end of 00:00 means midnight ending the day (24:00)."""
 Intervals = tuple[Interval, ...]
 Holiday = date | tuple[int, int]
 """A one-off date, or a (month, day) pair that recurs every year."""
+Removed = date | tuple[int, int] | str
+"""A public holiday worked all the same: its date, its yearly day, or its name (in lower case)."""
 
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 _INTERVAL = re.compile(r"\s*(\S+?)\s*[-–]\s*(\S+?)\s*")
@@ -52,7 +56,9 @@ class BusinessCalendar:
     """When work happens: intervals per weekday, closed dates and dated exceptions, in `zone`.
 
     Precedence on a date: its exception if it has one, else closed if it is a holiday, else the
-    weekday's hours. An interval opens the first time the local clock reaches its start and
+    weekday's hours. Holidays are the dates and yearly days listed, and, with a `country` (and
+    its `subdivision`), that country's public holidays of every year as the maintained
+    `holidays` package knows them, less those `removed` (by date, yearly day or name). An interval opens the first time the local clock reaches its start and
     closes the first time the clock reaches its end; what it counts is the real time between.
     So on the night clocks go forward, 01:00–04:00 lasts two hours and a start that the clock
     skips (02:30 in Paris) opens at the jump; on the night they go back, 01:00–04:00 lasts four
@@ -64,6 +70,9 @@ class BusinessCalendar:
     hours: tuple[Intervals, ...]                              # Monday first, seven entries
     holidays: frozenset[Holiday] = frozenset()
     exceptions: tuple[tuple[date, Intervals], ...] = ()      # (date, its own intervals), by date
+    country: str | None = None                               # ISO 3166 code whose public holidays close
+    subdivision: str | None = None                           # its region, as the `holidays` package names it
+    removed: frozenset[Removed] = frozenset()                # public holidays worked all the same
     _tz: ZoneInfo = field(init=False, repr=False, compare=False)
     _week: tuple[tuple[tuple[int, int], ...], ...] = field(init=False, repr=False, compare=False)
     _week_length: int = field(init=False, repr=False, compare=False)
@@ -89,8 +98,13 @@ class BusinessCalendar:
             if day in holidays:
                 raise CalendarError(f"{day} is both a holiday and an exception; keep one", "exceptions")
             exceptions[day] = _intervals(intervals, f"exceptions.{day}")
+        removed = frozenset(_removed(item, self.country, self.subdivision) for item in self.removed)
+        both = sorted(holidays & removed, key=str)
+        if both:
+            raise CalendarError(f"{_day_text(both[0])} is both added and removed; keep one", "holidays.remove")
         object.__setattr__(self, "hours", hours)
         object.__setattr__(self, "holidays", holidays)
+        object.__setattr__(self, "removed", removed)
         object.__setattr__(self, "exceptions", tuple(sorted(exceptions.items())))
 
         week = tuple(tuple(_span(i) for i in day) for day in hours)
@@ -134,11 +148,30 @@ class BusinessCalendar:
             week[index] = _parse_intervals(intervals, f"hours.{name}")
 
         holidays: set[Holiday] = set()
-        listed = definition.get("holidays") or []
+        public = definition.get("holidays") or []
+        country = subdivision = None
+        removed: set[Removed] = set()
+        listed, where = public, "holidays"
+        if isinstance(public, Mapping):
+            for key in public:
+                if key not in HOLIDAY_KEYS:
+                    raise CalendarError(f"`{key}` is not a setting of holidays (country, subdivision, add, remove)",
+                                        f"holidays.{key}", hint_for(key, HOLIDAY_KEYS))
+            country, subdivision = _country(public.get("country"), public.get("subdivision"))
+            listed, where = public.get("add") or [], "holidays.add"
+            unlisted = public.get("remove") or []
+            if isinstance(unlisted, (str, date)) or not isinstance(unlisted, Iterable):
+                raise CalendarError("`remove` is a list of dates, yearly days and holiday names", "holidays.remove")
+            if unlisted and country is None:
+                raise CalendarError("only a country's public holidays can be removed; give the `country`",
+                                    "holidays.remove")
+            for position, raw in enumerate(unlisted):
+                removed.add(_parse_removed(raw, f"holidays.remove[{position}]"))
         if isinstance(listed, (str, date)) or not isinstance(listed, Iterable):
-            raise CalendarError("`holidays` is a list of dates (2026-12-25) and yearly days (12-25)", "holidays")
+            raise CalendarError("`holidays` is a list of dates (2026-12-25) and yearly days (12-25), or a map "
+                                "with `country`, `subdivision`, `add` and `remove`", where)
         for position, raw in enumerate(listed):
-            holidays.add(_parse_holiday(raw, f"holidays[{position}]"))
+            holidays.add(_parse_holiday(raw, f"{where}[{position}]"))
 
         exceptions: dict[date, Intervals] = {}
         dated = definition.get("exceptions") or {}
@@ -147,7 +180,23 @@ class BusinessCalendar:
         for raw, intervals in dated.items():
             day = _parse_date(raw, f"exceptions.{raw}")
             exceptions[day] = _parse_intervals(intervals, f"exceptions.{raw}")
-        return cls(zone=zone, hours=tuple(week), holidays=frozenset(holidays), exceptions=tuple(exceptions.items()))
+        return cls(zone=zone, hours=tuple(week), holidays=frozenset(holidays), exceptions=tuple(exceptions.items()),
+                   country=country, subdivision=subdivision, removed=frozenset(removed))
+
+    def public_holidays(self, year: int, language: str = "en") -> list[tuple[date, str]]:
+        """The country's public holidays of `year` that close this calendar, with their names in
+        `language` where the `holidays` package has them (else English, else the country's own)."""
+        if self.country is None:
+            return []
+        english = _public_year(self.country, self.subdivision, year, "en")
+        return [(day, name) for day, name in _public_year(self.country, self.subdivision, year, language).items()
+                if not self._worked(day, english[day])]
+
+    def _worked(self, day: date, english: str) -> bool:
+        """Whether a public holiday is removed, by its date, its yearly day or one of its names."""
+        removed = self.removed
+        return bool(day in removed or (day.month, day.day) in removed
+                    or any(name.strip().lower() in removed for name in english.split(";")))
 
     # -- questions --------------------------------------------------------------------------
 
@@ -293,6 +342,10 @@ class BusinessCalendar:
         for month, day in self._yearly:
             if month != 2 or day != 29 or end - first == 366:
                 closed.add(date(number, month, day).toordinal())
+        if self.country is not None:
+            for public, english in _public_year(self.country, self.subdivision, number, "en").items():
+                if not self._worked(public, english):
+                    closed.add(public.toordinal())
         closed -= self._dated.keys()
         # Only dates whose hours differ from their weekday's stop a week from being skipped whole:
         # a holiday or a clock change on a day without hours changes nothing.
@@ -403,6 +456,15 @@ def _parse_holiday(raw: Any, path: str) -> Holiday:
     return _parse_date(raw, path)
 
 
+def _parse_removed(raw: Any, path: str) -> Removed:
+    """A removed public holiday: a date, a yearly day, or a name (any other text)."""
+    if isinstance(raw, str) and not _YEARLY.fullmatch(raw.strip()) and not re.fullmatch(r"\s*\d{4}-.*", raw):
+        if not raw.strip():
+            raise CalendarError("an empty name cannot remove a holiday", path)
+        return raw.strip()
+    return _parse_holiday(raw, path)
+
+
 def _parse_date(raw: Any, path: str) -> date:
     if isinstance(raw, date) and not isinstance(raw, datetime):
         return raw
@@ -426,6 +488,81 @@ def _holiday(value: Any, path: str = "holidays", text: Any = None) -> Holiday:
     shown = text if text is not None else value
     raise CalendarError(f'"{shown}" is not a date or a day of the year', path,
                         "write dates as 2026-12-25, yearly days as 12-25")
+
+
+def _country(country: Any, subdivision: Any) -> tuple[str | None, str | None]:
+    """A country code and subdivision the `holidays` package knows, as it spells them."""
+    if country is None:
+        if subdivision is not None:
+            raise CalendarError("a subdivision needs its `country`", "holidays.subdivision")
+        return None, None
+    known = _countries()
+    code = str(country).strip().upper()
+    if code not in known:
+        raise CalendarError(f'"{country}" is not a country whose public holidays are known', "holidays.country",
+                            hint_for(code, known) or "give its ISO 3166 code, such as FR, CZ, PT or HR")
+    import holidays
+    code = holidays.country_holidays(code, years=[]).country    # FRA is FR
+    if subdivision is None:
+        return code, None
+    regions = {str(region).upper(): str(region) for region in known[code]}
+    region = regions.get(str(subdivision).strip().upper())
+    if region is None:
+        shown = ", ".join(sorted(regions.values())[:12]) + ("…" if len(regions) > 12 else "")
+        raise CalendarError(f'"{subdivision}" is not a subdivision of {code}', "holidays.subdivision",
+                            hint_for(str(subdivision), regions.values())
+                            or (f"one of {shown}" if regions else f"{code} has no subdivisions; leave it out"))
+    return code, region
+
+
+def _removed(item: Any, country: str | None, subdivision: str | None) -> Removed:
+    """A removed public holiday checked against the country's: a date, a yearly day or a name
+    that is none of them is a mistake (names in lower case, as they are compared)."""
+    if country is None:
+        raise CalendarError("only a country's public holidays can be removed; give the `country`", "holidays.remove")
+    if isinstance(item, date):
+        if item not in _public_year(country, subdivision, item.year, "en"):
+            raise CalendarError(f"{item} is not a public holiday of {country}", "holidays.remove")
+        return item
+    years = [_public_year(country, subdivision, year, "en") for year in NAMES_CHECKED]
+    if not isinstance(item, str):
+        pair = _holiday(item, "holidays.remove")
+        if not any((day.month, day.day) == pair for found in years for day in found):
+            raise CalendarError(f"{_day_text(pair)} is not a public holiday of {country}", "holidays.remove")
+        return pair
+    names = {name.strip().lower(): name.strip() for found in years for english in found.values()
+             for name in english.split(";")}
+    if item.lower() not in names:
+        close = did_you_mean(item.lower(), names)
+        raise CalendarError(f'"{item}" is not the name of a public holiday of {country}', "holidays.remove",
+                            f"did you mean `{names[close]}`?" if close else
+                            "give its date (2027-05-17) or yearly day (05-08) instead")
+    return item.lower()
+
+
+@lru_cache(maxsize=1)
+def _countries() -> Mapping[str, list[str]]:
+    import holidays
+    return holidays.list_supported_countries()
+
+
+@lru_cache(maxsize=1024)
+def _public_year(country: str, subdivision: str | None, year: int, language: str) -> Mapping[date, str]:
+    """{date: name} of a country's public holidays in one year; names in `language` when the
+    `holidays` package has it (English as `en_US`), else in English, else in its own."""
+    import holidays
+    kind = holidays.country_holidays(country, subdiv=subdivision, years=[])
+    offered = tuple(kind.supported_languages)
+    wanted = next((code for code in (language, f"{language}_{country}", "en_US" if language == "en" else "")
+                   if code in offered), None)
+    if wanted is None:
+        wanted = "en_US" if "en_US" in offered else None
+    found = holidays.country_holidays(country, subdiv=subdivision, years=year, language=wanted)
+    return MappingProxyType(dict(sorted(found.items())))
+
+
+def _day_text(day: Removed) -> str:
+    return f"{day[0]:02d}-{day[1]:02d}" if isinstance(day, tuple) else str(day)
 
 
 def _intervals(raw: Any, path: str) -> Intervals:
