@@ -100,6 +100,30 @@ def test_a_document_shows_the_records_displayed_values_in_the_readers_language(d
     assert "page 1 / 1" in french                                # the style sheet beside the template was read
 
 
+def test_more_records_than_a_document_lists_are_refused_never_counted_short(desk, monkeypatch):
+    # With a cap of one record, the sheet would list one of its two steps under their total.
+    from deskbase.rules.documents import making
+    monkeypatch.setattr(making, "MAX_ROWS", 1)
+    with pytest.raises(DocumentError) as refused:
+        desk.read(lambda session: render(session, "job_sheet", desk.job, language="en"))
+    message = str(refused.value)
+    assert message.startswith("the document `job_sheet` of J-0001 could not be made: ")
+    assert "job_sheet.html line 16: 2 records of step (`step`) match, and a document lists 1 at most; narrow the " \
+           "filter, split the period, or give a `limit` to list only the first ones" in message
+    monkeypatch.setattr(making, "MAX_ROWS", 2)
+    assert "Total: 2h15" in plain(desk.read(lambda session: render(session, "job_sheet", desk.job, language="en")).html)
+
+
+def test_a_template_that_asks_for_the_first_records_gets_them(desk, tmp_path, app_store):
+    folder = variant(tmp_path, files={"documents/job_sheet.html": (DOCUMENTS_APP / "documents/job_sheet.html")
+                                      .read_text().replace('related("step", "job", sort="id")',
+                                                           'query("step", {"job": record.id}, "id", limit=1)')})
+    with app_store(load_application(folder)) as store:
+        add_jobs(store)
+        html = plain(store.read(lambda session: render(session, "job_sheet", store.job, language="en")).html)
+    assert "Cleaned the filter" in html and "Bob's private step" not in html
+
+
 def test_a_broken_template_is_reported_at_load_with_its_file_and_line(tmp_path):
     broken = "<h1>{{ record.number }}</h1>\n<p>fine</p>\n<p>{{ record.subject }</p>\n<p>after</p>\n"
     folder = variant(tmp_path, files={"documents/job_sheet.html": broken})

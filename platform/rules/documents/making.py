@@ -288,9 +288,18 @@ def _context(reader: Reader, view: RecordView) -> dict[str, Any]:
     filter_context = session.context(record.values)
 
     def query(type_name: str, filter: Any = None, sort: Any = None, limit: int | None = None) -> list[RecordView]:
-        """Records of a type the reader may read, matching a filter (`$record.x` is this record)."""
-        limit = min(int(limit), MAX_ROWS) if limit is not None else MAX_ROWS
-        page = session.query(type_name, _plain(filter) or None, sort, limit=limit, context=filter_context)
+        """Records of a type the reader may read, matching a filter (`$record.x` is this record).
+        A `limit` the template gives is its own choice; without one, every matching record
+        is given — and where more than MAX_ROWS match, the document is refused with a
+        sentence rather than made from the first of them (a total would undercount)."""
+        asked = int(limit) if limit is not None else None
+        page = session.query(type_name, _plain(filter) or None, sort, limit=MAX_ROWS if asked is None else min(asked, MAX_ROWS),
+                             context=filter_context)
+        if page.total > len(page.records) and (asked is None or asked > MAX_ROWS):
+            label = reader.definitions.type(type_name).title(reader.language)
+            raise DocumentError(f"{page.total:,} records of {label} (`{type_name}`) match, and a document lists "
+                                f"{MAX_ROWS:,} at most; narrow the filter, split the period, or give a `limit` "
+                                f"to list only the first ones")
         return reader.views(type_name, page.records)
 
     def related(type_name: str, via: str, sort: Any = None, where: Any = None) -> list[RecordView]:
