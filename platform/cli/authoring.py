@@ -24,7 +24,36 @@ def add_commands(commands, common: argparse.ArgumentParser) -> dict[str, Callabl
     commands.add_parser("diff", parents=[common],
                         help="say, in sentences, what the overlays (--overlay DIR, repeatable) change in the "
                              "definitions")
-    return {"schema": cmd_schema, "diff": cmd_diff}
+    translations = commands.add_parser(
+        "translations", parents=[common],
+        help="write or update the catalogue of a language of the definitions (locale/LANGUAGE.po): every label "
+             "and message in the first language, new ones with an empty translation, the translations kept")
+    translations.add_argument("language", help="the language code, one of the definitions' `settings.languages`")
+    translations.add_argument("--output", metavar="FILE", default=None,
+                              help="the .po file (default: locale/LANGUAGE.po in the last overlay folder, else in "
+                                   "the definitions folder)")
+    return {"schema": cmd_schema, "diff": cmd_diff, "translations": cmd_translations}
+
+
+def cmd_translations(args: argparse.Namespace) -> int:
+    from deskbase.objects.definitions import merged_document
+    from deskbase.objects.translations import catalogue_path, languages_of, update_catalogue
+    document = merged_document(args.definitions, args.overlay or ())
+    languages = languages_of(document.data)
+    if args.language not in languages:
+        raise DeskbaseError(f"`{args.language}` is not a language of the definitions ({', '.join(languages)}); "
+                            f"add it to `settings.languages` first")
+    if args.language == languages[0]:
+        raise DeskbaseError(f"`{args.language}` is the language the labels are written in; name another one")
+    target = Path(args.output) if args.output else catalogue_path((args.overlay or [args.definitions])[-1],
+                                                                  args.language)
+    try:
+        texts, translated, new = update_catalogue(document.data, document.positions, args.language, target)
+    except (OSError, ValueError) as error:
+        raise DeskbaseError(f"the catalogue `{target}` cannot be updated: {error}") from None
+    print(f"wrote {target}: {texts} texts, {translated} translated, {texts - translated} to translate "
+          f"({new} new)")
+    return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ def default_columns(typedef: TypeDef) -> list[str]:
 
 def cell(session, typedef: TypeDef, record, name: str) -> str:
     """A field of a record as people read it."""
-    return field_text(session, typedef, record.values, name, number=record.number)
+    return field_text(session, typedef, record.values, name, number=record.number, localized=False)
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

@@ -26,20 +26,21 @@ from ldap3.utils.conv import escape_bytes, escape_filter_chars
 
 from deskbase.objects.errors import DeskbaseError
 from deskbase.objects.store import Store
+from deskbase.objects.words import N_
 from deskbase.rules.access.directory import DirectorySettings, directory_settings
 from deskbase.rules.access.identity import DIRECTORY, WRONG_LOGIN, LoginRefused, list_accounts, save_directory_account
 
 log = logging.getLogger("deskbase.directory")
 
-UNREACHABLE = "The directory cannot be reached; try again later or ask an administrator."
-NO_ACCESS = "Your directory account gives no access here; ask an administrator."
-NOT_NOW = "This account may not sign in at this time or from this place; ask an administrator."
-PASSWORD_EXPIRED = "Your password has expired: change it (for instance when signing in to Windows), then try again."
-DISABLED = "This account is disabled in the directory; ask an administrator."
-EXPIRED = "This account has expired in the directory; ask an administrator."
+UNREACHABLE = N_("The directory cannot be reached; try again later or ask an administrator.")
+NO_ACCESS = N_("Your directory account gives no access here; ask an administrator.")
+NOT_NOW = N_("This account may not sign in at this time or from this place; ask an administrator.")
+PASSWORD_EXPIRED = N_("Your password has expired: change it (for instance when signing in to Windows), then try again.")
+DISABLED = N_("This account is disabled in the directory; ask an administrator.")
+EXPIRED = N_("This account has expired in the directory; ask an administrator.")
 LOCAL_ACCOUNT = ("Your directory account has the login of an account of this site, which it may not open: sign in "
                  "with that account's own login and password, or ask an administrator to link it to the directory.")
-MUST_CHANGE = "Your password must be changed first: change it (for instance when signing in to Windows), then try again."
+MUST_CHANGE = N_("Your password must be changed first: change it (for instance when signing in to Windows), then try again.")
 
 TOLD = {"530": NOT_NOW, "531": NOT_NOW, "532": PASSWORD_EXPIRED, "533": DISABLED, "701": EXPIRED, "773": MUST_CHANGE}
 _SUB_CODE = re.compile(r"\bdata ([0-9a-fA-F]{3,8})\b")
@@ -78,6 +79,7 @@ class Person:
     email: str = ""
     phone: str = ""
     department: str = ""
+    language: str = ""                  # a language tag such as cs-CZ (preferredLanguage)
     groups: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     active: bool = True
@@ -308,6 +310,7 @@ class ActiveDirectory:
         return Person(login=_first(attributes, "sAMAccountName"), dn=dn,
                       name=_first(attributes, mapped["name"]) or _cn(dn), email=_first(attributes, mapped["email"]),
                       phone=_first(attributes, mapped["phone"]), department=_first(attributes, mapped["department"]),
+                      language=_first(attributes, mapped["language"]) if mapped.get("language") else "",
                       groups=groups, roles=self.roles_of(groups),
                       active=not (disabled or expired))
 
@@ -456,7 +459,7 @@ def save_person(store: Store, person: Person, *, create: bool = True, write: boo
     return save_directory_account(store, person.login, name=person.name, email=person.email, phone=person.phone,
                                   department=person.department, roles=person.roles,
                                   active=person.active and bool(person.roles), create=create, write=write,
-                                  adopt=adopt)
+                                  adopt=adopt, language=person.language)
 
 
 def sync_directory(store: Store, *, dry_run: bool = False, environ: Mapping[str, str] | None = None) -> SyncReport:

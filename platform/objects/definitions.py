@@ -21,6 +21,7 @@ from .frozen import freeze, freeze_plain
 from .model import SYSTEM_FIELDS, Definitions, FieldDef, TypeDef, system_fields
 from .overlays import apply_overlay, merge_folder
 from .sourcemap import DocPath, Document, format_path, read_yaml
+from .translations import translate
 
 
 def load_definitions(folder: str | Path = "definitions", overlays: Sequence[str | Path] = (),
@@ -30,6 +31,7 @@ def load_definitions(folder: str | Path = "definitions", overlays: Sequence[str 
     errors: list[DefinitionError] = []
     sources: list[str] = []
     _, document = _merged(Path(folder), overlays, errors, sources)
+    errors += translate(document.data, document.positions, [folder, *overlays])   # labels from locale/*.po
     schema = schema_of(sections) if sections else None
     errors += metaschema.validate(document.data, document.positions, schema)
     compiled = _Compiler(document, errors).compile(tuple(sources))
@@ -54,6 +56,16 @@ def overlaid_documents(folder: str | Path, overlays: Sequence[str | Path]) -> tu
     if errors:
         raise DefinitionErrors(errors)
     return base.data, merged.data
+
+
+def merged_document(folder: str | Path, overlays: Sequence[str | Path]) -> Document:
+    """The document of a definitions folder with its overlays laid over it, with the positions
+    of its values (not validated); raises DefinitionErrors when a file cannot be read or merged."""
+    errors: list[DefinitionError] = []
+    _, merged = _merged(Path(folder), overlays, errors, [])
+    if errors:
+        raise DefinitionErrors(errors)
+    return merged
 
 
 def _merged(folder: Path, overlays: Sequence[str | Path], errors: list[DefinitionError],

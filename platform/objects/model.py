@@ -53,15 +53,27 @@ class IndexDef:
     fields: tuple[str, ...]
 
 
+# The labels of the fields every record has, in the languages the interface speaks.
+_SYSTEM_LABELS = {
+    "id": {"en": "Number", "fr": "Numéro", "cs": "Číslo", "pt": "Número", "hr": "Broj"},
+    "created_at": {"en": "Created", "fr": "Créé le", "cs": "Vytvořeno", "pt": "Criado em", "hr": "Stvoreno"},
+    "created_by": {"en": "Created by", "fr": "Créé par", "cs": "Vytvořil(a)", "pt": "Criado por", "hr": "Stvorio/la"},
+    "modified_at": {"en": "Modified", "fr": "Modifié le", "cs": "Změněno", "pt": "Alterado em", "hr": "Izmijenjeno"},
+    "modified_by": {"en": "Modified by", "fr": "Modifié par", "cs": "Změnil(a)", "pt": "Alterado por",
+                    "hr": "Izmijenio/la"},
+    "version": {"en": "Version", "fr": "Version", "cs": "Verze", "pt": "Versão", "hr": "Verzija"},
+}
+
+
 def system_fields(zone: str) -> dict[str, FieldDef]:
     """The fields the engine keeps on every record."""
     return {
-        "id": FieldDef("id", IntegerKind(), {"en": "Number", "fr": "Numéro"}, system=True),
-        "created_at": FieldDef("created_at", DateTimeKind(zone=zone), {"en": "Created", "fr": "Créé le"}, system=True),
-        "created_by": FieldDef("created_by", UserKind(), {"en": "Created by", "fr": "Créé par"}, system=True),
-        "modified_at": FieldDef("modified_at", DateTimeKind(zone=zone), {"en": "Modified", "fr": "Modifié le"}, system=True),
-        "modified_by": FieldDef("modified_by", UserKind(), {"en": "Modified by", "fr": "Modifié par"}, system=True),
-        "version": FieldDef("version", IntegerKind(), {"en": "Version", "fr": "Version"}, system=True),
+        "id": FieldDef("id", IntegerKind(), _SYSTEM_LABELS["id"], system=True),
+        "created_at": FieldDef("created_at", DateTimeKind(zone=zone), _SYSTEM_LABELS["created_at"], system=True),
+        "created_by": FieldDef("created_by", UserKind(), _SYSTEM_LABELS["created_by"], system=True),
+        "modified_at": FieldDef("modified_at", DateTimeKind(zone=zone), _SYSTEM_LABELS["modified_at"], system=True),
+        "modified_by": FieldDef("modified_by", UserKind(), _SYSTEM_LABELS["modified_by"], system=True),
+        "version": FieldDef("version", IntegerKind(), _SYSTEM_LABELS["version"], system=True),
     }
 
 

@@ -23,7 +23,7 @@ from deskbase.rules.access.identity import (
 )
 
 from . import said
-from .i18n import translator
+from .i18n import plural_translator, translator
 from .sessions import close_sessions_of
 
 SHOWN = 200           # accounts listed at once; the search narrows them
@@ -117,7 +117,7 @@ def account_page(web, request: Request, web_session, identity: Identity) -> Resp
     """One account: GET shows it; POST `action` = save, password, end_sessions, disable or enable."""
     if not is_administrator(identity):
         return not_here(web, request, web_session, identity)
-    t = translator(web.language_of(identity))
+    t, tn = translator(web.language_of(identity)), plural_translator(web.language_of(identity))
     login = request.path_params["login"]
     account = find_account(web.store, login)
     if account is None:
@@ -144,11 +144,12 @@ def account_page(web, request: Request, web_session, identity: Identity) -> Resp
                     raise AccountError(t("The two new passwords differ."))
                 set_password(web.store, login, password)
                 ended = close_sessions_of(web.store, login, keep=web_session.token if login == identity.id else None)
-                done = t("The password of {login} is changed; {count} sessions were ended.", login=login,
-                         count=ended)
+                done = tn("The password of {login} is changed; {count} session was ended.",
+                          "The password of {login} is changed; {count} sessions were ended.", ended, login=login)
             elif action == "end_sessions":
                 ended = close_sessions_of(web.store, login, keep=web_session.token if login == identity.id else None)
-                done = t("{count} sessions of {login} were ended.", count=ended, login=login)
+                done = tn("{count} session of {login} was ended.", "{count} sessions of {login} were ended.", ended,
+                          login=login)
             elif action in ("disable", "enable"):
                 if action == "disable" and login == identity.id:
                     raise AccountError(t("You cannot disable your own account."))

@@ -27,6 +27,7 @@ from deskbase.objects.errors import NotFound, QueryError
 from deskbase.objects.fields import label_text
 from deskbase.objects.metaschema import COLORS
 from deskbase.objects.store import Store
+from deskbase.objects.words import N_
 from deskbase.rules.access.directory import directory_settings
 from deskbase.rules.access.identity import AccountError, Identity, LoginRefused, authenticate, identity_of, set_password
 from deskbase.rules.access.scopes import decide, hidden_fields
@@ -54,7 +55,7 @@ from . import (
 )
 from .api import MAX_REQUEST, TOO_LARGE, BodyTooLarge, api_mount
 from .display import field_text, moment_of
-from .i18n import translator
+from .i18n import language_name, plural_translator, translator
 from .lists import column_title, read_listing
 from .monitoring import Monitoring, RequestTimer, monitoring_networks
 from .reading import Reading
@@ -77,6 +78,7 @@ class Frame:
     csrf: str
     language: str
     t: Callable[..., str]
+    tn: Callable[..., str]
     zone: str
     portal: bool
     navigation: Any
@@ -131,6 +133,7 @@ class Web:
         signed_in = identity is not None
         return Frame(
             me=identity, csrf=getattr(web_session, "csrf", ""), language=language, t=translator(language),
+            tn=plural_translator(language),
             zone=self.definitions.zone,
             portal=identity is not None and bool(identity.roles) and not identity.superuser and all(
                 (self.definitions.roles.get(role) or {}).get("portal") for role in identity.roles),
@@ -173,7 +176,7 @@ class Web:
                     placed.add(name)
         rest = [entry for name, entry in offered.items() if name not in placed]
         if rest:
-            label = translator(language)("Other lists") if sections else ""
+            label = translator(language)(N_("Other lists")) if sections else ""
             sections[label] = {"label": label, "entries": rest, "folded": bool(placed)}
         if identity.superuser:
             t = translator(language)
@@ -231,7 +234,7 @@ class Web:
         wait = self.throttle.wait_for(login, address)
         if wait:
             minutes = max(1, round(wait / 60))
-            error = translator(self.definitions.languages[0])("Too many failed sign-ins: try again in {minutes} min.",
+            error = translator(self.definitions.languages[0])(N_("Too many failed sign-ins: try again in {minutes} min."),
                                                               minutes=minutes)
             return self._login_form(request, 429, error=error, login=login, next=target)
         try:
@@ -259,15 +262,27 @@ class Web:
         """Change one's password: the current one, the new one twice. Every other session of
         the account ends, so a stolen session does not outlive the change."""
         t = translator(self.language_of(identity))
-        from deskbase.rules.access.identity import DIRECTORY, find_account
+        from deskbase.rules.access.identity import DIRECTORY, find_account, update_account
         account = find_account(self.store, identity.id)
+        languages = [(code, language_name(code)) for code in self.definitions.languages]
+        own = {"languages": languages, "language": self.language_of(identity)}
+        form = _form(request) if request.method == "POST" else {}
+        if form.get("action") == "language":        # one's own language, directory accounts too
+            chosen = str(form.get("language", ""))
+            if chosen not in self.definitions.languages:
+                return self.render(request, "account.html", {**own, "problem": t("Choose one of the languages offered.")},
+                                   status=422, web_session=web_session, identity=identity)
+            update_account(self.store, identity.id, language=chosen, language_chosen=True)
+            return said.say(RedirectResponse("/account", status_code=303),
+                            translator(chosen)(N_("The pages now speak {language}."),
+                                               language=language_name(chosen, capital=False)))
         if account is not None and account.source == DIRECTORY:
-            return self.render(request, "account.html", {"managed": t("Your password is managed by the directory.")},
+            return self.render(request, "account.html",
+                               {**own, "managed": t("Your password is managed by the directory.")},
                                status=200 if request.method == "GET" else 409,
                                web_session=web_session, identity=identity)
         if request.method == "GET":
-            return self.render(request, "account.html", {}, web_session=web_session, identity=identity)
-        form = _form(request)
+            return self.render(request, "account.html", own, web_session=web_session, identity=identity)
         current, new, again = (str(form.get(name, "")) for name in ("current", "new", "again"))
         problem = None
         try:
@@ -282,11 +297,12 @@ class Web:
             except AccountError as error:
                 problem = str(error)
         if problem is not None:
-            return self.render(request, "account.html", {"problem": problem}, status=422,
+            return self.render(request, "account.html", {**own, "problem": problem}, status=422,
                                web_session=web_session, identity=identity)
         ended = close_sessions_of(self.store, identity.id, keep=web_session.token)
+        tn = plural_translator(self.language_of(identity))
         return said.say(RedirectResponse("/account", status_code=303), t("Your password is changed.") + (
-            " " + t("{count} other sessions were ended.", count=ended) if ended else ""))
+            " " + tn("{count} other session was ended.", "{count} other sessions were ended.", ended) if ended else ""))
 
     # -- pages -------------------------------------------------------------------------------
 
@@ -333,7 +349,7 @@ class Web:
             bar["width"] = round(100 * bar["count"] / most, 1)
         title = field.title(language)
         if view.chart_average:
-            title = translator(language)("Average {number} by {field}",
+            title = translator(language)(N_("Average {number} by {field}"),
                                          number=typedef.fields[view.chart_average].title(language), field=title)
         return {"title": title, "bars": bars, "height": 22 * len(bars) + 4}
 
@@ -341,7 +357,7 @@ class Web:
                   bulk_errors=None, status: int = 200) -> Response:
         view = self.definitions.views.get(request.path_params["view"])
         if view is None or view.name not in {v["name"] for v in self.navigation(identity, "en")}:
-            return self.render(request, "error.html", {"message": "There is no such list."}, status=404,
+            return self.render(request, "error.html", {"message": N_("There is no such list.")}, status=404,
                                web_session=web_session, identity=identity)
         language = self.language_of(identity)
         if request.query_params.get("add_field"):          # a condition from the filter builder

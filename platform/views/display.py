@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from deskbase.objects.fields import ComputedKind, DateKind, DateTimeKind, DecimalKind
 from deskbase.objects.model import TypeDef
 from deskbase.rules.access.scopes import may_read
+from deskbase.rules.documents.formatting import plain_text
 
 
 def ref_text(session, type_name: str, record_id: int) -> str:
@@ -30,8 +33,11 @@ def moment_of(value: Any) -> str | None:
 
 
 def field_text(session, typedef: TypeDef, values: Mapping[str, Any], name: str, language: str = "en",
-               number: str | None = None) -> str:
-    """The text of one field of a record; `id` is its number."""
+               number: str | None = None, *, localized: bool = True) -> str:
+    """The text of one field of a record; `id` is its number. Money, numbers, dates and times
+    read as the reader's language writes them (`1 234,50 €`, `20. 11. 2026`), as on the
+    record's page and in documents; `localized=False` keeps the plain forms a terminal or a
+    script reads (`1234.50 EUR`, `2026-11-20 14:00`)."""
     if name == "id":
         return number or typedef.number(values["id"])
     field = typedef.fields.get(name)
@@ -42,4 +48,9 @@ def field_text(session, typedef: TypeDef, values: Mapping[str, Any], name: str, 
         return ref_text(session, field.kind.to, value)
     if field.kind.name == "refs" and value:
         return ", ".join(ref_text(session, field.kind.to, v) for v in value)
+    if localized and value is not None and value != "":
+        kind = field.kind.result if isinstance(field.kind, ComputedKind) else field.kind
+        if isinstance(kind, (DecimalKind, DateKind, DateTimeKind)):     # money is a decimal
+            zone = ZoneInfo(getattr(kind, "zone", None) or session.definitions.zone)
+            return plain_text(kind, value, zone, language)
     return field.kind.text(value, language)

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import DeskbaseError, FieldError, NotFound, StaleEdit, ValidationError
 from deskbase.objects.fields import AttachmentsKind, Upload
+from deskbase.objects.words import N_
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import AccessDenied, decide, fixed_values, hidden_fields, me_values, readonly_fields
 from deskbase.rules.process.approvals import approval_chains
@@ -176,7 +177,7 @@ def new_record(web: "Web", request: Request, web_session, identity: Identity) ->
                           creating=True, problem=str(error))
     # Added from a record's page (a reply): back to that page.
     return said.say(RedirectResponse(back if back.startswith("/r/") else f"/r/{number}", status_code=303),
-                    translator(language)("{type} {number} saved.", type=typedef.title(language), number=number))
+                    translator(language)(N_("{type} {number} saved."), type=typedef.title(language), number=number))
 
 
 def edit_record(web: "Web", request: Request, web_session, identity: Identity) -> Response:
@@ -227,7 +228,7 @@ def edit_record(web: "Web", request: Request, web_session, identity: Identity) -
                           errors=getattr(error, "fields", None), action=action, title=title, status=422,
                           version=sent_version or version, creating=False, problem=str(error))
     return said.say(RedirectResponse(f"/r/{number}", status_code=303),
-                    translator(language)("{type} {number} saved.", type=typedef.title(language), number=number))
+                    translator(language)(N_("{type} {number} saved."), type=typedef.title(language), number=number))
 
 
 def _sent(form) -> set[str]:

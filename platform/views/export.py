@@ -37,6 +37,7 @@ from deskbase.objects.errors import QueryError
 from deskbase.objects.fields import ComputedKind, label_text
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import TypeDef
+from deskbase.objects.words import N_
 from deskbase.rules.access.identity import Identity
 
 from .display import ref_text
@@ -277,7 +278,7 @@ def export_list(web, request: Request, web_session, identity: Identity) -> Respo
     background instead, and the answer is the progress page."""
     view = web.definitions.views.get(request.path_params["view"])
     if view is None or view.name not in {v["name"] for v in web.navigation(identity, "en")}:
-        return web.render(request, "error.html", {"message": "There is no such list."}, status=404,
+        return web.render(request, "error.html", {"message": N_("There is no such list.")}, status=404,
                           web_session=web_session, identity=identity)
     language = web.language_of(identity)
     listing = read_listing(web.definitions, view, request.query_params, identity)
@@ -315,7 +316,7 @@ def export_progress(web, request: Request, web_session, identity: Identity) -> R
     second until the download link appears."""
     job = jobs_of(web).find(request.path_params["export"], identity.id)
     if job is None:
-        return web.render(request, "error.html", {"message": "There is no such export."}, status=404,
+        return web.render(request, "error.html", {"message": N_("There is no such export.")}, status=404,
                           web_session=web_session, identity=identity)
     template = "_export_progress.html" if request.headers.get("HX-Request") else "export.html"
     return web.render(request, template, {"job": job}, web_session=web_session, identity=identity)
@@ -325,7 +326,7 @@ def export_file(web, request: Request, web_session, identity: Identity) -> Respo
     """GET /exports/{export}/file: the finished workbook, for the person who asked for it."""
     found = jobs_of(web).file_of(request.path_params["export"], identity.id)
     if found is None:
-        return web.render(request, "error.html", {"message": "There is no such export."}, status=404,
+        return web.render(request, "error.html", {"message": N_("There is no such export.")}, status=404,
                           web_session=web_session, identity=identity)
     filename, path = found
     return FileResponse(path, media_type=CONTENT_TYPE, filename=filename)

@@ -27,6 +27,7 @@ from deskbase.objects.fields import (
 )
 from deskbase.objects.filters import KEYWORDS, parse_filter_text
 from deskbase.objects.model import TypeDef
+from deskbase.objects.words import N_
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import hidden_fields
 
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
     from .app import Web
 
 # The comparisons offered, with the words of a condition's sentence.
-COMPARISONS = {"eq": "is", "ne": "is not", "gte": "from", "lte": "until", "empty": "is empty"}
-WORDED = {"in": "is one of", "not_in": "is none of", "gt": "after", "lt": "before", **COMPARISONS}
+COMPARISONS = {"eq": N_("is"), "ne": N_("is not"), "gte": N_("from"), "lte": N_("until"), "empty": N_("is empty")}
+WORDED = {"in": N_("is one of"), "not_in": N_("is none of"), "gt": N_("after"), "lt": N_("before"), **COMPARISONS}
 
 
 def filterable(typedef: TypeDef, hidden: frozenset[str], language: str) -> list[tuple[str, str]]:

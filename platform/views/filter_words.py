@@ -10,19 +10,20 @@ from typing import Any
 
 from deskbase.objects.fields import BooleanKind, EnumKind, RefKind
 from deskbase.objects.model import Definitions, TypeDef
+from deskbase.objects.words import N_
 
 from .filter_builder import WORDED
 from .i18n import translator
 
 # What the words of the person reading a filter stand for (`$me…`), as a sentence says them.
-REFERENCES = {"$me": "the person themselves", "$me.organization": "their organization",
-              "$me.groups": "one of their groups", "$me.acting_for": "someone they stand in for",
-              "$me.person": "their own record", "$me.roles": "one of their roles"}
+REFERENCES = {"$me": N_("the person themselves"), "$me.organization": N_("their organization"),
+              "$me.groups": N_("one of their groups"), "$me.acting_for": N_("someone they stand in for"),
+              "$me.person": N_("their own record"), "$me.roles": N_("one of their roles")}
 
 
 # Comparisons of numbers say more and less, where those of dates say after and before.
 NUMBERS = ("integer", "decimal", "money", "duration")
-NUMBER_WORDS = {"gt": "more than", "gte": "at least", "lt": "less than", "lte": "at most"}
+NUMBER_WORDS = {"gt": N_("more than"), "gte": N_("at least"), "lt": N_("less than"), "lte": N_("at most")}
 
 
 class _Unsaid(Exception):

@@ -18,6 +18,7 @@ from deskbase.objects.errors import DeskbaseError
 from deskbase.objects.fields import ComputedKind, EnumKind, RefKind, RefsKind, format_duration, label_text
 from deskbase.objects.frozen import thaw
 from deskbase.objects.model import Definitions, TypeDef
+from deskbase.objects.words import N_
 from deskbase.rules.access.scopes import RoleAccess, access_rules
 from deskbase.rules.documents.making import html_to_pdf
 from deskbase.rules.intake.mail_intake import mailboxes
@@ -38,15 +39,15 @@ ACTIONS = ("read", "create", "update", "delete")
 LETTERS = {"read": "R", "create": "C", "update": "U", "delete": "D"}
 # The words the handbook says for the definitions' names of kinds, events and choices (the
 # interface's catalogue translates them).
-KIND_WORDS = {"string": "text (one line)", "text": "text", "integer": "whole number", "decimal": "number",
-              "money": "amount", "boolean": "yes or no", "date": "date", "datetime": "date and time",
-              "duration": "duration", "enum": "choice", "ref": "link to", "refs": "links to", "tags": "tags",
-              "user": "person", "users": "people", "attachments": "files", "computed": "computed",
-              "sequence": "number given in sequence"}
-EVENT_WORDS = {"create": "created", "update": "changed", "transition": "moved by a transition",
-               "delete": "deleted", "timer": "a timer's threshold passed"}
-MAIL_WORDS = {"create": "registered", "refuse": "refused with an answer", "quarantine": "held in the quarantine",
-              "subject": "subject", "body": "body", "from": "sender", "to": "recipients", "date": "date"}
+KIND_WORDS = {"string": N_("text (one line)"), "text": N_("text"), "integer": N_("whole number"), "decimal": N_("number"),
+              "money": N_("amount"), "boolean": N_("yes or no"), "date": N_("date"), "datetime": N_("date and time"),
+              "duration": N_("duration"), "enum": N_("choice"), "ref": N_("link to"), "refs": N_("links to"), "tags": N_("tags"),
+              "user": N_("person"), "users": N_("people"), "attachments": N_("files"), "computed": N_("computed"),
+              "sequence": N_("number given in sequence")}
+EVENT_WORDS = {"create": N_("created"), "update": N_("changed"), "transition": N_("moved by a transition"),
+               "delete": N_("deleted"), "timer": N_("a timer's threshold passed")}
+MAIL_WORDS = {"create": N_("registered"), "refuse": N_("refused with an answer"), "quarantine": N_("held in the quarantine"),
+              "subject": N_("subject"), "body": N_("body"), "from": N_("sender"), "to": N_("recipients"), "date": N_("date")}
 HERE = Path(__file__).parent
 
 

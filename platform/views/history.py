@@ -86,7 +86,7 @@ def told_of(identity: Identity, typedef: TypeDef) -> frozenset[str] | None:
 
 def relative_time(reading: Reading, moment: datetime, now: datetime) -> str:
     """"5 min ago", "3 h ago", "yesterday"…; past a week, the date and time."""
-    t, seconds = reading.t, (now - moment).total_seconds()
+    t, tn, seconds = reading.t, reading.tn, (now - moment).total_seconds()
     if seconds < 60:
         return t("just now")
     if seconds < 3600:
@@ -95,5 +95,5 @@ def relative_time(reading: Reading, moment: datetime, now: datetime) -> str:
         return t("{count} h ago", count=int(seconds // 3600))
     if seconds < 7 * 86400:
         days = int(seconds // 86400)
-        return t("yesterday") if days == 1 else t("{count} days ago", count=days)
+        return t("yesterday") if days == 1 else tn("{count} day ago", "{count} days ago", days)
     return reading.moment(moment)

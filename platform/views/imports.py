@@ -22,7 +22,7 @@ from deskbase.objects.store import Store
 from deskbase.rules.access.scopes import decide
 
 from . import said
-from .i18n import translator
+from .i18n import plural_translator
 
 if TYPE_CHECKING:
     from .app import Web
@@ -130,8 +130,8 @@ def import_page(web: "Web", request: Request, web_session, identity) -> Response
             context["problems"] = refused.problems
             return web.render(request, "import.html", context, status=422, web_session=web_session,
                               identity=identity)
-        t = translator(language)
-        made = t("{count} records imported.", count=len(report.numbers))
+        tn = plural_translator(language)
+        made = tn("{count} record imported.", "{count} records imported.", len(report.numbers))
         first, last = (report.numbers[0], report.numbers[-1]) if report.numbers else ("", "")
         made += f" {first}" if first == last else f" {first} … {last}"
         return said.say(RedirectResponse(f"/import/{typedef.name}", status_code=303), made)

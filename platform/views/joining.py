@@ -33,7 +33,7 @@ def button(identity: Identity, field: FieldDef, record, language: str) -> dict[s
     member = identity.id in (record.get(field.name) or ())
     t = translator(language)
     words = field.join.get("leave_label" if member else "label")
-    return {"member": member, "label": label_text(words, language) if words else t("Remove me" if member else "Add me")}
+    return {"member": member, "label": label_text(words, language) if words else (t("Remove me") if member else t("Add me"))}
 
 
 def join(web: "Web", request: Request, web_session, identity: Identity) -> Response:

@@ -75,5 +75,6 @@ def _thanked(web: "Web", name: str, number: str | None) -> Response:
     """The form again, empty, saying the request is registered (and its number): a reload
     sends nothing twice."""
     t = translator(web.definitions.languages[0])
-    text = t("Thank you: your request is registered.") + (f" {t('Its number:')} {number}" if number else "")
+    its_number = t("Its number:")
+    text = t("Thank you: your request is registered.") + (f" {its_number} {number}" if number else "")
     return said.say(RedirectResponse(f"/p/{name}", status_code=303), text)

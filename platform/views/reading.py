@@ -28,7 +28,7 @@ from deskbase.rules.documents.formatting import datetime_text, plain_text
 from deskbase.rules.documents.making import Reader
 
 from .display import moment_of
-from .i18n import translator
+from .i18n import plural_translator, translator
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class Reading(Reader):
     def __init__(self, session, identity: Identity | None, language: str):
         super().__init__(session, identity, language)
         self.t = translator(language)
+        self.tn = plural_translator(language)
 
     def person(self, login: Any) -> str:
         """A person's name from their login (the login when there is no such account)."""

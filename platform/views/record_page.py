@@ -27,6 +27,7 @@ from deskbase.objects.fields import (
 )
 from deskbase.objects.frozen import thaw
 from deskbase.objects.model import TypeDef
+from deskbase.objects.words import N_
 from deskbase.rules.access.identity import Identity
 from deskbase.rules.access.scopes import AccessDenied, decide, hidden_fields, readonly_fields
 from deskbase.rules.messages import links
@@ -148,7 +149,7 @@ def record_page(web: "Web", request: Request, web_session, identity: Identity, *
                            for clock in clocks_of(session, record, language)],
                 **page_layout(web.definitions, typedef, fields, record, language, reading.t),
                 "files": files, "may_edit": may_edit, "watch": watch,
-                "timed": any(f["kind"] == "duration" for t in transitions for f in t["inputs"]),
+                "timed": any(f["kind"] == "duration" for each in transitions for f in each["inputs"]),
                 "timeline": _timeline(web, session, identity, typedef, record, sources, language, only_entries,
                                       handles=may_edit),
                 "only_entries": only_entries,
@@ -345,7 +346,7 @@ def fire_transition(web: "Web", request: Request, web_session, identity: Identit
     except (AccessDenied, StaleEdit, ValidationError, DeskbaseError) as error:
         return record_page(web, request, web_session, identity, problem=str(error), status=422)
     return said.say(RedirectResponse(landing, status_code=303),
-                    translator(language)("{action}: done on {number}.", action=label, number=number))
+                    translator(language)(N_("{action}: done on {number}."), action=label, number=number))
 
 
 def _landing(session, identity: Identity, record, name: str, inputs) -> str:

@@ -40,6 +40,7 @@ from deskbase.rules.access.identity import (
     create_account,
     find_account,
     list_accounts,
+    update_account,
 )
 from deskbase.rules.application import load_application, open_store
 from deskbase.views.app import create_app
@@ -326,6 +327,29 @@ def test_passwords_beyond_ascii_are_sent_as_typed(store, login):
     assert sign_in(store, login, PASSWORDS[login]).roles == ("technician",)
     # what SASLprep would have sent instead is another password
     assert refusal(store, login, PASSWORDS[login].replace("\u00b2", "2").replace("\u00a0", " ")) == WRONG_LOGIN
+
+
+def set_language(samba_directory, login: str, tag: str) -> None:
+    """Write a person's preferredLanguage in the running directory."""
+    from ldap3 import MODIFY_REPLACE
+    from servers.samba import USERS_DN
+    admin = samba_directory.admin()
+    try:
+        admin.search(USERS_DN, f"(sAMAccountName={login})", attributes=["cn"])
+        assert admin.modify(admin.response[0]["dn"], {"preferredLanguage": [(MODIFY_REPLACE, [tag])]}), admin.result
+    finally:
+        admin.unbind()
+
+
+def test_the_language_comes_from_the_directory_until_the_person_chooses_one(store, samba_directory):
+    from servers.samba import PASSWORDS
+    set_language(samba_directory, "kim", "fr-FR")
+    set_language(samba_directory, "nora", "de-AT")         # a language the definitions do not offer
+    assert sign_in(store, "kim", PASSWORDS["kim"]).language == "fr"
+    assert sign_in(store, "nora", PASSWORDS["nora"]).language == "en"
+    update_account(store, "kim", language="en", language_chosen=True)     # her account page
+    assert sign_in(store, "kim", PASSWORDS["kim"]).language == "en"
+    assert find_account(store, "kim").language_chosen
 
 
 @pytest.mark.parametrize("login", ["pat", "EXAMPLE\\pat", "pat@example.test", "patricia.lee@example.test",

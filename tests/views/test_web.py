@@ -9,7 +9,7 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from deskbase.rules.access.identity import create_account, identity_of
+from deskbase.rules.access.identity import create_account, find_account, identity_of
 from deskbase.views.app import create_app
 
 PASSWORD = "correct horse battery"
@@ -453,6 +453,22 @@ def test_changing_the_password_checks_the_current_one_and_ends_the_other_session
     assert other.get("/").status_code == 303                    # the other device must sign in again
     assert client.get("/").status_code == 200
     assert sign_in(TestClient(client.app, follow_redirects=False), "walt", "a brand new secret").status_code == 303
+
+
+def test_a_person_chooses_the_language_of_the_pages_on_their_account_page(client, helpdesk_store):
+    create_account(helpdesk_store, "wanda", name="Wanda", password=PASSWORD, roles=["technician"])
+    sign_in(client, "wanda")
+    page = client.get("/account").text
+    assert '<option value="fr" lang="fr">Français</option>' in page and '<option value="en" lang="en" selected>' in page
+    token = csrf_of(page)
+    forged = client.post("/account", data={"csrf": token, "action": "language", "language": "xx"})
+    assert forged.status_code == 422 and "Choose one of the languages offered." in forged.text
+    done = client.post("/account", data={"csrf": token, "action": "language", "language": "fr"})
+    assert done.status_code == 303
+    assert "Les pages sont désormais en français." in client.get("/account").text
+    assert "Mon compte" in client.get("/account").text
+    account = find_account(helpdesk_store, "wanda")
+    assert (account.language, account.language_chosen) == ("fr", True)
 
 
 # -- bulk actions (T22) --------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from deskbase.objects.model import Definitions
 
 SECURITY = ("ldaps", "starttls")
 LOGIN_ATTRIBUTES = ("userPrincipalName", "sAMAccountName", "mail")
-ACCOUNT_FIELDS = ("name", "email", "phone", "department")
+ACCOUNT_FIELDS = ("name", "email", "phone", "department", "language")
 DEFAULT_ATTRIBUTES = MappingProxyType({"name": "displayName", "email": "mail", "phone": "telephoneNumber",
-                                       "department": "department"})
+                                       "department": "department", "language": "preferredLanguage"})
 INSECURE_SWITCH = "skip_certificate_check_INSECURE"
 
 

@@ -23,13 +23,14 @@ from deskbase.objects.fields import RefKind, UserKind, UsersKind
 from deskbase.objects.kept_objects import kept_object
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
+from deskbase.objects.words import N_
 
 from .substitution import stands_in_for
 
 ACCOUNTS_KEY = "deskbase.accounts"
 MINIMUM_PASSWORD_LENGTH = 10
 REFUSED = "the login or the password is wrong, or the account is disabled"
-WRONG_LOGIN = "The login or the password is wrong."
+WRONG_LOGIN = N_("The login or the password is wrong.")
 LOCAL, DIRECTORY = "local", "directory"
 
 
@@ -175,6 +176,7 @@ class Account(Persistent):
     source = LOCAL          # class defaults: accounts stored before these existed read as local
     phone = ""
     department = ""
+    language_chosen = False     # the person chose their language: the directory's no longer replaces it
 
     def __init__(self, login: str, name: str, email: str, password_hash: str, roles: tuple[str, ...],
                  groups: tuple[int, ...], organization: int | None, language: str):
@@ -341,7 +343,8 @@ _UNCHANGED: Any = object()
 
 def update_account(store: Store, login: str, *, name: str | None = None, email: str | None = None,
                    roles: Iterable[str] | None = None, groups: Iterable[int] | None = None,
-                   organization: Any = _UNCHANGED, language: str | None = None, active: bool | None = None) -> None:
+                   organization: Any = _UNCHANGED, language: str | None = None, active: bool | None = None,
+                   language_chosen: bool | None = None) -> None:
     """Change what an administrator may change of an account (None, or no `organization`:
     left as it is); AccountError with a sentence when a value is wrong. The roles of a
     directory account are the directory's: they are refused here."""
@@ -356,7 +359,8 @@ def update_account(store: Store, login: str, *, name: str | None = None, email: 
             raise AccountError(f"`{language}` is not a language of the definitions: "
                                f"{', '.join(session.definitions.languages)}")
         _check_membership(session, new_roles, new_groups, new_organization)
-        for attribute, value in (("name", name), ("email", email), ("language", language), ("active", active)):
+        for attribute, value in (("name", name), ("email", email), ("language", language), ("active", active),
+                                 ("language_chosen", language_chosen)):
             if value is not None and getattr(account, attribute) != value:
                 setattr(account, attribute, value)
         if new_roles != account.roles:
@@ -386,20 +390,25 @@ def find_account(store: Store, login: str) -> Account | None:
 
 def save_directory_account(store: Store, login: str, *, name: str, email: str = "", phone: str = "",
                            department: str = "", roles: Iterable[str] = (), active: bool = True,
-                           create: bool = True, write: bool = True, adopt: bool = False) -> str:
+                           create: bool = True, write: bool = True, adopt: bool = False, language: str = "") -> str:
     """Create or bring up to date the account of a person of the directory: `created`,
     `updated`, `unchanged` (or `absent` when not `create`d); `write=False` only tells. A
     local account of the same login is left as it is (`local`): a directory identity never
     takes over an account of this site, whose password (the administrator's) someone of the
     directory could otherwise replace by their own. With `adopt` (an administrator's
     decision, `deskbase directory adopt`), it becomes a directory account and its local
-    password is no longer used. Groups, organization and language stay as set here."""
+    password is no longer used. Groups and organization stay as set here; the language is the
+    directory's (`language`, such as `cs-CZ`, when the definitions offer it) until the person
+    chooses one."""
     values: dict[str, Any] = {"name": name, "email": email, "phone": phone, "department": department,
                               "roles": tuple(roles), "active": bool(active)}     # the account's attributes
 
     def work(session) -> str:
         accounts = _accounts(session.connection, create=write)
         account = accounts.get(login) if accounts is not None else None
+        offered = offered_language(language, session.definitions.languages)
+        if offered and not (account is not None and account.language_chosen):
+            values["language"] = offered
         if account is None:
             if not create:
                 return "absent"
@@ -407,7 +416,7 @@ def save_directory_account(store: Store, login: str, *, name: str, email: str = 
                 assert accounts is not None             # create=write made them
                 _check_membership(session, values["roles"], (), None)
                 account = Account(login, name, email, "", values["roles"], (), None,
-                                  session.definitions.languages[0])
+                                  values.get("language") or session.definitions.languages[0])
                 account.source, account.phone, account.department = DIRECTORY, phone, department
                 account.active = values["active"]
                 accounts[login] = account
@@ -429,6 +438,20 @@ def save_directory_account(store: Store, login: str, *, name: str, email: str = 
     return store.run(work) if write else store.read(work)
 
 
+def offered_language(tag: str, languages: Iterable[str]) -> str | None:
+    """The language of the definitions a language tag of a directory means (`cs-CZ`, `pt_PT`,
+    `FR` → cs, pt, fr), or None when it names none of them."""
+    wanted = tag.strip().replace("_", "-").lower()
+    if not wanted:
+        return None
+    offered = list(languages)
+    for candidate in (wanted, wanted.split("-")[0]):
+        for code in offered:
+            if code.lower() == candidate:
+                return code
+    return None
+
+
 def list_accounts(store: Store) -> list[Account]:
     """Every account, by login (read-only copies of their attributes are safe to keep)."""
     def work(session) -> list[Account]:
@@ -441,7 +464,7 @@ def _detached(account: Account) -> Account:
     copy = Account.__new__(Account)
     copy.__dict__.update({k: getattr(account, k) for k in
                           ("login", "name", "email", "password_hash", "roles", "groups", "organization",
-                           "active", "language", "source", "phone", "department")})
+                           "active", "language", "source", "phone", "department", "language_chosen")})
     return copy
 
 

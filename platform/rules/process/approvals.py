@@ -48,6 +48,7 @@ from deskbase.objects.model import FROZEN_EMPTY, Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Session
 from deskbase.objects.store import Store
+from deskbase.objects.words import N_
 from deskbase.objects.write_path import Change
 from deskbase.rules.access.identity import ACCOUNTS_KEY
 from deskbase.rules.access.scopes import AccessDenied, decide
@@ -58,8 +59,8 @@ from .workflows import fire_as_system, workflow_of
 
 UTC = timezone.utc
 APPROVALS_KEY = "deskbase.approvals"      # beside the StoreRoot in the ZODB root mapping
-STATES = ("pending", "approved", "rejected", "expired")
-DECISIONS = ("approve", "reject", "comment", "propose")
+STATES = (N_("pending"), N_("approved"), N_("rejected"), N_("expired"))      # the pages say them translated
+DECISIONS = (N_("approve"), N_("reject"), N_("comment"), N_("propose"))
 OUTCOMES = ("on_approved", "on_rejected", "on_expired")
 MODES = ("any", "all")
 _REASON = "approval "                     # how the engine's own writes begin their reason

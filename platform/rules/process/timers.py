@@ -54,6 +54,7 @@ from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Session
 from deskbase.objects.store import Store
+from deskbase.objects.words import N_
 from deskbase.objects.write_path import Change
 from deskbase.rules.access.identity import is_system
 from deskbase.rules.access.scopes import AccessDenied
@@ -65,7 +66,7 @@ from .triggers import Trigger, compile_trigger, triggered
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ROOT_KEY = "deskbase.timers"
-STATES = ("waiting", "running", "paused", "met", "breached")   # what a state field shows
+STATES = (N_("waiting"), N_("running"), N_("paused"), N_("met"), N_("breached"))   # what a state field shows
 _ID_BITS = 31                                                  # record ids fit below 2**31
 
 
