@@ -7,7 +7,8 @@ from .compiling import NUMERIC_KINDS, CompilerPart, with_article
 from .errors import hint_for
 from .fields import ComputedKind, Kind, RefKind
 from .frozen import freeze, freeze_plain
-from .model import ViewDef
+from .model import TypeDef, ViewDef
+from .tallies import EVERY
 
 
 class ViewCompiling(CompilerPart):
@@ -47,27 +48,22 @@ class ViewCompiling(CompilerPart):
         if isinstance(view_filter, dict) and typedef is not None and self.knows_fields(type_name):
             self.check_filter(view_filter, typedef, path + ("filter",))
         chart = spec.get("chart") if isinstance(spec.get("chart"), str) else None
-        average = None
-        if isinstance(spec.get("chart"), dict):
-            chart = spec["chart"].get("by") if isinstance(spec["chart"].get("by"), str) else None
-            average = spec["chart"].get("average") if isinstance(spec["chart"].get("average"), str) else None
-        if average and typedef is not None and self.knows_fields(type_name):
-            number = typedef.fields.get(average)
-            kind = number.kind.result if number is not None and isinstance(number.kind, ComputedKind) else \
-                getattr(number, "kind", None)
-            if kind is None or kind.name not in NUMERIC_KINDS or typedef.index_for(average) is None:
-                self.error(path + ("chart", "average"), f"a chart averages an indexed number field "
-                                                        f"({', '.join(NUMERIC_KINDS)}); `{average}` is not one",
-                           hint_for(average, [n for n, f in typedef.fields.items() if typedef.index_for(n)]))
-        if chart and typedef is not None and self.knows_fields(type_name):
-            field = typedef.fields.get(chart)
-            if field is None:
-                self.error(path + (("chart", "by") if average else ("chart",)), f"`{chart}` is not a field of type `{type_name}`",
-                           hint_for(chart, typedef.fields))
-            elif field.kind.name not in ("enum", "ref", "user", "boolean", "string", "tags") or \
-                    typedef.index_for(chart) is None:
-                self.error(path + ("chart",), f"a chart counts the values of an indexed enum, ref, user, boolean, "
-                                              f"tags or string field; `{chart}` is not one")
+        average = total = over = None
+        every, periods = "month", 12
+        settings = spec.get("chart") if isinstance(spec.get("chart"), dict) else {}
+        if settings:
+            chart, average, total, over = (settings.get(key) if isinstance(settings.get(key), str) else None
+                                           for key in ("by", "average", "sum", "over"))
+            every = str(settings["every"]) if settings.get("every") in EVERY else "month"
+            periods = int(settings["periods"]) if isinstance(settings.get("periods"), int) else 12
+            if "by" not in settings and "over" not in settings:
+                self.error(path + ("chart",), "a chart needs `by` (a field whose values make the bars), `over` (a "
+                                              "date field whose periods make the columns), or both")
+            if average and total:
+                self.error(path + ("chart", "sum"), "a chart adds up (`sum`) or averages (`average`) a number, "
+                                                    "not both")
+        if typedef is not None and self.knows_fields(type_name):
+            self._check_chart(path, typedef, bool(settings), chart, average, total, over)
         bulk = []
         for position, action in enumerate(spec.get("bulk") or ()):
             if not isinstance(action, dict):
@@ -107,6 +103,10 @@ class ViewCompiling(CompilerPart):
             roles=roles,
             chart=chart,
             chart_average=average,
+            chart_sum=total,
+            chart_over=over,
+            chart_every=every,
+            chart_periods=periods,
             bulk=tuple(bulk),
         )
 
@@ -118,3 +118,37 @@ class ViewCompiling(CompilerPart):
     def sortable(kind: Kind) -> bool:
         kind = kind.result if isinstance(kind, ComputedKind) else kind
         return kind.sortable and not kind.multiple
+
+    def _check_chart(self, path: tuple, typedef: TypeDef, mapped: bool, chart: str | None, average: str | None,
+                     total: str | None, over: str | None) -> None:
+        """A chart's fields: indexed, of the kinds its part counts, adds up or divides in periods."""
+        type_name = typedef.name
+        for measured, key in ((average, "average"), (total, "sum")):
+            if measured:
+                number = typedef.fields.get(measured)
+                kind = number.kind.result if number is not None and isinstance(number.kind, ComputedKind) else \
+                    getattr(number, "kind", None)
+                if kind is None or kind.name not in NUMERIC_KINDS or typedef.index_for(measured) is None:
+                    verb = "averages" if key == "average" else "adds up"
+                    self.error(path + ("chart", key), f"a chart {verb} an indexed number field "
+                                                      f"({', '.join(NUMERIC_KINDS)}); `{measured}` is not one",
+                               hint_for(measured, [n for n, f in typedef.fields.items() if typedef.index_for(n)]))
+        if over:
+            field = typedef.fields.get(over)
+            index = typedef.index_for(over)
+            if field is None or field.kind.name not in ("date", "datetime") or index is None \
+                    or index.kind not in ("field", "range"):
+                self.error(path + ("chart", "over"), f"a chart's periods come from an indexed date or datetime "
+                                                     f"field; `{over}` is not one",
+                           hint_for(over, [n for n, f in typedef.fields.items()
+                                           if f.kind.name in ("date", "datetime") and typedef.index_for(n)]))
+        if chart:
+            field = typedef.fields.get(chart)
+            if field is None:
+                self.error(path + (("chart", "by") if mapped else ("chart",)),
+                           f"`{chart}` is not a field of type `{type_name}`", hint_for(chart, typedef.fields))
+            elif field.kind.name not in ("enum", "ref", "user", "boolean", "string", "tags") or \
+                    typedef.index_for(chart) is None:
+                self.error(path + (("chart", "by") if mapped else ("chart",)),
+                           f"a chart counts the values of an indexed enum, ref, user, boolean, tags or string "
+                           f"field; `{chart}` is not one")

@@ -473,14 +473,29 @@ _VIEW = {
                  "items": {"type": "string", "pattern": r"^-?[a-z][a-z0-9_]*$",
                            "x-noun": "a field name, with `-` in front to sort descending"}},
         "roles": _names("a list of role names", "a role name") | {"description": "the roles it is offered to"},
-        # Counted by this field's values on the dashboard, as a bar chart.
-        # `{by: team, average: rating}`: the average of a number per value instead of a count.
-        "chart": {"type": ["string", "object"], "x-noun": "a field name, or {by: <field>, average: <number field>}",
-                  "description": "the indexed field whose values the dashboard counts",
+        # Counted by this field's values on the dashboard, as a bar chart. As a map: per value
+        # (`by`), per period of a date (`over`, `every`, `periods`) or both, the records counted
+        # or the `sum` or `average` of a number field.
+        "chart": {"type": ["string", "object"],
+                  "x-noun": "a field name, or {by: <field>, over: <date field>, every: month, sum: <number field>}",
+                  "description": "what the dashboard and the list's statistics count: per value of an indexed field, "
+                                 "per period of a date, or both",
                   "if": {"type": "object"},
-                  "then": {"required": ["by", "average"], "x-member": "a setting of a chart (by, average)",
+                  "then": {"x-member": "a setting of a chart (by, over, every, periods, sum, average)",
                            "properties": {"by": _name("a field name") | {"description": "the field whose values "
                                                                                         "make the bars"},
+                                          "over": _name("a field name") | {
+                                              "description": "the indexed date or datetime field whose periods "
+                                                             "make the columns"},
+                                          "every": {"enum": ["day", "week", "month", "quarter", "year"],
+                                                    "x-noun": "day, week, month, quarter or year",
+                                                    "description": "the length of a period (month by default)"},
+                                          "periods": {"type": "integer", "minimum": 1, "maximum": 400,
+                                                      "x-noun": "a number of periods from 1 to 400",
+                                                      "description": "how many periods, the current one last "
+                                                                     "(12 by default)"},
+                                          "sum": _name("a field name") | {
+                                              "description": "the number field added up (instead of counting)"},
                                           "average": _name("a field name") | {
                                               "description": "the number field averaged per value"}},
                            "additionalProperties": False},

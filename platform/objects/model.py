@@ -164,6 +164,10 @@ class ViewDef:
     roles: tuple[str, ...] = ()
     chart: str | None = None      # the field whose values a dashboard counts
     chart_average: str | None = None   # with it, the dashboard shows this number's average per value
+    chart_sum: str | None = None       # … or this number's sum
+    chart_over: str | None = None      # the date field whose periods make the columns
+    chart_every: str = "month"         # day, week, month, quarter, year
+    chart_periods: int = 12            # how many, the current one last
     bulk: tuple[Mapping[str, Any], ...] = ()   # {create, via, split, label}: records made for the ticked ones
 
 

@@ -9,12 +9,12 @@ from typing import Any
 from BTrees.IIBTree import intersection
 
 from .errors import QueryError
-from .fields import EnumKind, Kind
 from .indexes import as_set
 from .model import TypeDef
 from .query import parse_sort, search
 from .records import Record
 from .session_part import SessionPart
+from .tallies import Tally, periods_ending, shown_value, tally
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class Queries(SessionPart):
             found = as_set(holder)
             size = len(found) if ids is None else len(intersection(found, ids))
             if size:
-                counts.append((_shown(kind, key), size))
+                counts.append((shown_value(kind, key), size))
                 counted += size
         if total > counted and not kind.multiple:
             counts.append((None, total - counted))
@@ -96,7 +96,7 @@ class Queries(SessionPart):
             values = [number for number in (indexes.key_of(numbers, record_id) for record_id in members)
                       if number is not None]
             if values:
-                found.append((_shown(kind, key), sum(values) / len(values), len(values)))
+                found.append((shown_value(kind, key), sum(values) / len(values), len(values)))
         return found
 
     def matching_ids(self, typedef: TypeDef, filter: Any) -> tuple[bool, Any]:
@@ -119,8 +119,27 @@ class Queries(SessionPart):
         return self.query(type_name, filter, limit=0, context=context).total
 
 
-def _shown(kind: Kind, key: Any) -> Any:
-    """The value an index key stands for: an enum's value for its position, others as they are."""
-    if isinstance(kind, EnumKind) and kind.values and isinstance(key, int) and 0 <= key < len(kind.values):
-        return kind.values[key]
-    return key
+
+    def tally(self, type_name: str, filter: Any = None, *, by: str | None = None, over: str | None = None,
+              every: str = "month", periods: int = 12, measure: str = "count", of: str | None = None) -> Tally:
+        """Statistics of the records of a type that match `filter` and the session's read
+        scope: counted (or the `sum` or `average` of the number field `of`) per value of the
+        indexed field `by`, per period of the indexed date field `over` — the last `periods`
+        of `every` (day, week, month, quarter, year), the current one last — or both. Through
+        the indexes alone (`tallies.py`)."""
+        typedef = self.definitions.type(type_name)
+        indexes = self.container(type_name).indexes
+        for name in (by, over, of):
+            if name is not None and indexes.for_field(typedef, name) is None:
+                raise QueryError(f"`{name}` of `{type_name}` has no index to count by")
+        if measure not in ("count", "sum", "average") or (measure != "count" and of is None):
+            raise QueryError(f"`{measure}` is not a measure: count, or sum or average of a number field")
+        readable, ids = self.matching_ids(typedef, filter)
+        try:
+            spans = periods_ending(self.today, every, periods) if over else []
+        except ValueError as error:
+            raise QueryError(str(error)) from None
+        if not readable:
+            return Tally(measure, tuple(spans))
+        return tally(typedef, indexes, ids, by=by, over=over, periods=spans, zone=self.definitions.zone,
+                     measure=measure, of=of)

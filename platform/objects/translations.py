@@ -5,11 +5,11 @@ languages such maps make the YAML hard to read, so the languages after the first
 from gettext catalogues beside the YAML instead: `locale/<language>.po` in the definitions
 folder and in each overlay folder (an overlay's entry wins), each `msgid` the text of the
 first language as written in the YAML, each `msgstr` its translation. When definitions are
-loaded, every label map missing a language is completed from that language's catalogue.
-A language that has a catalogue must then have every label: one the catalogue lacks is
-reported at its place in the YAML, as every other problem of the definitions. A language
-without a catalogue is read from the inline maps alone (a label missing in it shows in the
-first language).
+loaded, every label map missing a language is completed from that language's catalogues.
+A folder that has a catalogue of a language must translate every label its own files
+write: one missing is reported at its place in the YAML, as every other problem of the
+definitions. A folder without one (an overlay adding a field in English and French) is not
+held to that language: its labels show there in the first language.
 
 `deskbase translations LANGUAGE` writes or updates a catalogue: new texts added with an
 empty translation, the texts no longer used dropped, the translations kept.
@@ -115,7 +115,13 @@ def translate(data: Any, positions: SourceMap, folders: Sequence[str | Path]) ->
     entries, files, errors = catalogues(folders, languages)
     if not entries:
         return errors
+    held = {(Path(path).parent.parent.resolve(), language) for language, paths in files.items() for path in paths}
+    homes = [Path(folder).resolve() for folder in folders]
+    seen: set[int] = set()
     for label in labels(data, languages):
+        if id(label.texts) in seen:         # a label written once and used twice (a YAML alias)
+            continue
+        seen.add(id(label.texts))
         for language, found in entries.items():
             if language in label.texts:
                 continue
@@ -124,6 +130,9 @@ def translate(data: Any, positions: SourceMap, folders: Sequence[str | Path]) ->
                 label.texts[language] = text      # type: ignore[index]   # the document's own dict
                 continue
             at = positions.locate(label.path)
+            written = positions.locate(label.path + (languages[0],))    # where its text was written (an overlay?)
+            if (_home(written.file, homes), language) not in held:
+                continue                        # that folder keeps no catalogue of this language
             shown = label.source if len(label.source) <= 60 else label.source[:60] + "…"
             errors.append(DefinitionError(at.file, at.line, at.column, format_path(label.path),
                                           f"“{shown}” has no translation in `{language}`",
@@ -131,6 +140,12 @@ def translate(data: Any, positions: SourceMap, folders: Sequence[str | Path]) ->
                                           f"`{languages[0]}:` here); `deskbase translations {language}` adds "
                                           f"every missing text to the catalogue"))
     return errors
+
+
+def _home(file: str, homes: list[Path]) -> Path | None:
+    """The definitions or overlay folder a YAML file is in."""
+    path = Path(file).resolve()
+    return next((home for home in homes if path.parent == home), None)
 
 
 def update_catalogue(data: Any, positions: SourceMap, language: str, path: Path,

@@ -25,7 +25,6 @@ from ZODB.POSException import ConflictError
 
 from deskbase.objects.errors import NotFound, QueryError
 from deskbase.objects.fields import label_text
-from deskbase.objects.metaschema import COLORS
 from deskbase.objects.store import Store
 from deskbase.objects.words import N_
 from deskbase.rules.access.directory import directory_settings
@@ -54,11 +53,11 @@ from . import (
     suggestions,
 )
 from .api import MAX_REQUEST, TOO_LARGE, BodyTooLarge, api_mount
+from .charts import chart_of
 from .display import field_text, moment_of
 from .i18n import language_name, plural_translator, translator
 from .lists import column_title, read_listing
 from .monitoring import Monitoring, RequestTimer, monitoring_networks
-from .reading import Reading
 from .reloading import Reloading, reload_status
 from .sessions import COOKIE, SignInThrottle, close_session, close_sessions_of, find_session, open_session
 
@@ -319,39 +318,16 @@ class Web:
             for entry in views:
                 view = self.definitions.views[entry["name"]]
                 counted.append({**entry, "count": session.count(view.type, view.filter),
-                                "chart": self.chart(session, view, language) if view.chart else None})
+                                "chart": self.chart(session, view, language)
+                                if view.chart or view.chart_over else None})
             return counted
         return self.render(request, "home.html", {"views": self.store.read(work, identity=identity),
                                                   "awaiting": approval_pages.awaiting(self, identity)},
                            web_session=web_session, identity=identity)
 
-    def chart(self, session, view, language: str) -> dict[str, Any]:
-        """A view's records counted by its `chart` field (or, with `average`, the average of a
-        number per value of it), as bars (drawn as SVG by the page)."""
-        typedef = self.definitions.type(view.type)
-        field = typedef.fields[view.chart]
-        bars = []
-        if view.chart_average:
-            measured = [(value, round(average, 2), count) for value, average, count
-                        in session.average_by(view.type, view.chart, view.chart_average, view.filter)]
-        else:
-            measured = [(value, count, count) for value, count in session.count_by(view.type, view.chart, view.filter)]
-        reading = Reading(session, session.identity, language)
-        colors = field.colors or {}
-        for position, (value, count, records) in enumerate(measured):
-            label = "—" if value is None else reading.text(typedef, view.chart, value)
-            # an enum's declared colours; else each bar its own, from the palette
-            color = colors.get(value, "grey") if colors else COLORS[position % len(COLORS)]
-            bars.append({"label": label, "count": count, "records": records, "color": color,
-                         "url": _url(view.name, {"f": f"{{{view.chart}: {'null' if value is None else value}}}"})})
-        most = max((bar["count"] for bar in bars), default=0) or 1
-        for bar in bars:
-            bar["width"] = round(100 * bar["count"] / most, 1)
-        title = field.title(language)
-        if view.chart_average:
-            title = translator(language)(N_("Average {number} by {field}"),
-                                         number=typedef.fields[view.chart_average].title(language), field=title)
-        return {"title": title, "bars": bars, "height": 22 * len(bars) + 4}
+    def chart(self, session, view, language: str, filter: Any = None) -> dict[str, Any]:
+        """A view's chart for the session's reader (`charts.py`), of `filter` (its own by default)."""
+        return chart_of(session, view, language, lambda where: _url(view.name, {"f": where}), filter)
 
     def list_view(self, request: Request, web_session, identity: Identity, *, problem: str | None = None,
                   bulk_errors=None, status: int = 200) -> Response:
@@ -376,12 +352,15 @@ class Web:
         def work(session):
             page = session.query(view.type, listing.filter, sort, offset=(page_number - 1) * PAGE_SIZE,
                                  limit=PAGE_SIZE)
+            if view.chart_over and page_number == 1 and not request.headers.get("HX-Request"):
+                statistics.append(self.chart(session, view, language, listing.filter))
             rows = [{"number": r.number, "cells": [field_text(session, typedef, r.values, c, language, r.number)
                                                     for c in columns],
                      "moments": [moment_of(r.get(c)) for c in columns]} for r in page.records]
             actions = bulk.actions_for(self, session, identity, view, language, errors=bulk_errors) \
                 if view.bulk else []
             return page.total, rows, actions
+        statistics: list[dict[str, Any]] = []       # a view counting per period: its figures above the rows
         try:
             total, rows, actions = self.store.read(work, identity=identity)
         except QueryError as error:
@@ -413,7 +392,8 @@ class Web:
                    "next": _url(view.name, {**state, "page": page_number + 1}) if page_number < pages else None,
                    "first": (page_number - 1) * PAGE_SIZE + 1 if total else 0,
                    "last": min(total, page_number * PAGE_SIZE), "bulk": actions,
-                   "made": request.query_params.get("made"), "builder": builder}
+                   "made": request.query_params.get("made"), "builder": builder,
+                   "statistics": statistics[0] if statistics else None}
         template = "_table.html" if request.headers.get("HX-Request") and request.headers.get("HX-Target") == "table" \
             else "list.html"
         return self.render(request, template, context, web_session=web_session, identity=identity, status=status)

@@ -68,7 +68,7 @@ def test_an_administrator_makes_an_account_that_then_signs_in(desk):
                                                              "password": "another long password",
                                                              "again": "another long password"})
         assert renewed.status_code == 303
-        assert "1 sessions were ended" in text(admin.get("/admin/accounts/nkader").text)
+        assert "1 session was ended" in text(admin.get("/admin/accounts/nkader").text)
         assert nadia.get("/").status_code == 303                        # her session ended with the change
         sign_in(nadia, "nkader", "another long password")
 

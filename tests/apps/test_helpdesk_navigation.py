@@ -30,7 +30,7 @@ def _menu(page: str) -> dict[str, list[str]]:
 def test_a_supervisor_reads_a_few_sections_and_the_rest_folded(web):
     sign_in(web, "cmartin")
     menu = _menu(web.get("/").text)
-    assert list(menu)[:6] == ["My work", "Team", "Quality", "Customers", "Billing", "Knowledge"]
+    assert list(menu)[:7] == ["My work", "Team", "Quality", "Statistics", "Customers", "Billing", "Knowledge"]
     assert menu["My work"][0] == "my_tickets" and "canned_replies" in menu["Knowledge"]
     assert "Other lists" in menu and '<details class="menu-rest">' in web.get("/").text
     shown = sum(len(views) for name, views in menu.items() if name != "Other lists")

@@ -100,6 +100,26 @@ def test_the_ticket_mail_reaches_the_smtp_server_threaded_on_the_opening(helpdes
     assert f"http://localhost:8000/r/{number}" in taken.get_content()
 
 
+@pytest.mark.parametrize("language, subject, opened", [
+    ("cs", "printer jammed: Čeká na převzetí", "byl zaevidován"),
+    ("pt", "printer jammed: A aguardar tratamento", "foi aberto"),
+    ("hr", "printer jammed: Čeka preuzimanje", "otvoren je"),
+])
+def test_a_customer_whose_account_speaks_another_language_reads_the_mail_in_it(helpdesk, smtp_server, language,
+                                                                                 subject, opened):
+    # Carl's address in the contact record is also his account's, which reads the pages in `language`.
+    create_account(helpdesk, "carl", name="Carl", password=PASSWORD, roles=["customer_user"],
+                   email="carl@acme.example", language=language, organization=helpdesk.acme)
+    number = open_ticket(helpdesk)
+    sender = SmtpSender("127.0.0.1", smtp_server.port, sender_address="helpdesk@localhost", timeout=5)
+    deliver_due(helpdesk, {"email": sender})
+    [mail] = [mail.message for mail in smtp_server.received if mail.message["To"] == "carl@acme.example"]
+    assert mail["Subject"] == f"[{number}] {subject}"
+    assert opened in mail.get_content() and f"http://localhost:8000/r/{number}" in mail.get_content()
+    [alert] = [mail.message for mail in smtp_server.received if mail.message["To"] == "dora@support.example"]
+    assert alert["Subject"] == f"[{number}] New ticket: printer jammed"      # Dora's account speaks English
+
+
 def test_with_the_smtp_server_down_the_mail_stays_pending_and_goes_out_once_it_is_back(helpdesk, smtp_server_later):
     number = open_ticket(helpdesk)
     sender = SmtpSender("127.0.0.1", smtp_server_later.port, sender_address="helpdesk@localhost", timeout=5)

@@ -76,6 +76,19 @@ def test_an_overlays_catalogue_wins_and_translates_what_the_overlay_adds(tasks_f
     assert definitions.type("task").title("cs") == "Zadání" and definitions.type("team").title("cs") == "Tým"
 
 
+def test_an_overlay_without_a_catalogue_is_not_held_to_the_language(tasks_folder, tmp_path):
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "tasks.yaml").write_text("views:\n  urgent_tasks:\n    type: task\n"
+                                        "    label: {en: Urgent tasks, fr: Tâches urgentes}\n"
+                                        "    columns: [id, title]\n    roles: [agent]\n"
+                                        "types:\n  task:\n    label: {en: Job, fr: Travail}\n")
+    definitions = load_definitions(with_czech(tasks_folder, CZECH), [overlay])
+    assert definitions.views["urgent_tasks"].label.get("cs") is None               # shown in English
+    assert definitions.type("task").title("cs") == "Job"      # its new text, not the base's translation of Task
+    assert definitions.type("team").title("cs") == "Tým"
+
+
 def test_a_catalogue_that_does_not_read_is_reported_at_its_line(tasks_folder):
     folder = with_czech(tasks_folder, CZECH)
     (folder / "locale" / "cs.po").write_text(po(CZECH) + 'Vysoká priorita\n')

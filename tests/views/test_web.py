@@ -449,7 +449,7 @@ def test_changing_the_password_checks_the_current_one_and_ends_the_other_session
     done = client.post("/account", data={"csrf": token, "current": PASSWORD, "new": "a brand new secret",
                                          "again": "a brand new secret"})
     assert done.status_code == 303
-    assert "Your password is changed. 1 other sessions were ended." in client.get(done.headers["location"]).text
+    assert "Your password is changed. 1 other session was ended." in client.get(done.headers["location"]).text
     assert other.get("/").status_code == 303                    # the other device must sign in again
     assert client.get("/").status_code == 200
     assert sign_in(TestClient(client.app, follow_redirects=False), "walt", "a brand new secret").status_code == 303

@@ -493,6 +493,12 @@ def _recipients(session: Session, rule: Notification, recipients: tuple[Recipien
     passed over are appended to `passed` as (login or address, why)."""
     accounts = kept_object(session.connection, ACCOUNTS_KEY) or {}
     default_language = (session.definitions.settings.get("languages") or ["en"])[0]
+    # An address written in a record (a contact's e-mail) is read in the language of the
+    # account holding it, when there is one.
+    spoken = {a.email.strip().lower(): a.language for a in accounts.values() if a.email and a.language}
+
+    def language_of(address: str) -> str:
+        return spoken.get(address.strip().lower()) or default_language
     actor = accounts.get(session.user)
     seen: set[str] = set()
     if actor is not None and actor.email:
@@ -526,7 +532,7 @@ def _recipients(session: Session, rule: Notification, recipients: tuple[Recipien
     found: list[tuple[str, str, Any] | None] = []
     for recipient in recipients:
         if recipient.address:
-            found.append((recipient.address, default_language, None))
+            found.append((recipient.address, language_of(recipient.address), None))
             continue
         if recipient.roles:
             found += [account(a.login) for a in accounts.values() if set(a.roles) & set(recipient.roles)]
@@ -543,7 +549,7 @@ def _recipients(session: Session, rule: Notification, recipients: tuple[Recipien
             if isinstance(owner.fields[field_name].kind, (UserKind, UsersKind)):
                 found += [account(item) for item in with_deputies(session, items)]   # and whoever stands in
             else:
-                found += [(str(item).strip(), default_language, None) for item in items if item and str(item).strip()]
+                found += [(str(item).strip(), language_of(str(item)), None) for item in items if item and str(item).strip()]
     for entry in found:
         if entry is None:
             continue

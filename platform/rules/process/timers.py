@@ -40,6 +40,7 @@ from deskbase.objects.compiling import Section, check_ref_path, definition_error
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
 from deskbase.objects.fields import (
     DateTimeKind,
+    DurationKind,
     EnumKind,
     RefKind,
     StringKind,
@@ -102,6 +103,7 @@ class Clock:
     state_field: str | None = None
     thresholds: tuple[Threshold, ...] = ()
     counts_from: str | None = None     # a datetime field: a clock started on creation counts from it
+    elapsed_field: str | None = None   # a duration field: the business time counted, once the clock stopped
 
     def title(self, language: str = "en") -> str:
         return label_text(self.label, language, self.name.replace("_", " "))
@@ -223,6 +225,10 @@ _SCHEMA = {
                                       "counts_from": {"type": "string", "x-noun": "a datetime field name",
                                                       "description": "a datetime field a clock started at creation "
                                                                      "counts from"},
+                                      "elapsed": {"type": "string", "x-noun": "a duration field name",
+                                                  "description": "a duration field the engine keeps: the business "
+                                                                 "time the clock counted, once it stopped (for "
+                                                                 "statistics: the average time to first response)"},
                                       "state": {"type": "string", "x-noun": "an enum field name",
                                                 "description": "an enum field the engine keeps: waiting, running, "
                                                                "paused, met, breached"},
@@ -334,12 +340,20 @@ def _compile_type(typedef: TypeDef, spec: Mapping[str, Any], positions, definiti
                 errors.append(definition_error(positions, clock_path + ("state",),
                                                f"the enum `{state}` shows a clock's state, so it needs the values "
                                                f"{', '.join(STATES)}; it lacks {missing}"))
+        elapsed = clock_spec.get("elapsed")
+        if elapsed is not None:
+            field = typedef.own_fields.get(elapsed)
+            if field is None or not isinstance(field.kind, DurationKind):
+                errors.append(definition_error(positions, clock_path + ("elapsed",),
+                                               f"`{elapsed}` is not a duration field of `{typedef.name}`",
+                                               hint_for(elapsed, [n for n, f in typedef.own_fields.items()
+                                                                  if isinstance(f.kind, DurationKind)])))
         own = clock_spec.get("thresholds")
         thresholds = (_thresholds(typedef, own, clock_path + ("thresholds",), positions, errors)
                       if own is not None else shared)
         clocks[name] = Clock(name, clock_spec.get("label"), clock_spec.get("start"), clock_spec.get("pause"),
                              clock_spec.get("stop"), bool(clock_spec.get("resumes")), restart, deadline, state,
-                             thresholds, clock_spec.get("counts_from"))
+                             thresholds, clock_spec.get("counts_from"), elapsed)
 
     policies = []
     for position, policy_spec in enumerate(spec["policies"]):
@@ -684,6 +698,8 @@ def _field_values(timers_: TypeTimers, states: Mapping[str, ClockState]) -> dict
             values[clock.deadline_field] = _moment(state.deadline) if state.deadline is not None else None
         if clock.state_field:
             values[clock.state_field] = state.shown_state()
+        if clock.elapsed_field:
+            values[clock.elapsed_field] = state.elapsed // 1_000_000 if state.state == "stopped" else None
     return values
 
 
@@ -752,7 +768,7 @@ def clock_fields(definitions: Definitions, type_name: str) -> Mapping[str, Any]:
     """The fields of a type its clocks keep (deadlines and states), each with its clock."""
     timers_ = timers(definitions).by_type.get(type_name)
     return {name: clock for clock in (timers_.clocks.values() if timers_ else ())
-            for name in (clock.deadline_field, clock.state_field) if name}
+            for name in (clock.deadline_field, clock.state_field, clock.elapsed_field) if name}
 
 
 def refuse_kept_fields(session: Session, action: str, typedef: TypeDef, record: Record | None,

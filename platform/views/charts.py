@@ -1,0 +1,156 @@
+"""A view's `chart`, worked out through the indexes (`Session.tally`) and laid out for the
+page: bars per value of a field, or columns per period of a date — stacked by value when
+the chart has both — with the table of the same figures. Every figure is the reader's: the
+tally counts within their read scope, and each bar or column links to the list of the
+records it counts."""
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from babel.dates import format_date, format_skeleton
+
+from deskbase.objects.fields import ComputedKind
+from deskbase.objects.words import N_
+from deskbase.rules.documents.formatting import format_hours
+
+from .i18n import translator
+from .reading import Reading
+
+WIDTH, HEIGHT = 400, 150          # the drawing of columns, in the SVG's own units
+# The colours of values without their own (an enum's `colors`), in turn: calm ones first,
+# red last, so that no value looks like an alarm only because of its place in the list.
+SERIES = ("blue", "teal", "amber", "purple", "green", "orange", "grey", "red")
+SKELETONS = {"day": "MMMd", "week": "MMMd", "month": "MMMyyyy", "quarter": "QQQyyyy"}
+
+
+def chart_of(session, view, language: str, url, filter: Any = None) -> dict[str, Any]:
+    """The chart of a view for the session's reader, of the records of `filter` (the view's
+    own by default); `url(filter text)` links to the records a bar or column counts."""
+    definitions = session.definitions
+    typedef = definitions.type(view.type)
+    measure, of = ("sum", view.chart_sum) if view.chart_sum else ("average", view.chart_average) \
+        if view.chart_average else ("count", None)
+    found = session.tally(view.type, view.filter if filter is None else filter, by=view.chart, over=view.chart_over, every=view.chart_every,
+                          periods=view.chart_periods, measure=measure, of=of)
+    reading = Reading(session, session.identity, language)
+    t = translator(language)
+    by = typedef.fields[view.chart] if view.chart else None
+    colors = (by.colors or {}) if by is not None else {}
+    series = [{"value": value, "label": _series_label(reading, typedef, by, value, language),
+               "color": colors.get(value, "grey") if colors else SERIES[position % len(SERIES)],
+               "filter": f"{view.chart}: {_literal(value)}"}
+              for position, value in enumerate(found.values)] if by is not None else \
+        [{"value": None, "label": "", "color": "blue", "filter": ""}]
+
+    def shown(value: Any) -> str:
+        if value is None:
+            return "–"
+        if measure == "count":
+            return f"{value:,}".replace(",", "\u202f") if value >= 10_000 else str(value)
+        number = typedef.fields[str(of)]
+        kind = number.kind.result if isinstance(number.kind, ComputedKind) else number.kind
+        if kind.name == "duration":
+            return format_hours(value)
+        return reading.text(typedef, str(of), round(value, 2) if measure == "average" else value)
+
+    number_title = typedef.fields[of].title(language) if of else ""
+    title = by.title(language) if by is not None else ""
+    if measure == "average":
+        title = t(N_("Average {number} by {field}"), number=number_title, field=title) if by is not None \
+            else t(N_("Average {number}"), number=number_title)
+    elif measure == "sum":
+        title = t(N_("{number} by {field}"), number=number_title, field=title) if by is not None else number_title
+    if view.chart_over:
+        over = typedef.fields[view.chart_over].title(language)
+        title = f"{title} · {over}" if title else over
+    if not view.chart_over:
+        bars = []
+        for entry in series:
+            cell = found.cell(None, entry["value"])
+            if not cell.records:
+                continue
+            bars.append({"label": entry["label"], "count": shown(cell.value), "amount": float(cell.value),
+                         "records": cell.records, "color": entry["color"],
+                         "url": url(f"{{{entry['filter']}}}")})
+        most = max((bar["amount"] for bar in bars), default=0) or 1
+        for bar in bars:
+            bar["width"] = round(100 * bar["amount"] / most, 1)
+        return {"title": title, "bars": bars, "height": 22 * len(bars) + 4, "columns": None}
+    return _columns(found, series, view, language, title, shown, url, measure)
+
+
+def _columns(found, series, view, language: str, title: str, shown, url, measure: str) -> dict[str, Any]:
+    """Columns per period, a stacked segment per value; the table of the same figures."""
+    periods = found.periods
+    count = len(periods)
+    step = WIDTH / max(count, 1)
+    stacked = measure != "average"               # averages are not added up: the first series' alone
+    totals, heights = [], []
+    for position in range(count):
+        cells = [found.cell(position, entry["value"]) for entry in series if found.cell(position, entry["value"]).records]
+        totals.append(sum(cell.value for cell in cells) if cells else None)
+        heights.append(float(totals[-1] or 0) if stacked else max((float(cell.value) for cell in cells), default=0))
+    most = max(heights, default=0) or 1
+    columns = []
+    for position, (start, end) in enumerate(periods):
+        label = _period_label(start, view.chart_every, language)
+        short = _period_label(start, view.chart_every, language, short=True)
+        height_left: float = HEIGHT
+        segments = []
+        for entry in series:
+            cell = found.cell(position, entry["value"])
+            if not cell.records:
+                continue
+            height = HEIGHT * float(cell.value) / most
+            y = height_left - height if stacked else HEIGHT - height
+            if stacked:
+                height_left -= height
+            when = f"{view.chart_over}: {{gte: {start.isoformat()}, lt: {end.isoformat()}}}"
+            where = ", ".join(part for part in (when, entry["filter"]) if part)
+            segments.append({"y": round(y, 1), "height": round(max(height, 0.5), 1), "color": entry["color"],
+                             "title": f"{label}{' · ' + entry['label'] if entry['label'] else ''}: "
+                                      f"{shown(cell.value)}", "url": url(f"{{{where}}}")})
+        columns.append({"label": label, "short": short, "x": round(position * step + step * 0.1, 1),
+                        "width": round(step * 0.8, 1), "segments": segments,
+                        "total": shown(totals[position]) if stacked and segments else "",
+                        "labelled": count <= 6 or (count - 1 - position) % -(-count // 6) == 0})
+    rows = [{"label": entry["label"], "color": entry["color"],
+             "cells": [shown(found.cell(position, entry["value"]).value if found.cell(position, entry["value"]).records
+                             else 0 if measure == "count" else None) for position in range(count)]}
+            for entry in series if any(found.cell(p, entry["value"]).records for p in range(count))]
+    return {"title": title, "bars": None, "columns": columns, "legend": len(series) > 1,
+            "rows": rows, "periods": [column["label"] for column in columns],
+            "totals": [shown(total if total is not None else (0 if measure == "count" else None))
+                       for total in totals] if stacked and len(rows) > 1 else None,
+            "step": round(step, 1), "height": HEIGHT}
+
+
+def _literal(value: Any) -> str:
+    """A value as the filter language reads it back."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _series_label(reading, typedef, by, value: Any, language: str) -> str:
+    """A value as a series reads: a yes or no says of what (`Billable: yes`)."""
+    if value is None:
+        return "—"
+    text = reading.text(typedef, str(by.name), value)
+    return f"{by.title(language)}: {text.lower()}" if by.kind.name == "boolean" else text
+
+
+def _period_label(start: date, every: str, language: str, *, short: bool = False) -> str:
+    """A period as its first day names it in the reader's language (`Nov 2026`, `Q4 2026`,
+    `Nov 16` for a week); `short`, under a column: the month and two digits of the year."""
+    if every == "year":
+        return str(start.year)
+    if short and every == "month":
+        return f"{format_date(start, 'LLL', locale=language).rstrip('.')} {start.year % 100:02d}"
+    return format_skeleton(SKELETONS[every], start, locale=language)
