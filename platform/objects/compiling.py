@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.parser import Parser
-from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import DefinitionError, QueryError, hint_for
+from .expressions import ENVIRONMENT as EXPRESSIONS
 from .fields import RefKind
 from .filters import compile_filter
 from .frozen import thaw
@@ -33,7 +33,7 @@ NUMERIC_KINDS = ("integer", "decimal", "money", "duration")
 
 SEARCHABLE_KINDS = ("string", "text")
 
-_ENVIRONMENT = SandboxedEnvironment()
+_ENVIRONMENT = EXPRESSIONS            # the environment expressions run in: the same names are known
 
 
 class CompilerPart:

@@ -3,6 +3,7 @@ reaches Python's eval; an expression sees only the names it is given."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -12,7 +13,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import DeskbaseError
 
-_ENVIRONMENT = ImmutableSandboxedEnvironment()
+ENVIRONMENT = ImmutableSandboxedEnvironment()
+# Date arithmetic: `record.date + days(30)`, a due date thirty days after an invoice's date.
+ENVIRONMENT.globals["days"] = lambda count: timedelta(days=int(count or 0))
 
 
 class ExpressionError(DeskbaseError):
@@ -23,7 +26,7 @@ class ExpressionError(DeskbaseError):
 def compile_expression(text: str):
     """A callable for an expression; raises ExpressionError for a syntax error."""
     try:
-        return _ENVIRONMENT.compile_expression(text, undefined_to_none=True)
+        return ENVIRONMENT.compile_expression(text, undefined_to_none=True)
     except TemplateSyntaxError as error:
         raise ExpressionError(f"the expression `{text}` does not parse: {error.message}") from None
 

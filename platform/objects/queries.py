@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from BTrees.IIBTree import intersection
@@ -14,7 +15,7 @@ from .model import TypeDef
 from .query import parse_sort, search
 from .records import Record
 from .session_part import SessionPart
-from .tallies import Tally, periods_ending, shown_value, tally
+from .tallies import Tally, periods_between, periods_ending, shown_value, tally
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,14 @@ class Queries(SessionPart):
 
 
     def tally(self, type_name: str, filter: Any = None, *, by: str | None = None, over: str | None = None,
-              every: str = "month", periods: int = 12, measure: str = "count", of: str | None = None) -> Tally:
+              every: str = "month", periods: int = 12, measure: str = "count", of: str | None = None,
+              since: date | None = None, until: date | None = None) -> Tally:
         """Statistics of the records of a type that match `filter` and the session's read
         scope: counted (or the `sum` or `average` of the number field `of`) per value of the
         indexed field `by`, per period of the indexed date field `over` — the last `periods`
         of `every` (day, week, month, quarter, year), the current one last — or both. Through
-        the indexes alone (`tallies.py`)."""
+        the indexes alone (`tallies.py`). `until` puts the last period on another day than
+        today; `since`, the first (then `periods` is how many it takes to reach `until`)."""
         typedef = self.definitions.type(type_name)
         indexes = self.container(type_name).indexes
         for name in (by, over, of):
@@ -136,7 +139,10 @@ class Queries(SessionPart):
             raise QueryError(f"`{measure}` is not a measure: count, or sum or average of a number field")
         readable, ids = self.matching_ids(typedef, filter)
         try:
-            spans = periods_ending(self.today, every, periods) if over else []
+            last = until or self.today
+            if over and since is not None:
+                periods = periods_between(since, last, every)
+            spans = periods_ending(last, every, periods) if over else []
         except ValueError as error:
             raise QueryError(str(error)) from None
         if not readable:

@@ -2,20 +2,27 @@
 reader's scope) counted, summed or averaged per value of a field, per period of a date
 field, or both — a month of a year, a category, a month of each category.
 
-Nothing reads a record. A period's records are the union of the sets its range of the
-date index holds (BTrees' `multiunion`, in C); a value's records are the set its index
-holds under it; the records of a cell are the intersection of the two with the filter's.
-A sum or an average over a number field reads the numbers from that field's own index:
-per key of the index when it has fewer keys than the cell has records (durations in
-minutes, amounts of a price list: key × how many of the cell's records have it), else
-from the sort keys each record keeps for it (`TypeIndexes.keys`).
+Nothing reads a record. Counted per period alone, a period's records are the union of the
+sets its range of the date index holds (BTrees' `multiunion`, in C), intersected with the
+filter's. Per value, or added up, the figures come from the sort keys each record keeps
+for its field and range indexes (`TypeIndexes.keys`, one tuple a record): one pass over
+the records of the filter, counted by C code — `Counter` over `zip` and `map`, `bisect`
+placing each date in its period — where intersecting sets would take a pass per value
+(per value and number, for a sum). A field that keeps no sort key (tags, refs: a keyword
+index) is counted by intersecting its sets with the periods' and the filter's; a sum then
+reads the number field's own index, key by key when it has fewer keys than the cell has
+records, else from the records' sort keys.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -68,6 +75,16 @@ def periods_ending(today: date, every: str, count: int) -> list[tuple[date, date
     return found[::-1]
 
 
+def periods_between(first: date, last: date, every: str) -> int:
+    """How many periods of a kind reach from the one holding `first` to the one holding `last`."""
+    if every not in EVERY:
+        raise ValueError(f"`{every}` is not a period ({', '.join(EVERY)})")
+    start, end, count = _start(first, every), _start(last, every), 1
+    while start < end and count <= MAX_PERIODS:
+        start, count = _next(start, every), count + 1
+    return count
+
+
 def _start(day: date, every: str) -> date:
     if every == "day":
         return day
@@ -107,6 +124,10 @@ def tally(typedef: TypeDef, indexes: TypeIndexes, ids: Any, *, by: str | None = 
     and `of` name indexed fields (the caller has checked them); `zone` is where a period of a
     datetime field starts and ends."""
     spans = tuple(periods) if over else ()
+    if by or of:
+        found = _by_rows(typedef, indexes, ids, by, over, spans, zone, measure, of)
+        if found is not None:
+            return found
     period_sets: list[Any] = []
     if over:
         date_index = indexes.for_field(typedef, over)
@@ -151,6 +172,71 @@ def tally(typedef: TypeDef, indexes: TypeIndexes, ids: Any, *, by: str | None = 
     seen = {value for (_, value) in cells}
     values = tuple(value for value, _ in groups if value in seen)
     return Tally(measure, spans, values, cells)
+
+
+def _by_rows(typedef: TypeDef, indexes: TypeIndexes, ids: Any, by: str | None, over: str | None,
+             spans: tuple[tuple[date, date], ...], zone: str, measure: str, of: str | None) -> Tally | None:
+    """The figures read from the sort keys every record keeps for its field and range indexes
+    (`TypeIndexes.keys`, a tuple per record), in one pass counted by C code (`Counter` over
+    `map` and `zip`, `bisect` for the periods): per value, intersecting sets costs as many
+    passes as there are values (or values × keys of the number summed). None when a field
+    keeps no sort key (a keyword index): the sets are intersected then."""
+    slots: list[int | None] = []
+    for name in (over, by, of):
+        if name is None:
+            slots.append(None)
+            continue
+        index = indexes.for_field(typedef, name)
+        if not isinstance(index, FieldIndex):
+            return None
+        slots.append(index.slot)
+    rows = list(indexes.keys.values()) if ids is None else list(map(indexes.keys.get, ids))
+    if rows and (None in rows or min(map(len, rows)) <= max(slot for slot in slots if slot is not None)):
+        return None                                  # a record without its keys yet: the sets say
+    date_slot, by_slot, number_slot = slots
+    columns: list[Any] = []
+    if over is not None:
+        moments = typedef.fields[over].kind.name == "datetime"
+        bounds: list[Any] = [(_midnight(start, zone) if moments else start) for start, _ in spans]
+        bounds.append(_midnight(spans[-1][1], zone) if moments else spans[-1][1])
+        floor: Any = datetime.min.replace(tzinfo=timezone.utc) if moments else date.min
+        dates, defaults = map(itemgetter(date_slot), rows), map(itemgetter(date_slot), rows)
+        columns.append(map(bisect_right, repeat(bounds), map({None: floor}.get, dates, defaults)))   # None: floor
+    else:
+        columns.append(repeat(None))
+    columns.append(map(itemgetter(by_slot), rows) if by_slot is not None else repeat(None))
+    if number_slot is not None:
+        columns.append(map(itemgetter(number_slot), rows))
+    counted = Counter(zip(*columns)) if (over is not None or by_slot is not None or number_slot is not None) \
+        else Counter()
+    kind = typedef.fields[by].kind if by else None
+    totals: dict[tuple[int | None, Any], list[Any]] = {}
+    for key, times in counted.items():
+        place, value = key[0], key[1]
+        if over is not None:
+            if not 1 <= place <= len(spans):
+                continue                             # before the first period, after the last, or no date
+            place -= 1
+        if number_slot is not None and key[2] is None:
+            continue                                 # no number: not counted in a sum or an average
+        cell = totals.setdefault((place, shown_value(kind, value) if kind is not None else None), [0, 0])
+        cell[1] += times
+        cell[0] += key[2] * times if number_slot is not None else times
+    cells = {key: Cell(total if measure != "average" else total / times, times)
+             for key, (total, times) in totals.items() if times}
+    if measure == "count":
+        cells = {key: Cell(times, times) for key, (_, times) in totals.items() if times}
+    values = _ordered(typedef, indexes, by, {value for _, value in cells}) if by else ()
+    return Tally(measure, spans, values, cells)
+
+
+def _ordered(typedef: TypeDef, indexes: TypeIndexes, by: str, present: set[Any]) -> tuple[Any, ...]:
+    """The values of `by` found, in the index's order (an enum's own), records without one last."""
+    index = indexes.for_field(typedef, by)
+    kind = typedef.fields[by].kind
+    ordered = [value for value in (shown_value(kind, key) for key in index.forward.keys()) if value in present] \
+        if index is not None and len(present) > 0 else []
+    return tuple(ordered + ([None] if None in present else []))
 
 
 def _sum(indexes: TypeIndexes, number: _KeyedIndex | None, members: Any) -> tuple[Any, int]:

@@ -118,6 +118,7 @@ def translate(data: Any, positions: SourceMap, folders: Sequence[str | Path]) ->
     held = {(Path(path).parent.parent.resolve(), language) for language, paths in files.items() for path in paths}
     homes = [Path(folder).resolve() for folder in folders]
     seen: set[int] = set()
+    missing: dict[tuple[str, str], list[tuple[Any, DocPath]]] = {}
     for label in labels(data, languages):
         if id(label.texts) in seen:         # a label written once and used twice (a YAML alias)
             continue
@@ -133,12 +134,16 @@ def translate(data: Any, positions: SourceMap, folders: Sequence[str | Path]) ->
             written = positions.locate(label.path + (languages[0],))    # where its text was written (an overlay?)
             if (_home(written.file, homes), language) not in held:
                 continue                        # that folder keeps no catalogue of this language
-            shown = label.source if len(label.source) <= 60 else label.source[:60] + "…"
-            errors.append(DefinitionError(at.file, at.line, at.column, format_path(label.path),
-                                          f"“{shown}” has no translation in `{language}`",
-                                          f"add it to {files[language][-1]} (or write `{language}:` beside "
-                                          f"`{languages[0]}:` here); `deskbase translations {language}` adds "
-                                          f"every missing text to the catalogue"))
+            missing.setdefault((language, label.source), []).append((at, label.path))
+    for (language, source), places in missing.items():       # a text said once, at its first place
+        (at, path), others = places[0], len(places) - 1
+        shown = source if len(source) <= 60 else source[:60] + "…"
+        elsewhere = f" (nor at {others} other place{'s' if others > 1 else ''})" if others else ""
+        errors.append(DefinitionError(at.file, at.line, at.column, format_path(path),
+                                      f"“{shown}” has no translation in `{language}`{elsewhere}",
+                                      f"add it to {files[language][-1]} (or write `{language}:` beside "
+                                      f"`{languages[0]}:` here); `deskbase translations {language}` adds "
+                                      f"every missing text to the catalogue"))
     return errors
 
 

@@ -6,14 +6,11 @@ records it counts."""
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Any
-
-from babel.dates import format_date, format_skeleton
 
 from deskbase.objects.fields import ComputedKind
 from deskbase.objects.words import N_
-from deskbase.rules.documents.formatting import format_hours
+from deskbase.rules.documents.formatting import format_hours, period_text
 
 from .i18n import translator
 from .reading import Reading
@@ -22,7 +19,6 @@ WIDTH, HEIGHT = 400, 150          # the drawing of columns, in the SVG's own uni
 # The colours of values without their own (an enum's `colors`), in turn: calm ones first,
 # red last, so that no value looks like an alarm only because of its place in the list.
 SERIES = ("blue", "teal", "amber", "purple", "green", "orange", "grey", "red")
-SKELETONS = {"day": "MMMd", "week": "MMMd", "month": "MMMyyyy", "quarter": "QQQyyyy"}
 
 
 def chart_of(session, view, language: str, url, filter: Any = None) -> dict[str, Any]:
@@ -95,8 +91,8 @@ def _columns(found, series, view, language: str, title: str, shown, url, measure
     most = max(heights, default=0) or 1
     columns = []
     for position, (start, end) in enumerate(periods):
-        label = _period_label(start, view.chart_every, language)
-        short = _period_label(start, view.chart_every, language, short=True)
+        label = period_text(start, view.chart_every, language)
+        short = period_text(start, view.chart_every, language, short=True)
         height_left: float = HEIGHT
         segments = []
         for entry in series:
@@ -144,13 +140,3 @@ def _series_label(reading, typedef, by, value: Any, language: str) -> str:
         return "—"
     text = reading.text(typedef, str(by.name), value)
     return f"{by.title(language)}: {text.lower()}" if by.kind.name == "boolean" else text
-
-
-def _period_label(start: date, every: str, language: str, *, short: bool = False) -> str:
-    """A period as its first day names it in the reader's language (`Nov 2026`, `Q4 2026`,
-    `Nov 16` for a week); `short`, under a column: the month and two digits of the year."""
-    if every == "year":
-        return str(start.year)
-    if short and every == "month":
-        return f"{format_date(start, 'LLL', locale=language).rstrip('.')} {start.year % 100:02d}"
-    return format_skeleton(SKELETONS[every], start, locale=language)

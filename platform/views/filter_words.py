@@ -44,14 +44,16 @@ def _all(spec: Mapping[str, Any], typedef: TypeDef, definitions: Definitions, t:
          language: str) -> str:
     parts = [_part(key, operand, typedef, definitions, t, language, alone=len(spec) == 1)
              for key, operand in spec.items()]
-    return f" {t('and')} ".join(parts)
+    joiner = t("and")
+    return f" {joiner} ".join(parts)
 
 
 def _part(key: str, operand: Any, typedef: TypeDef, definitions: Definitions, t: Callable[..., str], language: str,
           alone: bool) -> str:
     if key in ("all", "any"):
         said = [_all(item, typedef, definitions, t, language) for item in operand if isinstance(item, Mapping)]
-        joined = (f" {t('and')} " if key == "all" else f", {t('or')} ").join(said)
+        both, either = t("and"), t("or")
+        joined = (f" {both} " if key == "all" else f", {either} ").join(said)
         return joined if alone or key == "all" else f"({joined})"
     if key == "not" and isinstance(operand, Mapping):
         return t("not ({condition})", condition=_all(operand, typedef, definitions, t, language))
@@ -83,7 +85,8 @@ def _part(key: str, operand: Any, typedef: TypeDef, definitions: Definitions, t:
                 said.append(f"{t(WORDED[operator])} {_value(value, field.kind, t, language)}")
             else:
                 raise _Unsaid(operator)
-        return f"{title} " + f" {t('and')} ".join(said)
+        joiner = t("and")
+        return f"{title} " + f" {joiner} ".join(said)
     if isinstance(operand, (list, tuple)):
         return f"{title} {t(WORDED['in'])} {_value(operand, field.kind, t, language)}"
     return f"{title} {t(WORDED['eq'])} {_value(operand, field.kind, t, language)}"

@@ -199,9 +199,11 @@ def test_the_invoice_made_by_sending_keeps_its_pdf_with_its_number_and_total(bil
     [(filename, content)] = kept_files(billing, number)
     assert filename == "F2026-00001-invoice.pdf"
     text = pdf_text(content, tmp_path)
-    assert "Invoice No. F2026-00001" in text and "Invoiced to Invoice F2026-00001 Globex" in text   # two columns
-    assert "Printer fleet rental 3 €300.00 €900.00" in text           # its lines, made after it, are in it
-    assert "Total before tax €1,144.50" in text
+    assert "Invoice No. F2026-00001" in text and "Seller Invoiced to" in text
+    assert "Printer fleet rental 3 €300.00 20 €900.00" in text        # its lines, made after it, are in it
+    assert "Total before tax €1,144.50 VAT 20 % · on €1,144.50 €228.90 Total including VAT €1,373.40" in text
+    assert "Payment within 30 days (December 3, 2026)" in text and "IBAN FR76 3000" in text
+    assert "FR32" in text and "512345678" in text                       # the seller's VAT number (settings.issuer)
     history = billing.read(lambda s: [entry.get("reason") for entry in s.find(number).history.entries])
     assert history[-1] == "document invoice"
 
@@ -321,3 +323,48 @@ def test_a_correction_after_the_report_shows_as_the_difference_in_the_next_one(b
     assert not [line for line in lines_of(month("2027-01").start) if line["kind"] == "correction"]
     after = billing.read(lambda s: dict(s.find(corrected).values))
     assert after["reported_counted"] == after["counted"] == 60 * 60
+
+
+# -- VAT and credit notes (B6): last, for the invoices they make take numbers ------------------
+
+def test_each_line_takes_its_items_vat_rate_else_the_contracts_and_the_totals_add_up_per_rate(billing):
+    def work(session):
+        reduced = session.create("billing_item", {"code": "BOOK", "name": "Manual", "unit": "unit",
+                                                  "rate": "30", "vat_rate": "5.5"}).id
+        invoice = session.create("invoice", {"title": "Rates", "contract": billing.ids["hourly"],
+                                             "date": date(2026, 11, 30)})
+        for amount, item in (("100.00", None), ("33.33", None), ("30.00", reduced), ("-10.00", reduced)):
+            session.create("invoice_line", {"invoice": invoice.id, "amount": amount, "billing_item": item})
+        lines = [dict(line.values) for line in session.query("invoice_line", {"invoice": invoice.id},
+                                                              limit=None).records]
+        return dict(session.find(invoice.number).values), lines
+    invoice, lines = billing.run(work, identity=CLAIRE, now=NOVEMBER_FIRST)
+    assert [(line["vat_rate"], line["vat"]) for line in lines] == [
+        (Decimal("20.00"), Decimal("20.00")), (Decimal("20.00"), Decimal("6.67")),
+        (Decimal("5.50"), Decimal("1.65")), (Decimal("5.50"), Decimal("-0.55"))]
+    assert invoice["total"] == sum(line["amount"] for line in lines) == Decimal("153.33")
+    assert invoice["vat_total"] == sum(line["vat"] for line in lines) == Decimal("27.77")
+    assert invoice["total_with_vat"] == Decimal("181.10")
+    assert invoice["due_date"] == date(2026, 12, 30) and invoice["payment_terms"] == 30
+
+
+def test_a_month_of_corrections_makes_a_credit_note_in_its_own_sequence(billing, tmp_path):
+    def work(session):
+        report = session.create("activity_report", {"title": "Corrections", "contract": billing.ids["hourly"],
+                                                    "period_start": date(2026, 9, 1), "period_end": date(2026, 9, 30)})
+        session.create("report_line", {"report": report.id, "kind": "correction", "description": "Overbilled in August",
+                                       "quantity": "-2", "unit_price": "80.00"})
+        return report.number
+    number = billing.run(work, identity=CLAIRE, now=NOVEMBER_FIRST)
+    billing.run(lambda s: decide_approval(s, number, "approve"), identity=CLAIRE, now=NOVEMBER_FIRST)
+    billing.run(lambda s: fire(s, number, "send"), identity=CLAIRE, now=NOVEMBER_FIRST + timedelta(days=2))
+    credit = billing.read(lambda s: dict(s.query("invoice", {"kind": "credit_note"}, limit=1).records[0].values))
+    assert credit["credit_note_number"] == "AV2026-00001" and credit["invoice_number"] is None
+    assert credit["total"] == Decimal("-160.00") and credit["total_with_vat"] == Decimal("-192.00")
+    made = billing.read(lambda s: s.query("invoice", {"kind": "credit_note"}, limit=1).records[0].number)
+    [(filename, content)] = kept_files(billing, made)
+    text = pdf_text(content, tmp_path)
+    assert "Credit note No. AV2026-00001" in text and "deducted from your next payment" in text
+    invoices = billing.read(lambda s: [r["invoice_number"] for r in s.query("invoice", {"kind": "invoice"},
+                                                                            sort="id", limit=None).records])
+    assert "AV2026-00001" not in invoices and None not in invoices      # the invoices' own sequence goes on

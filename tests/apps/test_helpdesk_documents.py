@@ -78,13 +78,19 @@ def test_a_customer_sees_only_billable_work_and_public_comments_in_the_protocol(
         assert body.split(".")[0] not in text
 
 
+def chabrier_report(session, title: str):
+    """An SLA report of Transports Chabrier's last two months and more; (it, the customer's
+    id, its first and last day, the filter of its tickets)."""
+    chabrier = session.query("organization", {"code": "CHAB"}, limit=1).records[0].id
+    starts, ends = session.today.replace(day=1) - timedelta(days=60), session.today
+    report = session.create("sla_report", {"title": title, "organization": chabrier, "starts": starts, "ends": ends})
+    scope = {"organization": chabrier, "reported_at": {"gte": starts, "lt": ends + timedelta(days=1)}}
+    return report, chabrier, starts, ends, scope
+
+
 def test_the_sla_report_counts_what_a_query_counts(demo, tmp_path):
     def work(session):
-        chabrier = session.query("organization", {"code": "CHAB"}, limit=1).records[0].id
-        starts, ends = session.today.replace(day=1) - timedelta(days=60), session.today
-        report = session.create("sla_report", {"title": "Last two months", "organization": chabrier,
-                                               "starts": starts, "ends": ends})
-        scope = {"organization": chabrier, "reported_at": {"gte": starts, "lt": ends + timedelta(days=1)}}
+        report, _, _, _, scope = chabrier_report(session, "Last two months")
         counts = {value: session.count("ticket", {**scope, "priority": value})
                   for value in session.definitions.types["ticket"].fields["priority"].kind.values}
         states = {state: session.count("ticket", {**scope, "sla_state": state}) for state in ("met", "breached")}
@@ -104,6 +110,36 @@ def test_the_sla_report_counts_what_a_query_counts(demo, tmp_path):
     assert f"Total {sum(counts.values())} {cells[0]} {cells[1]} {cells[2]} {cells[3]}" in text
     assert "Transports Chabrier SA" in text and "tickets reported" in text
     assert "Tickets out of their agreed time" in text and "Page 1 /" in text
+
+
+def test_the_sla_report_breaks_the_period_down_by_month_and_category_as_queries_count(demo):
+    def work(session):
+        report, chabrier, starts, ends, scope = chabrier_report(session, "Breakdown")
+        categories = {}
+        for category in session.query("category", {"parent": None}, limit=None).records:
+            found = {"count": session.count("ticket", {**scope, "category": category.id})}
+            for state in ("met", "breached"):
+                found[state] = session.count("ticket", {**scope, "category": category.id, "sla_state": state})
+            if found["count"]:
+                categories[category["name"]] = found
+        months = []
+        month = starts.replace(day=1)
+        while month <= ends:
+            following = (month + timedelta(days=32)).replace(day=1)
+            months.append(session.count("ticket", {"organization": chabrier, "reported_at": {
+                "gte": max(month, starts), "lt": min(following, ends + timedelta(days=1))}}))
+            month = following
+        return report.number, categories, months
+    number, categories, months = demo.run(work)
+    made = demo.read(lambda session: render(session, "sla_report", number, language="en", pdf=False))
+    by_month = made.html[made.html.index("<h2>By month</h2>"):made.html.index("<h2>By category</h2>")]
+    counted = [int(n) for n in re.findall(r'<tr><td>[^<]+</td><td class="amount">(\d+)</td>', by_month)]
+    assert counted == months and sum(months) > 0
+    by_category = made.html[made.html.index("<h2>By category</h2>"):made.html.index("<h2>Tickets out of")]
+    for name, found in categories.items():
+        row = re.search(rf'<tr><td>{re.escape(name)}</td><td class="amount">(\d+)</td>\s*'
+                        rf'<td class="amount">(\d+)</td><td class="amount">(\d+)</td>', by_category)
+        assert row and tuple(int(n) for n in row.groups()) == (found["count"], found["met"], found["breached"]), name
 
 
 # -- on the web ----------------------------------------------------------------------------

@@ -135,3 +135,15 @@ def test_a_reader_counts_only_what_their_scope_lets_them_read(app_store, tmp_pat
         seen = desk.read(lambda s: s.tally("ticket", over="reported_at", periods=1), identity=customer)
         everyone = desk.read(lambda s: s.tally("ticket", over="reported_at", periods=1))
     assert seen.cell(0).value == 3 and everyone.cell(0).value == 8
+
+
+def test_a_field_of_several_values_counts_a_record_under_each_of_them(definitions):
+    # tags keep no sort key per record: the figures come from intersecting the index's sets
+    with Store.open("memory://", definitions) as store:
+        store.run(lambda s: [s.create("task", {"title": "t", "labels": labels, "estimate": "30m"})
+                             for labels in (["printer", "urgent"], ["urgent"], [])], now=NOW)
+        counted = store.read(lambda s: s.tally("task", by="labels"), now=NOW)
+        summed = store.read(lambda s: s.tally("task", by="labels", measure="sum", of="estimate"), now=NOW)
+    assert {value: counted.cell(None, value).value for value in counted.values} == {
+        "printer": 1, "urgent": 2, None: 1}
+    assert summed.cell(None, "urgent").value == 3600

@@ -36,6 +36,17 @@ def placeholders(text: str) -> set[str]:
     return set(re.findall(r"{(\w+)}", text))
 
 
+def test_no_word_hides_from_the_extraction_in_an_f_string():
+    # Babel reads no call inside an f-string (before Python 3.12): `t("…")` must stand outside.
+    called = re.compile(r"""\bt\(\s*(?:"([^"]+)"|'([^']+)')""")
+    hidden = set()
+    for path in (ROOT / "platform").rglob("*.py"):
+        for double, single in called.findall(path.read_text()):
+            if (double or single) not in WORDS:
+                hidden.add((path.name, double or single))
+    assert not hidden, hidden
+
+
 def test_the_extraction_finds_the_words_of_every_layer():
     assert {"Sign in", "The login or the password is wrong.", "breached", "approve", "is one of"} <= WORDS
     assert ("{count} record made.", "{count} records made.") in PLURAL_WORDS

@@ -72,7 +72,7 @@ def test_importing_from_the_web_page(demo_store):
     good = sheet([["name", "organization"], ["Scanner 3", organization]])
     done = client.post("/import/asset", data={"csrf": token},
                        files={"sheet": ("assets.xlsx", good, "application/octet-stream")})
-    assert done.status_code == 303 and "1 records imported. AST-" in client.get(done.headers["location"]).text
+    assert done.status_code == 303 and "1 record imported. AST-" in client.get(done.headers["location"]).text
     bad = sheet([["name", "organization"], [None, organization]])
     refused = client.post("/import/asset", data={"csrf": token},
                           files={"sheet": ("assets.xlsx", bad, "application/octet-stream")})

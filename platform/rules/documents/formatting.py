@@ -107,3 +107,17 @@ def _datetime(context, value: Any, style: str = "medium") -> str:
 
 # The filters a document's template may use: {{ record.amount | money }}, {{ at | datetime }}.
 TEMPLATE_FILTERS = {"money": _money, "duration": _duration, "date": _date, "datetime": _datetime}
+
+
+SKELETONS = {"day": "MMMd", "week": "MMMd", "month": "MMMyyyy", "quarter": "QQQyyyy"}
+
+
+def period_text(start: Any, every: str, language: str, *, short: bool = False) -> str:
+    """A period as its first day names it in the reader's language (`Nov 2026`, `Q4 2026`,
+    `Nov 16` for a week); `short`, under a column: the month and two digits of the year."""
+    from babel.dates import format_date, format_skeleton
+    if every == "year":
+        return str(start.year)
+    if short and every == "month":
+        return f"{format_date(start, 'LLL', locale=_locale(language)).rstrip('.')} {start.year % 100:02d}"
+    return format_skeleton(SKELETONS[every], start, locale=_locale(language))

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from jinja2 import TemplateError, TemplateSyntaxError
+from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError
 
 from deskbase.objects.errors import DeskbaseError, NotFound
 from deskbase.objects.fields import RefKind, Upload, UserKind, UsersKind, label_text
@@ -31,7 +31,7 @@ from deskbase.rules.access.identity import ACCOUNTS_KEY, Identity, identity_for_
 from deskbase.rules.access.scopes import AccessDenied, access_rules, decide, hidden_fields, may_read
 from deskbase.rules.process.timers import clocks_of
 
-from .formatting import plain_text
+from .formatting import period_text, plain_text
 from .section import FILENAME_PLACEHOLDER, Document, DocumentError, document_named, documents
 
 MAX_ROWS = 5000            # records one `related` or `query` call gives a template at most
@@ -283,6 +283,45 @@ class RecordView:
         return plain_text(kind, value, reader.zone, reader.language)
 
 
+class Figures:
+    """A tally as a template reads it: `periods` (each with `start`, `end` and `label`), the
+    `values` of `by` (each with `value` and `label`), and `cell(period, value)` — period an
+    index into `periods` or none, value one of `values` or none — with its `value` (the
+    count, sum or average) and `records` (how many it is of)."""
+
+    def __init__(self, found: Any, reader: Reader, type_name: str, by: str | None, every: str):
+        typedef = reader.definitions.type(type_name)
+        self._found = found
+        self.periods = [{"start": start, "end": end, "label": period_text(start, every, reader.language)}
+                        for start, end in found.periods]
+        self.values = [{"value": value, "label": "—" if value is None or by is None
+                        else RecordView(reader, typedef, _Shown({by: value})).text(by)}  # type: ignore[arg-type]
+                       for value in found.values]
+
+    def cell(self, period: int | None = None, value: Any = None) -> dict[str, Any]:
+        found = self._found.cell(period, value)
+        return {"value": found.value, "records": found.records}
+
+
+class _Shown:
+    """A value standing in for a record's, to show one field's value as people read it."""
+
+    number = ""
+
+    def __init__(self, values: dict[str, Any]):
+        self.values = values
+
+
+def _day(value: Any) -> date | None:
+    if value is None or isinstance(value, ChainableUndefined):
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
 def _context(reader: Reader, view: RecordView) -> dict[str, Any]:
     session, record = reader.session, view._record
     filter_context = session.context(record.values)
@@ -310,6 +349,17 @@ def _context(reader: Reader, view: RecordView) -> dict[str, Any]:
     def count(type_name: str, filter: Any = None) -> int:
         """How many records of a type the reader may read match a filter (through the indexes)."""
         return session.count(type_name, _plain(filter) or None, context=filter_context)
+
+    def tally(type_name: str, filter: Any = None, *, by: str | None = None, over: str | None = None,
+              every: str = "month", since: Any = None, until: Any = None, periods: int = 12,
+              sum: str | None = None, average: str | None = None) -> Figures:
+        """Statistics of the records the reader may read (`Session.tally`, through the indexes):
+        counted, or the `sum` or `average` of a number field, per value of `by` and/or per
+        period of the date `over` from `since` to `until` (the last `periods` by default)."""
+        measure, of = ("sum", sum) if sum else ("average", average) if average else ("count", None)
+        found = session.tally(type_name, _plain(filter) or None, by=by, over=over, every=every, periods=periods,
+                              measure=measure, of=of, since=_day(since), until=_day(until))
+        return Figures(found, reader, type_name, by, every)
 
     def clocks(of: RecordView | None = None) -> dict[str, dict[str, Any]]:
         """The timers of a record (this one by default) by name: label, state, elapsed and
@@ -342,7 +392,8 @@ def _context(reader: Reader, view: RecordView) -> dict[str, Any]:
         values = getattr(getattr(field, "kind", None), "values", None) or ()
         return [(value, field.kind.text(value, reader.language)) for value in values]
 
-    return {"record": view, "related": related, "query": query, "count": count, "clocks": clocks, "t": t,
+    return {"record": view, "related": related, "query": query, "count": count, "tally": tally, "clocks": clocks,
+            "t": t,
             "choices": choices,
             "language": reader.language, "now": session.now, "today": session.today,
             "zone": reader.definitions.zone, "settings": reader.definitions.settings,
