@@ -368,3 +368,39 @@ def test_a_month_of_corrections_makes_a_credit_note_in_its_own_sequence(billing,
     invoices = billing.read(lambda s: [r["invoice_number"] for r in s.query("invoice", {"kind": "invoice"},
                                                                             sort="id", limit=None).records])
     assert "AV2026-00001" not in invoices and None not in invoices      # the invoices' own sequence goes on
+
+
+def test_interventions_done_and_tokens_bought_reach_the_months_report_at_their_price(billing):
+    february = datetime(2027, 2, 5, 8, 0, tzinfo=timezone.utc)     # a month no other test reports
+
+    def work(session):
+        travel = session.create("billing_item", {"code": "TRAVEL", "name": "Travel", "unit": "unit", "rate": "45"}).id
+        on_site = session.create("billing_item", {"code": "ONSITE", "name": "On-site hour", "unit": "hour",
+                                                  "rate": "70"}).id
+        for day, (purpose, item, hours, status) in enumerate((
+                ("Visit", travel, 2, "done"), ("Visit", on_site, 2.5, "done"),
+                ("Planned only", on_site, 1, "planned"), ("Unbilled", None, 1, "done"))):
+            starts = february + timedelta(days=day)         # one technician: one visit at a time
+            session.create("intervention", {"ticket": billing.ids["globex_ticket"], "purpose": purpose,
+                                            "technician": "cmartin", "starts": starts,
+                                            "ends": starts + timedelta(hours=hours), "status": status,
+                                            "billing_item": item})
+        session.create("token_top_up", {"contract": billing.ids["tokens"], "date": date(2027, 2, 9), "tokens": "10",
+                                        "unit_price": "40.00", "note": "Ten more tokens"})
+    billing.run(work, identity=CLAIRE, now=february)
+    run_generator(billing, "monthly_reports", period=month("2027-02"))
+
+    def lines(session, contract):
+        report = session.query("activity_report", {"contract": contract, "period_start": date(2027, 2, 1)},
+                               limit=1).records[0]
+        return dict(report.values), [dict(line.values) for line in
+                                     session.query("report_line", {"report": report.id}, "date", limit=None).records]
+    globex, globex_lines = billing.read(lambda s: lines(s, billing.ids["hourly"]))
+    visits = [(line["description"], line["quantity"], line["unit_price"], line["amount"])
+              for line in globex_lines if line["kind"] == "intervention"]
+    assert sorted(visits) == [("Visit", Decimal("1"), Decimal("45.00"), Decimal("45.00")),
+                              ("Visit", Decimal("2.5"), Decimal("70.00"), Decimal("175.00"))]
+    acme, acme_lines = billing.read(lambda s: lines(s, billing.ids["tokens"]))
+    bought = [line for line in acme_lines if line["kind"] == "top_up" and line["description"] == "Ten more tokens"]
+    assert [(line["quantity"], line["amount"]) for line in bought] == [(Decimal("10"), Decimal("400.00"))]
+    assert acme["billable_amount"] == sum(line["amount"] for line in acme_lines) == Decimal("400.00")
