@@ -14,7 +14,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from .errors import DeskbaseError
 
 ENVIRONMENT = ImmutableSandboxedEnvironment()
-# Date arithmetic: `record.date + days(30)`, a due date thirty days after an invoice's date.
+# Date arithmetic: `record.date + days(30)`, a date thirty days after another.
 ENVIRONMENT.globals["days"] = lambda count: timedelta(days=int(count or 0))
 
 

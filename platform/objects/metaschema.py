@@ -569,7 +569,7 @@ _SETTINGS = {
                                 "reply_to": {"type": "string", "x-noun": "an address such as desk@example.org",
                                              "description": "where answers to the messages go"}},
                  "additionalProperties": False},
-        # Who the documents come from (their header, an invoice's seller): name, address, VAT
+        # Who the documents come from (their header, the seller they name): name, address, VAT
         # number, bank account… as texts, shown by the templates that name them.
         "issuer": {"type": ["object", "null"], "x-noun": "a map of texts such as {name: …, address: …, vat_number: …}",
                    "description": "who issues the documents: name, address, VAT number, bank account, as texts",

@@ -281,4 +281,6 @@ def _total(keys: list[Any]) -> Any:
 
 
 def _midnight(day: date, zone: str) -> datetime:
-    return datetime.combine(day, time(), ZoneInfo(zone))
+    """Local midnight as a UTC moment: compared with the stored moments (in UTC) without
+    asking the zone for an offset at each comparison."""
+    return datetime.combine(day, time(), ZoneInfo(zone)).astimezone(timezone.utc)

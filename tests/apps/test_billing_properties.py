@@ -7,8 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from deskbase.rules.access.identity import Identity, create_account
 from deskbase.rules.process.approvals import decide_approval
