@@ -404,3 +404,52 @@ def test_interventions_done_and_tokens_bought_reach_the_months_report_at_their_p
     bought = [line for line in acme_lines if line["kind"] == "top_up" and line["description"] == "Ten more tokens"]
     assert [(line["quantity"], line["amount"]) for line in bought] == [(Decimal("10"), Decimal("400.00"))]
     assert acme["billable_amount"] == sum(line["amount"] for line in acme_lines) == Decimal("400.00")
+
+
+# -- a low token balance (B2) ------------------------------------------------------------------
+
+def test_a_low_token_balance_is_told_once_to_the_customer_and_the_account_manager(app_store, smtp_server):
+    from deskbase.rules.jobs.scheduled import scheduled_jobs
+    moment = datetime(2026, 11, 10, 9, tzinfo=timezone.utc)
+    with app_store() as desk:
+        create_account(desk, "cmartin", name="Claire Martin", password="a long test password", roles=["supervisor"],
+                       email="cmartin@desk.example")
+
+        def setup(session):
+            acme = session.create("organization", {"name": "Acme", "code": "ACME"}).id
+            contract = session.create("contract", {
+                "organization": acme, "name": "Acme prepaid", "starts": "2026-01-01", "token_minutes": 15,
+                "low_balance_at": "5", "report_email": "it@acme.example", "account_manager": "cmartin"})
+            session.create("token_top_up", {"contract": contract.id, "tokens": "10", "date": date(2026, 11, 2)})
+            ticket = session.create("ticket", {"title": "Printer", "organization": acme, "contract": contract.id}).id
+            return contract.number, ticket
+        contract, ticket = desk.run(setup, identity=CLAIRE, now=moment)
+        jobs = {job.name: job for job in scheduled_jobs(desk.definitions, {})}
+        sender = SmtpSender("127.0.0.1", smtp_server.port, sender_address="helpdesk@localhost", timeout=5)
+
+        def log(minutes: int, at: datetime) -> None:
+            desk.run(lambda s: s.create("work_entry", {"ticket": ticket, "duration": f"{minutes}m", "date": at.date(),
+                                                       "performer": "cmartin"}), identity=CLAIRE, now=at)
+
+        def run_jobs(at: datetime) -> list:
+            for name in ("low_token_balances", "topped_up_token_balances"):
+                jobs[name].work(desk, at)
+            deliver_due(desk, {"email": sender})
+            return [mail.message for mail in smtp_server.received]
+
+        log(60, moment)                                               # 4 tokens used: 6 left
+        assert run_jobs(moment) == [] and not desk.read(lambda s: s.find(contract)["balance_low"])
+        log(30, moment + timedelta(hours=1))                          # 2 more: 4 left, at or below 5
+        told = run_jobs(moment + timedelta(hours=1))
+        assert sorted(mail["To"] for mail in told) == ["cmartin@desk.example", "it@acme.example"]
+        assert {mail["Subject"] for mail in told} == {f"[{contract}] Acme prepaid: 4.00 tokens left"}
+        assert "alert at 5.00" in told[0].get_content()
+        log(15, moment + timedelta(hours=2))                          # lower still: told once only
+        assert len(run_jobs(moment + timedelta(hours=2))) == 2
+        desk.run(lambda s: s.create("token_top_up", {"contract": s.find(contract).id, "tokens": "20",
+                                                     "date": date(2026, 11, 12)}), identity=CLAIRE,
+                 now=moment + timedelta(days=2))                      # topped up: 23 left
+        assert len(run_jobs(moment + timedelta(days=2))) == 2
+        assert not desk.read(lambda s: s.find(contract)["low_balance_told"])
+        log(300, moment + timedelta(days=3))                          # 20 used: 3 left, told again
+        assert len(run_jobs(moment + timedelta(days=3))) == 4

@@ -96,6 +96,12 @@ def test_the_jobs_and_outbox_commands_list_run_and_show(tmp_path, smtp_server, c
     ("jobs:\n  nightly: {schedule: '@daily', action: deliver_mesages}\n", "`deliver_mesages` is not an action", 2),
     ("jobs:\n  nightly:\n    schedule: '@daily'\n    action: purge_messages\n    options: {keep: 3}\n",
      "`keep` is not an option of purge_messages", 5),
+    ("jobs:\n  flag:\n    schedule: '@daily'\n    action: update\n    options: {type: custmer, filter: {a: 1}, set: {b: 2}}\n",
+     "`custmer` is not a type", 5),
+    ("jobs:\n  flag:\n    schedule: '@daily'\n    action: update\n    options: {type: customer, set: {name: x}}\n",
+     "the job needs the `filter` of the records it updates", 5),
+    ("jobs:\n  flag:\n    schedule: '@daily'\n    action: update\n    options:\n      type: repair\n"
+     "      filter: {status: new}\n      set: {stauts: open}\n", "`stauts` is not a field of `repair`", 8),
 ])
 def test_a_mistake_in_channels_or_jobs_is_located(tmp_path, extra, message, line):
     with pytest.raises(DefinitionErrors) as raised:

@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from deskbase.objects.compiling import Section, definition_error
+from deskbase.objects.compiling import Section, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, hint_for
+from deskbase.objects.frozen import freeze_plain
 from deskbase.objects.model import Definitions
 from deskbase.objects.store import Store
 from deskbase.rules.messages.outbox import Sender, deliver_due, purge_sent
@@ -35,6 +36,9 @@ class Action:
     run: Callable[[Store, datetime, Mapping[str, Any], Mapping[str, Sender]], Any] | None
     options: Mapping[str, Any]
     description: str
+    # The options' own checks against the definitions, where a text or a number is not all
+    # they must be: (options, definitions, path, positions) → problems.
+    check: Callable[[Mapping[str, Any], Definitions, tuple, Any], list[DefinitionError]] | None = None
 
 
 def _deliver_messages(store: Store, occurrence: datetime, options: Mapping[str, Any],
@@ -72,6 +76,44 @@ def _backup(store: Store, occurrence: datetime, options: Mapping[str, Any], send
                       full_every_days=float(options["full_every_days"]), now=occurrence))
 
 
+def _update(store: Store, occurrence: datetime, options: Mapping[str, Any], senders: Mapping[str, Sender]) -> str:
+    """Set values on the records a filter finds, through the write path: their rules and
+    notifications apply, as they would to a person's change (the filter should no longer
+    find a record once set, so that the next run leaves it)."""
+    type_name, limit = str(options["type"]), int(options["limit"])
+
+    def work(session) -> tuple[int, int]:
+        page = session.query(type_name, dict(options["filter"]) or None, "id", limit=limit)
+        for record in page.records:
+            session.update(record, dict(options["set"]), reason="job")
+        return len(page.records), page.total
+    done, found = store.run(work, now=occurrence)
+    return f"{done} {type_name} records updated" + (f" of {found}" if found > done else "")
+
+
+def _check_update(options: Mapping[str, Any], definitions: Definitions, path: tuple, positions) -> list[DefinitionError]:
+    type_name = options.get("type")
+    typedef = definitions.types.get(type_name) if isinstance(type_name, str) else None
+    if typedef is None:
+        return [definition_error(positions, path + ("type",), f"`{type_name}` is not a type",
+                                 hint_for(type_name, definitions.types))]
+    problems: list[DefinitionError] = []
+    if not isinstance(options.get("filter"), Mapping) or not options["filter"]:
+        problems.append(definition_error(positions, path + ("filter",), "the job needs the `filter` of the records "
+                                         "it updates (one they no longer match once updated)"))
+    else:
+        problems += filter_errors(options["filter"], typedef, path + ("filter",), positions)
+    values = options.get("set")
+    if not isinstance(values, Mapping) or not values:
+        problems.append(definition_error(positions, path + ("set",), "the job needs the values it `set`s"))
+    else:
+        for name in values:
+            if name not in typedef.fields:
+                problems.append(definition_error(positions, path + ("set", name), f"`{name}` is not a field of "
+                                                 f"`{type_name}`", hint_for(name, typedef.fields), on_key=True))
+    return problems
+
+
 def _pack(store: Store, occurrence: datetime, options: Mapping[str, Any], senders: Mapping[str, Sender]) -> str:
     from deskbase.objects.backup import pack, size_text
     before, after = pack(store, float(options["days"]))
@@ -98,6 +140,9 @@ ACTIONS: Mapping[str, Action] = MappingProxyType({
                              "delete sent messages older than keep_days"),
     "sync_directory": Action(None, MappingProxyType({}),
                              "bring the directory's accounts up to date (created, updated, disabled)"),
+    "update": Action(_update, MappingProxyType({"type": "", "filter": {}, "set": {}, "limit": 500}),
+                     "set values (`set`) on the records of `type` that `filter` finds, through the write path, "
+                     "so that their notifications go out (at most `limit` a run)", _check_update),
 })
 
 
@@ -156,10 +201,17 @@ def _compile(document: Mapping[str, Any], positions, definitions: Definitions) -
                     errors.append(definition_error(positions, path + ("options", key), f"`{key}` is a text"))
                 else:
                     options[key] = value
+            elif isinstance(action.options[key], dict):    # … a map, a map
+                if not isinstance(value, Mapping):
+                    errors.append(definition_error(positions, path + ("options", key), f"`{key}` is a map"))
+                else:
+                    options[key] = freeze_plain(value)
             elif not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 errors.append(definition_error(positions, path + ("options", key), f"`{key}` is a whole number"))
             else:
                 options[key] = value
+        if action.check is not None:
+            errors += action.check(options, definitions, path + ("options",), positions)
         jobs[name] = JobDefinition(name, spec["schedule"], spec["action"], MappingProxyType(options))
     return MappingProxyType(jobs), errors
 
