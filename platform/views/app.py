@@ -11,7 +11,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
+from jinja2 import pass_context
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -30,6 +32,7 @@ from deskbase.objects.words import N_
 from deskbase.rules.access.directory import directory_settings
 from deskbase.rules.access.identity import AccountError, Identity, LoginRefused, authenticate, identity_of, set_password
 from deskbase.rules.access.scopes import decide, hidden_fields
+from deskbase.rules.documents.formatting import datetime_text
 
 from . import (
     admin_pages,
@@ -104,6 +107,7 @@ class Web:
         self.submissions = public_pages.SubmissionLimit(store)     # public forms sent per address
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["label_text"] = label_text
+        self.templates.env.filters["moment"] = _moment_filter
 
     @property
     def definitions(self):
@@ -400,6 +404,15 @@ class Web:
 
 
 # -- plumbing --------------------------------------------------------------------------------
+
+@pass_context
+def _moment_filter(context, value: Any) -> str:
+    """`{{ when|moment }}`: a moment as the reader's language writes it, in the application's
+    zone (the page's script shows it in the reader's own when that differs)."""
+    if value is None:
+        return ""
+    return datetime_text(value, ZoneInfo(context.get("zone") or "UTC"), context.get("language") or "en")
+
 
 def _url(view: str, state: Mapping[str, Any]) -> str:
     query = {k: v for k, v in state.items() if v not in ("", None, 1)}

@@ -11,6 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from deskbase.objects.errors import NotFound
 from deskbase.rules.access.identity import Identity
+from deskbase.rules.documents.formatting import datetime_text
 from deskbase.rules.process.approvals import (
     DECISIONS,
     ApprovalRefused,
@@ -45,7 +46,7 @@ def on_record(session, identity: Identity, record, may_update: bool) -> list[dic
             "awaiting": view.awaiting, "price": view.price,
             "quote": chains[view.chain].quote is not None if view.chain in chains else False,
             "may_decide": deciding, "may_comment": pending and (deciding or may_update),
-            "decisions": [{"at": entry["at"].astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            "decisions": [{"at": datetime_text(entry["at"], zone, language),
                            "by": entry["by"] + (f" for {entry['for']}" if entry.get("for") not in (None, entry["by"])
                                                 else ""),
                            "decision": entry["decision"], "comment": entry.get("comment"),
