@@ -48,22 +48,25 @@ class ViewCompiling(CompilerPart):
         if isinstance(view_filter, dict) and typedef is not None and self.knows_fields(type_name):
             self.check_filter(view_filter, typedef, path + ("filter",))
         chart = spec.get("chart") if isinstance(spec.get("chart"), str) else None
-        average = total = over = None
+        average = total = over = until = None
         every, periods = "month", 12
         settings = spec.get("chart") if isinstance(spec.get("chart"), dict) else {}
         if settings:
-            chart, average, total, over = (settings.get(key) if isinstance(settings.get(key), str) else None
-                                           for key in ("by", "average", "sum", "over"))
+            chart, average, total, over, until = (settings.get(key) if isinstance(settings.get(key), str) else None
+                                                  for key in ("by", "average", "sum", "over", "open_until"))
             every = str(settings["every"]) if settings.get("every") in EVERY else "month"
             periods = int(settings["periods"]) if isinstance(settings.get("periods"), int) else 12
             if "by" not in settings and "over" not in settings:
                 self.error(path + ("chart",), "a chart needs `by` (a field whose values make the bars), `over` (a "
                                               "date field whose periods make the columns), or both")
-            if average and total:
-                self.error(path + ("chart", "sum"), "a chart adds up (`sum`) or averages (`average`) a number, "
-                                                    "not both")
+            if len([part for part in (average, total, until) if part]) > 1:
+                self.error(path + ("chart",), "a chart adds up (`sum`), averages (`average`) or counts what is "
+                                              "still open (`open_until`): one of them")
+            if until and not over:
+                self.error(path + ("chart", "open_until"), "what is still open is counted at the end of each period: "
+                                                           "give the date that begins a record as `over`")
         if typedef is not None and self.knows_fields(type_name):
-            self._check_chart(path, typedef, bool(settings), chart, average, total, over)
+            self._check_chart(path, typedef, bool(settings), chart, average, total, over, until)
         bulk = []
         for position, action in enumerate(spec.get("bulk") or ()):
             if not isinstance(action, dict):
@@ -104,6 +107,7 @@ class ViewCompiling(CompilerPart):
             chart=chart,
             chart_average=average,
             chart_sum=total,
+            chart_open=until,
             chart_over=over,
             chart_every=every,
             chart_periods=periods,
@@ -120,7 +124,7 @@ class ViewCompiling(CompilerPart):
         return kind.sortable and not kind.multiple
 
     def _check_chart(self, path: tuple, typedef: TypeDef, mapped: bool, chart: str | None, average: str | None,
-                     total: str | None, over: str | None) -> None:
+                     total: str | None, over: str | None, until: str | None = None) -> None:
         """A chart's fields: indexed, of the kinds its part counts, adds up or divides in periods."""
         type_name = typedef.name
         for measured, key in ((average, "average"), (total, "sum")):
@@ -133,15 +137,17 @@ class ViewCompiling(CompilerPart):
                     self.error(path + ("chart", key), f"a chart {verb} an indexed number field "
                                                       f"({', '.join(NUMERIC_KINDS)}); `{measured}` is not one",
                                hint_for(measured, [n for n, f in typedef.fields.items() if typedef.index_for(n)]))
-        if over:
-            field = typedef.fields.get(over)
-            index = typedef.index_for(over)
+        for dated, key in ((over, "over"), (until, "open_until")):
+            if not dated:
+                continue
+            field = typedef.fields.get(dated)
+            index = typedef.index_for(dated)
             if field is None or field.kind.name not in ("date", "datetime") or index is None \
                     or index.kind not in ("field", "range"):
-                self.error(path + ("chart", "over"), f"a chart's periods come from an indexed date or datetime "
-                                                     f"field; `{over}` is not one",
-                           hint_for(over, [n for n, f in typedef.fields.items()
-                                           if f.kind.name in ("date", "datetime") and typedef.index_for(n)]))
+                self.error(path + ("chart", key), f"a chart's periods come from an indexed date or datetime "
+                                                  f"field; `{dated}` is not one",
+                           hint_for(dated, [n for n, f in typedef.fields.items()
+                                            if f.kind.name in ("date", "datetime") and typedef.index_for(n)]))
         if chart:
             field = typedef.fields.get(chart)
             if field is None:

@@ -481,7 +481,7 @@ _VIEW = {
                   "description": "what the dashboard and the list's statistics count: per value of an indexed field, "
                                  "per period of a date, or both",
                   "if": {"type": "object"},
-                  "then": {"x-member": "a setting of a chart (by, over, every, periods, sum, average)",
+                  "then": {"x-member": "a setting of a chart (by, over, every, periods, sum, average, open_until)",
                            "properties": {"by": _name("a field name") | {"description": "the field whose values "
                                                                                         "make the bars"},
                                           "over": _name("a field name") | {
@@ -496,6 +496,10 @@ _VIEW = {
                                                                      "(12 by default)"},
                                           "sum": _name("a field name") | {
                                               "description": "the number field added up (instead of counting)"},
+                                          "open_until": _name("a field name") | {
+                                              "description": "the date or datetime that ends a record: the chart "
+                                                             "counts the records begun (`over`) and not yet ended "
+                                                             "at the end of each period — a backlog"},
                                           "average": _name("a field name") | {
                                               "description": "the number field averaged per value"}},
                            "additionalProperties": False},

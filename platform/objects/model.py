@@ -165,6 +165,7 @@ class ViewDef:
     chart: str | None = None      # the field whose values a dashboard counts
     chart_average: str | None = None   # with it, the dashboard shows this number's average per value
     chart_sum: str | None = None       # … or this number's sum
+    chart_open: str | None = None      # … or the records still open at each period's end: this date ends them
     chart_over: str | None = None      # the date field whose periods make the columns
     chart_every: str = "month"         # day, week, month, quarter, year
     chart_periods: int = 12            # how many, the current one last

@@ -15,7 +15,7 @@ from .model import TypeDef
 from .query import parse_sort, search
 from .records import Record
 from .session_part import SessionPart
-from .tallies import Tally, periods_between, periods_ending, shown_value, tally
+from .tallies import MEASURES, Tally, periods_between, periods_ending, shown_value, tally
 
 
 @dataclass(frozen=True)
@@ -135,8 +135,9 @@ class Queries(SessionPart):
         for name in (by, over, of):
             if name is not None and indexes.for_field(typedef, name) is None:
                 raise QueryError(f"`{name}` of `{type_name}` has no index to count by")
-        if measure not in ("count", "sum", "average") or (measure != "count" and of is None):
-            raise QueryError(f"`{measure}` is not a measure: count, or sum or average of a number field")
+        if measure not in MEASURES or (measure != "count" and of is None) or (measure == "open" and not over):
+            raise QueryError(f"`{measure}` is not a measure: count, or sum or average of a number field, or the "
+                             f"records open at the end of each period (`open`, with `over` and the date they end)")
         readable, ids = self.matching_ids(typedef, filter)
         try:
             last = until or self.today
@@ -147,5 +148,8 @@ class Queries(SessionPart):
             raise QueryError(str(error)) from None
         if not readable:
             return Tally(measure, tuple(spans))
-        return tally(typedef, indexes, ids, by=by, over=over, periods=spans, zone=self.definitions.zone,
-                     measure=measure, of=of)
+        try:
+            return tally(typedef, indexes, ids, by=by, over=over, periods=spans, zone=self.definitions.zone,
+                         measure=measure, of=of)
+        except ValueError as error:
+            raise QueryError(str(error)) from None

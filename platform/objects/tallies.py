@@ -33,7 +33,7 @@ from .indexes import FieldIndex, TypeIndexes, _KeyedIndex, as_set, union_of
 from .model import TypeDef
 
 EVERY = ("day", "week", "month", "quarter", "year")
-MEASURES = ("count", "sum", "average")
+MEASURES = ("count", "sum", "average", "open")   # open: the records still open at each period's end
 MAX_PERIODS = 400                      # a chart of more periods says nothing more; more days are refused
 
 
@@ -128,6 +128,8 @@ def tally(typedef: TypeDef, indexes: TypeIndexes, ids: Any, *, by: str | None = 
         found = _by_rows(typedef, indexes, ids, by, over, spans, zone, measure, of)
         if found is not None:
             return found
+        if measure == "open":
+            raise ValueError(f"the records open per value of `{by}` need a field of one value")
     period_sets: list[Any] = []
     if over:
         date_index = indexes.for_field(typedef, over)
@@ -205,6 +207,13 @@ def _by_rows(typedef: TypeDef, indexes: TypeIndexes, ids: Any, by: str | None, o
     else:
         columns.append(repeat(None))
     columns.append(map(itemgetter(by_slot), rows) if by_slot is not None else repeat(None))
+    if measure == "open" and over is not None:      # `of`: the moment a record stopped being open
+        ceiling: Any = datetime.max.replace(tzinfo=timezone.utc) if moments else date.max
+        begins, no_date = map(itemgetter(date_slot), rows), map(itemgetter(date_slot), rows)
+        columns[0] = map(bisect_right, repeat(bounds), map({None: ceiling}.get, begins, no_date))   # never begun
+        ends, none_yet = map(itemgetter(number_slot), rows), map(itemgetter(number_slot), rows)
+        columns.append(map(bisect_right, repeat(bounds), map({None: ceiling}.get, ends, none_yet)))  # still open
+        return _open(typedef, indexes, by, spans, Counter(zip(*columns)))
     if number_slot is not None:
         columns.append(map(itemgetter(number_slot), rows))
     counted = Counter(zip(*columns)) if (over is not None or by_slot is not None or number_slot is not None) \
@@ -228,6 +237,22 @@ def _by_rows(typedef: TypeDef, indexes: TypeIndexes, ids: Any, by: str | None, o
         cells = {key: Cell(times, times) for key, (_, times) in totals.items() if times}
     values = _ordered(typedef, indexes, by, {value for _, value in cells}) if by else ()
     return Tally(measure, spans, values, cells)
+
+
+def _open(typedef: TypeDef, indexes: TypeIndexes, by: str | None, spans: tuple[tuple[date, date], ...],
+          counted: Counter) -> Tally:
+    """The records open at the end of each period (the backlog): begun before it ends and not
+    ended by then, from how many records began and ended in each place of the bounds (a
+    record begun in place b, ended in place e is open at the end of periods b … e-1)."""
+    kind = typedef.fields[by].kind if by else None
+    found: dict[tuple[int | None, Any], int] = {}
+    for (begun, value, ended), times in counted.items():
+        shown = shown_value(kind, value) if kind is not None else None
+        for period in range(max(begun, 1), min(ended, len(spans) + 1)):
+            found[(period - 1, shown)] = found.get((period - 1, shown), 0) + times
+    cells = {key: Cell(times, times) for key, times in found.items() if times}
+    values = _ordered(typedef, indexes, by, {value for _, value in cells}) if by else ()
+    return Tally("open", spans, values, cells)
 
 
 def _ordered(typedef: TypeDef, indexes: TypeIndexes, by: str, present: set[Any]) -> tuple[Any, ...]:

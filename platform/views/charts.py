@@ -27,7 +27,7 @@ def chart_of(session, view, language: str, url, filter: Any = None) -> dict[str,
     definitions = session.definitions
     typedef = definitions.type(view.type)
     measure, of = ("sum", view.chart_sum) if view.chart_sum else ("average", view.chart_average) \
-        if view.chart_average else ("count", None)
+        if view.chart_average else ("open", view.chart_open) if view.chart_open else ("count", None)
     found = session.tally(view.type, view.filter if filter is None else filter, by=view.chart, over=view.chart_over, every=view.chart_every,
                           periods=view.chart_periods, measure=measure, of=of)
     reading = Reading(session, session.identity, language)
@@ -43,7 +43,7 @@ def chart_of(session, view, language: str, url, filter: Any = None) -> dict[str,
     def shown(value: Any) -> str:
         if value is None:
             return "–"
-        if measure == "count":
+        if measure in ("count", "open"):
             return f"{value:,}".replace(",", "\u202f") if value >= 10_000 else str(value)
         number = typedef.fields[str(of)]
         kind = number.kind.result if isinstance(number.kind, ComputedKind) else number.kind
@@ -51,11 +51,13 @@ def chart_of(session, view, language: str, url, filter: Any = None) -> dict[str,
             return format_hours(value)
         return reading.text(typedef, str(of), round(value, 2) if measure == "average" else value)
 
-    number_title = typedef.fields[of].title(language) if of else ""
+    number_title = typedef.fields[of].title(language) if of and measure != "open" else ""
     title = by.title(language) if by is not None else ""
     if measure == "average":
         title = t(N_("Average {number} by {field}"), number=number_title, field=title) if by is not None \
             else t(N_("Average {number}"), number=number_title)
+    elif measure == "open":
+        title = t(N_("Still open at the end of each period")) + (f" · {by.title(language)}" if by is not None else "")
     elif measure == "sum":
         title = t(N_("{number} by {field}"), number=number_title, field=title) if by is not None else number_title
     if view.chart_over:
@@ -114,11 +116,11 @@ def _columns(found, series, view, language: str, title: str, shown, url, measure
                         "labelled": count <= 6 or (count - 1 - position) % -(-count // 6) == 0})
     rows = [{"label": entry["label"], "color": entry["color"],
              "cells": [shown(found.cell(position, entry["value"]).value if found.cell(position, entry["value"]).records
-                             else 0 if measure == "count" else None) for position in range(count)]}
+                             else 0 if measure in ("count", "open") else None) for position in range(count)]}
             for entry in series if any(found.cell(p, entry["value"]).records for p in range(count))]
     return {"title": title, "bars": None, "columns": columns, "legend": len(series) > 1,
             "rows": rows, "periods": [column["label"] for column in columns],
-            "totals": [shown(total if total is not None else (0 if measure == "count" else None))
+            "totals": [shown(total if total is not None else (0 if measure in ("count", "open") else None))
                        for total in totals] if stacked and len(rows) > 1 else None,
             "step": round(step, 1), "height": HEIGHT}
 

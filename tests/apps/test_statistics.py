@@ -130,7 +130,8 @@ def test_the_business_time_to_first_response_is_kept_when_the_ticket_is_taken(ap
     ("{over: title}", "a chart's periods come from an indexed date or datetime field; `title` is not one"),
     ("{by: status, sum: title}", "a chart adds up an indexed number field"),
     ("{every: month}", "a chart needs `by` (a field whose values make the bars), `over` (a date field"),
-    ("{over: reported_at, sum: response_time, average: response_time}", "not both"),
+    ("{over: reported_at, sum: response_time, average: response_time}", "one of them"),
+    ("{by: status, open_until: resolved_at}", "give the date that begins a record as `over`"),
     ("{over: reported_at, every: fortnight}", "`fortnight` is not day, week, month, quarter or year"),
 ])
 def test_a_chart_that_cannot_be_drawn_is_refused_at_its_line(tmp_path, chart, message):
@@ -148,3 +149,24 @@ def test_a_chart_that_cannot_be_drawn_is_refused_at_its_line(tmp_path, chart, me
         load_application(folder)
     said = [str(error) for error in caught.value.errors]
     assert any(f"helpdesk.yaml:{line}:" in text and message in text for text in said), said
+
+
+def test_the_backlog_counts_what_is_still_open_at_the_end_of_each_week(app_store):
+    now = datetime.now(timezone.utc)
+    # (days before now it was reported, days before now it was resolved or None)
+    tickets = [(80, 70), (40, None), (30, 20), (20, 1), (10, None), (3, None), (100, 95)]
+    with app_store() as desk:
+        create_account(desk, "sam", name="Sam", password=PASSWORD, roles=["supervisor"])
+        desk.run(lambda s: [s.create("ticket", {"title": f"T{n}", "priority": "high",
+                                                "reported_at": now - timedelta(days=reported),
+                                                "resolved_at": now - timedelta(days=resolved) if resolved else None})
+                            for n, (reported, resolved) in enumerate(tickets)])
+        figures = table(signed_in(desk, "sam").get("/v/backlog_per_week").text)
+    weeks = periods_ending(TODAY, "week", 12)
+    expected = []
+    for _, end in weeks:
+        closing = datetime.combine(end, datetime.min.time(), PARIS)
+        expected.append(str(sum(1 for reported, resolved in tickets
+                                if now - timedelta(days=reported) < closing
+                                and (resolved is None or now - timedelta(days=resolved) >= closing))))
+    assert figures["High"] == expected and expected[-1] == "3" and expected[0] != "0"

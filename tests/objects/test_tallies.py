@@ -4,7 +4,7 @@ worked out record by record."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,9 @@ def definitions(tmp_path_factory):
     folder.mkdir()
     text = (TASKS_APP / "tasks.yaml").read_text()
     text = text.replace("index: [priority, team, category, subcategory, due, owner, done, labels,",
-                        "index: [priority, team, category, subcategory, due, owner, done, labels, estimate, cost,")
+                        "index: [priority, team, category, subcategory, due, owner, done, labels, estimate, cost, "
+                        "finished,")
+    text = text.replace("      due:         {kind: date}\n", "      due:         {kind: date}\n      finished:    {kind: date}\n")
     (folder / "tasks.yaml").write_text(text)
     return load_definitions(folder)
 
@@ -147,3 +149,28 @@ def test_a_field_of_several_values_counts_a_record_under_each_of_them(definition
     assert {value: counted.cell(None, value).value for value in counted.values} == {
         "printer": 1, "urgent": 2, None: 1}
     assert summed.cell(None, "urgent").value == 3600
+
+
+spans_of_work = st.lists(st.tuples(
+    st.one_of(st.none(), st.dates(min_value=date(2026, 3, 1), max_value=date(2026, 12, 31))),
+    st.one_of(st.none(), st.integers(min_value=0, max_value=200)),
+    st.sampled_from(PRIORITIES)), max_size=30)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(spans=spans_of_work, by=st.sampled_from([None, "priority"]), every=st.sampled_from(["month", "week"]))
+def test_the_backlog_at_each_periods_end_is_what_was_begun_and_not_yet_finished(definitions, spans, by, every):
+    with Store.open("memory://", definitions) as store:
+        store.run(lambda s: [s.create("task", {"title": "t", "due": begun, "priority": priority,
+                                               "finished": begun + timedelta(days=days) if begun and days is not None
+                                               else None})
+                             for begun, days, priority in spans], now=NOW)
+        found = store.read(lambda s: s.tally("task", by=by, over="due", every=every, periods=6, measure="open",
+                                             of="finished"), now=NOW)
+    expected: dict = defaultdict(int)
+    for position, (_, end) in enumerate(periods_ending(NOW.date(), every, 6)):
+        for begun, days, priority in spans:
+            finished = begun + timedelta(days=days) if begun and days is not None else None
+            if begun is not None and begun < end and (finished is None or finished >= end):
+                expected[(position, priority if by else None)] += 1
+    assert {key: cell.value for key, cell in found.cells.items()} == dict(expected)
