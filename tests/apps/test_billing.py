@@ -453,3 +453,39 @@ def test_a_low_token_balance_is_told_once_to_the_customer_and_the_account_manage
         assert not desk.read(lambda s: s.find(contract)["low_balance_told"])
         log(300, moment + timedelta(days=3))                          # 20 used: 3 left, told again
         assert len(run_jobs(moment + timedelta(days=3))) == 4
+
+
+def test_work_beyond_a_zero_balance_is_billed_once_as_overage_at_the_contracts_rate(app_store):
+    with app_store() as desk:
+        create_account(desk, "cmartin", name="Claire Martin", password="a long test password", roles=["supervisor"])
+
+        def setup(session):
+            acme = session.create("organization", {"name": "Acme", "code": "ACME"}).id
+            contract = session.create("contract", {"organization": acme, "name": "Acme prepaid", "starts": "2026-01-01",
+                                                   "token_minutes": 15, "hourly_rate": "80"})
+            session.create("token_top_up", {"contract": contract.id, "tokens": "4", "date": date(2026, 10, 1)})
+            ticket = session.create("ticket", {"title": "Printer", "organization": acme, "contract": contract.id}).id
+            session.create("work_entry", {"ticket": ticket, "duration": "1h30", "date": date(2026, 10, 8),
+                                          "performer": "cmartin"})           # 6 tokens: 2 beyond the balance
+            return contract.id
+        contract = desk.run(setup, identity=CLAIRE, now=datetime(2026, 10, 9, 9, tzinfo=timezone.utc))
+
+        def report_of(period):
+            def work(session):
+                report = session.query("activity_report", {"contract": contract, "period_start": period.start},
+                                       limit=1).records[0]
+                lines = session.query("report_line", {"report": report.id}, limit=None).records
+                return dict(report.values), [dict(line.values) for line in lines], session.get("contract", contract)[
+                    "token_balance"]
+            return desk.read(work)
+        run_generator(desk, "monthly_reports", period=OCTOBER)
+        run_generator(desk, "monthly_reports", period=OCTOBER)               # again: nothing twice
+        report, lines, balance = report_of(OCTOBER)
+        [overage] = [line for line in lines if line["kind"] == "overage"]
+        assert (overage["quantity"], overage["unit_price"], overage["amount"]) == (
+            Decimal("2"), Decimal("20.00"), Decimal("40.00"))               # a token: a quarter of 80 an hour
+        assert overage["description"] == "2 × 15 min" and report["billable_amount"] == Decimal("40.00")
+        assert balance == 0                                                 # the overage given back: zero again
+        run_generator(desk, "monthly_reports", period=month("2026-11"))     # a month without work
+        _, november, balance = report_of(month("2026-11"))
+        assert not [line for line in november if line["kind"] == "overage"] and balance == 0
