@@ -85,6 +85,7 @@ GENERATORS: dict[str, tuple[str, ...]] = {   # generator name -> the keys its ma
     "pick": ("pick", "weights", "count"),
     "pick_ref": ("pick_ref", "where", "keys", "count"),
     "between": ("between", "step"),
+    "after": ("after", "within", "step"),
     "at": ("at",),
     "chance": ("chance", "value", "otherwise"),
     "when": ("when", "then", "else"),
@@ -562,6 +563,25 @@ class _Row:
             raise self.error(field, f"`between`: {error}") from None
         raise self.error(field, f"`between` works for dates, times, durations and numbers; "
                                 f"`{field}` is a {kind.name}")
+
+    def _after(self, spec, field):
+        """A moment some time after an earlier field's (`within` a duration, by `step`): a
+        record finished a few hours or days after it began."""
+        kind = self._kind(field)
+        if not isinstance(kind, DateTimeKind):
+            raise self.error(field, f"`after` gives a time; `{field}` is a {kind.name}")
+        start = self.earlier(str(spec["after"]), field)
+        if start is None:
+            return None
+        if not isinstance(start, datetime):
+            raise self.error(field, f"`after`: `{spec['after']}` is not a time")
+        try:
+            most = parse_duration(spec.get("within") or "1d")
+            step = max(parse_duration(spec.get("step") or "1m"), 1)
+        except (ValueError, FieldError) as error:
+            raise self.error(field, f"`after`: {error}") from None
+        moment = start + timedelta(seconds=step * self.rng.randint(0, max(most // step, 0)))
+        return min(moment, self.load.now)                    # never in the future
 
     def _at(self, spec, field):
         kind = self._kind(field)

@@ -134,7 +134,7 @@ def test_update_closes_a_circle_of_references(store, tasks_folder):
     ("records:\n  - {type: task, values: {title: x, team: {ref: nowhere}}}\n",
      "demo/bad.yaml:2: records[0]: team: no record was created with the key `nowhere` before this one"),
     ("records:\n  - {type: task, values: {title: {pik: [a, b]}}}\n",
-     "`pik` is not a known value generator (expected ref, pick, pick_ref, between, at, chance, when, format); "
+     "`pik` is not a known value generator (expected ref, pick, pick_ref, between, after, at, chance, when, format); "
      "did you mean `pick`?"),
     ("records:\n  - {type: task, values: {priority: urgent}}\n",
      "demo/bad.yaml:2: records[0]: the Task was not saved:"),
