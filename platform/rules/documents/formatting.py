@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,13 +25,15 @@ def format_hours(seconds: Any) -> str:
     return f"{sign}{hours}h" if hours else f"{sign}{minutes}m"
 
 
-def _locale(language: str) -> str:
+@lru_cache(maxsize=64)
+def _locale(language: str) -> Any:
+    """The Babel locale of a language (English when Babel knows it not), parsed once: a list
+    page formats a few dozen values, each parse would cost more than the formatting."""
     from babel import Locale, UnknownLocaleError
     try:
-        Locale.parse(language)
-        return language
+        return Locale.parse(language)
     except (UnknownLocaleError, ValueError):
-        return "en"
+        return Locale.parse("en")
 
 
 def money_text(value: Any, currency: str, language: str) -> str:
@@ -112,6 +115,7 @@ TEMPLATE_FILTERS = {"money": _money, "duration": _duration, "date": _date, "date
 SKELETONS = {"day": "MMMd", "week": "MMMd", "month": "MMMyyyy", "quarter": "QQQyyyy"}
 
 
+@lru_cache(maxsize=4096)          # a chart names the same periods page after page
 def period_text(start: Any, every: str, language: str, *, short: bool = False) -> str:
     """A period as its first day names it in the reader's language (`Nov 2026`, `Q4 2026`,
     `Nov 16` for a week); `short`, under a column: the month and two digits of the year."""
