@@ -116,14 +116,33 @@ def prepare_targets(store, definitions_folder):
     return store.read(lambda s: {name: list(s.container(name).records.keys()) for name in store.definitions.types})
 
 
-def bench_single_creates(store, type_name, targets, rng, count, folder):
-    typedef = store.definitions.type(type_name)
-    rows = store.read(lambda s: [make_row(s, typedef, rng, targets) for _ in range(count)])
+def time_creates(store, type_name, rows, defer):
+    """(each create's time, creates a second back to back with every record filed in the
+    indexes at the end): filed after the commit by the store's indexer, or in the creating
+    transaction (`defer=False`)."""
+    store.defers_indexing = defer
     engine = []
+    began = time.perf_counter()
     for row in rows:
         started = time.perf_counter()
         store.run(lambda s: s.create(type_name, row), user="bench")
         engine.append(time.perf_counter() - started)
+    store.indexer.file_now()
+    rate = len(rows) / (time.perf_counter() - began)
+    store.defers_indexing = True
+    return engine, rate
+
+
+def bench_single_creates(store, type_name, targets, rng, count, folder):
+    typedef = store.definitions.type(type_name)
+    rows = store.read(lambda s: [make_row(s, typedef, rng, targets) for _ in range(count * 2)])
+    at_once, at_once_rate = time_creates(store, type_name, rows[count:], defer=False)
+    engine, rate = time_creates(store, type_name, rows[:count], defer=True)
+    print(f"single create indexed in its own transaction: median {statistics.median(at_once) * 1000:.2f} ms, "
+          f"p95 {percentile(at_once, 0.95) * 1000:.2f} ms, {at_once_rate:,.0f} creates/s")
+    print(f"single create filed after its commit: median {statistics.median(engine) * 1000:.2f} ms, "
+          f"p95 {percentile(engine, 0.95) * 1000:.2f} ms, {rate:,.0f} creates/s back to back with the filing")
+    rows = rows[:count]
     db = ZODB.DB(FileStorage(str(folder / "raw-single.fs")))
     connection = db.open()
     connection.root()["raw"] = IOBTree()

@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import yaml
-from BTrees.IIBTree import IISet, difference, intersection, multiunion
+from BTrees.IIBTree import IISet, difference, intersection, multiunion, union
 
 from . import textsearch
 from .errors import FieldError, QueryError, did_you_mean, hint_for
@@ -650,10 +650,17 @@ class Filter:
     fields: frozenset[str]                        # the fields the filter reads
     record_fields: frozenset[str] = frozenset()   # the fields of $record it reads
 
-    def ids(self, indexes: TypeIndexes, typedef: TypeDef,
-            context: Mapping[str, Any] | None = None) -> IdSet:
-        """The ids of the matching records, from the indexes (a read-only BTrees set)."""
-        return self.root.ids(_Run(indexes, typedef, context))
+    def ids(self, indexes: TypeIndexes, typedef: TypeDef, context: Mapping[str, Any] | None = None,
+            unindexed: Mapping[int, Mapping[str, Any]] | None = None) -> IdSet:
+        """The ids of the matching records, from the indexes (a read-only BTrees set);
+        `unindexed`, the values of the records not filed in them yet (by id), which are
+        judged by their values instead (`TypeIndexes.catch_up`)."""
+        found = self.root.ids(_Run(indexes, typedef, context))
+        if not unindexed:
+            return found
+        run = _Run(None, typedef, context)
+        held = IISet([i for i, values in unindexed.items() if self.root.matches(values, run)])
+        return union(difference(found, IISet(unindexed)), held)
 
     def matches(self, values: Mapping[str, Any], typedef: TypeDef,
                 context: Mapping[str, Any] | None = None, trace: list | None = None) -> bool:

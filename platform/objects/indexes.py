@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any, TypeAlias
 
-from BTrees.IIBTree import IISet, IITreeSet, multiunion
+from BTrees.IIBTree import IIBTree, IISet, IITreeSet, multiunion
 from BTrees.IOBTree import IOBTree
 from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
@@ -332,9 +332,23 @@ def _key_function(index: IndexDef, typedef: TypeDef):
 
 
 class TypeIndexes(Persistent):
-    """Every index of one type. Holds no definitions: each method is given the TypeDef."""
+    """Every index of one type. Holds no definitions: each method is given the TypeDef.
+
+    Indexing after the commit. A record created by a person's write is counted in (`all_ids`,
+    the count) but not filed under its keys: `wait` notes its id in `waiting`, and
+    `catch_up` files the records waiting, many at once, in a transaction of its own after
+    the creating one has committed (the store's `Indexer`). A create then writes a handful
+    of objects instead of one per index (measured in docs/benchmarks.md). Until it is filed,
+    the queries find such a record by its values (`Filter.ids` and `query.search` are given
+    the waiting records' values), so its author and everybody else see it at once.
+
+    `waiting` maps an id to a count of the writes it has had while waiting: an `update` of a
+    waiting record changes nothing else but raises its count, so that a `catch_up` of
+    another process that read the older values conflicts (its removal of the id meets the
+    changed count in the same bucket) and runs again, instead of filing stale keys."""
 
     _v_plan: tuple[TypeDef, tuple] | None         # (the TypeDef planned for, its plan); volatile
+    waiting: IIBTree | None = None   # id → writes while waiting; None until the first (and in stores made before)
 
     def __init__(self) -> None:
         self.all_ids = IdTreeSet()
@@ -416,9 +430,52 @@ class TypeIndexes(Persistent):
     def add(self, typedef: TypeDef, record_id: int, values: Mapping[str, Any]) -> None:
         """Index a new record from its stored values."""
         plan = self._plan(typedef)
+        self._count_in(typedef, record_id)
+        self._file(plan, record_id, values)
+
+    def wait(self, typedef: TypeDef, record_id: int) -> None:
+        """Count a new record in, and leave filing it under its keys to `catch_up`."""
+        self._plan(typedef)   # the indexes made first, if this is the type's first record
+        self._count_in(typedef, record_id)
+        if self.waiting is None:
+            self.waiting = IIBTree()
+        self.waiting[record_id] = 0
+
+    def is_waiting(self, record_id: int) -> bool:
+        waiting = self.waiting
+        return waiting is not None and record_id in waiting
+
+    def catch_up(self, typedef: TypeDef, records: Mapping[int, Any], limit: int | None = None) -> int:
+        """File the records waiting (their current values, from `records`: id → Record),
+        the oldest first and at most `limit`; how many were filed."""
+        waiting = self.waiting
+        if not waiting:
+            return 0
+        plan = self._plan(typedef)
+        filed = 0
+        for record_id in list(islice(waiting.keys(), limit)):
+            record = records.get(record_id)
+            if record is not None:
+                self._file(plan, record_id, record.values)
+            del waiting[record_id]
+            filed += 1
+        return filed
+
+    def row_of(self, typedef: TypeDef, values: Mapping[str, Any]) -> tuple:
+        """The sort keys `keys` holds for a record with these values, worked out from them
+        (for a record still waiting to be filed)."""
+        row = [None] * self.slots
+        for _, _, key, slot in self._plan(typedef):
+            if slot is not None:
+                row[slot] = key(values)
+        return tuple(row)
+
+    def _count_in(self, typedef: TypeDef, record_id: int) -> None:
         if not self.all_ids.add(record_id):
             raise ValueError(f"record {record_id} of `{typedef.name}` is indexed already; update it")
         self.length.change(1)
+
+    def _file(self, plan: tuple, record_id: int, values: Mapping[str, Any]) -> None:
         row = [None] * self.slots
         for index, _, key, slot in plan:
             found = key(values)
@@ -429,6 +486,12 @@ class TypeIndexes(Persistent):
 
     def remove(self, typedef: TypeDef, record_id: int, values: Mapping[str, Any]) -> None:
         """Forget a deleted record; `values` are those it had."""
+        waiting = self.waiting
+        if waiting is not None and record_id in waiting:   # filed nowhere yet
+            del waiting[record_id]
+            self.all_ids.remove(record_id)
+            self.length.change(-1)
+            return
         plan = self._plan(typedef)
         row = self.keys.pop(record_id, None)
         for index, _, key, slot in plan:
@@ -443,6 +506,10 @@ class TypeIndexes(Persistent):
     def update(self, typedef: TypeDef, record_id: int, old_values: Mapping[str, Any],
                new_values: Mapping[str, Any]) -> None:
         """Re-index a changed record; indexes over unchanged fields are not touched."""
+        waiting = self.waiting
+        if waiting is not None and record_id in waiting:   # `catch_up` files its values then
+            waiting[record_id] = waiting[record_id] + 1
+            return
         row = None
         for index, fields, key, slot in self._plan(typedef):
             for name in fields:
@@ -471,7 +538,8 @@ class TypeIndexes(Persistent):
                 names: Iterable[str] | None = None) -> None:
         """Refill indexes from (id, values) of every record: all of them, the ids and the
         sort keys when `names` is None; else those named, any that `sync` finds new or
-        changed, and the sort keys of every record."""
+        changed, and the sort keys of every record (of those filed: `catch_up` files the
+        records waiting whole)."""
         renew = set(self.sync(typedef))
         if names is None:
             self.clear()
@@ -492,7 +560,10 @@ class TypeIndexes(Persistent):
         slotted = [(slot, key) for _, _, key, slot in plan if slot is not None]
         added = 0
         all_ids, keys, width = self.all_ids, self.keys, self.slots
+        waiting = self.waiting or ()   # None once cleared
         for record_id, values in items:
+            if record_id in waiting:
+                continue
             if names is None and all_ids.add(record_id):
                 added += 1
             for index, key in refill:
@@ -506,6 +577,7 @@ class TypeIndexes(Persistent):
 
     def clear(self) -> None:
         """Forget every record, keeping the indexes themselves."""
+        self.waiting = None
         self.all_ids = IdTreeSet()
         self.length = Length()
         self.keys = KeysTree()

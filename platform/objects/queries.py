@@ -48,7 +48,7 @@ class Queries(SessionPart):
         order = parse_sort(sort or (), typedef)
         container = self.container(type_name)
         total, ids = search(container.indexes, typedef, compiled, order, offset=offset,
-                            limit=limit, context=context or self.context())
+                            limit=limit, context=context or self.context(), unindexed=container.unindexed())
         return Page(total, [container.records[i] for i in ids], offset, limit or total)
 
     def count_by(self, type_name: str, field_name: str, filter: Any = None) -> list[tuple[Any, int]]:
@@ -56,7 +56,7 @@ class Queries(SessionPart):
         match `filter` and the session's read scope, in the field's order; None stands for the
         records without a value. Counted from the field's index, one set intersection a value."""
         typedef = self.definitions.type(type_name)
-        indexes = self.container(type_name).indexes
+        indexes = self.container(type_name).filed(typedef)
         index = indexes.for_field(typedef, field_name)
         if index is None:
             raise QueryError(f"`{field_name}` of `{type_name}` has no index to count by")
@@ -83,7 +83,7 @@ class Queries(SessionPart):
         field's order; records without a number are left out. The numbers are read from their
         own index's sort keys, never from the records."""
         typedef = self.definitions.type(type_name)
-        indexes = self.container(type_name).indexes
+        indexes = self.container(type_name).filed(typedef)
         index, numbers = indexes.for_field(typedef, field_name), indexes.for_field(typedef, number_field)
         if index is None or numbers is None or not hasattr(numbers, "slot"):
             raise QueryError(f"`{field_name}` and `{number_field}` of `{type_name}` need an index to average by")
@@ -110,8 +110,9 @@ class Queries(SessionPart):
             filter = {"all": [scope, filter]} if filter else scope
         if not filter:
             return True, None
-        indexes = self.container(typedef.name).indexes
-        return True, self.store.compiled_filter(filter, typedef.name).ids(indexes, typedef, self.context())
+        container = self.container(typedef.name)
+        return True, self.store.compiled_filter(filter, typedef.name).ids(container.indexes, typedef, self.context(),
+                                                                         container.unindexed())
 
     def count(self, type_name: str, filter: Any = None, context: Mapping[str, Any] | None = None) -> int:
         """How many records of a type match a filter (and the session's read scope)."""
@@ -131,7 +132,7 @@ class Queries(SessionPart):
         the indexes alone (`tallies.py`). `until` puts the last period on another day than
         today; `since`, the first (then `periods` is how many it takes to reach `until`)."""
         typedef = self.definitions.type(type_name)
-        indexes = self.container(type_name).indexes
+        indexes = self.container(type_name).filed(typedef)
         for name in (by, over, of):
             if name is not None and indexes.for_field(typedef, name) is None:
                 raise QueryError(f"`{name}` of `{type_name}` has no index to count by")

@@ -14,7 +14,7 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any, cast
 
-from BTrees.IIBTree import IISet, intersection
+from BTrees.IIBTree import IISet, difference, intersection
 
 from .errors import QueryError, hint_for
 from .filters import Filter
@@ -72,15 +72,18 @@ def parse_sort(spec: str | Sequence[str] | None, typedef: TypeDef) -> SortOrder:
 
 def search(indexes: TypeIndexes, typedef: TypeDef, filter: Filter | None,
            sort: SortOrder | str | Sequence[str] = (), *, offset: int = 0, limit: int | None = 50,
-           context: Mapping[str, Any] | None = None) -> tuple[int, list[int]]:
+           context: Mapping[str, Any] | None = None,
+           unindexed: Mapping[int, Mapping[str, Any]] | None = None) -> tuple[int, list[int]]:
     """(how many records match, the ids of the page `offset` … `offset + limit`);
-    `limit=None` returns every match, `limit=0` only counts."""
+    `limit=None` returns every match, `limit=0` only counts. `unindexed`: the values of the
+    records not filed in the indexes yet, by id (`TypeIndexes.catch_up`), which are judged
+    and sorted by their values."""
     order: SortOrder
     if isinstance(sort, str) or any(isinstance(item, str) for item in sort):
         order = parse_sort(cast("str | Sequence[str]", sort), typedef)
     else:
         order = tuple(cast(SortOrder, sort))     # (field, descending) pairs already
-    result = filter.ids(indexes, typedef, context) if filter is not None else indexes.all_ids
+    result = filter.ids(indexes, typedef, context, unindexed) if filter is not None else indexes.all_ids
     total = indexes.count if result is indexes.all_ids else len(result)
     offset = max(0, offset)
     if (limit is not None and limit <= 0) or offset >= total:
@@ -89,7 +92,15 @@ def search(indexes: TypeIndexes, typedef: TypeDef, filter: Filter | None,
     keys = order
     if keys and keys[-1] == ("id", False):
         keys = keys[:-1]   # ids come ascending anyway
-    return total, _first(indexes, typedef, result, total, keys, stop)[offset:stop]
+    waiting = [i for i in unindexed or () if i in result] if keys and keys[0][0] != "id" else []
+    if not waiting:
+        return total, _first(indexes, typedef, result, total, keys, stop)[offset:stop]
+    # The records not filed yet are under no key of the sort index: the first of the others,
+    # sorted with them by the keys their values give.
+    filed = difference(result, IISet(waiting))
+    rows = {i: indexes.keys.get(i) or () for i in _first(indexes, typedef, filed, len(filed), keys, stop)}
+    rows.update((i, indexes.row_of(typedef, unindexed[i])) for i in waiting)   # type: ignore[index]
+    return total, _in_order(indexes, typedef, rows, keys)[offset:stop]
 
 
 def _first(indexes: TypeIndexes, typedef: TypeDef, ids: IdSet, size: int,
@@ -156,8 +167,12 @@ def _sorted(indexes: TypeIndexes, typedef: TypeDef, ids: Any, keys: SortOrder) -
     """`ids` fully sorted in memory, one stable pass per key from the last to the first,
     reading each record's sort keys once from `indexes.keys`."""
     held = indexes.keys.get
-    rows = {i: held(i) or () for i in ids}
-    order = list(rows)
+    return _in_order(indexes, typedef, {i: held(i) or () for i in ids}, keys)
+
+
+def _in_order(indexes: TypeIndexes, typedef: TypeDef, rows: Mapping[int, tuple], keys: SortOrder) -> list[int]:
+    """The ids of `rows` (id → its sort keys) sorted by `keys`, then by id."""
+    order = sorted(rows)
     for name, descending in reversed(keys):
         if name == "id":
             order.sort(reverse=descending)

@@ -15,6 +15,7 @@ from persistent import Persistent
 from ZODB.blob import Blob
 
 from .indexes import TypeIndexes
+from .model import TypeDef
 
 
 class History(Persistent):
@@ -98,6 +99,21 @@ class Sequence(Persistent):
 
 class TypeContainer(Persistent):
     """All records of one type: live ones by id, deleted ones kept in `trash`."""
+
+    def unindexed(self) -> dict[int, Mapping[str, Any]]:
+        """The values of the records not filed in the indexes yet, by id (`TypeIndexes.wait`)."""
+        waiting = self.indexes.waiting
+        if not waiting:
+            return {}
+        records = self.records
+        return {i: record.values for i, record in ((i, records.get(i)) for i in waiting.keys()) if record is not None}
+
+    def filed(self, typedef: TypeDef) -> TypeIndexes:
+        """The indexes with every record filed in them: those waiting are filed now, in this
+        transaction (a read forgets it; `catch_up` of the store's indexer does it for good).
+        For what walks the indexes' keys themselves (statistics) rather than a filter."""
+        self.indexes.catch_up(typedef, self.records)
+        return self.indexes
 
     def __init__(self, type_name: str):
         self.type_name = type_name

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from .derived import DerivedValues
 from .errors import DeskbaseError, FieldError, NotFound
+from .indexer import DEFERRED_PER_TRANSACTION
 from .model import TypeDef
 from .queries import Queries
 from .records import Record, TypeContainer
@@ -69,6 +70,9 @@ class Session(Queries, WritePath, DerivedValues):
         # time: a bulk import takes its batch's in one go; the unused ones are gaps.
         self.numbers_ahead = 1
         self._numbers: dict[str, tuple[int, int]] = {}    # type → (next to give, last reserved)
+        # Records created here that the store's indexer files after the commit (`indexer.py`).
+        self.deferrals_left = DEFERRED_PER_TRANSACTION if store.defers_indexing else 0
+        self._waiting: dict[str, int] = {}
 
     # -- on whose behalf -----------------------------------------------------------------
 

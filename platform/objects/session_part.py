@@ -31,6 +31,8 @@ class SessionPart:
     root: Any                     # the store's root object in the database
     notify: bool
     numbers_ahead: int
+    deferrals_left: int           # creations this transaction may still leave to the indexer (`indexer.py`)
+    _waiting: dict[str, int]      # type → records this transaction left to the indexer
     _numbers: dict[str, tuple[int, int]]
 
     if TYPE_CHECKING:

@@ -36,6 +36,7 @@ from ZODB.POSException import ConflictError
 
 from .errors import DeskbaseError
 from .fields import RefKind
+from .indexer import Indexer
 from .model import Definitions, TypeDef
 from .numbering import NumberAllocator
 from .turns import ALONE_AFTER, turns_for
@@ -210,6 +211,11 @@ class Store:
         self.conflicts: dict[str, int] = {"retried": 0, "gave_up": 0, "alone": 0}
         self.conflicts_on: Counter[str] = Counter()     # the same, by the class of the object met
         self._counting = threading.Lock()
+        # Records created by single writes are filed in the indexes after their commit
+        # (`indexer.py`); False files each in its creating transaction (to compare the two).
+        self.defers_indexing = True
+        self.indexer = Indexer(self)
+        self._own: tuple[transaction.TransactionManager, Any] | None = None   # the indexer's connection
 
     @classmethod
     def open(cls, uri: str | None, definitions: Definitions, *, migrate: bool = True,
@@ -257,9 +263,15 @@ class Store:
         store._ensure_root()
         if migrate:
             store.migrate()
+        left = store.indexer.waiting()
+        if left:
+            store.indexer.soon(left, len(left))
         return store
 
     def close(self) -> None:
+        self.indexer.stop()         # what waits is filed first
+        if self._own is not None:
+            self._own[1].close()
         self.numbers.close()
         self.turns.close()
         self.db.close()
@@ -279,13 +291,21 @@ class Store:
                 root[ROOT_KEY] = StoreRoot()
 
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
+    def _transaction(self, *, own: bool = False) -> Iterator[Any]:
         held = _HELD.get()
         if held is not None and held.store is self:
             held.release()                  # the held reads after this write see it
         with self._writing, self._turn(alone=False):
-            manager = transaction.TransactionManager(explicit=True)
-            connection = self.db.open(transaction_manager=manager)
+            if own:
+                # The indexer's connection, kept apart from the pool: another thread's records,
+                # loaded by a connection it closed, are never reloaded or ghosted by its work.
+                if self._own is None:
+                    manager = transaction.TransactionManager(explicit=True)
+                    self._own = (manager, self.db.open(transaction_manager=manager))
+                manager, connection = self._own
+            else:
+                manager = transaction.TransactionManager(explicit=True)
+                connection = self.db.open(transaction_manager=manager)
             try:
                 manager.begin()
                 try:
@@ -295,7 +315,8 @@ class Store:
                     raise
                 manager.commit()
             finally:
-                connection.close()
+                if not own:
+                    connection.close()
 
     @contextmanager
     def _turn(self, *, alone: bool) -> Iterator[None]:
@@ -318,19 +339,20 @@ class Store:
     @contextmanager
     def session(self, user: str = "system", acting_for: str | None = None, *,
                 me: Mapping[str, Any] | None = None, identity: Any = None,
-                now: datetime | None = None, notify: bool = True) -> Iterator["Session"]:
+                now: datetime | None = None, notify: bool = True, own: bool = False) -> Iterator["Session"]:
         """One transaction: commits when the block ends, aborts (writing nothing) on an error.
         With `identity` (see `Session`), reads and writes are those of that person; without,
         of the system, unrestricted. `now` fixes the session's clock (jobs, tests);
-        `notify=False` tells nobody of its changes (demo data)."""
+        `notify=False` tells nobody of its changes (demo data); `own`, on the indexer's
+        connection (`indexer.py`)."""
         from .session import Session
-        with self._transaction() as connection:
+        with self._transaction(own=own) as connection:
             yield Session(self, connection, user=user, acting_for=acting_for, me=me, identity=identity, now=now,
                           notify=notify)
 
     def run(self, work: Callable[["Session"], T], *, user: str = "system", acting_for: str | None = None,
             me: Mapping[str, Any] | None = None, identity: Any = None, attempts: int = 15,
-            now: datetime | None = None, notify: bool = True, handled: bool = False) -> T:
+            now: datetime | None = None, notify: bool = True, handled: bool = False, own: bool = False) -> T:
         """Run `work(session)` in a transaction, again from the start after a write conflict.
         Within `holding_reads`, the reads after it see what it wrote. `handled`: the caller
         deals with a conflict that outlasts the attempts itself (it tries a smaller part, or
@@ -338,7 +360,8 @@ class Store:
         with ExitStack() as alone:
             for attempt in range(1, attempts + 1):
                 try:
-                    with self.session(user, acting_for, me=me, identity=identity, now=now, notify=notify) as session:
+                    with self.session(user, acting_for, me=me, identity=identity, now=now, notify=notify,
+                                      own=own) as session:
                         return work(session)
                 except ConflictError as conflict:
                     given_up = attempt == attempts
@@ -433,6 +456,7 @@ class Store:
             """Whether the part was committed (False: it kept meeting others; nothing written)."""
             def work(session):
                 session.numbers_ahead = len(rows_now)
+                session.deferrals_left = 0   # filed at once: the rows' queries would judge the waiting ones one by one
                 return [session.create(type_name, row) for row in rows_now]
             try:
                 small = len(rows_now) <= MIN_BATCH

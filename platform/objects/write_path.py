@@ -69,12 +69,26 @@ class WritePath(SessionPart):
         self._number(typedef, {}, new)
         record = Record(type_name, typedef.number(record_id), new)
         container.records[record_id] = record
-        container.indexes.add(typedef, record_id, new)
+        if self.deferrals_left > 0:   # filed after the commit by the store's indexer (`indexer.py`)
+            self.deferrals_left -= 1
+            container.indexes.wait(typedef, record_id)
+            self._deferred(type_name)
+        else:
+            container.indexes.add(typedef, record_id, new)
         changed = tuple(name for name, value in new.items()
                         if name in typedef.fields and not typedef.fields[name].system and value not in (None, ()))
         self._history(typedef, record, "created", {}, new, changed)
         self._after(Change("create", typedef, record, {}, new, changed))
         return record
+
+    def _deferred(self, type_name: str) -> None:
+        """Hand the type to the store's indexer once this transaction has committed."""
+        if not self._waiting:
+            def hand_over(committed: bool) -> None:
+                if committed:
+                    self.store.indexer.soon(self._waiting, sum(self._waiting.values()))
+            self.connection.transaction_manager.get().addAfterCommitHook(hand_over)
+        self._waiting[type_name] = self._waiting.get(type_name, 0) + 1
 
     def _record_number(self, type_name: str, container: Any) -> int:
         """The next number of a type's records: unique across every transaction and process

@@ -21,7 +21,7 @@ from deskbase.objects.fields import (
     UserKind,
 )
 from deskbase.objects.filters import compile_filter
-from deskbase.objects.indexes import TypeIndexes
+from deskbase.objects.indexes import TypeIndexes, as_set
 from deskbase.objects.model import SYSTEM_INDEXES, FieldDef, IndexDef, TypeDef, system_fields
 from deskbase.objects.query import parse_sort, search
 
@@ -152,16 +152,28 @@ contexts = st.fixed_dictionaries({
 })
 
 
+class Stored(tuple):
+    """(indexes, final values by id) of generated records; `unindexed`, the values of those
+    left waiting to be filed (`TypeIndexes.wait`), which the queries are given."""
+
+    unindexed: dict
+
+
 @st.composite
 def stores(draw):
-    """Records written, some changed and some deleted afterwards: (indexes, final values)."""
+    """Records written, some left waiting to be filed in the indexes, some changed and some
+    deleted afterwards: (indexes, final values), with `.unindexed`."""
     created = draw(st.lists(values_strategy, min_size=4, max_size=30))
+    waits = draw(st.lists(st.booleans(), min_size=len(created), max_size=len(created)))
     indexes = TypeIndexes()
     final = {}
     for record_id, values in enumerate(created, start=1):
         values = {"id": record_id, "created_at": NOW, "created_by": "alice", "modified_at": NOW,
                   "modified_by": "alice", "version": 1, **values}
-        indexes.add(TASK, record_id, values)
+        if waits[record_id - 1]:
+            indexes.wait(TASK, record_id)
+        else:
+            indexes.add(TASK, record_id, values)
         final[record_id] = values
     for record_id in draw(st.lists(st.sampled_from(sorted(final)), unique=True)) if final else []:
         old = final[record_id]
@@ -172,7 +184,9 @@ def stores(draw):
             new = {**old, **draw(st.fixed_dictionaries({}, optional=stored)), "version": old["version"] + 1}
             indexes.update(TASK, record_id, old, new)
             final[record_id] = new
-    return indexes, final
+    stored_ = Stored((indexes, final))
+    stored_.unindexed = {i: values for i, values in final.items() if indexes.is_waiting(i)}
+    return stored_
 
 
 NARROWING = {"as planned": filters._narrows, "always": lambda found, probe: True,
@@ -187,9 +201,27 @@ def test_the_index_and_the_in_memory_evaluators_agree(data, spec, context, narro
     indexes, records = data
     compiled = compile_filter(spec, TASK)
     with mock.patch.object(filters, "_narrows", NARROWING[narrowing]):
-        by_index = sorted(compiled.ids(indexes, TASK, context))
+        by_index = sorted(compiled.ids(indexes, TASK, context, data.unindexed))
     in_memory = [i for i, values in sorted(records.items()) if compiled.matches(values, TASK, context)]
     assert by_index == in_memory
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stores(), filter_specs, contexts)
+def test_records_filed_after_their_commit_are_found_the_same_before_and_after(data, spec, context):
+    indexes, records = data
+    compiled = compile_filter(spec, TASK)
+    before = sorted(compiled.ids(indexes, TASK, context, data.unindexed))
+    filed = indexes.catch_up(TASK, {i: mock.Mock(values=values) for i, values in records.items()})
+    assert filed == len(data.unindexed) and not indexes.waiting
+    assert sorted(compiled.ids(indexes, TASK, context)) == before
+    rebuilt = TypeIndexes()
+    rebuilt.rebuild(TASK, records.items())
+    def content(index):
+        return {key: set(as_set(ids)) for key, ids in index.forward.items()}, set(index.empty)
+    for name, index in rebuilt.indexes.items():   # filed late, the indexes are as if filed at once
+        assert content(indexes.get(name)) == content(index), name
+    assert dict(indexes.keys.items()) == dict(rebuilt.keys.items()) and list(indexes.all_ids) == list(rebuilt.all_ids)
 
 
 def _agrees_with_its_parts(checked, values) -> bool:
@@ -224,6 +256,7 @@ def test_search_pages_follow_a_plain_sort_of_the_matching_records(data, spec, co
     matching = [values for values in records.values() if compiled.matches(values, TASK, context)]
     expected = reference_order(matching, order, TASK)
     with mock.patch.object(query, "_walks", lambda size, need, population: walks):
-        total, ids = search(indexes, TASK, compiled, order, offset=offset, limit=limit, context=context)
+        total, ids = search(indexes, TASK, compiled, order, offset=offset, limit=limit, context=context,
+                            unindexed=data.unindexed)
     assert total == len(expected)
     assert ids == expected[offset:offset + limit]

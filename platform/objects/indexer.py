@@ -1,0 +1,139 @@
+"""Indexing after the commit: the records a person's write created wait, counted in but not
+filed under their keys (`TypeIndexes.wait`), until the store's indexer files them in a
+transaction of its own, a moment after the creating one has committed.
+
+Why: a record of a type with 44 indexes is filed in ~70 small persistent objects (the
+bucket under each of its keys), and ZODB's cost of a commit grows with the objects it
+writes. Filed after the commit, a create writes about ten, and the indexer files the
+records of several creates at once, writing the buckets they share once.
+
+What a reader sees does not change: the queries judge the waiting records by their values
+(`Filter.ids`, `query.search`) and statistics file them first in their own transaction
+(`TypeContainer.filed`). A transaction defers at most DEFERRED_PER_TRANSACTION records: the
+records after those (a bulk import's) are filed at once, since every query of the import
+would otherwise judge them all by their values.
+
+The indexer is a thread of the store's process, started at the first deferral; it waits
+until the writes pause (QUIET seconds) or BATCH records wait, then files them (`Store.run`,
+retried on conflicts like any write, taking this process's turn among its writers).
+Another process's records waiting are filed too: any indexer of the database files what is
+waiting. If the process stops before its indexer has run, the records wait in the database
+and the next store opened on it files them; `Store.close` files them first.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .store import Store
+
+log = logging.getLogger("deskbase.indexer")
+DEFERRED_PER_TRANSACTION = 8   # records a transaction leaves to the indexer; the others are filed at once
+QUIET = 0.02                   # seconds without a new deferral before filing
+BATCH = 64                     # records waiting that are filed without waiting for a pause
+PART = 500                     # records filed per transaction
+
+
+class Indexer:
+    """Files the waiting records of a store's types, in a thread of its own."""
+
+    def __init__(self, store: "Store"):
+        self.store = store
+        self._types: set[str] = set()
+        self._waiting = 0               # records deferred since the last filing (an estimate)
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._stopping = False
+        self.filed = 0                  # records this indexer has filed (for /metrics and tests)
+
+    def soon(self, type_names: Iterable[str], count: int = 1) -> None:
+        """Records of these types were left waiting by a committed transaction."""
+        with self._changed:
+            if self._stopping:
+                return
+            self._types.update(type_names)
+            self._waiting += count
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                # the first deferral, or in a forked child (threads do not survive a fork)
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="deskbase-indexer", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def file_now(self) -> int:
+        """File every waiting record of every type, in this thread and one transaction; how many."""
+        def work(session) -> int:
+            filed = 0
+            types = session.definitions.types
+            for name, container in session.root.containers.items():
+                if name in types and container.indexes.waiting:
+                    filed += container.indexes.catch_up(types[name], container.records)
+            return filed
+        filed = self.store.run(work, user="system", own=True)
+        with self._changed:
+            self.filed += filed
+        return filed
+
+    def waiting(self) -> list[str]:
+        """The types with records waiting in the database (left by a process that stopped
+        before its indexer ran, or by another process's)."""
+        return self.store.read(lambda session: [name for name, container in session.root.containers.items()
+                                                if container.indexes.waiting])
+
+    def stop(self) -> None:
+        """Stop the thread, and file what still waits (the store is closing)."""
+        with self._changed:
+            self._stopping = True
+            self._changed.notify()
+            thread = self._thread
+        if thread is None:
+            return              # nothing was deferred by this process
+        if thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=60)
+        try:
+            self.file_now()
+        except Exception:       # they wait in the database: the next store opened files them
+            log.exception("filing the waiting records on closing failed")
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._types and not self._stopping:
+                    self._changed.wait()
+                # Wait for a pause in the writes, or for a batch: their records share buckets.
+                while not self._stopping and self._waiting < BATCH:
+                    seen = self._waiting
+                    self._changed.wait(QUIET)
+                    if self._waiting == seen:
+                        break
+                names, self._types, self._waiting = sorted(self._types), set(), 0
+                stopping = self._stopping
+            for name in names:
+                try:
+                    self._file(name)
+                except Exception:   # the records keep waiting, and are still found: try at the next write
+                    log.exception("filing the waiting records of `%s` failed", name)
+            if stopping:
+                return
+
+    def _file(self, type_name: str) -> int:
+        filed = 0
+        while True:
+            def work(session) -> int:
+                containers = session.root.containers
+                if type_name not in session.definitions.types or type_name not in containers:
+                    return 0
+                container = containers[type_name]
+                return container.indexes.catch_up(session.definitions.type(type_name), container.records, PART)
+            done = self.store.run(work, user="system", own=True)
+            filed += done
+            if done < PART:
+                break
+        with self._changed:
+            self.filed += filed
+        return filed
