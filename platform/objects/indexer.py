@@ -14,18 +14,18 @@ records after those (a bulk import's) are filed at once, since every query of th
 would otherwise judge them all by their values.
 
 The indexer is a thread of the store's process, started at the first deferral; it waits
-until the writes pause (QUIET seconds) or BATCH records wait, then files them (`Store.run`,
-retried on conflicts like any write, taking this process's turn among its writers).
-Another process's records waiting are filed too: any indexer of the database files what is
-waiting. If the process stops before its indexer has run, the records wait in the database
-and the next store opened on it files them; `Store.close` files them first.
+until the writes pause (QUIET seconds) or BATCH records wait, then files those its process
+left (`Store.run`, retried on conflicts like any write, taking this process's turn among
+its writers, on a connection of its own). If the process stops before its indexer has run,
+the records wait in the database and the next store opened on it files them; `Store.close`
+files them first.
 """
 from __future__ import annotations
 
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -43,21 +43,26 @@ class Indexer:
 
     def __init__(self, store: "Store"):
         self.store = store
-        self._types: set[str] = set()
-        self._waiting = 0               # records deferred since the last filing (an estimate)
+        self._ids: dict[str, set[int]] = {}   # type → ids this process left waiting, not yet filed
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._stopping = False
         self.filed = 0                  # records this indexer has filed (for /metrics and tests)
 
-    def soon(self, type_names: Iterable[str], count: int = 1) -> None:
-        """Records of these types were left waiting by a committed transaction."""
+    def soon(self, ids: Mapping[str, Iterable[int]]) -> None:
+        """These records (ids by type) were left waiting by a committed transaction.
+
+        An indexer files the records its own process left: the indexers of several
+        processes then never file the same record at once (each would undo the other's
+        work as a conflict). Those another process left and did not file — it stopped
+        first — are filed by the next store opened on the database (`waiting`), and by
+        `file_now`."""
         with self._changed:
             if self._stopping:
                 return
-            self._types.update(type_names)
-            self._waiting += count
+            for type_name, record_ids in ids.items():
+                self._ids.setdefault(type_name, set()).update(record_ids)
             if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
                 # the first deferral, or in a forked child (threads do not survive a fork)
                 self._pid = os.getpid()
@@ -66,7 +71,8 @@ class Indexer:
             self._changed.notify()
 
     def file_now(self) -> int:
-        """File every waiting record of every type, in this thread and one transaction; how many."""
+        """File every waiting record of every type (whichever process left it), in this
+        thread and one transaction; how many."""
         def work(session) -> int:
             filed = 0
             types = session.definitions.types
@@ -77,13 +83,15 @@ class Indexer:
         filed = self.store.run(work, user="system", own=True)
         with self._changed:
             self.filed += filed
+            self._ids.clear()
         return filed
 
-    def waiting(self) -> list[str]:
-        """The types with records waiting in the database (left by a process that stopped
+    def waiting(self) -> dict[str, list[int]]:
+        """The records waiting in the database, by type (left by a process that stopped
         before its indexer ran, or by another process's)."""
-        return self.store.read(lambda session: [name for name, container in session.root.containers.items()
-                                                if container.indexes.waiting])
+        return self.store.read(lambda session: {name: list(container.indexes.waiting)
+                                                for name, container in session.root.containers.items()
+                                                if container.indexes.waiting})
 
     def stop(self) -> None:
         """Stop the thread, and file what still waits (the store is closing)."""
@@ -100,40 +108,44 @@ class Indexer:
         except Exception:       # they wait in the database: the next store opened files them
             log.exception("filing the waiting records on closing failed")
 
+    def _count(self) -> int:
+        return sum(map(len, self._ids.values()))
+
     def _run(self) -> None:
         while True:
             with self._changed:
-                while not self._types and not self._stopping:
+                while not self._ids and not self._stopping:
                     self._changed.wait()
                 # Wait for a pause in the writes, or for a batch: their records share buckets.
-                while not self._stopping and self._waiting < BATCH:
-                    seen = self._waiting
+                while not self._stopping and self._count() < BATCH:
+                    seen = self._count()
                     self._changed.wait(QUIET)
-                    if self._waiting == seen:
+                    if self._count() == seen:
                         break
-                names, self._types, self._waiting = sorted(self._types), set(), 0
+                taken, self._ids = self._ids, {}
                 stopping = self._stopping
-            for name in names:
+            for name, record_ids in sorted(taken.items()):
                 try:
-                    self._file(name)
-                except Exception:   # the records keep waiting, and are still found: try at the next write
+                    self._file(name, sorted(record_ids))
+                except Exception:   # still waiting, and still found by their values: again at the next write
                     log.exception("filing the waiting records of `%s` failed", name)
+                    with self._changed:
+                        self._ids.setdefault(name, set()).update(record_ids)
             if stopping:
                 return
 
-    def _file(self, type_name: str) -> int:
+    def _file(self, type_name: str, record_ids: list[int]) -> int:
         filed = 0
-        while True:
+        for start in range(0, len(record_ids), PART):
+            part = record_ids[start:start + PART]
+
             def work(session) -> int:
                 containers = session.root.containers
                 if type_name not in session.definitions.types or type_name not in containers:
                     return 0
                 container = containers[type_name]
-                return container.indexes.catch_up(session.definitions.type(type_name), container.records, PART)
-            done = self.store.run(work, user="system", own=True)
-            filed += done
-            if done < PART:
-                break
+                return container.indexes.catch_up(session.definitions.type(type_name), container.records, ids=part)
+            filed += self.store.run(work, user="system", own=True)
         with self._changed:
             self.filed += filed
         return filed

@@ -445,15 +445,18 @@ class TypeIndexes(Persistent):
         waiting = self.waiting
         return waiting is not None and record_id in waiting
 
-    def catch_up(self, typedef: TypeDef, records: Mapping[int, Any], limit: int | None = None) -> int:
+    def catch_up(self, typedef: TypeDef, records: Mapping[int, Any], limit: int | None = None,
+                 ids: Iterable[int] | None = None) -> int:
         """File the records waiting (their current values, from `records`: id → Record),
-        the oldest first and at most `limit`; how many were filed."""
+        the oldest first and at most `limit`, or those of `ids` still waiting; how many
+        were filed."""
         waiting = self.waiting
         if not waiting:
             return 0
         plan = self._plan(typedef)
         filed = 0
-        for record_id in list(islice(waiting.keys(), limit)):
+        chosen = list(islice(waiting.keys(), limit)) if ids is None else [i for i in ids if i in waiting]
+        for record_id in chosen:
             record = records.get(record_id)
             if record is not None:
                 self._file(plan, record_id, record.values)

@@ -72,7 +72,7 @@ class Session(Queries, WritePath, DerivedValues):
         self._numbers: dict[str, tuple[int, int]] = {}    # type → (next to give, last reserved)
         # Records created here that the store's indexer files after the commit (`indexer.py`).
         self.deferrals_left = DEFERRED_PER_TRANSACTION if store.defers_indexing else 0
-        self._waiting: dict[str, int] = {}
+        self._waiting: dict[str, list[int]] = {}
 
     # -- on whose behalf -----------------------------------------------------------------
 

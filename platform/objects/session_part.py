@@ -32,7 +32,7 @@ class SessionPart:
     notify: bool
     numbers_ahead: int
     deferrals_left: int           # creations this transaction may still leave to the indexer (`indexer.py`)
-    _waiting: dict[str, int]      # type → records this transaction left to the indexer
+    _waiting: dict[str, list[int]]    # type → ids of the records this transaction left to the indexer
     _numbers: dict[str, tuple[int, int]]
 
     if TYPE_CHECKING:

@@ -71,6 +71,16 @@ def _conflicting_class(error: ConflictError) -> str:
     return str(name or type(error).__name__).rsplit(".", 1)[-1]
 
 
+def _connection_apart(db: ZODB.DB, manager: transaction.TransactionManager) -> Any:
+    """A new connection of `db`, never one the pool holds: `db.open` would hand out the
+    connection another thread closed last, with the objects that thread may still read."""
+    with db._lock:
+        connection = db.klass(db, db._cache_size, None, db._cache_size_bytes)
+        db.pool.all.add(connection)    # known to the pool (closing returns it there), never available
+    connection.open(manager)
+    return connection
+
+
 class _HeldRead:
     """The transaction the reads of a `holding_reads` block share."""
 
@@ -265,7 +275,7 @@ class Store:
             store.migrate()
         left = store.indexer.waiting()
         if left:
-            store.indexer.soon(left, len(left))
+            store.indexer.soon(left)
         return store
 
     def close(self) -> None:
@@ -301,7 +311,7 @@ class Store:
                 # loaded by a connection it closed, are never reloaded or ghosted by its work.
                 if self._own is None:
                     manager = transaction.TransactionManager(explicit=True)
-                    self._own = (manager, self.db.open(transaction_manager=manager))
+                    self._own = (manager, _connection_apart(self.db, manager))
                 manager, connection = self._own
             else:
                 manager = transaction.TransactionManager(explicit=True)

@@ -72,7 +72,7 @@ class WritePath(SessionPart):
         if self.deferrals_left > 0:   # filed after the commit by the store's indexer (`indexer.py`)
             self.deferrals_left -= 1
             container.indexes.wait(typedef, record_id)
-            self._deferred(type_name)
+            self._deferred(type_name, record_id)
         else:
             container.indexes.add(typedef, record_id, new)
         changed = tuple(name for name, value in new.items()
@@ -81,14 +81,14 @@ class WritePath(SessionPart):
         self._after(Change("create", typedef, record, {}, new, changed))
         return record
 
-    def _deferred(self, type_name: str) -> None:
-        """Hand the type to the store's indexer once this transaction has committed."""
+    def _deferred(self, type_name: str, record_id: int) -> None:
+        """Hand the record to the store's indexer once this transaction has committed."""
         if not self._waiting:
             def hand_over(committed: bool) -> None:
                 if committed:
-                    self.store.indexer.soon(self._waiting, sum(self._waiting.values()))
+                    self.store.indexer.soon(self._waiting)
             self.connection.transaction_manager.get().addAfterCommitHook(hand_over)
-        self._waiting[type_name] = self._waiting.get(type_name, 0) + 1
+        self._waiting.setdefault(type_name, []).append(record_id)
 
     def _record_number(self, type_name: str, container: Any) -> int:
         """The next number of a type's records: unique across every transaction and process

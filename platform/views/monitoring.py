@@ -132,7 +132,9 @@ class Monitoring:
             waiting = backlog(session, now, looked_at=FAILED_COUNTED)
             return {"pending": waiting.pending, "failed": waiting.failed,
                     "oldest_pending": waiting.oldest_pending_seconds, "quarantine": quarantine_size(session),
-                    "records": {name: session.count(name) for name in sorted(session.definitions.types)}}
+                    "records": {name: session.count(name) for name in sorted(session.definitions.types)},
+                    "waiting": {name: len(session.container(name).unindexed()) for name in
+                                sorted(session.definitions.types) if name in session.root.containers}}
         found = self.store.read(work)
         jobs = {}
         for status in statuses:
@@ -211,6 +213,13 @@ class _StoreCollector:
         for name, count in figures["records"].items():
             records.add_metric([name], count)
         yield records
+        waiting = GaugeMetricFamily("deskbase_records_waiting_to_be_indexed", "Records written and not yet filed "
+                                    "in the indexes by an indexer (found by their values meanwhile)", labels=["type"])
+        for name, count in figures["waiting"].items():
+            waiting.add_metric([name], count)
+        yield waiting
+        yield CounterMetricFamily("deskbase_records_indexed_after_commit", "Records this process's indexer has "
+                                  "filed in the indexes after their commit", value=store.indexer.filed)
         writes = CounterMetricFamily("deskbase_write_conflicts", "Write conflicts of this process: retried, "
                                      "given up after every retry, or ended by a turn alone", labels=["outcome"])
         for outcome in ("retried", "gave_up", "alone"):

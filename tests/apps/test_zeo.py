@@ -43,7 +43,7 @@ def free_port() -> int:
 def wait_until(condition, what: str, process: subprocess.Popen, seconds: float = 180) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
-        assert process.poll() is None, f"{what}: the process ended: {process.stdout.read()[-3000:]}"
+        assert process.poll() is None, f"{what}: the process ended: {process.stdout.read()[-3000:] if process.stdout else 'see its log'}"
         assert time.monotonic() < deadline, f"{what} did not happen within {seconds:.0f} s"
         time.sleep(0.5)
 
@@ -76,8 +76,10 @@ def test_two_web_processes_on_zeo_create_without_a_failure_and_share_the_throttl
         line = zeo.stdout.readline() + zeo.stdout.readline()
         uri = re.search(r"--db '([^']+)'", line).group(1)
         assert uri == f"zeo://127.0.0.1:{zeo_port}?blob_dir={tmp_path / 'blobs'}&shared_blob_dir=1"
+        # The log goes to a file: a pipe nobody reads during the load would fill and stop the processes.
+        web_log = open(tmp_path / "web.log", "w+")
         web = subprocess.Popen([str(DESKBASE), "--db", uri, "run", "--workers", "2", "--port", str(web_port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               stdout=web_log, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "DESKBASE_LOG_LEVEL": "INFO"})
         url = f"http://127.0.0.1:{web_port}"
         wait_until(lambda: answers(f"{url}/login"), "the web processes' first answer", web)
@@ -117,7 +119,10 @@ def test_two_web_processes_on_zeo_create_without_a_failure_and_share_the_throttl
         with open_store(uri, load_application(HELPDESK), migrate=False) as store:
             assert store.read(lambda s: s.count("ticket")) == before + len(numbers)
     finally:
-        log = stop(web) if web else ""
+        if web:
+            stop(web)
+            web_log.seek(0)
+        log = web_log.read() if web else ""
         stop(zeo)
     processes = set(re.findall(r"Started server process \[(\d+)\]", log))
     assert len(processes) == 2, log[-3000:]

@@ -51,6 +51,23 @@ def test_metrics_count_requests_by_route_and_read_the_database(store):
     assert ("deskbase_mail_quarantine_messages", ()) in found
     assert ("deskbase_write_conflicts_total", (("outcome", "retried"),)) in found
     assert any(name == "deskbase_job_lag_seconds" for name, _ in found)
+    assert found[("deskbase_records_waiting_to_be_indexed", (("type", "ticket"),))] == 0
+
+
+def test_metrics_say_how_many_records_wait_to_be_indexed_and_how_many_were(store, monkeypatch):
+    from deskbase.objects import indexer
+    monkeypatch.setattr(indexer, "QUIET", 60.0)     # the indexer waits for a pause: filed by hand below
+    store.indexer.file_now()
+    filed = store.indexer.filed
+    store.run(lambda s: s.create("ticket", {"title": "Waiting to be filed", "description": "A new one"}),
+              identity=None)
+    with TestClient(create_app(store), client=("127.0.0.1", 50000)) as web:
+        waiting = samples(web.get("/metrics").text)[("deskbase_records_waiting_to_be_indexed", (("type", "ticket"),))]
+        store.indexer.file_now()
+        found = samples(web.get("/metrics").text)
+    assert waiting == 1
+    assert found[("deskbase_records_waiting_to_be_indexed", (("type", "ticket"),))] == 0
+    assert found[("deskbase_records_indexed_after_commit_total", ())] == filed + 1
 
 
 def test_a_write_conflict_is_retried_and_counted_by_the_object_met(store):
