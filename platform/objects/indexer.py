@@ -38,6 +38,11 @@ BATCH = 64                     # records waiting that are filed without waiting 
 PART = 500                     # records filed per transaction
 
 
+def _closed(db) -> bool:
+    """Whether a ZODB database has been closed (it then drops its storage adapter)."""
+    return not hasattr(db, "_mvcc_storage")
+
+
 class Indexer:
     """Files the waiting records of a store's types, in a thread of its own."""
 
@@ -49,6 +54,7 @@ class Indexer:
         self._pid = os.getpid()
         self._stopping = False
         self.filed = 0                  # records this indexer has filed (for /metrics and tests)
+        self._failures = 0              # filings failed in a row (the pause before the next grows)
 
     def soon(self, ids: Mapping[str, Iterable[int]]) -> None:
         """These records (ids by type) were left waiting by a committed transaction.
@@ -124,15 +130,25 @@ class Indexer:
                         break
                 taken, self._ids = self._ids, {}
                 stopping = self._stopping
+            failed = False
             for name, record_ids in sorted(taken.items()):
                 try:
                     self._file(name, sorted(record_ids))
-                except Exception:   # still waiting, and still found by their values: again at the next write
+                except Exception:   # still waiting, and still found by their values: filed again after a pause
+                    if _closed(self.store.db):
+                        return      # the database was closed under the store: the next opener files them
                     log.exception("filing the waiting records of `%s` failed", name)
+                    failed = True
                     with self._changed:
                         self._ids.setdefault(name, set()).update(record_ids)
             if stopping:
                 return
+            if failed:   # not again at once: after a pause that doubles while filing keeps failing
+                self._failures += 1
+                with self._changed:
+                    self._changed.wait(min(60.0, 0.1 * 2 ** self._failures))
+            else:
+                self._failures = 0
 
     def _file(self, type_name: str, record_ids: list[int]) -> int:
         filed = 0

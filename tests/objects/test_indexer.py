@@ -144,3 +144,23 @@ def test_a_store_closed_files_what_waits(tasks_definitions, file_uri, paused):
     with Store.open(file_uri, tasks_definitions) as store:
         assert _waiting(store) == []
         assert _filed_under(store, "text", "projector") == {created.id}
+
+
+def test_a_filing_that_fails_is_logged_and_tried_again_while_the_record_stays_found(store, monkeypatch, caplog):
+    from deskbase.objects.indexes import TypeIndexes
+    catch_up, calls = TypeIndexes.catch_up, []
+
+    def failing_once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk full")
+        return catch_up(self, *args, **kwargs)
+    monkeypatch.setattr(TypeIndexes, "catch_up", failing_once)
+    created = store.run(lambda s: s.create("task", {"title": "Kiosk"}).id)
+    deadline = time.monotonic() + 10
+    while _waiting(store) and time.monotonic() < deadline:
+        assert store.read(lambda s: [r.id for r in s.query("task", {"text": "kiosk"}).records]) == [created]
+        time.sleep(0.02)
+    assert _waiting(store) == [] and len(calls) >= 2
+    assert "filing the waiting records of `task` failed" in caplog.text and "disk full" in caplog.text
+    assert _filed_under(store, "text", "kiosk") == {created}
