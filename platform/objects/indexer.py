@@ -146,7 +146,8 @@ class Indexer:
             if failed:   # not again at once: after a pause that doubles while filing keeps failing
                 self._failures += 1
                 with self._changed:
-                    self._changed.wait(min(60.0, 0.1 * 2 ** self._failures))
+                    if not self._stopping:
+                        self._changed.wait(min(60.0, 0.1 * 2 ** self._failures))
             else:
                 self._failures = 0
 

@@ -320,10 +320,10 @@ class Store:
                 manager.begin()
                 try:
                     yield connection
-                except BaseException:
+                    manager.commit()
+                except BaseException:   # a commit that failed (a conflict) ends its transaction too
                     manager.abort()
                     raise
-                manager.commit()
             finally:
                 if not own:
                     connection.close()

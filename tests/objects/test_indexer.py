@@ -164,3 +164,21 @@ def test_a_filing_that_fails_is_logged_and_tried_again_while_the_record_stays_fo
     assert _waiting(store) == [] and len(calls) >= 2
     assert "filing the waiting records of `task` failed" in caplog.text and "disk full" in caplog.text
     assert _filed_under(store, "text", "kiosk") == {created}
+
+
+def test_a_filing_that_meets_a_change_at_its_commit_is_run_again_with_the_new_values(store, paused, monkeypatch):
+    from deskbase.objects.indexes import TypeIndexes
+    created = store.run(lambda s: s.create("task", {"title": "Dock", "priority": "low"}).id)
+    catch_up, calls = TypeIndexes.catch_up, []
+
+    def changed_meanwhile(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:                              # a person changes the record as it is being filed
+            store.run(lambda s: s.update(s.get("task", created), {"priority": "high"}))
+        return catch_up(self, *args, **kwargs)
+    monkeypatch.setattr(TypeIndexes, "catch_up", changed_meanwhile)
+    assert store.indexer.file_now() == 1                 # the first attempt conflicted; its connection goes on
+    assert len(calls) == 2 and _waiting(store) == []
+    key = store.definitions.type("task").fields["priority"].kind.key
+    assert _filed_under(store, "priority", key("high")) == {created}
+    assert _filed_under(store, "priority", key("low")) == set()
