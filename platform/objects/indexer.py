@@ -83,7 +83,7 @@ class Indexer:
             filed = 0
             types = session.definitions.types
             for name, container in session.root.containers.items():
-                if name in types and container.indexes.waiting:
+                if name in types and container.indexes.has_waiting:
                     filed += container.indexes.catch_up(types[name], container.records)
             return filed
         filed = self.store.run(work, user="system", own=True)
@@ -95,9 +95,9 @@ class Indexer:
     def waiting(self) -> dict[str, list[int]]:
         """The records waiting in the database, by type (left by a process that stopped
         before its indexer ran, or by another process's)."""
-        return self.store.read(lambda session: {name: list(container.indexes.waiting)
+        return self.store.read(lambda session: {name: container.indexes.waiting_ids()
                                                 for name, container in session.root.containers.items()
-                                                if container.indexes.waiting})
+                                                if container.indexes.has_waiting})
 
     def stop(self) -> None:
         """Stop the thread, and file what still waits (the store is closing)."""

@@ -69,6 +69,7 @@ IdSet: TypeAlias = IISet | IITreeSet
 """A set of record ids as BTrees set operations return it; treat it as read-only."""
 
 _MISSING = object()
+KEPT_OPEN = 0   # the key `TypeIndexes.waiting` always holds: no record has id 0
 ESTIMATES_KEPT = 30.0   # seconds a set's size is trusted for planning
 # No text word contains this character (it is not a letter), so every word that starts
 # with a prefix sorts below prefix + LAST_LETTER.
@@ -345,7 +346,10 @@ class TypeIndexes(Persistent):
     `waiting` maps an id to a count of the writes it has had while waiting: an `update` of a
     waiting record changes nothing else but raises its count, so that a `catch_up` of
     another process that read the older values conflicts (its removal of the id meets the
-    changed count in the same bucket) and runs again, instead of filing stale keys."""
+    changed count in the same bucket) and runs again, instead of filing stale keys. It
+    always holds the key 0 (no record's id), so that its bucket never empties: BTrees
+    cannot merge a removal that empties a bucket with another process's insert into it,
+    and every create and every filing write this bucket."""
 
     _v_plan: tuple[TypeDef, tuple] | None         # (the TypeDef planned for, its plan); volatile
     waiting: IIBTree | None = None   # id → writes while waiting; None until the first (and in stores made before)
@@ -438,8 +442,24 @@ class TypeIndexes(Persistent):
         self._plan(typedef)   # the indexes made first, if this is the type's first record
         self._count_in(typedef, record_id)
         if self.waiting is None:
-            self.waiting = IIBTree()
+            self.waiting = IIBTree({KEPT_OPEN: 0})
         self.waiting[record_id] = 0
+
+    @property
+    def has_waiting(self) -> bool:
+        """Whether records wait to be filed."""
+        waiting = self.waiting
+        if waiting is None:
+            return False
+        try:
+            return waiting.maxKey() > KEPT_OPEN
+        except ValueError:      # an empty tree
+            return False
+
+    def waiting_ids(self) -> list[int]:
+        """The ids of the records waiting to be filed, in order."""
+        waiting = self.waiting
+        return list(waiting.keys(KEPT_OPEN + 1)) if waiting is not None and self.has_waiting else []
 
     def is_waiting(self, record_id: int) -> bool:
         waiting = self.waiting
@@ -451,11 +471,12 @@ class TypeIndexes(Persistent):
         the oldest first and at most `limit`, or those of `ids` still waiting; how many
         were filed."""
         waiting = self.waiting
-        if not waiting:
+        if waiting is None or not self.has_waiting:
             return 0
         plan = self._plan(typedef)
         filed = 0
-        chosen = list(islice(waiting.keys(), limit)) if ids is None else [i for i in ids if i in waiting]
+        chosen = list(islice(waiting.keys(KEPT_OPEN + 1), limit)) if ids is None \
+            else [i for i in ids if i > KEPT_OPEN and i in waiting]
         for record_id in chosen:
             record = records.get(record_id)
             if record is not None:

@@ -102,11 +102,11 @@ class TypeContainer(Persistent):
 
     def unindexed(self) -> dict[int, Mapping[str, Any]]:
         """The values of the records not filed in the indexes yet, by id (`TypeIndexes.wait`)."""
-        waiting = self.indexes.waiting
-        if not waiting:
+        if not self.indexes.has_waiting:
             return {}
         records = self.records
-        return {i: record.values for i, record in ((i, records.get(i)) for i in waiting.keys()) if record is not None}
+        return {i: record.values for i, record in ((i, records.get(i)) for i in self.indexes.waiting_ids())
+                if record is not None}
 
     def filed(self, typedef: TypeDef) -> TypeIndexes:
         """The indexes with every record filed in them: those waiting are filed now, in this

@@ -213,7 +213,7 @@ def test_records_filed_after_their_commit_are_found_the_same_before_and_after(da
     compiled = compile_filter(spec, TASK)
     before = sorted(compiled.ids(indexes, TASK, context, data.unindexed))
     filed = indexes.catch_up(TASK, {i: mock.Mock(values=values) for i, values in records.items()})
-    assert filed == len(data.unindexed) and not indexes.waiting
+    assert filed == len(data.unindexed) and not indexes.has_waiting
     assert sorted(compiled.ids(indexes, TASK, context)) == before
     rebuilt = TypeIndexes()
     rebuilt.rebuild(TASK, records.items())

@@ -23,7 +23,7 @@ def paused(monkeypatch):
 
 
 def _waiting(store, type_name="task") -> list[int]:
-    return store.read(lambda s: list(s.container(type_name).indexes.waiting or ()))
+    return store.read(lambda s: s.container(type_name).indexes.waiting_ids())
 
 
 def _filed_under(store, index_name, key, type_name="task") -> set[int]:
