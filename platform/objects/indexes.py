@@ -449,12 +449,7 @@ class TypeIndexes(Persistent):
     def has_waiting(self) -> bool:
         """Whether records wait to be filed."""
         waiting = self.waiting
-        if waiting is None:
-            return False
-        try:
-            return waiting.maxKey() > KEPT_OPEN
-        except ValueError:      # an empty tree
-            return False
+        return waiting is not None and waiting.maxKey() > KEPT_OPEN   # never empty: it holds KEPT_OPEN
 
     def waiting_ids(self) -> list[int]:
         """The ids of the records waiting to be filed, in order."""

@@ -83,6 +83,7 @@ def search(indexes: TypeIndexes, typedef: TypeDef, filter: Filter | None,
         order = parse_sort(cast("str | Sequence[str]", sort), typedef)
     else:
         order = tuple(cast(SortOrder, sort))     # (field, descending) pairs already
+    unindexed = unindexed or {}
     result = filter.ids(indexes, typedef, context, unindexed) if filter is not None else indexes.all_ids
     total = indexes.count if result is indexes.all_ids else len(result)
     offset = max(0, offset)
@@ -92,14 +93,14 @@ def search(indexes: TypeIndexes, typedef: TypeDef, filter: Filter | None,
     keys = order
     if keys and keys[-1] == ("id", False):
         keys = keys[:-1]   # ids come ascending anyway
-    waiting = [i for i in unindexed or () if i in result] if keys and keys[0][0] != "id" else []
+    waiting = [i for i in unindexed if i in result] if keys and keys[0][0] != "id" else []
     if not waiting:
         return total, _first(indexes, typedef, result, total, keys, stop)[offset:stop]
     # The records not filed yet are under no key of the sort index: the first of the others,
     # sorted with them by the keys their values give.
     filed = difference(result, IISet(waiting))
     rows = {i: indexes.keys.get(i) or () for i in _first(indexes, typedef, filed, len(filed), keys, stop)}
-    rows.update((i, indexes.row_of(typedef, unindexed[i])) for i in waiting)   # type: ignore[index]
+    rows.update((i, indexes.row_of(typedef, unindexed[i])) for i in waiting)
     return total, _in_order(indexes, typedef, rows, keys)[offset:stop]
 
 

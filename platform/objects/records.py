@@ -100,6 +100,13 @@ class Sequence(Persistent):
 class TypeContainer(Persistent):
     """All records of one type: live ones by id, deleted ones kept in `trash`."""
 
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+        self.records = IOBTree()
+        self.trash = IOBTree()
+        self.sequence = Sequence()
+        self.indexes = TypeIndexes()
+
     def unindexed(self) -> dict[int, Mapping[str, Any]]:
         """The values of the records not filed in the indexes yet, by id (`TypeIndexes.wait`)."""
         if not self.indexes.has_waiting:
@@ -114,10 +121,3 @@ class TypeContainer(Persistent):
         For what walks the indexes' keys themselves (statistics) rather than a filter."""
         self.indexes.catch_up(typedef, self.records)
         return self.indexes
-
-    def __init__(self, type_name: str):
-        self.type_name = type_name
-        self.records = IOBTree()
-        self.trash = IOBTree()
-        self.sequence = Sequence()
-        self.indexes = TypeIndexes()
