@@ -26,8 +26,22 @@ def test_a_technician_inserts_a_canned_reply_filled_in_for_the_ticket(page, live
     assert text.startswith("Merci pour la photo.\n\nBonjour " + requester)
     assert number in text and text.rstrip().endswith("Sophie Bernard")
     assert page.evaluate("window.stayed") is True
-    # An internal one sets the comment's visibility too.
-    page.select_option("select[name=snippet]", label="Internal: escalated to level 2")
+    # An internal one sets the comment's visibility too; chosen the very moment the first one
+    # appears, the choice is not lost (the swapped-in controls are live at once).
+    page.evaluate("""() => {
+        const body = document.querySelector('#comment-input-body');
+        body.value = '';
+        const select = document.querySelector('select[name=snippet]');
+        select.value = [...select.options].find(o => o.text === 'Printer: reinstall the driver').value;
+        select.dispatchEvent(new Event('change', {bubbles: true}));
+        new MutationObserver((changes, watcher) => {
+            const field = document.querySelector('#comment-field-body select[name=snippet]');
+            if (!field || !document.querySelector('#comment-input-body').value.includes('pilote')) return;
+            watcher.disconnect();
+            field.value = [...field.options].find(o => o.text === 'Internal: escalated to level 2').value;
+            field.dispatchEvent(new Event('change', {bubbles: true}));
+        }).observe(document.body, {childList: true, subtree: true});
+    }""")
     page.wait_for_function("() => document.querySelector('#comment-input-visibility').value === 'internal'")
     assert f"{number} is escalated to level 2" in page.input_value("#comment-input-body")
 
