@@ -59,8 +59,11 @@ class DerivedValues(SessionPart):
             result[name] = copied
         return result
 
-    def compute(self, typedef: TypeDef, new: dict[str, Any], only: set[str] | None = None) -> None:
-        """Work out the computed fields of a type (those named in `only`) into `new`."""
+    def compute(self, typedef: TypeDef, new: dict[str, Any], only: set[str] | None = None,
+                created: bool = False) -> None:
+        """Work out the computed fields of a type (those named in `only`) into `new`. A record
+        being `created` has nothing counted in its aggregates yet: its id was never given
+        before (numbers are not reused, not even after a deletion), so no record names it."""
         for name, field in typedef.fields.items():
             kind = field.kind
             if not isinstance(kind, ComputedKind) or (only is not None and name not in only):
@@ -70,7 +73,7 @@ class DerivedValues(SessionPart):
                     raw = evaluate(kind.expression, {"record": new, "now": self.now, "today": self.today})
                 else:
                     assert kind.aggregate is not None      # a computed field has an expression or an aggregate
-                    raw = self._aggregate(kind.aggregate, new.get("id"))
+                    raw = self._aggregate(kind.aggregate, None if created else new.get("id"))
                 new[name] = _computed_value(kind.result, raw)
             except (ExpressionError, FieldError) as error:
                 raise ValidationError(typedef.name, {name: str(error)}, typedef.title()) from None

@@ -64,7 +64,7 @@ class WritePath(SessionPart):
         new.update(id=record_id, version=1, created_at=self.now, created_by=self.user,
                    modified_at=self.now, modified_by=self.user)
         self._store_attachments(typedef, {}, new)
-        self.compute(typedef, new)
+        self.compute(typedef, new, created=True)
         self._derive(typedef, None, {}, new)
         self._number(typedef, {}, new)
         record = Record(type_name, typedef.number(record_id), new)
