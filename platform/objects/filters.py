@@ -14,11 +14,15 @@ Semantics shared by both evaluators:
   record, null) matches nothing: `{assignee: $me.acting_for}` finds no record for a user
   who stands in for nobody (so a permission scope never widens to every empty field), and
   a range with a missing bound matches nothing too; write `null` to ask for empties;
-- a text starting with `$` is a reference; write `$$` for a literal `$`.
+- a text starting with `$` is a reference; write `$$` for a literal `$`;
+- in code only, a ref field may be compared with `IdsAmong(ids)`, a set of ids worked out
+  before (the records of another type a reader may read): it is held as a set, so a few
+  records are checked against it at their own cost, however large it is.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import operator
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -492,6 +496,62 @@ class Empty(_Node):
         return held if run.trace is None else run.kept(self, held, (), values.get(self.field))
 
 
+class IdsAmong:
+    """Record ids a ref field is compared with, worked out before the filter is made (the
+    records of another type a reader may read, from that type's indexes): `{ref:
+    IdsAmong(ids)}`. The set is never listed key by key. Each one is a filter of its own:
+    its text (`str`) carries a number no other one has, and a filter holding one is not
+    kept in the store's cache of compiled filters (it lives as long as the set)."""
+
+    _numbers = itertools.count(1)
+
+    def __init__(self, ids: IdSet):
+        self.ids = ids
+        self.text = f"$ids-among-{next(IdsAmong._numbers)}"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(frozen=True)
+class Among(_Node):
+    """A ref field points at one of the ids of an `IdsAmong`. Found from the field's index
+    under each id; a few ids already found are checked by the key their sort-key row holds,
+    so that a large set costs nothing to a query that another condition narrows first."""
+
+    field: str
+    among: IdsAmong = dataclasses.field(compare=False)
+    path: str = dataclasses.field(default="", compare=False)
+
+    op = "among"
+
+    def ids(self, run: _Run) -> IdSet:
+        index = run.index(self.field, self.path)
+        return IISet() if index is None else union_of(index.holders(self.among.ids))
+
+    def _probe(self, run: _Run) -> _Probe:
+        index = run.index(self.field, self.path)
+        if index is None:
+            return _NOTHING
+        slot = getattr(index, "slot", None)
+        if slot is None:
+            return _membership(index, index.holders(self.among.ids))
+        held, among = run.stored.keys.get, self.among.ids
+
+        def keep(ids):
+            return IISet([i for i in ids if (row := held(i)) is not None and len(row) > slot
+                          and (key := row[slot]) is not None and key in among])
+        return _Probe(keep, run.population, KEY_READ_COST)
+
+    def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
+        key = run.key(values, self.field)
+        held = key.__class__ is int and key in self.among.ids
+        return held if run.trace is None else run.kept(self, held, (), values.get(self.field))
+
+
 _COMPARISONS = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
 
@@ -779,6 +839,10 @@ class _Compiler:
                                  f"add it to `index:` of `{typedef.name}`")
             kind = typedef.fields[name].kind
         self.fields.add(name)
+        if isinstance(operand, IdsAmong):
+            if not isinstance(kind, RefKind) or kind.multiple:
+                raise self.error(f"`{name}` is not a ref to one record, so it cannot be among ids", path)
+            return Among(name, operand, path)
         if isinstance(operand, Mapping):
             if not operand:
                 raise self.error(f"an empty map compares `{name}` with nothing; give an operator "

@@ -531,17 +531,25 @@ class Store:
 
     def compiled_filter(self, spec: Any, type_name: str, record_type: str | None = None):
         """A compiled filter, cached by its text: filters of views and scopes repeat."""
-        from .filters import compile_filter
+        from .filters import IdsAmong, compile_filter
         fast_key = (type_name, record_type, id(spec))   # definitions' filters are frozen: same object, same filter
         hit = self._filters.get(fast_key)
         if hit is not None and hit[0] is spec:
             return hit[1]
-        key = (type_name, record_type, json.dumps(spec, sort_keys=True, default=str))
+        held: list[IdsAmong] = []
+
+        def text_of(value: Any) -> str:
+            if isinstance(value, IdsAmong):
+                held.append(value)
+            return str(value)
+        key = (type_name, record_type, json.dumps(spec, sort_keys=True, default=text_of))
         compiled = self._filters.get(key)
         if compiled is None:
             typedef = self.definitions.type(type_name)
             record_typedef = self.definitions.type(record_type) if record_type else None
             compiled = compile_filter(spec, typedef, record_type=record_typedef)
+        if held:                                        # lives as long as its set of ids: not kept
+            return compiled
         if len(self._filters) > 4096:                   # bounded: ad-hoc filters come and go
             self._filters.clear()
         self._filters[key] = compiled

@@ -124,6 +124,11 @@ def test_a_technician_reads_only_the_comments_of_tickets_he_may_read(desk):
         assert written.status_code in (403, 404, 422), written.text
     total = desk.read(lambda s: s.count("comment"), identity=who)
     assert total == desk.read(lambda s: s.count("comment", {"ticket": sorted(readable)}))
+    # The tickets he reads are held as a set for one request; no request leaves its set behind.
+    compiled = len(desk._filters)
+    for _ in range(5):
+        assert desk.read(lambda s: s.count("comment"), identity=who) == total
+    assert len(desk._filters) == compiled
 
 
 def test_a_customer_reads_the_totals_of_what_they_are_charged_for_not_of_internal_work(desk):

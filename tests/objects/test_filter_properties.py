@@ -3,6 +3,7 @@ records and filters (docs/definitions.md, "Filters")."""
 from datetime import date, datetime, timedelta, timezone
 from unittest import mock
 
+from BTrees.IIBTree import IISet
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sort_reference import reference_order
 
@@ -133,7 +134,10 @@ def comparisons(draw):
 
 texts = st.lists(st.sampled_from([*WORDS, "pri*", "ec*", "p*", "tisk*", "zzz"]), min_size=1, max_size=2).map(
     lambda words: {"text": " ".join(words)})
-leaves = comparisons() | texts
+# A ref compared with a set of ids worked out before (the records of another type one reads).
+among = st.lists(st.integers(1, 5), unique=True, max_size=4).map(
+    lambda ids: {"team": filters.IdsAmong(IISet(sorted(ids)))})
+leaves = comparisons() | texts | among
 
 
 def combine(children):

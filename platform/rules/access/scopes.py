@@ -13,7 +13,7 @@ from typing import Any
 from deskbase.objects.compiling import Section, definition_error, filter_errors
 from deskbase.objects.errors import DefinitionError, DeskbaseError, FieldError, hint_for
 from deskbase.objects.fields import RefKind
-from deskbase.objects.filters import Checked, compile_filter
+from deskbase.objects.filters import Checked, IdsAmong, compile_filter
 from deskbase.objects.model import Definitions, TypeDef
 from deskbase.objects.records import Record
 from deskbase.objects.session import Session
@@ -448,11 +448,13 @@ def _ids_through(session: Session, typedef: TypeDef, grant: Mapping[str, Any]) -
     target = session.definitions.type(typedef.fields[via].kind.to)
     known = session.__dict__.setdefault("_readable_ids", {})
     if target.name not in known:
+        # Held as a set, never listed: someone who reads 200,000 records of a million asks
+        # for the entries written on one of them at the cost of those entries (`IdsAmong`).
         readable, ids = session.matching_ids(target, None)
-        known[target.name] = None if readable and ids is None else (list(ids) if readable else [])
-    ids = known[target.name]
+        known[target.name] = (None if ids is None else IdsAmong(ids) if len(ids) else False) if readable else False
+    among = known[target.name]       # None: every record; False: none
     rest = {key: value for key, value in grant.items() if key != "via"}
-    condition = {"id": {"gte": 0}} if ids is None else ({via: ids} if ids else {"id": {"lt": 0}})
+    condition = {"id": {"gte": 0}} if among is None else {via: among} if among else {"id": {"lt": 0}}
     return {"all": [rest, condition]} if rest else condition
 
 
