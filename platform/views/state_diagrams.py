@@ -35,14 +35,26 @@ def workflow_edges(workflow: Workflow, language: str) -> list[Edge]:
             for (_, target), members in groups.items()]
 
 
+_LAYOUTS: dict[tuple[int, str, str], tuple[Definitions, Layout | None]] = {}
+
+
 def workflow_layout(definitions: Definitions, type_name: str, language: str) -> Layout | None:
-    """The laid-out diagram of a type's workflow, its words in `language`; None without one."""
+    """The laid-out diagram of a type's workflow, its words in `language`; None without one.
+    Laid out once per definitions (a record's page draws it at every visit)."""
+    key = (id(definitions), type_name, language)
+    known = _LAYOUTS.get(key)
+    if known is not None and known[0] is definitions:
+        return known[1]
     workflow = workflow_of(definitions, type_name)
-    if workflow is None:
-        return None
-    kind = definitions.type(type_name).fields[workflow.field].kind
-    states = [(state, kind.text(state, language)) for state in workflow.states]
-    return layout(states, workflow.initial, workflow_edges(workflow, language))
+    placed = None
+    if workflow is not None:
+        kind = definitions.type(type_name).fields[workflow.field].kind
+        states = [(state, kind.text(state, language)) for state in workflow.states]
+        placed = layout(states, workflow.initial, workflow_edges(workflow, language))
+    if len(_LAYOUTS) > 256:             # definitions reloaded many times: start again
+        _LAYOUTS.clear()
+    _LAYOUTS[key] = (definitions, placed)
+    return placed
 
 
 def state_diagram(definitions: Definitions, type_name: str, language: str, *, title: str = "",
