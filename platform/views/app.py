@@ -102,6 +102,7 @@ class Web:
         self.store = store
         self.secure_cookies = secure_cookies
         self.reloading = reloading
+        self._navigation: dict[tuple, tuple[Any, list[dict[str, str]]]] = {}   # (definitions, views offered)
         self.throttle = SignInThrottle(store)
         self.exports = export.ExportJobs(store)               # background exports, kept in the database
         self.submissions = public_pages.SubmissionLimit(store)     # public forms sent per address
@@ -199,6 +200,11 @@ class Web:
         for a superuser), of types they may read."""
         if identity is None:
             return []
+        # What it depends on: the definitions, the roles and the language (read on every page).
+        key = (id(self.definitions), tuple(identity.roles), bool(identity.superuser), language)
+        known = self._navigation.get(key)
+        if known is not None and known[0] is self.definitions:
+            return [dict(entry) for entry in known[1]]
         found = []
         for view in self.definitions.views.values():
             if view.roles and not identity.superuser and not set(view.roles) & set(identity.roles):
@@ -208,7 +214,10 @@ class Web:
                 continue
             found.append({"name": view.name, "label": label_text(view.label, language, view.name),
                           "url": f"/v/{view.name}"})
-        return found
+        if len(self._navigation) > 1024:
+            self._navigation.clear()
+        self._navigation[key] = (self.definitions, found)
+        return [dict(entry) for entry in found]
 
     # -- signing in and out ----------------------------------------------------------------
 
