@@ -515,9 +515,6 @@ class IdsAmong:
     def __str__(self) -> str:
         return self.text
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
 
 @dataclass(frozen=True)
 class Among(_Node):
@@ -542,12 +539,7 @@ class Among(_Node):
         slot = getattr(index, "slot", None)
         if slot is None:
             return _membership(index, index.holders(self.among.ids))
-        held, among = run.stored.keys.get, self.among.ids
-
-        def keep(ids):
-            return IISet([i for i in ids if (row := held(i)) is not None and len(row) > slot
-                          and (key := row[slot]) is not None and key in among])
-        return _Probe(keep, run.population, KEY_READ_COST)
+        return _by_sort_keys(run, slot, self.among.ids.__contains__)
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
         key = run.key(values, self.field)
@@ -556,6 +548,17 @@ class Among(_Node):
 
 
 _COMPARISONS = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+
+
+def _by_sort_keys(run: _Run, slot: int, holds: Callable[[Any], bool]) -> _Probe:
+    """A probe that keeps the ids whose key at `slot` of their sort-key row (`TypeIndexes.keys`)
+    is set and `holds`: what checking a few ids costs without building a set of the rest."""
+    held = run.stored.keys.get
+
+    def keep(ids):
+        return IISet([i for i in ids if (row := held(i)) is not None and len(row) > slot
+                      and (key := row[slot]) is not None and holds(key)])
+    return _Probe(keep, run.population, KEY_READ_COST)
 
 
 def _other_keys(node: Any, run: _Run) -> IdSet | None:
@@ -648,12 +651,8 @@ class Compare(_Node):
             return _NOTHING
         if holders is not None:
             return _membership(index, holders)
-        held, slot, passes = run.stored.keys.get, index.slot, _COMPARISONS[self.op]
-
-        def keep(ids):
-            return IISet([i for i in ids if (row := held(i)) is not None and len(row) > slot
-                          and (key := row[slot]) is not None and passes(key, bound)])
-        return _Probe(keep, run.population, KEY_READ_COST)   # too many keys to count them
+        passes = _COMPARISONS[self.op]
+        return _by_sort_keys(run, index.slot, lambda key: passes(key, bound))   # too many keys to count them
 
     def matches(self, values: Mapping[str, Any], run: _Run) -> bool:
         keys, empty = self.operand.resolve(self.kind, run.scope, self.path)

@@ -454,7 +454,7 @@ def _ids_through(session: Session, typedef: TypeDef, grant: Mapping[str, Any]) -
         known[target.name] = (None if ids is None else IdsAmong(ids) if len(ids) else False) if readable else False
     among = known[target.name]       # None: every record; False: none
     rest = {key: value for key, value in grant.items() if key != "via"}
-    condition = {"id": {"gte": 0}} if among is None else {via: among} if among else {"id": {"lt": 0}}
+    condition = {"id": {"gte": 0}} if among is None else {"id": {"lt": 0}} if among is False else {via: among}
     return {"all": [rest, condition]} if rest else condition
 
 
