@@ -250,16 +250,20 @@ def test_a_traced_evaluation_answers_the_same_and_its_reasons_add_up(data, spec,
         assert _agrees_with_its_parts(trace[0], values)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(stores(), filter_specs, contexts, sorts, st.booleans(), st.integers(0, 12), st.integers(1, 15))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stores(), filter_specs, contexts, sorts, st.booleans(), st.integers(0, 12), st.integers(1, 15),
+       st.sampled_from([0, 3, 12, 2000]))
 def test_search_pages_follow_a_plain_sort_of_the_matching_records(data, spec, context, sort, walks,
-                                                                 offset, limit):
+                                                                 offset, limit, steps):
+    # `steps`: what a walk over a result given as parts may spend (0: merged at once; 3 and
+    # 12: the walk gives up on the way and the parts are merged; 2000: walked to the end).
     indexes, records = data
     compiled = compile_filter(spec, TASK)
     order = parse_sort(sort, TASK)
     matching = [values for values in records.values() if compiled.matches(values, TASK, context)]
     expected = reference_order(matching, order, TASK)
-    with mock.patch.object(query, "_walks", lambda size, need, population: walks):
+    with mock.patch.object(query, "_walks", lambda size, need, population: walks), \
+            mock.patch.object(query, "MIN_STEPS", steps), mock.patch.object(query, "WALK_SHARE", 10 ** 9):
         total, ids = search(indexes, TASK, compiled, order, offset=offset, limit=limit, context=context,
                             unindexed=data.unindexed)
     assert total == len(expected)

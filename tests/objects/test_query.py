@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sort_reference import reference_order
 
-from deskbase.objects import query
+from deskbase.objects import filters, query
 from deskbase.objects.errors import QueryError
 from deskbase.objects.filters import compile_filter
 from deskbase.objects.query import parse_sort, search
@@ -151,6 +151,52 @@ def test_walking_the_sort_index_and_sorting_in_memory_give_the_same_pages(sort, 
                 total, ids = search(indexes, item_type, compiled, order, offset=offset, limit=limit)
                 assert total == len(expected)
                 assert ids == expected[offset:offset + limit], (walks, offset)
+
+
+PARTS = ({"status": ["open", "new"]}, {"status": {"not_in": ["done", "waiting"]}}, {"priority": {"ne": "low"}},
+         {"priority": [None, "urgent"]})
+
+
+@pytest.mark.parametrize("sort", ORDERS)
+@pytest.mark.parametrize("steps", [0, 40, 400, 100_000])
+def test_a_result_given_as_parts_is_paged_as_the_merged_one(sort, steps, values, item_type, items, monkeypatch):
+    """A filter on a field of one value per record is counted part by part and paged by
+    walking the sort order; a walk that runs out of steps gives way to merging the parts:
+    the pages are the same either way."""
+    rows = build_many(values)
+    indexes = items(*rows)
+    order = parse_sort(sort, item_type)
+    monkeypatch.setattr(query, "MIN_STEPS", steps)
+    monkeypatch.setattr(query, "WALK_SHARE", 10 ** 9)
+    for spec in PARTS:
+        compiled = compile_filter(spec, item_type)
+        assert compiled.parts(indexes, item_type) is not None
+        expected = reference_order([r for r in rows if compiled.matches(r, item_type)], order, item_type)
+        for offset, limit in ((0, 25), (37, 20), (len(expected) - 5, 50), (0, 0)):
+            total, ids = search(indexes, item_type, compiled, order, offset=offset, limit=limit)
+            assert total == len(expected)
+            assert ids == expected[offset:offset + limit], (spec, offset)
+
+
+def test_a_page_of_many_matches_of_a_status_is_found_without_merging_them(values, item_type, items, monkeypatch):
+    """`status not_in [done]` over 3,000 records: the total adds the sizes of the other
+    statuses, the first page walks the sort index; no set of every match is built."""
+    rows = build_many(values)
+    indexes = items(*rows)
+    monkeypatch.setattr(filters, "multiunion", lambda *args: pytest.fail("merged the statuses"))
+    monkeypatch.setattr(query, "intersection", lambda *args: pytest.fail("intersected a whole key"))
+    compiled = compile_filter({"status": {"not_in": ["done"]}}, item_type)
+    for sort in ("priority,start", "-id", "-start"):
+        order = parse_sort(sort, item_type)
+        expected = reference_order([r for r in rows if r["status"] != "done"], order, item_type)
+        assert search(indexes, item_type, compiled, order, limit=25) == (len(expected), expected[:25])
+
+
+def test_filters_other_than_one_field_of_one_value_have_no_parts(item_type, items, values):
+    indexes = items(*build_many(values))
+    for spec in ({"size": {"lt": 30}}, {"status": "open", "priority": "low"}, {"any": [{"status": "open"}, {"priority": "low"}]},
+                 {"id": [1, 2]}):
+        assert compile_filter(spec, item_type).parts(indexes, item_type) is None
 
 
 def test_a_large_result_is_paged_by_walking_the_sort_index(values, item_type, items, monkeypatch):
