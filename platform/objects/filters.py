@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, cast
+from typing import Any
 
 import yaml
 from BTrees.IIBTree import IISet, difference, intersection, multiunion, union
@@ -36,7 +36,7 @@ from BTrees.IIBTree import IISet, difference, intersection, multiunion, union
 from . import textsearch
 from .errors import FieldError, QueryError, did_you_mean, hint_for
 from .fields import ComputedKind, IntegerKind, Kind, RefKind
-from .indexes import LAST_LETTER, IdSet, TypeIndexes, union_of
+from .indexes import LAST_LETTER, IdSet, TypeIndexes, as_set, in_any, size_of, union_of
 from .model import TypeDef
 
 UTC = timezone.utc
@@ -582,6 +582,104 @@ def _one_key_each(node: Any, run: _Run):
     return index
 
 
+def _parts(node: Any, run: _Run) -> list | None:
+    """`Filter.parts` of one node: an `eq`/`in` on a field of one key per record is the
+    sets under its keys; `not` of one, the sets under the field's other keys; `any`, the
+    parts of its largest child with the ids of the others that those do not hold as one
+    more part; `all`, the keys its conditions on such a field leave (`status` neither
+    closed nor …), taken into the branches of at most one other condition, an `any`
+    (the read scope `{any: [{status: […]}, {assignee: $me}]}` of a list of open records)."""
+    if node.__class__ is Compare:
+        return None if _one_key_each(node, run) is None else node._holders(run)[1]
+    if node.__class__ is Not:
+        return _other_holders(node.child, run)
+    if node.__class__ is Or:
+        return _any_parts(node.children, run)
+    if node.__class__ is And:
+        return _all_parts(node.children, run)
+    return None
+
+
+def _keys_left(node: Any, run: _Run) -> tuple[Any, frozenset, bool] | None:
+    """(field, its keys, whether its empties) that `node` lets through, when `node` is an
+    `eq`/`in` on a field of one key per record, or `not` of one on a field of few keys."""
+    inverted = node.__class__ is Not
+    compare = node.child if inverted else node
+    index = _one_key_each(compare, run)
+    if index is None:
+        return None
+    keys, empty = compare.operand.resolve(compare.kind, run.scope, compare.path)
+    if not inverted:
+        return compare.field, frozenset(keys), empty
+    every = list(itertools.islice(index.forward.keys(), FEW_KEYS + 1))
+    if len(every) > FEW_KEYS:
+        return None
+    return compare.field, frozenset(every) - keys, not empty
+
+
+def _all_parts(children: tuple, run: _Run) -> list | None:
+    narrowing: list[Any] = []
+    others: list[Any] = []
+    for child in children:
+        left = _keys_left(child, run)
+        (others if left is None else narrowing).append(left or child)
+    if not narrowing or len({field for field, _, _ in narrowing}) > 1 or len(others) > 1:
+        return None
+    field = narrowing[0][0]
+    keys = frozenset.intersection(*(keys for _, keys, _ in narrowing))
+    empty = all(empty for _, _, empty in narrowing)
+    index = run.index(field, "")
+    holders = index.holders(keys) + ([index.empty] if empty and index.empty else [])
+    if not others:
+        return holders
+    if others[0].__class__ is not Or:
+        return None
+    branches: list[Any] = []
+    for child in others[0].children:
+        left = _keys_left(child, run)
+        if left is not None and left[0] == field:
+            both = keys & left[1]
+            branches.append(index.holders(both) + ([index.empty] if empty and left[2] and index.empty else []))
+        else:
+            branches.append(_held_by(child.ids(run), holders))
+    return _united(branches) if any(isinstance(branch, list) for branch in branches) else None
+
+
+def _held_by(ids: IdSet, holders: list) -> IdSet:
+    """Those of `ids` that one of `holders` (forward values) holds."""
+    if not ids or not holders:
+        return IISet()
+    if len(ids) * len(holders) * 16 < size_of(holders):     # few: each checked against the holders
+        return IISet([i for i in ids if in_any(i, holders)])
+    return intersection(ids, union_of(holders))
+
+
+def _any_parts(children: tuple, run: _Run) -> list | None:
+    branches = [_parts(child, run) for child in children]
+    if all(branch is None for branch in branches):
+        return None
+    return _united([child.ids(run) if branch is None else branch for child, branch in zip(children, branches,
+                                                                                        strict=True)])
+
+
+def _united(branches: list) -> list:
+    """Parts for the union of some branches (each parts, a list, or a set of ids): the
+    largest list of parts, and what the other branches hold beyond it as one part."""
+    lists = [branch for branch in branches if isinstance(branch, list)]
+    largest = max(lists, key=size_of)
+    rest = [union_of(branch) if isinstance(branch, list) else branch for branch in branches
+            if branch is not largest]
+    extra = union_of([ids for ids in rest if ids])
+    if not extra:
+        return largest
+    if len(extra) * len(largest) * 16 < size_of(largest):       # few: each checked against the parts
+        extra = IISet([i for i in extra if not in_any(i, largest)])
+    else:
+        for held in largest:
+            extra = difference(extra, as_set(held))
+    return largest + [extra] if extra else largest
+
+
 def _other_holders(node: Any, run: _Run) -> list | None:
     """The forward values (and the empties) that hold the records `node` does not hold,
     as `_other_keys` unites them."""
@@ -768,13 +866,7 @@ class Filter:
         that files each record under one key (`status: {not_in: [closed, …]}`); None for
         any other filter. Their union is `ids`, but a page and a count can be had from the
         parts without merging them (`query.search`)."""
-        run = _Run(indexes, typedef, context)
-        root = self.root
-        if root.__class__ is Not:
-            return _other_holders(root.child, run)
-        if root.__class__ is not Compare or _one_key_each(root, run) is None:
-            return None
-        return cast(Compare, root)._holders(run)[1]
+        return _parts(self.root, _Run(indexes, typedef, context))
 
     def matches(self, values: Mapping[str, Any], typedef: TypeDef,
                 context: Mapping[str, Any] | None = None, trace: list | None = None) -> bool:

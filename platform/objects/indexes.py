@@ -139,6 +139,16 @@ def descending_ids(ids: IITreeSet) -> Iterator[int]:
     return _descending(ids, items=False)
 
 
+def size_of(holders: list) -> int:
+    """How many ids some forward values (ids and sets of ids) hold together, none twice."""
+    return sum(1 if held.__class__ is int else len(held) for held in holders)
+
+
+def in_any(record_id: int, holders: list) -> bool:
+    """Whether one of some forward values (ids and sets of ids) holds `record_id`."""
+    return any(record_id == held if held.__class__ is int else record_id in held for held in holders)
+
+
 def union_of(holders: list) -> IdSet:
     """The ids some forward BTree values hold, as one set."""
     if len(holders) == 1:

@@ -18,7 +18,7 @@ from BTrees.IIBTree import IISet, difference, intersection
 
 from .errors import QueryError, hint_for
 from .filters import Filter
-from .indexes import IdSet, TypeIndexes, as_set, descending_ids
+from .indexes import IdSet, TypeIndexes, as_set, descending_ids, in_any
 from .model import TypeDef
 
 SortOrder = tuple[tuple[str, bool], ...]
@@ -29,7 +29,7 @@ SMALL_RESULT = 2000
 # A result given as parts (`_from_parts`) is paged by a walk of at most one step per this
 # many of its ids (merging the parts costs about 25 ns an id, a step about 0.5 µs), and at
 # least MIN_STEPS.
-WALK_SHARE = 40
+WALK_SHARE = 20
 MIN_STEPS = 2000
 
 
@@ -145,7 +145,7 @@ class _InParts:
         for ids in self.within:
             if record_id not in ids:
                 return False
-        return any(record_id == part if part.__class__ is int else record_id in part for part in self.parts)
+        return in_any(record_id, self.parts)
 
     def among(self, ids: Any) -> _InParts:
         """The same membership, within `ids` too."""

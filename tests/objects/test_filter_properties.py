@@ -164,11 +164,12 @@ class Stored(tuple):
 
 
 @st.composite
-def stores(draw):
-    """Records written, some left waiting to be filed in the indexes, some changed and some
-    deleted afterwards: (indexes, final values), with `.unindexed`."""
+def stores(draw, waiting: bool = True):
+    """Records written, some left waiting to be filed in the indexes (unless not `waiting`),
+    some changed and some deleted afterwards: (indexes, final values), with `.unindexed`."""
     created = draw(st.lists(values_strategy, min_size=4, max_size=30))
-    waits = draw(st.lists(st.booleans(), min_size=len(created), max_size=len(created)))
+    waits = draw(st.lists(st.booleans(), min_size=len(created), max_size=len(created))) if waiting \
+        else [False] * len(created)
     indexes = TypeIndexes()
     final = {}
     for record_id, values in enumerate(created, start=1):
@@ -268,3 +269,34 @@ def test_search_pages_follow_a_plain_sort_of_the_matching_records(data, spec, co
                             unindexed=data.unindexed)
     assert total == len(expected)
     assert ids == expected[offset:offset + limit]
+
+
+# Filters shaped like a read scope within a list's filter, `all: [any: […], status …]`, or an
+# `any` with conditions on the status among others: those `Filter.parts` answers.
+status_leaves = (st.lists(st.none() | literal["status"], max_size=3).map(lambda keys: {"status": keys})
+                 | st.lists(st.none() | literal["status"], max_size=3).map(lambda keys: {"status": {"not_in": keys}})
+                 | (st.none() | literal["status"]).map(lambda key: {"status": {"ne": key}}))
+scoped_specs = (st.tuples(st.lists(leaves | status_leaves, min_size=1, max_size=3),
+                          st.lists(status_leaves, min_size=1, max_size=2)).map(
+                    lambda pair: {"all": [{"any": pair[0]}, *pair[1]]})
+                | st.lists(leaves | status_leaves, min_size=1, max_size=4).map(lambda items: {"any": items}))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stores(waiting=False), scoped_specs, contexts, sorts, st.integers(0, 12), st.integers(1, 15),
+       st.sampled_from([3, 12, 2000]))
+def test_the_parts_of_a_filter_share_no_id_and_page_as_a_plain_sort(data, spec, context, sort, offset, limit,
+                                                                    steps):
+    indexes, records = data
+    compiled = compile_filter(spec, TASK)
+    matching = {i for i, values in records.items() if compiled.matches(values, TASK, context)}
+    parts = compiled.parts(indexes, TASK, context)
+    if parts is not None:
+        held = [set(as_set(part)) for part in parts]
+        assert sum(len(ids) for ids in held) == len(set().union(*held))     # no id in two parts
+        assert set().union(*held) == matching
+    order = parse_sort(sort, TASK)
+    expected = reference_order([records[i] for i in matching], order, TASK)
+    with mock.patch.object(query, "MIN_STEPS", steps), mock.patch.object(query, "WALK_SHARE", 10 ** 9):
+        assert search(indexes, TASK, compiled, order, offset=offset, limit=limit, context=context) == \
+            (len(expected), expected[offset:offset + limit])
