@@ -48,6 +48,9 @@ SOURCES = ("me", "record", "now", "today")
 # `TypeIndexes.keys` and comparing one (~0.6 µs). And compares these with the size of
 # the sets it would build.
 MEMBER_COST = 6
+# An `all` is given in parts (`Filter.parts`) when the keys it leaves hold at least this
+# many ids; below, merging them costs little and `And` checks the other conditions on them.
+PARTS_FROM = 10_000
 KEY_READ_COST = 30
 FEW_KEYS = 16   # a range or prefix over at most this many keys is checked against their sets
 _SMALLEST_ID, _LARGEST_ID = -2**31, 2**31 - 1   # what an IITreeSet can hold
@@ -630,6 +633,8 @@ def _all_parts(children: tuple, run: _Run) -> list | None:
     empty = all(empty for _, _, empty in narrowing)
     index = run.index(field, "")
     holders = index.holders(keys) + ([index.empty] if empty and index.empty else [])
+    if size_of(holders) < PARTS_FROM:      # few: the other conditions are best checked on them (And)
+        return None
     if not others:
         return holders
     if others[0].__class__ is not Or:

@@ -206,6 +206,7 @@ def test_a_scope_of_status_or_other_conditions_is_counted_and_paged_by_parts(spe
     parts share no id, add up to the matches, and give the pages a plain sort gives."""
     rows = build_many(values)
     indexes = items(*rows)
+    monkeypatch.setattr(filters, "PARTS_FROM", 0)
     compiled = compile_filter(spec, item_type)
     parts = compiled.parts(indexes, item_type)
     held = [set(query.as_set(part)) for part in parts]
@@ -219,7 +220,16 @@ def test_a_scope_of_status_or_other_conditions_is_counted_and_paged_by_parts(spe
         assert search(indexes, item_type, compiled, order, offset=3, limit=25) == (len(expected), expected[3:28])
 
 
-def test_filters_without_a_field_of_one_value_per_record_have_no_parts(item_type, items, values):
+def test_a_scope_that_leaves_few_records_has_no_parts(values, item_type, items):
+    """Within one requester's records (few), the scope's other conditions are checked on
+    them rather than found in full: the filter is left to `And`."""
+    indexes = items(*build_many(values))
+    spec = {"all": [{"any": [{"status": "new"}, {"size": 7}]}, {"priority": "urgent"}]}
+    assert filters.PARTS_FROM > 3000 and compile_filter(spec, item_type).parts(indexes, item_type) is None
+
+
+def test_filters_without_a_field_of_one_value_per_record_have_no_parts(item_type, items, values, monkeypatch):
+    monkeypatch.setattr(filters, "PARTS_FROM", 0)
     indexes = items(*build_many(values))
     for spec in ({"size": {"lt": 30}}, {"status": "open", "priority": "low"}, {"id": [1, 2]},
                  {"any": [{"size": {"lt": 30}}, {"start": None}]},
