@@ -15,7 +15,7 @@ from .model import TypeDef
 from .query import parse_sort, search
 from .records import Record
 from .session_part import SessionPart
-from .tallies import MEASURES, Tally, periods_between, periods_ending, shown_value, tally
+from .tallies import MEASURES, Tally, by_parts, periods_between, periods_ending, shown_value, tally
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,21 @@ class Queries(SessionPart):
         return True, self.store.compiled_filter(filter, typedef.name).ids(container.indexes, typedef, self.context(),
                                                                          container.unindexed())
 
+    def _by_parts(self, typedef: TypeDef, filter: Any, by: str) -> Tally | None:
+        """The count per value of `by` when `filter` within the read scope is given in parts
+        that are `by`'s own sets (`tallies.by_parts`); None otherwise."""
+        scope = self.read_scope(typedef)
+        if scope is False:
+            return None
+        if scope is not True:
+            filter = {"all": [scope, filter]} if filter else scope
+        container = self.container(typedef.name)
+        if not filter or container.unindexed():
+            return None
+        compiled = self.store.compiled_filter(filter, typedef.name)
+        parts = compiled.parts(container.indexes, typedef, self.context())
+        return None if parts is None else by_parts(typedef, container.indexes, parts, by)
+
     def count(self, type_name: str, filter: Any = None, context: Mapping[str, Any] | None = None) -> int:
         """How many records of a type match a filter (and the session's read scope)."""
         if not filter and self.read_scope(self.definitions.type(type_name)) is True:
@@ -139,6 +154,10 @@ class Queries(SessionPart):
         if measure not in MEASURES or (measure != "count" and of is None) or (measure == "open" and not over):
             raise QueryError(f"`{measure}` is not a measure: count, or sum or average of a number field, or the "
                              f"records open at the end of each period (`open`, with `over` and the date they end)")
+        if by and not over and measure == "count":
+            counted = self._by_parts(typedef, filter, by)
+            if counted is not None:
+                return counted
         readable, ids = self.matching_ids(typedef, filter)
         try:
             last = until or self.today

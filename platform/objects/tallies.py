@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
-from itertools import repeat
+from itertools import islice, repeat
 from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from BTrees.IIBTree import IISet, intersection
 
 from .fields import EnumKind, Kind
+from .filters import FEW_KEYS
 from .indexes import FieldIndex, TypeIndexes, _KeyedIndex, as_set, union_of
 from .model import TypeDef
 
@@ -176,6 +177,29 @@ def tally(typedef: TypeDef, indexes: TypeIndexes, ids: Any, *, by: str | None = 
     return Tally(measure, spans, values, cells)
 
 
+def by_parts(typedef: TypeDef, indexes: TypeIndexes, parts: list, by: str) -> Tally | None:
+    """The count per value of `by` of records given as parts (`Filter.parts`) that are the
+    sets of `by`'s own index — the open tickets counted by status: each value's count is
+    the size of its set, nothing is read per record. None when a part is not one of them."""
+    index = indexes.for_field(typedef, by)
+    if not isinstance(index, FieldIndex):
+        return None
+    keys = dict(islice(((id(held), key) for key, held in index.forward.items()), FEW_KEYS + 1))
+    if len(keys) > FEW_KEYS:
+        return None
+    keys[id(index.empty)] = None
+    kind = typedef.fields[by].kind
+    cells: dict[tuple[int | None, Any], Cell] = {}
+    for part in parts:
+        if id(part) not in keys:
+            return None
+        size = 1 if part.__class__ is int else len(part)
+        if size:
+            key = keys[id(part)]
+            cells[(None, None if key is None else shown_value(kind, key))] = Cell(size, size)
+    return Tally("count", (), _ordered(typedef, indexes, by, {value for _, value in cells}), cells)
+
+
 def _by_rows(typedef: TypeDef, indexes: TypeIndexes, ids: Any, by: str | None, over: str | None,
              spans: tuple[tuple[date, date], ...], zone: str, measure: str, of: str | None) -> Tally | None:
     """The figures read from the sort keys every record keeps for its field and range indexes
@@ -193,8 +217,15 @@ def _by_rows(typedef: TypeDef, indexes: TypeIndexes, ids: Any, by: str | None, o
             return None
         slots.append(index.slot)
     rows = list(indexes.keys.values()) if ids is None else list(map(indexes.keys.get, ids))
-    if rows and (None in rows or min(map(len, rows)) <= max(slot for slot in slots if slot is not None)):
-        return None                                  # a record without its keys yet: the sets say
+    try:
+        return _counted_rows(typedef, indexes, rows, slots, by, over, spans, zone, measure)
+    except (IndexError, TypeError):                  # a record without its keys yet: the sets say
+        return None
+
+
+def _counted_rows(typedef: TypeDef, indexes: TypeIndexes, rows: list, slots: list[int | None], by: str | None,
+                  over: str | None, spans: tuple[tuple[date, date], ...], zone: str, measure: str) -> Tally:
+    """`_by_rows` once the rows are read; IndexError or TypeError when a row lacks a slot."""
     date_slot, by_slot, number_slot = slots
     columns: list[Any] = []
     if over is not None:
@@ -216,8 +247,13 @@ def _by_rows(typedef: TypeDef, indexes: TypeIndexes, ids: Any, by: str | None, o
         return _open(typedef, indexes, by, spans, Counter(zip(*columns)))
     if number_slot is not None:
         columns.append(map(itemgetter(number_slot), rows))
-    counted = Counter(zip(*columns)) if (over is not None or by_slot is not None or number_slot is not None) \
-        else Counter()
+    counted: Counter[tuple[Any, ...]]
+    if over is None and number_slot is None and by_slot is not None:   # one column: counted without pairs
+        counted = Counter({(None, value): times for value, times in Counter(map(itemgetter(by_slot), rows)).items()})
+    elif over is not None or by_slot is not None or number_slot is not None:
+        counted = Counter(zip(*columns))
+    else:
+        counted = Counter()
     kind = typedef.fields[by].kind if by else None
     totals: dict[tuple[int | None, Any], list[Any]] = {}
     for key, times in counted.items():
