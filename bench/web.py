@@ -56,6 +56,7 @@ SCENARIOS = {
     "search, a word start": "/search?q=impri",
     "search, two word starts": "/search?q=impri quai",
     "a ticket's page": "/r/{ticket}",
+    "home page": "/",
 }
 
 
