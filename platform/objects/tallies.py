@@ -179,7 +179,7 @@ def tally(typedef: TypeDef, indexes: TypeIndexes, ids: Any, *, by: str | None = 
 
 def by_parts(typedef: TypeDef, indexes: TypeIndexes, parts: list, by: str) -> Tally | None:
     """The count per value of `by` of records given as parts (`Filter.parts`) that are the
-    sets of `by`'s own index — the open tickets counted by status: each value's count is
+    sets of `by`'s own index — the open records counted by status: each value's count is
     the size of its set, nothing is read per record. None when a part is not one of them."""
     index = indexes.for_field(typedef, by)
     if not isinstance(index, FieldIndex):
