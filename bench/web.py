@@ -1,5 +1,5 @@
-"""Web page benchmark: the server time of list pages, of a ticket's page and of the
-header's search over HTTP on loopback, with N tickets in a FileStorage, signed in as a
+"""Web page benchmark: the server time of list pages, of a ticket's page, of the
+header's search and of the home page (its lists counted, its charts drawn) over HTTP on loopback, with N tickets in a FileStorage, signed in as a
 supervisor (every ticket in scope) and as a technician (a scope ANDed into every query). The raw baseline, measured in the same run
 over the same HTTP stack, is a page of the same size served as bytes by a bare Starlette
 route: what HTTP, uvicorn and the client cost before the engine does anything. The ratio
