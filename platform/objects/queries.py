@@ -39,11 +39,10 @@ class Queries(SessionPart):
         `record_type` is the type `$record` refers to in the filter (the `where` of a ref);
         `scoped=False` counts past the session's read scope, for values the engine derives."""
         typedef = self.definitions.type(type_name)
-        scope = self.read_scope(typedef) if scoped else True   # derived values count every record
-        if scope is False:
-            return Page(0, [], offset, limit or 0)
-        if scope is not True:   # the scope is part of the index query: pages and totals agree
-            filter = {"all": [scope, filter]} if filter else scope
+        if scoped:   # the scope is part of the index query: pages and totals agree
+            readable, filter = self._scoped(typedef, filter)
+            if not readable:
+                return Page(0, [], offset, limit or 0)
         compiled = self.store.compiled_filter(filter, type_name, record_type) if filter else None
         order = parse_sort(sort or (), typedef)
         container = self.container(type_name)
@@ -100,16 +99,22 @@ class Queries(SessionPart):
                 found.append((shown_value(kind, key), sum(values) / len(values), len(values)))
         return found
 
-    def matching_ids(self, typedef: TypeDef, filter: Any) -> tuple[bool, Any]:
-        """Whether the person may read any record of the type, and the ids matching `filter`
-        within their read scope through the indexes (None: every record)."""
+    def _scoped(self, typedef: TypeDef, filter: Any) -> tuple[bool, Any]:
+        """Whether the person may read any record of the type, and `filter` within their read
+        scope (None or empty: every record)."""
         scope = self.read_scope(typedef)
         if scope is False:
             return False, None
         if scope is not True:
             filter = {"all": [scope, filter]} if filter else scope
-        if not filter:
-            return True, None
+        return True, filter
+
+    def matching_ids(self, typedef: TypeDef, filter: Any) -> tuple[bool, Any]:
+        """Whether the person may read any record of the type, and the ids matching `filter`
+        within their read scope through the indexes (None: every record)."""
+        readable, filter = self._scoped(typedef, filter)
+        if not readable or not filter:
+            return readable, None
         container = self.container(typedef.name)
         return True, self.store.compiled_filter(filter, typedef.name).ids(container.indexes, typedef, self.context(),
                                                                          container.unindexed())
@@ -117,13 +122,9 @@ class Queries(SessionPart):
     def _by_parts(self, typedef: TypeDef, filter: Any, by: str) -> Tally | None:
         """The count per value of `by` when `filter` within the read scope is given in parts
         that are `by`'s own sets (`tallies.by_parts`); None otherwise."""
-        scope = self.read_scope(typedef)
-        if scope is False:
-            return None
-        if scope is not True:
-            filter = {"all": [scope, filter]} if filter else scope
+        readable, filter = self._scoped(typedef, filter)
         container = self.container(typedef.name)
-        if not filter or container.unindexed():
+        if not readable or not filter or container.unindexed():
             return None
         compiled = self.store.compiled_filter(filter, typedef.name)
         parts = compiled.parts(container.indexes, typedef, self.context())

@@ -18,7 +18,7 @@ from BTrees.IIBTree import IISet, difference, intersection
 
 from .errors import QueryError, hint_for
 from .filters import Filter
-from .indexes import IdSet, TypeIndexes, as_set, descending_ids
+from .indexes import IdSet, TypeIndexes, as_set, descending_ids, union_of
 from .model import TypeDef
 
 SortOrder = tuple[tuple[str, bool], ...]
@@ -95,7 +95,9 @@ def search(indexes: TypeIndexes, typedef: TypeDef, filter: Filter | None,
         page = _from_parts(indexes, typedef, parts, order, offset, limit)
         if page is not None:
             return page
-    result = filter.ids(indexes, typedef, context, unindexed) if filter is not None else indexes.all_ids
+        result = union_of(parts)                 # the walk gave way: the parts merged are the ids
+    else:
+        result = filter.ids(indexes, typedef, context, unindexed) if filter is not None else indexes.all_ids
     total = indexes.count if result is indexes.all_ids else len(result)
     offset = max(0, offset)
     if (limit is not None and limit <= 0) or offset >= total:
@@ -245,7 +247,7 @@ def _first(indexes: TypeIndexes, typedef: TypeDef, ids: IdSet, size: int,
         return list(ids)
     need = min(need, size)
     if not keys or keys[0][0] == "id":
-        return _by_id(ids, size, need, bool(keys) and keys[0][1])
+        return _by_id(ids, need, bool(keys) and keys[0][1])
     if not _walks(size, need, indexes.count):
         return _sorted(indexes, typedef, ids, keys)[:need]
     name, descending = keys[0]
@@ -288,7 +290,7 @@ def _within(holders: Any, ids: IdSet, size: int) -> IdSet | list[int]:
     return intersection(holders, ids)
 
 
-def _by_id(ids: Any, size: int, need: int, descending: bool) -> list[int]:
+def _by_id(ids: Any, need: int, descending: bool) -> list[int]:
     if isinstance(ids, list):
         return sorted(ids, reverse=descending)[:need]
     return list(islice(_in_id_order(ids, descending), need))
