@@ -91,7 +91,7 @@ def _serve(store, args) -> int:
     from deskbase.views.reloading import Reloading
     reloading = Reloading() if args.reload else None
     app = create_app(store, secure_cookies=os.environ.get("DESKBASE_SECURE_COOKIES") == "1",
-                     monitor_from=args.monitor_from or None, reloading=reloading)
+                     monitor_from=args.monitor_from or None, reloading=reloading, charts_fresh=charts_fresh())
     print(f"\nWeb interface: http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}/"
           "   (Ctrl-C stops it)", flush=True)
     if args.check:
@@ -144,6 +144,28 @@ def _check_workers(args) -> None:
         raise DeskbaseError("--reload watches the definitions for one web process: leave out --workers")
 
 
+CHARTS_FRESH = "DESKBASE_CHARTS_FRESH"     # seconds a home page's chart is drawn from figures kept
+
+
+def charts_fresh() -> float:
+    """For how long the charts of home pages are drawn from the figures last worked out:
+    DESKBASE_CHARTS_FRESH seconds (0: every time), 60 by default."""
+    from deskbase.objects.errors import DeskbaseError
+    from deskbase.views.app import CHARTS_FRESH as DEFAULT
+    given = os.environ.get(CHARTS_FRESH, "").strip()
+    if not given:
+        return DEFAULT
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:
+        raise DeskbaseError(f"{CHARTS_FRESH}={given!r} is not a number of seconds between 0 and 86400 (a day): "
+                            "say for how long a home page's charts may be drawn from figures already worked out, "
+                            "0 to work them out for every page")
+    return seconds
+
+
 def web_process_app():
     """The web application of one of the web processes `--workers` starts: it opens the
     shared database with the definitions its parent named (already migrated by the parent)."""
@@ -156,7 +178,7 @@ def web_process_app():
     store = open_application_store(given["db"], load_application(given["definitions"], given["overlays"]),
                                    migrate=False)
     return create_app(store, secure_cookies=os.environ.get("DESKBASE_SECURE_COOKIES") == "1",
-                      monitor_from=given["monitor_from"])
+                      monitor_from=given["monitor_from"], charts_fresh=charts_fresh())
 
 
 def listen_to_mailboxes(store, stop) -> list:

@@ -25,7 +25,7 @@ import dataclasses
 import itertools
 import operator
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -53,6 +53,10 @@ MEMBER_COST = 6
 PARTS_FROM = 10_000
 KEY_READ_COST = 30
 FEW_KEYS = 16   # a range or prefix over at most this many keys is checked against their sets
+# A range over more keys than lie beyond it is found as the records it leaves out when the
+# keys beyond are at most this many (both sides are read key by key in turn to know which
+# is the shorter, so past this many each the range is merged as it stands).
+OUTSIDE_KEYS = 50_000
 _SMALLEST_ID, _LARGEST_ID = -2**31, 2**31 - 1   # what an IITreeSet can hold
 _REFERENCE = re.compile(
     r"\$(?P<source>\w+)(?:\.(?P<name>\w+))?"
@@ -399,9 +403,13 @@ class And(_Node):
         # from what the others found, never from all ids. Once the ids found are few
         # compared with what a child would find, that child checks them one by one
         # instead of building its own large set.
+        # A range that leaves out fewer keys than it holds is the records it leaves out,
+        # subtracted like a `not` (`Compare.outside`).
         positives = [c for c in self.children if not isinstance(c, (Not, All))]
         negatives = [c.child for c in self.children if isinstance(c, Not)]
-        ordered = sorted((child.probe(run).size, n, child) for n, child in enumerate(positives))
+        outsides = {n: outside for n, child in enumerate(positives) if child.__class__ is Compare
+                    and (outside := child.outside(run)) is not None}
+        ordered = sorted((child.probe(run).size, n, child) for n, child in enumerate(positives) if n not in outsides)
         result = None
         for _, _, child in ordered:
             if result is not None and _narrows(len(result), child.probe(run)):
@@ -409,6 +417,13 @@ class And(_Node):
             else:
                 found = child.ids(run)
                 result = found if result is None else intersection(result, found)
+            if not result:
+                return IISet()
+        for n, outside in outsides.items():
+            if result is not None and _narrows(len(result), positives[n].probe(run)):
+                result = positives[n].probe(run).keep(result)
+            else:
+                result = difference(run.stored.all_ids if result is None else result, union_of(outside))
             if not result:
                 return IISet()
         if result is None:
@@ -551,6 +566,34 @@ class Among(_Node):
 
 
 _COMPARISONS = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
+_BEYOND = {"gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}     # the keys a range leaves out
+_END = object()
+
+
+def _bounds(op: str, bound: Any) -> dict:
+    """The arguments of `FieldIndex.between` for a range `op bound`."""
+    if op in ("gt", "gte"):
+        return {"low": bound, "exclude_low": op == "gt"}
+    return {"high": bound, "exclude_high": op == "lt"}
+
+
+def _holds_more(values: Iterator[Any], count: int) -> bool:
+    """Whether `values` go on past `count` of them (reading at most one more)."""
+    return sum(1 for _ in itertools.islice(values, count + 1)) > count
+
+
+def _fewer(these: Iterator[Any], those: Iterator[Any], most: int) -> list | None:
+    """All of `these` when they are fewer than `those` and at most `most`, read one of each
+    in turn (so the cost is twice the shorter); None otherwise."""
+    taken: list[Any] = []
+    for _ in range(most):
+        one = next(these, _END)
+        if one is _END:
+            return taken
+        if next(those, _END) is _END:
+            return None
+        taken.append(one)
+    return None
 
 
 def _by_sort_keys(run: _Run, slot: int, holds: Callable[[Any], bool]) -> _Probe:
@@ -639,15 +682,17 @@ def _all_parts(children: tuple, run: _Run) -> list | None:
         return holders
     if others[0].__class__ is not Or:
         return None
+    lefts = [_keys_left(child, run) for child in others[0].children]
+    if not any(left is not None and left[0] == field for left in lefts):
+        return None                       # no branch on the field: no parts to keep (And)
     branches: list[Any] = []
-    for child in others[0].children:
-        left = _keys_left(child, run)
+    for child, left in zip(others[0].children, lefts, strict=True):
         if left is not None and left[0] == field:
             both = keys & left[1]
             branches.append(index.holders(both) + ([index.empty] if empty and left[2] and index.empty else []))
         else:
             branches.append(_held_by(child.ids(run), holders))
-    return _united(branches) if any(isinstance(branch, list) for branch in branches) else None
+    return _united(branches)
 
 
 def _held_by(ids: IdSet, holders: list) -> IdSet:
@@ -712,11 +757,6 @@ class Compare(_Node):
     kind: Kind = dataclasses.field(compare=False, repr=False)   # coerces references
     path: str = dataclasses.field(default="", compare=False)
 
-    def _range(self, bound: Any) -> dict:
-        if self.op in ("gt", "gte"):
-            return {"low": bound, "exclude_low": self.op == "gt"}
-        return {"high": bound, "exclude_high": self.op == "lt"}
-
     def _holders(self, run: _Run) -> tuple[Any, list | None, Any]:
         """(index, the forward values holding the matching ids or None when a range spans
         too many keys to list, the range's bound); index None: nothing can match."""
@@ -732,7 +772,7 @@ class Compare(_Node):
         bound = _one_key(keys, empty, self.op, self.path)
         if bound is None:
             return None, [], None
-        return index, index.holders_between(**self._range(bound), limit=FEW_KEYS), bound
+        return index, index.holders_between(**_bounds(self.op, bound), limit=FEW_KEYS), bound
 
     def ids(self, run: _Run) -> IdSet:
         if self.field == "id":
@@ -740,7 +780,34 @@ class Compare(_Node):
         index, holders, bound = self._holders(run)
         if holders is not None:
             return union_of(holders)
-        return index.between(**self._range(bound))
+        outside = self.outside(run)
+        if outside is not None:
+            return difference(run.stored.all_ids, union_of(outside))
+        return index.between(**_bounds(self.op, bound))
+
+    def outside(self, run: _Run) -> list | None:
+        """The forward values holding every record a range does not hold — the keys beyond
+        its bound and the empties — when the field files each record under one key and
+        fewer keys lie beyond the bound than within it; None otherwise. `due lte $now+7d`
+        over a year of past deadlines is every key of 900,000 within and none beyond: the
+        records it leaves out are the 100,000 empties, 10 ms to subtract where merging the
+        range took 240 ms."""
+        if self.op in ("eq", "in") or self.field == "id" or self.kind.multiple:
+            return None
+        index = run.index(self.field, self.path)
+        if getattr(index, "slot", None) is None:
+            return None
+        keys, empty = self.operand.resolve(self.kind, run.scope, self.path)
+        bound = _one_key(keys, empty, self.op, self.path)
+        if bound is None:
+            return None
+        within = index.holders_within(**_bounds(self.op, bound))
+        # The range must hold more keys than the few checked one by one, and more than the
+        # empties it leaves out too (a key holding about one record, as moments do).
+        if not _holds_more(within, max(FEW_KEYS, index.estimate(index.empty))):
+            return None
+        found = _fewer(index.holders_within(**_bounds(_BEYOND[self.op], bound)), within, OUTSIDE_KEYS)
+        return None if found is None else found + [index.empty]
 
     def _ids_by_id(self, run: _Run) -> IdSet:
         all_ids = run.stored.all_ids

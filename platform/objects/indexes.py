@@ -198,6 +198,11 @@ class _KeyedIndex(Persistent):
         found = list(islice(values, limit + 1))
         return None if len(found) > limit else found
 
+    def holders_within(self, low: Any = None, high: Any = None, *, exclude_low: bool = False,
+                       exclude_high: bool = False) -> Iterator[Any]:
+        """The forward values of the keys between two bounds, read as they are needed."""
+        return iter(self._values(low, high, exclude_low, exclude_high))
+
     def _values(self, low, high, exclude_low, exclude_high):
         return self.forward.values(low, high, excludemin=exclude_low and low is not None,
                                    excludemax=exclude_high and high is not None)

@@ -3,7 +3,7 @@ pages of records, counts, counts and averages by the value of a field."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -170,7 +170,8 @@ class Queries(SessionPart):
         if not readable:
             return Tally(measure, tuple(spans))
         try:
-            return tally(typedef, indexes, ids, by=by, over=over, periods=spans, zone=self.definitions.zone,
-                         measure=measure, of=of)
+            found = tally(typedef, indexes, ids, by=by, over=over, periods=spans, zone=self.definitions.zone,
+                          measure=measure, of=of)
+            return replace(found, matched=indexes.count if ids is None else len(ids))
         except ValueError as error:
             raise QueryError(str(error)) from None

@@ -50,12 +50,14 @@ class Cell:
 class Tally:
     """Figures per period (`periods`: [start, end) dates, oldest first) and per value of a
     field (`values`: the stored values, None for records without one), in `cells` keyed by
-    (period index or None, value or None)."""
+    (period index or None, value or None); `matched`, how many records the filter matched
+    in all (within the periods or not), as a count of them would say."""
 
     measure: str
     periods: tuple[tuple[date, date], ...] = ()
     values: tuple[Any, ...] = ()
     cells: dict[tuple[int | None, Any], Cell] = field(default_factory=dict)
+    matched: int = 0
 
     def cell(self, period: int | None, value: Any = None) -> Cell:
         return self.cells.get((period, value), Cell(None if self.measure != "count" else 0, 0))
@@ -125,7 +127,7 @@ def tally(typedef: TypeDef, indexes: TypeIndexes, ids: Any, *, by: str | None = 
     and `of` name indexed fields (the caller has checked them); `zone` is where a period of a
     datetime field starts and ends."""
     spans = tuple(periods) if over else ()
-    if by or of:
+    if (by or of) and not (by and measure == "count" and not over and _few_keys(indexes.for_field(typedef, by))):
         found = _by_rows(typedef, indexes, ids, by, over, spans, zone, measure, of)
         if found is not None:
             return found
@@ -177,6 +179,13 @@ def tally(typedef: TypeDef, indexes: TypeIndexes, ids: Any, *, by: str | None = 
     return Tally(measure, spans, values, cells)
 
 
+def _few_keys(index: Any) -> bool:
+    """Whether a count per value of this index is best one set intersection a value: a
+    field of few values (a status). At a million records, counting 540,000 of them by a
+    state of five values took 200 ms from their sort keys and takes 25 ms from its sets."""
+    return isinstance(index, _KeyedIndex) and sum(1 for _ in islice(index.forward.keys(), FEW_KEYS + 1)) <= FEW_KEYS
+
+
 def by_parts(typedef: TypeDef, indexes: TypeIndexes, parts: list, by: str) -> Tally | None:
     """The count per value of `by` of records given as parts (`Filter.parts`) that are the
     sets of `by`'s own index — the open records counted by status: each value's count is
@@ -197,7 +206,8 @@ def by_parts(typedef: TypeDef, indexes: TypeIndexes, parts: list, by: str) -> Ta
         if size:
             key = keys[id(part)]
             cells[(None, None if key is None else shown_value(kind, key))] = Cell(size, size)
-    return Tally("count", (), _ordered(typedef, indexes, by, {value for _, value in cells}), cells)
+    return Tally("count", (), _ordered(typedef, indexes, by, {value for _, value in cells}), cells,
+                 sum(cell.records for cell in cells.values()))
 
 
 def _by_rows(typedef: TypeDef, indexes: TypeIndexes, ids: Any, by: str | None, over: str | None,

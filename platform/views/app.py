@@ -56,7 +56,7 @@ from . import (
     suggestions,
 )
 from .api import MAX_REQUEST, TOO_LARGE, BodyTooLarge, api_mount
-from .charts import chart_of
+from .charts import KeptFigures, chart_of
 from .display import field_text, moment_of
 from .i18n import language_name, plural_translator, translator
 from .lists import column_title, read_listing
@@ -95,10 +95,14 @@ class Frame:
         return {field.name: getattr(self, field.name) for field in fields(self)}
 
 
+CHARTS_FRESH = 60.0     # seconds a home page's chart is drawn from the figures last worked out
+
+
 class Web:
     """The pages of one store. Build it with `create_app`."""
 
-    def __init__(self, store: Store, *, secure_cookies: bool = False, reloading: Reloading | None = None):
+    def __init__(self, store: Store, *, secure_cookies: bool = False, reloading: Reloading | None = None,
+                 charts_fresh: float = CHARTS_FRESH):
         self.store = store
         self.secure_cookies = secure_cookies
         self.reloading = reloading
@@ -106,6 +110,7 @@ class Web:
         self.throttle = SignInThrottle(store)
         self.exports = export.ExportJobs(store)               # background exports, kept in the database
         self.submissions = public_pages.SubmissionLimit(store)     # public forms sent per address
+        self.kept_figures = KeptFigures(store, fresh=charts_fresh)  # the home pages' charts, a while
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["label_text"] = label_text
         self.templates.env.filters["moment"] = _moment_filter
@@ -330,9 +335,11 @@ class Web:
             counted = []
             for entry in views:
                 view = self.definitions.views[entry["name"]]
-                counted.append({**entry, "count": session.count(view.type, view.filter),
-                                "chart": self.chart(session, view, language)
-                                if view.chart or view.chart_over else None})
+                chart = chart_of(session, view, language, lambda where, name=view.name: _url(name, {"f": where}),
+                                 kept=self.kept_figures) if view.chart or view.chart_over else None
+                count = chart["matched"] if chart is not None and chart["matched"] is not None \
+                    else session.count(view.type, view.filter)       # the tiles are never kept
+                counted.append({**entry, "count": count, "chart": chart})
             return counted
         return self.render(request, "home.html", {"views": self.store.read(work, identity=identity),
                                                   "awaiting": approval_pages.awaiting(self, identity)},
@@ -476,12 +483,14 @@ def _guarded(web: Web, handler, *, signed_in: bool = True, form_token: bool = Tr
 
 
 def create_app(store: Store, *, secure_cookies: bool = False, monitor_from: str | None = None,
-               reloading: Reloading | None = None) -> Starlette:
+               reloading: Reloading | None = None, charts_fresh: float = CHARTS_FRESH) -> Starlette:
     """The web application of a store opened with `open_store`; `monitor_from` the addresses
     that read /healthz and /metrics without a session (see `monitoring.monitoring_networks`);
     `reloading` the state of a server whose definitions are reloaded while it runs (its
-    pages show their errors and refresh when they change)."""
-    web = Web(store, secure_cookies=secure_cookies, reloading=reloading)
+    pages show their errors and refresh when they change); `charts_fresh`, for how many
+    seconds the charts of home pages are drawn from the figures last worked out (0: each
+    time; `charts.KeptFigures`)."""
+    web = Web(store, secure_cookies=secure_cookies, reloading=reloading, charts_fresh=charts_fresh)
     monitoring = Monitoring(web, monitoring_networks(monitor_from))
 
     routes = [

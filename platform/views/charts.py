@@ -6,31 +6,64 @@ records it counts."""
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from deskbase.objects.fields import ComputedKind
 from deskbase.objects.words import N_
 from deskbase.rules.documents.formatting import format_hours, period_text
 
+from .history import relative_time
 from .i18n import translator
 from .reading import Reading
 
+log = logging.getLogger("deskbase.views")
 WIDTH, HEIGHT = 400, 150          # the drawing of columns, in the SVG's own units
 # The colours of values without their own (an enum's `colors`), in turn: calm ones first,
 # red last, so that no value looks like an alarm only because of its place in the list.
 SERIES = ("blue", "teal", "amber", "purple", "green", "orange", "grey", "red")
 
 
-def chart_of(session, view, language: str, url, filter: Any = None) -> dict[str, Any]:
+def _measure(view) -> tuple[str, str | None]:
+    return ("sum", view.chart_sum) if view.chart_sum else ("average", view.chart_average) \
+        if view.chart_average else ("open", view.chart_open) if view.chart_open else ("count", None)
+
+
+def _tally(session, view, filter: Any = None):
+    measure, of = _measure(view)
+    return session.tally(view.type, view.filter if filter is None else filter, by=view.chart, over=view.chart_over,
+                         every=view.chart_every, periods=view.chart_periods, measure=measure, of=of)
+
+
+def chart_of(session, view, language: str, url, filter: Any = None, kept: KeptFigures | None = None) -> dict[str, Any]:
     """The chart of a view for the session's reader, of the records of `filter` (the view's
-    own by default); `url(filter text)` links to the records a bar or column counts."""
+    own by default); `url(filter text)` links to the records a bar or column counts. With
+    `kept`, the view's own figures may be a kept copy (`KeptFigures`): the chart then says
+    since when (`as_of`, seconds), and `matched` is None."""
     definitions = session.definitions
     typedef = definitions.type(view.type)
-    measure, of = ("sum", view.chart_sum) if view.chart_sum else ("average", view.chart_average) \
-        if view.chart_average else ("open", view.chart_open) if view.chart_open else ("count", None)
-    found = session.tally(view.type, view.filter if filter is None else filter, by=view.chart, over=view.chart_over, every=view.chart_every,
-                          periods=view.chart_periods, measure=measure, of=of)
+    measure, of = _measure(view)
+    age = 0.0
+    if kept is not None and filter is None:
+        found, age = kept.tally(session, view)
+    else:
+        found = _tally(session, view, filter)
     reading = Reading(session, session.identity, language)
+    drawn = _drawn(reading, view, typedef, language, url, found, measure, of)
+    t = translator(language)
+    counted = t("counted {when}", when=relative_time(reading, session.now - timedelta(seconds=age),
+                                                     session.now)) if age else ""
+    return {**drawn, "matched": None if age else found.matched, "as_of": age, "counted": counted}
+
+
+def _drawn(reading: Reading, view, typedef, language: str, url, found, measure: str, of: str | None) -> dict[str, Any]:
+    """The bars or columns of figures `found` (a `Tally`), with their labels and links."""
     t = translator(language)
     by = typedef.fields[view.chart] if view.chart else None
     colors = (by.colors or {}) if by is not None else {}
@@ -142,3 +175,91 @@ def _series_label(reading, typedef, by, value: Any, language: str) -> str:
         return "—"
     text = reading.text(typedef, str(by.name), value)
     return f"{by.title(language)}: {text.lower()}" if by.kind.name == "boolean" else text
+
+
+class KeptFigures:
+    """The figures of the charts on home pages, kept a short while for every reader who
+    would get the same ones. A chart over a million records reads every record's keys
+    (0.3–0.6 s); a home page opened again and again by a team draws it from figures at
+    most `fresh` seconds old. Older ones, up to `stale` seconds, are shown while one thread
+    works them out again for the next page; older still, the page waits for new ones.
+
+    Kept under the view's type, filter and chart, the reader's read scope (as written),
+    the values of `$me` when either reads them, and the day: two readers share figures
+    only when the same filter within the same scope gives them the same records. A scope
+    holding sets worked out for one reading (a scope through references) is never kept."""
+
+    def __init__(self, store, fresh: float = 60.0, stale: float = 900.0, most: int = 500,
+                 clock: Callable[[], float] = time.monotonic):
+        self.store, self.fresh, self.stale, self.most, self.clock = store, fresh, stale, most, clock
+        self._kept: OrderedDict[tuple, tuple[float, Any]] = OrderedDict()
+        self._working: dict[tuple, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    def tally(self, session, view) -> tuple[Any, float]:
+        """(the view's figures for the session's reader, how many seconds old they are)."""
+        key = _kept_under(session, view) if self.fresh > 0 else None
+        if key is None:
+            return _tally(session, view), 0.0
+        with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None:
+                self._kept.move_to_end(key)
+        if kept is not None:
+            age = self.clock() - kept[0]
+            if age < self.fresh:
+                return kept[1], age
+            if age < self.stale:
+                self._again(key, session.identity, view)
+                return kept[1], age
+        began = self.clock()
+        found = _tally(session, view)
+        self._keep(key, began, found)
+        return found, 0.0
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait for the figures being worked out (tests, a server stopping)."""
+        for thread in list(self._working.values()):
+            thread.join(timeout)
+
+    def _keep(self, key: tuple, began: float, found: Any) -> None:
+        with self._lock:
+            self._kept[key] = (began, found)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.most:
+                self._kept.popitem(last=False)
+
+    def _again(self, key: tuple, identity: Any, view) -> None:
+        with self._lock:
+            if key in self._working:
+                return
+            thread = self._working[key] = threading.Thread(target=self._work_out, args=(key, identity, view),
+                                                           name="deskbase-figures", daemon=True)
+        thread.start()
+
+    def _work_out(self, key: tuple, identity: Any, view) -> None:
+        try:
+            began = self.clock()
+            self._keep(key, began, self.store.read(lambda session: _tally(session, view), identity=identity))
+        except Exception:   # the kept figures stay; the next page that finds them old tries again
+            log.exception("the figures of %s could not be worked out again", view.name)
+        finally:
+            with self._lock:
+                self._working.pop(key, None)
+
+
+def _kept_under(session, view) -> tuple | None:
+    """What decides a view's figures for the session's reader, or None when it cannot be
+    written down (a scope holding sets of ids worked out for this reading)."""
+    def plain(value: Any) -> str:
+        if isinstance(value, (date, Decimal)):
+            return str(value)
+        raise TypeError(f"{type(value).__name__} is not kept")
+    scope = session.read_scope(session.definitions.type(view.type))
+    try:
+        said = json.dumps([view.type, view.filter, scope, view.chart, view.chart_over, view.chart_every,
+                           view.chart_periods, _measure(view)], sort_keys=True, default=plain)
+        me = json.dumps(session.me, sort_keys=True, default=plain) if "$me" in said else ""
+    except TypeError:
+        return None
+    return said, me, session.today

@@ -238,6 +238,38 @@ def test_filters_without_a_field_of_one_value_per_record_have_no_parts(item_type
         assert compile_filter(spec, item_type).parts(indexes, item_type) is None, spec
 
 
+def test_a_range_over_most_keys_is_found_through_the_records_it_leaves_out(values, item_type, items, monkeypatch):
+    """`start lte <near the last>` over 3,000 moments holds nearly every key: the records
+    it leaves out (the few keys beyond and the empties) are subtracted instead of the
+    range being merged, alone, within `not` of a status, and in an `any`; the matches are
+    those a record-by-record check finds."""
+    rows = build_many(values)
+    indexes = items(*rows)
+    last = max(r["start"] for r in rows if r["start"] is not None)
+    first = min(r["start"] for r in rows if r["start"] is not None)
+    monkeypatch.setattr(type(indexes.for_field(item_type, "start")), "between",
+                        lambda *args, **kwargs: pytest.fail("merged the whole range"))
+    for spec in ({"start": {"lte": last - timedelta(minutes=5)}}, {"start": {"lt": last}},
+                 {"start": {"gt": first + timedelta(minutes=3)}, "not": {"status": "done"}},
+                 {"start": {"gte": first}, "priority": ["urgent", None]},
+                 {"any": [{"start": {"lte": last - timedelta(minutes=9)}}, {"size": 7}]}):
+        compiled = compile_filter(spec, item_type)
+        expected = {r["id"] for r in rows if compiled.matches(r, item_type)}
+        assert expected and set(compiled.ids(indexes, item_type)) == expected, spec
+        order = parse_sort("-start", item_type)
+        ordered = reference_order([r for r in rows if r["id"] in expected], order, item_type)
+        assert search(indexes, item_type, compiled, order, limit=25) == (len(expected), ordered[:25])
+
+
+def test_a_range_over_few_keys_is_merged_as_it_stands(values, item_type, items, monkeypatch):
+    rows = build_many(values)
+    indexes = items(*rows)
+    first = min(r["start"] for r in rows if r["start"] is not None)
+    monkeypatch.setattr(filters, "difference", lambda *args: pytest.fail("subtracted the other side"))
+    compiled = compile_filter({"start": {"lte": first + timedelta(minutes=200)}}, item_type)
+    assert set(compiled.ids(indexes, item_type)) == {r["id"] for r in rows if compiled.matches(r, item_type)}
+
+
 def test_a_large_result_is_paged_by_walking_the_sort_index(values, item_type, items, monkeypatch):
     indexes = items(*build_many(values))
 

@@ -95,11 +95,13 @@ rows = st.lists(st.tuples(
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=rows, measure=st.sampled_from(["count", "sum", "average"]), by=st.sampled_from([None, "priority", "team"]),
        every=st.sampled_from(["month", "quarter", "week", None]),
-       only=st.sampled_from([None, "high", "low", {"ne": "low"}, {"not_in": ["high", None]}, ["medium", None]]))
-def test_the_indexes_give_the_figures_the_records_give(definitions, rows, measure, by, every, only):
+       only=st.sampled_from([None, "high", "low", {"ne": "low"}, {"not_in": ["high", None]}, ["medium", None]]),
+       few_keys=st.sampled_from([tallies.FEW_KEYS, 0]))
+def test_the_indexes_give_the_figures_the_records_give(definitions, rows, measure, by, every, only, few_keys):
     # `every` None: no periods, the figures of every record (a sum then reads the number index by key);
-    # by priority within a filter on the priority: counted from the sizes of its sets (`by_parts`)
-    with Store.open("memory://", definitions) as store:
+    # by priority within a filter on the priority: counted from the sizes of its sets (`by_parts`);
+    # a count by a field of few values, one set intersection a value, or (`few_keys` 0) from the rows
+    with Store.open("memory://", definitions) as store, mock.patch.object(tallies, "FEW_KEYS", few_keys):
         fill(store, rows)
         filter = {"priority": only} if only else None
         of = "estimate" if measure != "count" else None
@@ -190,6 +192,21 @@ def test_a_count_by_the_field_a_filter_names_is_the_sizes_of_its_sets(definition
         count = lambda s: s.tally("task", {"priority": only}, by="priority")   # noqa: E731
         with mock.patch.object(tallies, "_by_rows", lambda *args: pytest.fail("read the records' keys")):
             by_sets = store.read(count, now=NOW)
-        with mock.patch.object(filters.Filter, "parts", lambda *args: None):
+        with mock.patch.object(filters.Filter, "parts", lambda *args: None), mock.patch.object(tallies, "FEW_KEYS", 0):
+            by_rows = store.read(count, now=NOW)
+    assert by_sets == by_rows
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=rows, only=st.sampled_from(["high", {"ne": "low"}, ["medium", None]]))
+def test_a_count_by_a_field_of_few_values_is_one_set_intersection_a_value(definitions, rows, only):
+    """The tickets due this week counted by their SLA state: a set intersection per state
+    gives the figures counting the records' sort keys one by one gives."""
+    with Store.open("memory://", definitions) as store:
+        fill(store, rows)
+        count = lambda s: s.tally("task", {"priority": only}, by="team")   # noqa: E731
+        with mock.patch.object(tallies, "_by_rows", lambda *args: pytest.fail("read the records' keys")):
+            by_sets = store.read(count, now=NOW)
+        with mock.patch.object(tallies, "FEW_KEYS", 0):
             by_rows = store.read(count, now=NOW)
     assert by_sets == by_rows
