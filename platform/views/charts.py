@@ -45,7 +45,8 @@ def chart_of(session, view, language: str, url, filter: Any = None, kept: KeptFi
     """The chart of a view for the session's reader, of the records of `filter` (the view's
     own by default); `url(filter text)` links to the records a bar or column counts. With
     `kept`, the view's own figures may be a kept copy (`KeptFigures`): the chart then says
-    since when (`as_of`, seconds), and `matched` is None."""
+    since when (`as_of`, seconds; `counted`, in words once a minute old), and `matched` is
+    None."""
     definitions = session.definitions
     typedef = definitions.type(view.type)
     measure, of = _measure(view)
@@ -56,9 +57,9 @@ def chart_of(session, view, language: str, url, filter: Any = None, kept: KeptFi
         found = _tally(session, view, filter)
     reading = Reading(session, session.identity, language)
     drawn = _drawn(reading, view, typedef, language, url, found, measure, of)
-    t = translator(language)
+    t = translator(language)      # figures less than a minute old are as good as new: nothing said
     counted = t("counted {when}", when=relative_time(reading, session.now - timedelta(seconds=age),
-                                                     session.now)) if age else ""
+                                                     session.now)) if age >= 60 else ""
     return {**drawn, "matched": None if age else found.matched, "as_of": age, "counted": counted}
 
 
