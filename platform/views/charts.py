@@ -219,12 +219,16 @@ class KeptFigures:
         return found, 0.0
 
     def settle(self, timeout: float = 30.0) -> None:
-        """Wait for the figures being worked out (tests, a server stopping)."""
+        """Wait for the figures being worked out again (their threads are daemons: a server
+        that stops drops them, having written nothing)."""
         for thread in list(self._working.values()):
             thread.join(timeout)
 
     def _keep(self, key: tuple, began: float, found: Any) -> None:
         with self._lock:
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] > began:     # newer figures came in meanwhile
+                return
             self._kept[key] = (began, found)
             self._kept.move_to_end(key)
             while len(self._kept) > self.most:

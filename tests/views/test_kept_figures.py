@@ -127,3 +127,12 @@ def test_the_time_figures_are_kept_is_read_from_the_environment(monkeypatch):
         monkeypatch.setenv("DESKBASE_CHARTS_FRESH", wrong)
         with pytest.raises(DeskbaseError, match="not a number of seconds between 0 and 86400"):
             charts_fresh()
+
+
+def test_figures_worked_out_later_are_never_replaced_by_older_ones(store):
+    from deskbase.views.charts import KeptFigures
+    clock = Clock()
+    kept = KeptFigures(store, clock=clock)
+    kept._keep(("key",), 1010.0, "newer")
+    kept._keep(("key",), 1005.0, "older, from a thread that began first")
+    assert kept._kept[("key",)] == (1010.0, "newer")
