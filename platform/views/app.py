@@ -335,8 +335,8 @@ class Web:
             counted = []
             for entry in views:
                 view = self.definitions.views[entry["name"]]
-                chart = chart_of(session, view, language, lambda where, name=view.name: _url(name, {"f": where}),
-                                 kept=self.kept_figures) if view.chart or view.chart_over else None
+                chart = self.chart(session, view, language, kept=self.kept_figures) \
+                    if view.chart or view.chart_over else None
                 count = chart["matched"] if chart is not None and chart["matched"] is not None \
                     else session.count(view.type, view.filter)       # the tiles are never kept
                 counted.append({**entry, "count": count, "chart": chart})
@@ -345,9 +345,10 @@ class Web:
                                                   "awaiting": approval_pages.awaiting(self, identity)},
                            web_session=web_session, identity=identity)
 
-    def chart(self, session, view, language: str, filter: Any = None) -> dict[str, Any]:
-        """A view's chart for the session's reader (`charts.py`), of `filter` (its own by default)."""
-        return chart_of(session, view, language, lambda where: _url(view.name, {"f": where}), filter)
+    def chart(self, session, view, language: str, filter: Any = None, kept: KeptFigures | None = None) -> dict[str, Any]:
+        """A view's chart for the session's reader (`charts.py`), of `filter` (its own by default;
+        with `kept`, its own may be drawn from figures kept a while)."""
+        return chart_of(session, view, language, lambda where: _url(view.name, {"f": where}), filter, kept)
 
     def list_view(self, request: Request, web_session, identity: Identity, *, problem: str | None = None,
                   bulk_errors=None, status: int = 200) -> Response:
