@@ -144,24 +144,24 @@ def _check_workers(args) -> None:
         raise DeskbaseError("--reload watches the definitions for one web process: leave out --workers")
 
 
-CHARTS_FRESH = "DESKBASE_CHARTS_FRESH"     # seconds a home page's chart is drawn from figures kept
+CHARTS_FRESH_VARIABLE = "DESKBASE_CHARTS_FRESH"     # seconds a home page's chart is drawn from figures kept
 
 
 def charts_fresh() -> float:
     """For how long the charts of home pages are drawn from the figures last worked out:
     DESKBASE_CHARTS_FRESH seconds (0: every time), 60 by default."""
     from deskbase.objects.errors import DeskbaseError
-    from deskbase.views.app import CHARTS_FRESH as DEFAULT
-    given = os.environ.get(CHARTS_FRESH, "").strip()
+    from deskbase.views.app import CHARTS_FRESH
+    given = os.environ.get(CHARTS_FRESH_VARIABLE, "").strip()
     if not given:
-        return DEFAULT
+        return CHARTS_FRESH
     try:
         seconds = float(given)
     except ValueError:
         seconds = -1.0
     if not 0 <= seconds <= 86_400:
-        raise DeskbaseError(f"{CHARTS_FRESH}={given!r} is not a number of seconds between 0 and 86400 (a day): "
-                            "say for how long a home page's charts may be drawn from figures already worked out, "
+        raise DeskbaseError(f"{CHARTS_FRESH_VARIABLE}={given!r} is not a number of seconds between 0 and 86400 "
+                            "(a day): say for how long a home page's charts may be drawn from figures already worked out, "
                             "0 to work them out for every page")
     return seconds
 

@@ -10,7 +10,7 @@ from typing import Any
 from BTrees.IIBTree import intersection
 
 from .errors import QueryError
-from .indexes import as_set
+from .indexes import as_set, union_of
 from .model import TypeDef
 from .query import parse_sort, search
 from .records import Record
@@ -119,16 +119,13 @@ class Queries(SessionPart):
         return True, self.store.compiled_filter(filter, typedef.name).ids(container.indexes, typedef, self.context(),
                                                                          container.unindexed())
 
-    def _by_parts(self, typedef: TypeDef, filter: Any, by: str) -> Tally | None:
-        """The count per value of `by` when `filter` within the read scope is given in parts
-        that are `by`'s own sets (`tallies.by_parts`); None otherwise."""
+    def _parts(self, typedef: TypeDef, filter: Any) -> list | None:
+        """`filter` within the read scope as parts that share no id (`Filter.parts`), or None."""
         readable, filter = self._scoped(typedef, filter)
         container = self.container(typedef.name)
         if not readable or not filter or container.unindexed():
             return None
-        compiled = self.store.compiled_filter(filter, typedef.name)
-        parts = compiled.parts(container.indexes, typedef, self.context())
-        return None if parts is None else by_parts(typedef, container.indexes, parts, by)
+        return self.store.compiled_filter(filter, typedef.name).parts(container.indexes, typedef, self.context())
 
     def count(self, type_name: str, filter: Any = None, context: Mapping[str, Any] | None = None) -> int:
         """How many records of a type match a filter (and the session's read scope)."""
@@ -155,11 +152,14 @@ class Queries(SessionPart):
         if measure not in MEASURES or (measure != "count" and of is None) or (measure == "open" and not over):
             raise QueryError(f"`{measure}` is not a measure: count, or sum or average of a number field, or the "
                              f"records open at the end of each period (`open`, with `over` and the date they end)")
-        if by and not over and measure == "count":
-            counted = self._by_parts(typedef, filter, by)
+        # A count by the field whose sets the filter's parts are is their sizes; other parts
+        # are the matching ids, merged rather than found again.
+        parts = self._parts(typedef, filter) if by and not over and measure == "count" else None
+        if by and parts is not None:
+            counted = by_parts(typedef, indexes, parts, by)
             if counted is not None:
                 return counted
-        readable, ids = self.matching_ids(typedef, filter)
+        readable, ids = (True, union_of(parts)) if parts is not None else self.matching_ids(typedef, filter)
         try:
             last = until or self.today
             if over and since is not None:
